@@ -1,0 +1,100 @@
+/* The one configuration file shared by every edgehub process (YAML) */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/*
+ * Parsed by a table of {key path, typed parser, offsetof(Config, field)}
+ * (config.c). Errors name file:line:column and the key; at startup an
+ * invalid value refuses to start and an unknown key is a warning.
+ * See config.example.yaml for every key and its default.
+ */
+typedef enum OverflowPolicy {
+        OVERFLOW_DROP_OLDEST,
+        OVERFLOW_REJECT_NEW,
+        _OVERFLOW_POLICY_MAX,
+        _OVERFLOW_POLICY_INVALID = -22,
+} OverflowPolicy;
+
+typedef enum SyncPolicy {
+        SYNC_PERIODIC, /* fsync the WAL every sync_interval_msec */
+        SYNC_ALWAYS,   /* fsync before every acknowledgement */
+        _SYNC_POLICY_MAX,
+        _SYNC_POLICY_INVALID = -22,
+} SyncPolicy;
+
+typedef struct Config {
+        char *source;                 /* file name, for messages */
+
+        /* edge: */
+        char *edge_device_id;         /* edge.device_id (required) */
+        char *hub_hostname;           /* edge.hub_hostname (required) */
+        char *gateway_hostname;       /* edge.gateway_hostname (default: hub_hostname) */
+        char *edgehub_key;            /* edge.edgehub_key: base64 key of {edge}/$edgeHub (required) */
+
+        /* upstream: */
+        char *upstream_host;          /* upstream.host (default: hub_hostname) */
+        uint16_t upstream_mqtt_port;  /* upstream.mqtt_port (8883) */
+        uint16_t upstream_https_port; /* upstream.https_port (443) */
+        char *upstream_ca_file;       /* upstream.ca_file (default: system store) */
+        uint64_t scope_refresh_sec;   /* upstream.scope_refresh (3600) */
+        uint64_t idle_timeout_sec;    /* upstream.idle_timeout (300): close an idle identity link */
+        uint64_t token_ttl_sec;       /* upstream.token_ttl (3600) */
+
+        /* listeners: */
+        uint16_t tls_port;            /* listeners.tls.port (8883; 0 = off) */
+        char *tls_bind;               /* listeners.tls.bind (0.0.0.0) */
+        char *tls_cert_file;          /* listeners.tls.cert_file (required when tls.port != 0) */
+        char *tls_key_file;           /* listeners.tls.key_file (required when tls.port != 0) */
+        uint16_t plain_port;          /* listeners.plain.port (0 = off) */
+        char *plain_bind;             /* listeners.plain.bind (127.0.0.1) */
+
+        /* storage: */
+        char *storage_dir;            /* storage.dir (/var/lib/edgehub) */
+        uint64_t max_bytes;           /* storage.max_bytes (1 GiB) */
+        OverflowPolicy overflow;      /* storage.overflow (drop_oldest) */
+        SyncPolicy sync;              /* storage.sync (periodic) */
+        uint64_t sync_interval_msec;  /* storage.sync_interval (1s) */
+
+        /* store_and_forward: */
+        uint64_t ttl_sec;             /* store_and_forward.time_to_live (7200) */
+
+        char *runtime_dir;            /* runtime_dir (/run/edgehub): sockets */
+        int log_level;                /* log_level (info) */
+
+        /* runner: (edgehub-run only) */
+        char *mosquitto_path;         /* runner.mosquitto (/usr/sbin/mosquitto) */
+        char *libexec_dir;            /* runner.libexec_dir (default: next to edgehub-run) */
+        char *plugin_path;            /* runner.plugin (default: libexec_dir/edgehub-plugin.so) */
+} Config;
+
+/*
+ * Parses a YAML document from f. On failure returns -EINVAL (or -ENOMEM) and
+ * sets *ret_error to one line "FILE:LINE:COL: key 'a.b': what is wrong".
+ * Unknown keys are not errors: each becomes one line in *ret_warnings
+ * (newline-separated, NULL if none).
+ */
+int config_parse(FILE *f, const char *name, Config **ret, char **ret_error, char **ret_warnings);
+/* Opens path and parses it; -errno with *ret_error naming the file if it can't be read. */
+int config_load(const char *path, Config **ret, char **ret_error, char **ret_warnings);
+Config *config_free(Config *c);
+
+/* Derived paths under runtime_dir. */
+int config_socket_path(const Config *c, const char *name, char **ret); /* runtime_dir/name.sock */
+
+const char *overflow_policy_to_string(OverflowPolicy p);
+OverflowPolicy overflow_policy_from_string(const char *s);
+const char *sync_policy_to_string(SyncPolicy p);
+SyncPolicy sync_policy_from_string(const char *s);
+
+static inline void config_freep(Config **c) {
+        if (*c)
+                config_free(*c);
+}
+
+/* Socket names under runtime_dir. */
+#define SOCKET_AUTH_CACHE "auth-cache"  /* WIRE_AUTH_*, WIRE_KEY_*, control */
+#define SOCKET_HUB_STORE "hub-store"    /* WIRE_STORE_*, WIRE_PRESENCE_*, control */
+#define SOCKET_BROKER "broker"          /* mosquitto's internal MQTT listener */

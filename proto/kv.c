@@ -1,0 +1,302 @@
+/* A small, durable key-value store: the one entry point of RocksDB's C API */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <rocksdb/c.h>
+
+#include "proto/cleanup.h"
+#include "proto/kv.h"
+
+struct Kv {
+        rocksdb_t *db;
+        rocksdb_options_t *options;
+        rocksdb_writeoptions_t *write_options;
+        rocksdb_readoptions_t *read_options;
+        rocksdb_block_based_table_options_t *table_options;
+        rocksdb_cache_t *cache;
+};
+
+struct KvBatch {
+        rocksdb_writebatch_t *batch;
+};
+
+struct KvIter {
+        rocksdb_iterator_t *it;
+        rocksdb_readoptions_t *read_options;
+        char *prefix;
+        size_t plen;
+        char *upper;
+};
+
+/* RocksDB reports errors as strings: map the kinds callers branch on. */
+static int kv_error(char *err) {
+        int r = -EIO;
+
+        if (!err)
+                return 0;
+        if (strstr(err, "Corruption"))
+                r = -EUCLEAN;
+        else if (strstr(err, "No space") || strstr(err, "ENOSPC"))
+                r = -ENOSPC;
+        else if (strstr(err, "lock") && strstr(err, "Resource temporarily unavailable"))
+                r = -EBUSY;
+        rocksdb_free(err);
+        return r;
+}
+
+int kv_open(const char *dir, const KvOptions *o, Kv **ret, char **ret_error) {
+        char *err = NULL;
+
+        if (mkdir(dir, 0750) < 0 && errno != EEXIST) {
+                int r = -errno;
+                if (ret_error && asprintf(ret_error, "cannot create '%s': %s", dir, strerror(-r)) < 0)
+                        *ret_error = NULL;
+                return r;
+        }
+
+        Kv *kv = calloc(1, sizeof(*kv));
+        if (!kv)
+                return -ENOMEM;
+
+        /*
+         * Sized for a gateway: a 4 MiB memtable (RocksDB's default is 64 MiB),
+         * an 8 MiB block cache, two background jobs, no mmap, few open files.
+         */
+        kv->options = rocksdb_options_create();
+        rocksdb_options_set_create_if_missing(kv->options, 1);
+        rocksdb_options_set_paranoid_checks(kv->options, 1);
+        rocksdb_options_set_write_buffer_size(kv->options, o && o->write_buffer_bytes ? o->write_buffer_bytes : 4u << 20);
+        rocksdb_options_set_max_write_buffer_number(kv->options, 2);
+        rocksdb_options_set_target_file_size_base(kv->options, 8u << 20);
+        rocksdb_options_set_max_bytes_for_level_base(kv->options, 32u << 20);
+        rocksdb_options_set_max_background_jobs(kv->options, 2);
+        rocksdb_options_set_max_open_files(kv->options, 64);
+        rocksdb_options_set_keep_log_file_num(kv->options, 2);
+        rocksdb_options_set_max_log_file_size(kv->options, 1u << 20);
+        rocksdb_options_set_max_total_wal_size(kv->options, 16u << 20);
+        rocksdb_options_set_compression(kv->options, rocksdb_lz4_compression);
+        kv->cache = rocksdb_cache_create_lru(8u << 20);
+        kv->table_options = rocksdb_block_based_options_create();
+        rocksdb_block_based_options_set_block_cache(kv->table_options, kv->cache);
+        rocksdb_block_based_options_set_cache_index_and_filter_blocks(kv->table_options, 1);
+        rocksdb_options_set_block_based_table_factory(kv->options, kv->table_options);
+
+        kv->write_options = rocksdb_writeoptions_create();
+        rocksdb_writeoptions_set_sync(kv->write_options, o && o->sync_every_write);
+        kv->read_options = rocksdb_readoptions_create();
+
+        kv->db = rocksdb_open(kv->options, dir, &err);
+        if (!kv->db) {
+                if (ret_error)
+                        *ret_error = err ? strdup(err) : NULL;
+                int r = kv_error(err);
+                kv_close(kv);
+                return r < 0 ? r : -EIO;
+        }
+
+        *ret = kv;
+        return 0;
+}
+
+Kv *kv_close(Kv *kv) {
+        if (!kv)
+                return NULL;
+        if (kv->db)
+                rocksdb_close(kv->db);
+        if (kv->read_options)
+                rocksdb_readoptions_destroy(kv->read_options);
+        if (kv->write_options)
+                rocksdb_writeoptions_destroy(kv->write_options);
+        if (kv->options)
+                rocksdb_options_destroy(kv->options);
+        if (kv->table_options)
+                rocksdb_block_based_options_destroy(kv->table_options);
+        if (kv->cache)
+                rocksdb_cache_destroy(kv->cache);
+        free(kv);
+        return NULL;
+}
+
+int kv_put(Kv *kv, const void *key, size_t klen, const void *val, size_t vlen) {
+        char *err = NULL;
+
+        rocksdb_put(kv->db, kv->write_options, key, klen, val, vlen, &err);
+        return kv_error(err);
+}
+
+int kv_get(Kv *kv, const void *key, size_t klen, void **ret_val, size_t *ret_vlen) {
+        char *err = NULL;
+        size_t vlen = 0;
+
+        char *v = rocksdb_get(kv->db, kv->read_options, key, klen, &vlen, &err);
+        if (err)
+                return kv_error(err);
+        if (!v)
+                return -ENOENT;
+        /* rocksdb_get's buffer is malloc'ed by RocksDB: copy so callers free() it. */
+        void *copy = malloc(vlen ? vlen : 1);
+        if (!copy) {
+                rocksdb_free(v);
+                return -ENOMEM;
+        }
+        memcpy(copy, v, vlen);
+        rocksdb_free(v);
+        *ret_val = copy;
+        *ret_vlen = vlen;
+        return 0;
+}
+
+int kv_delete(Kv *kv, const void *key, size_t klen) {
+        char *err = NULL;
+
+        rocksdb_delete(kv->db, kv->write_options, key, klen, &err);
+        return kv_error(err);
+}
+
+int kv_batch_new(KvBatch **ret) {
+        KvBatch *b = calloc(1, sizeof(*b));
+
+        if (!b)
+                return -ENOMEM;
+        b->batch = rocksdb_writebatch_create();
+        *ret = b;
+        return 0;
+}
+
+KvBatch *kv_batch_free(KvBatch *b) {
+        if (!b)
+                return NULL;
+        rocksdb_writebatch_destroy(b->batch);
+        free(b);
+        return NULL;
+}
+
+void kv_batch_put(KvBatch *b, const void *key, size_t klen, const void *val, size_t vlen) {
+        rocksdb_writebatch_put(b->batch, key, klen, val, vlen);
+}
+
+void kv_batch_delete(KvBatch *b, const void *key, size_t klen) {
+        rocksdb_writebatch_delete(b->batch, key, klen);
+}
+
+void kv_batch_delete_range(KvBatch *b, const void *from, size_t flen, const void *to, size_t tlen) {
+        rocksdb_writebatch_delete_range(b->batch, from, flen, to, tlen);
+}
+
+size_t kv_batch_count(const KvBatch *b) {
+        return (size_t) rocksdb_writebatch_count(b->batch);
+}
+
+int kv_write(Kv *kv, KvBatch *b) {
+        char *err = NULL;
+
+        rocksdb_write(kv->db, kv->write_options, b->batch, &err);
+        return kv_error(err);
+}
+
+/* The smallest key greater than every key starting with prefix; NULL if none (all 0xff). */
+static char *prefix_upper_bound(const char *prefix, size_t plen, size_t *ret_len) {
+        size_t n = plen;
+
+        while (n > 0 && (unsigned char) prefix[n - 1] == 0xff)
+                n--;
+        if (n == 0)
+                return NULL;
+        char *upper = malloc(n);
+        if (!upper)
+                return NULL;
+        memcpy(upper, prefix, n);
+        upper[n - 1] = (char) ((unsigned char) upper[n - 1] + 1);
+        *ret_len = n;
+        return upper;
+}
+
+int kv_iter_new(Kv *kv, const void *prefix, size_t plen, KvIter **ret) {
+        _cleanup_(kv_iter_freep) KvIter *it = calloc(1, sizeof(*it));
+        size_t ulen = 0;
+
+        if (!it)
+                return -ENOMEM;
+        it->prefix = malloc(plen ? plen : 1);
+        if (!it->prefix)
+                return -ENOMEM;
+        memcpy(it->prefix, prefix, plen);
+        it->plen = plen;
+
+        /* An upper bound lets RocksDB skip tombstones past the prefix instead of scanning them. */
+        it->read_options = rocksdb_readoptions_create();
+        it->upper = plen ? prefix_upper_bound(prefix, plen, &ulen) : NULL;
+        if (it->upper)
+                rocksdb_readoptions_set_iterate_upper_bound(it->read_options, it->upper, ulen);
+        it->it = rocksdb_create_iterator(kv->db, it->read_options);
+        rocksdb_iter_seek(it->it, prefix, plen);
+
+        *ret = TAKE_PTR(it);
+        return 0;
+}
+
+KvIter *kv_iter_free(KvIter *it) {
+        if (!it)
+                return NULL;
+        if (it->it)
+                rocksdb_iter_destroy(it->it);
+        if (it->read_options)
+                rocksdb_readoptions_destroy(it->read_options);
+        free(it->upper);
+        free(it->prefix);
+        free(it);
+        return NULL;
+}
+
+void kv_iter_seek(KvIter *it, const void *key, size_t klen) {
+        rocksdb_iter_seek(it->it, key, klen);
+}
+
+bool kv_iter_valid(KvIter *it) {
+        size_t klen;
+
+        if (!rocksdb_iter_valid(it->it))
+                return false;
+        const char *k = rocksdb_iter_key(it->it, &klen);
+        return klen >= it->plen && memcmp(k, it->prefix, it->plen) == 0;
+}
+
+const void *kv_iter_key(KvIter *it, size_t *ret_len) {
+        return rocksdb_iter_key(it->it, ret_len);
+}
+
+const void *kv_iter_value(KvIter *it, size_t *ret_len) {
+        return rocksdb_iter_value(it->it, ret_len);
+}
+
+void kv_iter_next(KvIter *it) {
+        rocksdb_iter_next(it->it);
+}
+
+int kv_sync_wal(Kv *kv) {
+        char *err = NULL;
+
+        rocksdb_flush_wal(kv->db, 1, &err);
+        return kv_error(err);
+}
+
+int kv_compact_range(Kv *kv, const void *from, size_t flen, const void *to, size_t tlen) {
+        rocksdb_compact_range(kv->db, from, flen, to, tlen);
+        return 0;
+}
+
+static uint64_t kv_property_u64(Kv *kv, const char *name) {
+        uint64_t v = 0;
+
+        if (rocksdb_property_int(kv->db, name, &v) != 0)
+                return 0;
+        return v;
+}
+
+uint64_t kv_disk_bytes(Kv *kv) {
+        return kv_property_u64(kv, "rocksdb.total-sst-files-size") +
+               kv_property_u64(kv, "rocksdb.cur-size-all-mem-tables");
+}

@@ -1,0 +1,68 @@
+/* A small, durable key-value store: the one entry point of RocksDB's C API */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Options are sized for small gateways, not servers (DESIGN.md: RocksDB's
+ * defaults assume 64 MB write buffers). Writes go to the WAL before they
+ * return; with sync the WAL is fsync'ed too. A write that returned survives
+ * kill -9 of the process (the WAL is in the page cache); only power loss can
+ * take the unsynced tail, which kv_sync_wal() bounds.
+ */
+typedef struct Kv Kv;
+typedef struct KvBatch KvBatch;
+typedef struct KvIter KvIter;
+
+typedef struct KvOptions {
+        bool sync_every_write;
+        size_t write_buffer_bytes; /* 0 = 4 MiB */
+} KvOptions;
+
+/* Creates the folder if missing. -EUCLEAN when the store is corrupt, -EIO otherwise; *ret_error says why. */
+int kv_open(const char *dir, const KvOptions *o, Kv **ret, char **ret_error);
+Kv *kv_close(Kv *kv);
+
+int kv_put(Kv *kv, const void *key, size_t klen, const void *val, size_t vlen);
+/* -ENOENT if absent; *ret_val is malloc'ed. */
+int kv_get(Kv *kv, const void *key, size_t klen, void **ret_val, size_t *ret_vlen);
+int kv_delete(Kv *kv, const void *key, size_t klen);
+
+int kv_batch_new(KvBatch **ret);
+KvBatch *kv_batch_free(KvBatch *b);
+void kv_batch_put(KvBatch *b, const void *key, size_t klen, const void *val, size_t vlen);
+void kv_batch_delete(KvBatch *b, const void *key, size_t klen);
+void kv_batch_delete_range(KvBatch *b, const void *from, size_t flen, const void *to, size_t tlen);
+size_t kv_batch_count(const KvBatch *b);
+int kv_write(Kv *kv, KvBatch *b);
+
+/* Iterates keys starting with prefix, in byte order, from prefix (or from seek_key if given). */
+int kv_iter_new(Kv *kv, const void *prefix, size_t plen, KvIter **ret);
+KvIter *kv_iter_free(KvIter *it);
+void kv_iter_seek(KvIter *it, const void *key, size_t klen);
+bool kv_iter_valid(KvIter *it);
+const void *kv_iter_key(KvIter *it, size_t *ret_len);
+const void *kv_iter_value(KvIter *it, size_t *ret_len);
+void kv_iter_next(KvIter *it);
+
+/* fsync the WAL (the periodic sync policy). */
+int kv_sync_wal(Kv *kv);
+/* Reclaims space of deleted keys in [from, to). */
+int kv_compact_range(Kv *kv, const void *from, size_t flen, const void *to, size_t tlen);
+/* Bytes the store holds: SST files on disk plus memtables (the unflushed WAL tail). */
+uint64_t kv_disk_bytes(Kv *kv);
+
+static inline void kv_closep(Kv **k) {
+        if (*k)
+                kv_close(*k);
+}
+static inline void kv_batch_freep(KvBatch **b) {
+        if (*b)
+                kv_batch_free(*b);
+}
+static inline void kv_iter_freep(KvIter **i) {
+        if (*i)
+                kv_iter_free(*i);
+}

@@ -1,0 +1,299 @@
+/* A Unix-socket request/reply server on sd-event */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "proto/cleanup.h"
+#include "proto/log.h"
+#include "proto/server.h"
+#include "proto/wire.h"
+
+/* Replies pile up only if a peer stops reading; past this we stop reading it too. */
+#define PEER_OUTPUT_MAX (4u * 1024u * 1024u)
+#define PEERS_MAX 1024u
+
+typedef struct Peer Peer;
+
+struct FrameServer {
+        sd_event *event;
+        sd_event_source *listen_source;
+        char *path;
+        int listen_fd;
+        FrameHandler handler;
+        void *userdata;
+        Peer *peers;
+        unsigned n_peers;
+        uint64_t warn_window_usec;
+        unsigned warn_count;
+};
+
+struct Peer {
+        FrameServer *server;
+        Peer *prev, *next;
+        int fd;
+        sd_event_source *source;
+        uint8_t *in;
+        size_t in_len, in_cap;
+        uint8_t *out;
+        size_t out_len, out_cap, out_off;
+};
+
+static Peer *peer_free(Peer *p) {
+        if (!p)
+                return NULL;
+        if (p->server) {
+                if (p->prev)
+                        p->prev->next = p->next;
+                else
+                        p->server->peers = p->next;
+                if (p->next)
+                        p->next->prev = p->prev;
+                p->server->n_peers--;
+        }
+        sd_event_source_disable_unref(p->source);
+        safe_close(p->fd);
+        free(p->in);
+        free(p->out);
+        free(p);
+        return NULL;
+}
+
+/* At most a few warnings a second, however much garbage arrives. */
+static void server_warn_peer(FrameServer *s, int error, const char *what) {
+        uint64_t now = now_usec();
+
+        if (now - s->warn_window_usec > 1000000u) {
+                if (s->warn_count > 5)
+                        log_warning("%s: dropped %u similar message(s)", s->path, s->warn_count - 5);
+                s->warn_window_usec = now;
+                s->warn_count = 0;
+        }
+        if (++s->warn_count <= 5)
+                log_warning_errno(error, "%s: %s, disconnecting peer: %m", s->path, what);
+}
+
+static int peer_append_output(Peer *p, const uint8_t *buf, size_t len) {
+        if (p->out_len + len > p->out_cap) {
+                size_t cap = p->out_cap ? p->out_cap : 4096;
+                while (cap < p->out_len + len)
+                        cap *= 2;
+                uint8_t *n = realloc(p->out, cap);
+                if (!n)
+                        return -ENOMEM;
+                p->out = n;
+                p->out_cap = cap;
+        }
+        memcpy(p->out + p->out_len, buf, len);
+        p->out_len += len;
+        return 0;
+}
+
+static int peer_flush(Peer *p) {
+        while (p->out_off < p->out_len) {
+                ssize_t n = send(p->fd, p->out + p->out_off, p->out_len - p->out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        if (errno == EAGAIN)
+                                break;
+                        return -errno;
+                }
+                p->out_off += (size_t) n;
+        }
+        if (p->out_off == p->out_len)
+                p->out_off = p->out_len = 0;
+
+        uint32_t events = 0;
+        if (p->out_len < PEER_OUTPUT_MAX)
+                events |= EPOLLIN;
+        if (p->out_len > 0)
+                events |= EPOLLOUT;
+        return sd_event_source_set_io_events(p->source, events);
+}
+
+/* Handles every complete frame in the input buffer. */
+static int peer_dispatch(Peer *p) {
+        size_t off = 0;
+        int r = 0;
+
+        while (p->in_len - off >= FRAME_HEADER_SIZE) {
+                uint32_t len;
+                r = frame_header_parse(p->in + off, &len);
+                if (r < 0) {
+                        server_warn_peer(p->server, r, "oversized or malformed frame header");
+                        return r;
+                }
+                if (p->in_len - off - FRAME_HEADER_SIZE < len)
+                        break;
+
+                Frame request;
+                r = frame_parse(&request, p->in + off + FRAME_HEADER_SIZE, len);
+                if (r < 0) {
+                        server_warn_peer(p->server, r, "malformed frame");
+                        return r;
+                }
+                off += FRAME_HEADER_SIZE + len;
+
+                FrameBuilder reply = FRAME_BUILDER_NULL;
+                r = p->server->handler(p->server->userdata, &request, &reply);
+                if (r >= 0)
+                        r = frame_builder_finish(&reply);
+                if (r >= 0)
+                        r = peer_append_output(p, reply.buf, reply.len);
+                frame_builder_deinit(&reply);
+                if (r < 0) {
+                        server_warn_peer(p->server, r, "request refused");
+                        return r;
+                }
+        }
+
+        memmove(p->in, p->in + off, p->in_len - off);
+        p->in_len -= off;
+        return 0;
+}
+
+static int peer_on_io(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
+        Peer *p = userdata;
+        int r;
+
+        if (revents & EPOLLIN) {
+                if (p->in_cap - p->in_len < 65536) {
+                        size_t cap = p->in_cap ? p->in_cap * 2 : 65536;
+                        if (cap > FRAME_BODY_MAX + FRAME_HEADER_SIZE + 65536)
+                                cap = FRAME_BODY_MAX + FRAME_HEADER_SIZE + 65536;
+                        if (cap > p->in_cap) {
+                                uint8_t *n = realloc(p->in, cap);
+                                if (!n) {
+                                        peer_free(p);
+                                        return 0;
+                                }
+                                p->in = n;
+                                p->in_cap = cap;
+                        }
+                }
+                ssize_t n = recv(fd, p->in + p->in_len, p->in_cap - p->in_len, MSG_DONTWAIT);
+                if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+                        peer_free(p);
+                        return 0;
+                }
+                if (n > 0) {
+                        p->in_len += (size_t) n;
+                        r = peer_dispatch(p);
+                        if (r < 0) {
+                                peer_free(p);
+                                return 0;
+                        }
+                }
+        } else if (revents & (EPOLLHUP | EPOLLERR)) {
+                peer_free(p);
+                return 0;
+        }
+
+        r = peer_flush(p);
+        if (r < 0)
+                peer_free(p);
+        return 0;
+}
+
+static int server_on_accept(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
+        FrameServer *s = userdata;
+
+        _cleanup_close_ int cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (cfd < 0) {
+                if (errno != EAGAIN && errno != EINTR)
+                        log_warning_errno(-errno, "%s: accept failed, ignoring: %m", s->path);
+                return 0;
+        }
+        if (s->n_peers >= PEERS_MAX) {
+                server_warn_peer(s, -EMFILE, "too many peers");
+                return 0;
+        }
+
+        Peer *p = calloc(1, sizeof(*p));
+        if (!p)
+                return 0;
+        p->fd = TAKE_FD(cfd);
+        int r = sd_event_add_io(s->event, &p->source, p->fd, EPOLLIN, peer_on_io, p);
+        if (r < 0) {
+                peer_free(p);
+                return 0;
+        }
+        (void) sd_event_source_set_description(p->source, "frame-peer");
+        p->server = s;
+        p->next = s->peers;
+        if (s->peers)
+                s->peers->prev = p;
+        s->peers = p;
+        s->n_peers++;
+        return 0;
+}
+
+int frame_server_new(FrameServer **ret, sd_event *e, const char *path, mode_t mode,
+                     FrameHandler handler, void *userdata) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        int r;
+
+        if (strlen(path) >= sizeof(sa.sun_path))
+                return -ENAMETOOLONG;
+        strcpy(sa.sun_path, path);
+
+        _cleanup_(frame_server_freep) FrameServer *s = calloc(1, sizeof(*s));
+        if (!s)
+                return -ENOMEM;
+        s->listen_fd = -1;
+        s->handler = handler;
+        s->userdata = userdata;
+        s->event = sd_event_ref(e);
+        s->path = strdup(path);
+        if (!s->path)
+                return -ENOMEM;
+
+        s->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (s->listen_fd < 0)
+                return -errno;
+        /* A stale socket from a killed predecessor would make bind() fail. */
+        (void) unlink(path);
+        if (bind(s->listen_fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
+                return -errno;
+        if (chmod(path, mode) < 0)
+                return -errno;
+        if (listen(s->listen_fd, 128) < 0)
+                return -errno;
+
+        r = sd_event_add_io(e, &s->listen_source, s->listen_fd, EPOLLIN, server_on_accept, s);
+        if (r < 0)
+                return r;
+        (void) sd_event_source_set_description(s->listen_source, "frame-listen");
+        /* A daemon without its socket is useless: failing here ends the loop. */
+        (void) sd_event_source_set_exit_on_failure(s->listen_source, true);
+
+        *ret = TAKE_PTR(s);
+        return 0;
+}
+
+FrameServer *frame_server_free(FrameServer *s) {
+        if (!s)
+                return NULL;
+        while (s->peers)
+                peer_free(s->peers);
+        sd_event_source_disable_unref(s->listen_source);
+        if (s->listen_fd >= 0) {
+                safe_close(s->listen_fd);
+                (void) unlink(s->path);
+        }
+        free(s->path);
+        sd_event_unref(s->event);
+        free(s);
+        return NULL;
+}
+
+void wire_reply_init(FrameBuilder *reply, uint16_t type, int status, const char *error) {
+        frame_builder_init(reply, type);
+        frame_builder_add_u32(reply, WIRE_STATUS, (uint32_t) (status < 0 ? -status : status));
+        if (error)
+                frame_builder_add_string(reply, WIRE_ERROR, error);
+}

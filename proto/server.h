@@ -1,0 +1,35 @@
+/* A Unix-socket request/reply server on sd-event */
+#pragma once
+
+#include <stdint.h>
+#include <sys/types.h>
+#include <systemd/sd-event.h>
+
+#include "proto/frame.h"
+
+/*
+ * Accepts connections on path, reads frames without blocking, calls the
+ * handler once per request and writes its reply. A peer that sends a
+ * malformed or oversized frame is answered with nothing and disconnected
+ * (logged at warning, rate-limited); everyone else keeps being served.
+ */
+typedef struct FrameServer FrameServer;
+
+/*
+ * The handler starts its reply with wire_reply_init() (or frame_builder_init())
+ * and adds fields; the server finishes and sends it. Returning <0 closes the
+ * peer without a reply: only for requests that make no sense at all.
+ */
+typedef int (*FrameHandler)(void *userdata, const Frame *request, FrameBuilder *reply);
+
+int frame_server_new(FrameServer **ret, sd_event *e, const char *path, mode_t mode,
+                     FrameHandler handler, void *userdata);
+FrameServer *frame_server_free(FrameServer *s);
+
+/* Reply helpers: a status-only reply of the given type. */
+void wire_reply_init(FrameBuilder *reply, uint16_t type, int status, const char *error);
+
+static inline void frame_server_freep(FrameServer **s) {
+        if (*s)
+                frame_server_free(*s);
+}

@@ -1,0 +1,44 @@
+/* Message types and field tags spoken between edgehub's processes */
+#pragma once
+
+/*
+ * Every request gets exactly one reply on the same connection. A reply
+ * carries WIRE_STATUS (u32: 0 = success, else a positive errno naming the
+ * outcome) and, on failure, WIRE_ERROR (human text).
+ */
+enum {
+        /* broker-plugin -> auth-cache: check a device's CONNECT */
+        WIRE_AUTH_REQUEST = 1,     /* CLIENT_ID, USERNAME, PASSWORD */
+        WIRE_AUTH_REPLY,           /* STATUS [ERROR] [IDENTITY]; EACCES refused, ENOENT unknown */
+        /* hub-store -> auth-cache: the key to mint an upstream token */
+        WIRE_KEY_REQUEST,          /* IDENTITY */
+        WIRE_KEY_REPLY,            /* STATUS [KEY]; ENOENT unknown or removed */
+        /* broker-plugin -> hub-store: store one telemetry message before PUBACK */
+        WIRE_STORE_REQUEST,        /* IDENTITY, PROPERTIES, PAYLOAD [OUTPUT] */
+        WIRE_STORE_REPLY,          /* STATUS; ENOBUFS store full (reject_new), EIO storage failed */
+        /* broker-plugin -> hub-store: a device connected or went away */
+        WIRE_PRESENCE_REQUEST,     /* IDENTITY, CONNECTED (u32 0/1) */
+        WIRE_PRESENCE_REPLY,       /* STATUS */
+        /* hubctl -> any daemon */
+        WIRE_CONTROL_REQUEST,      /* COMMAND [ARGUMENT] */
+        WIRE_CONTROL_REPLY,        /* STATUS [ERROR] [JSON] */
+        _WIRE_TYPE_MAX,
+};
+
+enum {
+        WIRE_STATUS = 1,           /* u32 */
+        WIRE_ERROR,                /* text */
+        WIRE_CLIENT_ID,            /* text */
+        WIRE_USERNAME,             /* text */
+        WIRE_PASSWORD,             /* bytes */
+        WIRE_IDENTITY,             /* text: "device" or "device/module" */
+        WIRE_KEY,                  /* text: base64 symmetric key */
+        WIRE_PROPERTIES,           /* text: the IoT Hub property bag, url-encoded */
+        WIRE_PAYLOAD,              /* bytes */
+        WIRE_OUTPUT,               /* text: module output name */
+        WIRE_CONNECTED,            /* u32 */
+        WIRE_COMMAND,              /* text */
+        WIRE_ARGUMENT,             /* text */
+        WIRE_JSON,                 /* text: a JSON document */
+        _WIRE_TAG_MAX,
+};
