@@ -10,7 +10,8 @@
  *   username  {hub}/{device}[/{module}]/?api-version=...
  *   password  SharedAccessSignature sr={url-encoded resource}&sig={url-encoded base64}&se={expiry}[&skn=...]
  *   resource  {host}/devices/{device}[/modules/{module}]   host = hub or gateway name
- *   sig       base64(HMAC-SHA256(base64-decode(key), url-encode(resource) + "\n" + se))
+ *   sig       base64(HMAC-SHA256(base64-decode(key), sr as sent + "\n" + se))
+ *             (SDKs url-encode differently: Node "%2F", C "%2f"; IoT Hub signs sr as sent)
  * Everything here parses untrusted bytes (fuzz-sas.c).
  */
 #define IOT_ID_MAX 128u
@@ -25,6 +26,7 @@ typedef struct IotUsername {
 
 typedef struct SasToken {
         char *resource;  /* sr, url-decoded */
+        char *resource_encoded; /* sr exactly as sent: the bytes the device signed */
         char *signature; /* sig, url-decoded base64 */
         uint64_t expiry; /* se, seconds since the epoch */
         char *key_name;  /* skn, NULL if absent */

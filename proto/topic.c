@@ -1,0 +1,180 @@
+/* IoT Hub device topics and property bags */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto/cleanup.h"
+#include "proto/sas.h"
+#include "proto/topic.h"
+
+#define EVENTS_SUFFIX "messages/events/"
+
+void device_topic_deinit(DeviceTopic *t) {
+        if (!t)
+                return;
+        free(t->device_id);
+        free(t->module_id);
+        free(t->bag);
+        *t = DEVICE_TOPIC_NULL;
+}
+
+/* Takes "{id}/" off the front of *p; ids never contain '/'. */
+static int take_id(const char **p, char **ret) {
+        const char *slash = strchr(*p, '/');
+        if (!slash)
+                return -EINVAL;
+
+        _cleanup_free_ char *id = strndup(*p, (size_t) (slash - *p));
+        if (!id)
+                return -ENOMEM;
+        if (!iot_id_is_valid(id))
+                return -EINVAL;
+
+        *p = slash + 1;
+        *ret = TAKE_PTR(id);
+        return 0;
+}
+
+static bool take_prefix(const char **p, const char *prefix) {
+        size_t n = strlen(prefix);
+        if (strncmp(*p, prefix, n) != 0)
+                return false;
+        *p += n;
+        return true;
+}
+
+int device_topic_parse(const char *topic, DeviceTopic *ret) {
+        _cleanup_free_ char *device = NULL, *module = NULL, *bag = NULL;
+        TopicKind kind = TOPIC_TELEMETRY;
+        const char *p = topic;
+        int r;
+
+        if (!topic || !ret || !take_prefix(&p, "devices/"))
+                return -EINVAL;
+        r = take_id(&p, &device);
+        if (r < 0)
+                return r;
+        if (take_prefix(&p, "modules/")) {
+                kind = TOPIC_MODULE_OUTPUT;
+                r = take_id(&p, &module);
+                if (r < 0)
+                        return r;
+        }
+        if (!take_prefix(&p, EVENTS_SUFFIX))
+                return -EINVAL;
+
+        /* SDKs may end the bag with '/' (as on devicebound topics); it is not part of it. */
+        size_t n = strlen(p);
+        if (n > 0 && p[n - 1] == '/')
+                n--;
+        bag = strndup(p, n);
+        if (!bag)
+                return -ENOMEM;
+
+        *ret = (DeviceTopic){
+                .kind = kind,
+                .device_id = TAKE_PTR(device),
+                .module_id = TAKE_PTR(module),
+                .bag = TAKE_PTR(bag),
+        };
+        return 0;
+}
+
+void property_bag_deinit(PropertyBag *b) {
+        if (!b)
+                return;
+        for (size_t i = 0; i < b->n && i < PROPERTY_BAG_ENTRIES_MAX; i++) {
+                free(b->entries[i].key);
+                free(b->entries[i].value);
+        }
+        b->n = 0;
+}
+
+int property_bag_parse(const char *s, size_t len, PropertyBag *ret) {
+        /* Built aside so that *ret is untouched on failure. */
+        _cleanup_(property_bag_deinit) PropertyBag bag = {};
+
+        if ((!s && len > 0) || !ret)
+                return -EINVAL;
+        if (len > PROPERTY_BAG_MAX)
+                return -E2BIG;
+
+        for (size_t start = 0; start < len;) {
+                const char *amp = memchr(s + start, '&', len - start);
+                size_t end = amp ? (size_t) (amp - s) : len;
+                const char *f = s + start;
+                size_t flen = end - start;
+                start = end + 1;
+
+                /* "a=1&&b=2" or a trailing '&': nothing to keep. */
+                if (flen == 0)
+                        continue;
+                if (bag.n == PROPERTY_BAG_ENTRIES_MAX)
+                        return -E2BIG;
+
+                const char *eq = memchr(f, '=', flen);
+                size_t klen = eq ? (size_t) (eq - f) : flen;
+                if (klen == 0)
+                        return -EINVAL;
+
+                _cleanup_free_ char *key = NULL, *value = NULL;
+                int r = url_decode(f, klen, &key);
+                if (r < 0)
+                        return r;
+                r = eq ? url_decode(eq + 1, flen - klen - 1, &value) : url_decode("", 0, &value);
+                if (r < 0)
+                        return r;
+                bag.entries[bag.n++] = (Property){ .key = TAKE_PTR(key), .value = TAKE_PTR(value) };
+        }
+
+        *ret = bag;
+        bag.n = 0;
+        return 0;
+}
+
+const char *property_bag_get(const PropertyBag *b, const char *key) {
+        if (!b || !key)
+                return NULL;
+        for (size_t i = 0; i < b->n; i++)
+                if (strcmp(b->entries[i].key, key) == 0)
+                        return b->entries[i].value;
+        return NULL;
+}
+
+int property_bag_format(const PropertyBag *b, char **ret) {
+        if (!b || !ret || b->n > PROPERTY_BAG_ENTRIES_MAX)
+                return -EINVAL;
+
+        size_t size = 1;
+        for (size_t i = 0; i < b->n; i++) {
+                if (!b->entries[i].key || !*b->entries[i].key || !b->entries[i].value)
+                        return -EINVAL;
+                size += 3 * (strlen(b->entries[i].key) + strlen(b->entries[i].value)) + 2;
+        }
+
+        _cleanup_free_ char *buf = malloc(size);
+        if (!buf)
+                return -ENOMEM;
+
+        /* Canonical: every key gets "=", both sides encodeURIComponent'ed ("$" as %24, as IoT Hub sends it). */
+        char *p = buf;
+        for (size_t i = 0; i < b->n; i++) {
+                _cleanup_free_ char *k = NULL, *v = NULL;
+                int r = url_encode(b->entries[i].key, strlen(b->entries[i].key), &k);
+                if (r < 0)
+                        return r;
+                r = url_encode(b->entries[i].value, strlen(b->entries[i].value), &v);
+                if (r < 0)
+                        return r;
+                if (i > 0)
+                        *p++ = '&';
+                p = stpcpy(p, k);
+                *p++ = '=';
+                p = stpcpy(p, v);
+        }
+        *p = 0;
+
+        *ret = TAKE_PTR(buf);
+        return 0;
+}
