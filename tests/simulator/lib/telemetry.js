@@ -6,6 +6,8 @@ const utf8 = new TextDecoder('utf-8', { fatal: true })
 function decodeBag (bag) {
   const props = {}
   if (!bag) return props
+  // SDKs may end the bag with '/' (the Node SDK does for output events)
+  if (bag.endsWith('/')) bag = bag.slice(0, -1)
   for (const kv of bag.split('&')) {
     if (!kv) continue
     const eq = kv.indexOf('=')
@@ -39,6 +41,7 @@ export class TelemetryStore {
     this.poff = new Uint32Array(cap)
     this.plen = new Uint32Array(cap)
     this.bags = [] // strings, '' when empty
+    this._lastBag = ''
     this.chunks = []
     this.cur = null
     this.curOff = 0
@@ -83,7 +86,9 @@ export class TelemetryStore {
     this.flags[i] = (qos & 3) | (dup ? 4 : 0) | (noSlash ? 8 : 0)
     this.recv[i] = now
     // bag: copy out of the topic string so the topic can be collected
-    this.bags.push(bag.length ? (' ' + bag).slice(1) : '')
+    // same bag as the previous message (common): share the string
+    if (bag !== this._lastBag) this._lastBag = bag.length ? (' ' + bag).slice(1) : ''
+    this.bags.push(this._lastBag)
     const len = payload.length
     if (this.cur === null || this.curOff + len > this.cur.length) {
       this.cur = Buffer.allocUnsafe(Math.max(ARENA_CHUNK, len))
@@ -136,7 +141,7 @@ export class TelemetryStore {
   // since: return records with seq > since. limit: max records.
   query ({ identity = null, since = 0, limit = 10000 } = {}) {
     const out = []
-    let start = Math.max(0, since - this.baseSeq + 1)
+    const start = Math.max(0, since - this.baseSeq + 1)
     let want = -1
     if (identity !== null) {
       want = this.identIdx.get(identity)
@@ -146,7 +151,6 @@ export class TelemetryStore {
       if (want >= 0 && this.ident[i] !== want) continue
       out.push(this.record(i))
     }
-    start = 0
     return out
   }
 }
