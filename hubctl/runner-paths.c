@@ -1,0 +1,112 @@
+/* Where edgehub-run finds the programs it starts */
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "proto/cleanup.h"
+#include "hubctl/runner-paths.h"
+
+int self_exe_dir(char **ret) {
+        _cleanup_free_ char *exe = realpath("/proc/self/exe", NULL);
+        char *dir;
+
+        if (!exe)
+                return -errno;
+        dir = strdup(dirname(exe));
+        if (!dir)
+                return -ENOMEM;
+        *ret = dir;
+        return 0;
+}
+
+/*
+ * path made absolute with its folder canonical, the last component kept:
+ * a program may look at its own name (argv[0]) and be a symlink.
+ */
+static int absolute_path(const char *path, char **ret) {
+        _cleanup_free_ char *copy = strdup(path), *base_copy = strdup(path), *dir = NULL;
+
+        if (!copy || !base_copy)
+                return -ENOMEM;
+        dir = realpath(dirname(copy), NULL);
+        if (!dir)
+                return -errno;
+        if (asprintf(ret, "%s/%s", strcmp(dir, "/") == 0 ? "" : dir, basename(base_copy)) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+/* The first of {dir}/{name}, {dir}/../{subdir}/{name} that passes access(mode), canonical. */
+static int find_program(const char *dir, const char *subdir, const char *name, int mode, char **ret,
+                        char **ret_error) {
+        _cleanup_free_ char *installed = NULL, *built = NULL;
+
+        if (asprintf(&installed, "%s/%s", dir, name) < 0 || asprintf(&built, "%s/../%s/%s", dir, subdir, name) < 0)
+                return -ENOMEM;
+
+        const char *const candidates[] = { installed, built };
+        for (size_t i = 0; i < ELEMENTSOF(candidates); i++) {
+                if (access(candidates[i], mode) < 0)
+                        continue;
+                return absolute_path(candidates[i], ret);
+        }
+
+        if (asprintf(ret_error, "%s not found (looked for %s and %s)", name, installed, built) < 0)
+                *ret_error = NULL;
+        return -ENOENT;
+}
+
+static int find_exact(const char *what, const char *path, int mode, char **ret, char **ret_error) {
+        if (access(path, mode) < 0) {
+                int r = -errno;
+                if (asprintf(ret_error, "%s '%s': %s", what, path, strerror(-r)) < 0)
+                        *ret_error = NULL;
+                return r;
+        }
+        return absolute_path(path, ret);
+}
+
+int runner_paths_resolve(const Config *c, const char *exe_dir, bool want_daemons, bool want_plugin,
+                         RunnerPaths *ret, char **ret_error) {
+        _cleanup_(runner_paths_deinit) RunnerPaths p = RUNNER_PATHS_NULL;
+        const char *dir = c->libexec_dir ?: exe_dir;
+        int r;
+
+        *ret_error = NULL;
+        if (want_daemons) {
+                r = find_program(dir, "auth-cache", "edgehub-auth-cache", X_OK, &p.auth_cache, ret_error);
+                if (r < 0)
+                        return r;
+                r = find_program(dir, "hub-store", "edgehub-hub-store", X_OK, &p.hub_store, ret_error);
+                if (r < 0)
+                        return r;
+        }
+        if (want_plugin) {
+                if (c->plugin_path)
+                        r = find_exact("runner.plugin", c->plugin_path, R_OK, &p.plugin, ret_error);
+                else
+                        r = find_program(dir, "broker-plugin", "edgehub-plugin.so", R_OK, &p.plugin, ret_error);
+                if (r < 0)
+                        return r;
+                r = find_exact("runner.mosquitto", c->mosquitto_path ?: "/usr/sbin/mosquitto", X_OK, &p.mosquitto,
+                               ret_error);
+                if (r < 0)
+                        return r;
+        }
+
+        *ret = p;
+        p = RUNNER_PATHS_NULL;
+        return 0;
+}
+
+void runner_paths_deinit(RunnerPaths *p) {
+        free(p->auth_cache);
+        free(p->hub_store);
+        free(p->plugin);
+        free(p->mosquitto);
+        *p = RUNNER_PATHS_NULL;
+}

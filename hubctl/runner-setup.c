@@ -1,0 +1,176 @@
+/* The folders edgehub-run prepares, and the files it hands to mosquitto */
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "proto/cleanup.h"
+#include "hubctl/runner-setup.h"
+
+#define COPY_MAX (1024u * 1024u)
+
+int broker_user_lookup(BrokerUser *ret) {
+        struct passwd *pw;
+        char *name;
+
+        errno = 0;
+        pw = getpwnam("mosquitto");
+        if (!pw && errno != 0 && errno != ENOENT && errno != ESRCH)
+                return -errno;
+
+        name = strdup(pw ? "mosquitto" : "root");
+        if (!name)
+                return -ENOMEM;
+        *ret = (BrokerUser){
+                .switch_user = pw && geteuid() == 0 && pw->pw_uid != 0,
+                .uid = pw ? pw->pw_uid : (uid_t) -1,
+                .gid = pw ? pw->pw_gid : (gid_t) -1,
+                .name = name,
+        };
+        return 0;
+}
+
+void broker_user_deinit(BrokerUser *u) {
+        free(u->name);
+        *u = BROKER_USER_NULL;
+}
+
+int mkdir_parents(const char *path, mode_t mode) {
+        _cleanup_free_ char *p = strdup(path);
+
+        if (!p)
+                return -ENOMEM;
+        for (char *s = p + 1;; s++) {
+                if (*s != '/' && *s != '\0')
+                        continue;
+                char c = *s;
+                *s = '\0';
+                if (mkdir(p, mode) < 0 && errno != EEXIST)
+                        return -errno;
+                *s = c;
+                if (c == '\0')
+                        break;
+        }
+
+        struct stat st;
+        if (stat(path, &st) < 0)
+                return -errno;
+        return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+}
+
+int runner_dirs_setup(const Config *c, const BrokerUser *u) {
+        int r;
+
+        r = mkdir_parents(c->storage_dir, 0750);
+        if (r < 0)
+                return r;
+        r = mkdir_parents(c->runtime_dir, 0750);
+        if (r < 0)
+                return r;
+        if (!u->switch_user)
+                return 0;
+        if (chown(c->runtime_dir, u->uid, u->gid) < 0)
+                return -errno;
+        if (chmod(c->runtime_dir, 02750) < 0)
+                return -errno;
+        return 0;
+}
+
+static int write_all(int fd, const void *data, size_t len) {
+        const char *p = data;
+
+        while (len > 0) {
+                ssize_t n = write(fd, p, len);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                p += n;
+                len -= (size_t) n;
+        }
+        return 0;
+}
+
+int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, uid_t uid, gid_t gid) {
+        _cleanup_free_ char *tmp = NULL;
+        _cleanup_close_ int fd = -1;
+        int r;
+
+        if (asprintf(&tmp, "%s.XXXXXX", path) < 0)
+                return -ENOMEM;
+        fd = mkostemp(tmp, O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+
+        r = fchmod(fd, mode) < 0 ? -errno : 0;
+        if (r >= 0 && uid != (uid_t) -1 && fchown(fd, uid, gid) < 0)
+                r = -errno;
+        if (r >= 0)
+                r = write_all(fd, data, len);
+        if (r >= 0 && fsync(fd) < 0)
+                r = -errno;
+        if (r >= 0) {
+                r = close(TAKE_FD(fd)) < 0 ? -errno : 0;
+        }
+        if (r >= 0 && rename(tmp, path) < 0)
+                r = -errno;
+        if (r < 0)
+                (void) unlink(tmp);
+        return r;
+}
+
+int copy_file_atomic(const char *src, const char *dst, mode_t mode, uid_t uid, gid_t gid) {
+        _cleanup_close_ int fd = open(src, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        _cleanup_free_ char *buf = NULL;
+        size_t len = 0;
+
+        if (fd < 0)
+                return -errno;
+        buf = malloc(COPY_MAX);
+        if (!buf)
+                return -ENOMEM;
+        for (;;) {
+                ssize_t n = read(fd, buf + len, COPY_MAX - len);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (n == 0)
+                        break;
+                len += (size_t) n;
+                if (len == COPY_MAX)
+                        return -EFBIG;
+        }
+        return write_file_atomic(dst, buf, len, mode, uid, gid);
+}
+
+/* The permission bits that apply to uid/gid, shifted down to the "other" position. */
+static mode_t mode_for(const struct stat *st, uid_t uid, gid_t gid) {
+        if (st->st_uid == uid)
+                return (st->st_mode >> 6) & 7;
+        if (st->st_gid == gid)
+                return (st->st_mode >> 3) & 7;
+        return st->st_mode & 7;
+}
+
+bool file_readable_by(const char *path, uid_t uid, gid_t gid) {
+        _cleanup_free_ char *p = realpath(path, NULL);
+        struct stat st;
+
+        if (!p)
+                return false;
+        for (char *s = strchr(p + 1, '/'); s; s = strchr(s + 1, '/')) {
+                *s = '\0';
+                bool ok = stat(p, &st) >= 0 && (mode_for(&st, uid, gid) & S_IXOTH);
+                *s = '/';
+                if (!ok)
+                        return false;
+        }
+        return stat(p, &st) >= 0 && (mode_for(&st, uid, gid) & S_IROTH);
+}

@@ -1,0 +1,57 @@
+/* The folders edgehub-run prepares, and the files it hands to mosquitto */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "proto/config.h"
+
+/*
+ * mosquitto must be able to create {runtime_dir}/broker.sock, read its
+ * config, the plugin's config, the TLS certificate and key, and connect to
+ * the daemons' sockets, all as its own user. When edgehub-run is root and
+ * the user "mosquitto" exists:
+ *   - runtime_dir belongs to mosquitto:mosquitto with mode 02750: the setgid
+ *     bit gives every socket the daemons create there the group mosquitto,
+ *     so a 0660 socket lets the plugin in and nobody else;
+ *   - edgehub-run starts mosquitto as that user itself (like systemd's
+ *     User=), because mosquitto's own drop to "user" clears
+ *     PR_SET_PDEATHSIG and the broker would outlive a killed runner;
+ *   - the certificate and key are copied into runtime_dir, owned by
+ *     mosquitto, key 0600: the originals may be root-only.
+ * Otherwise (not root, or no such user) everything runs as the caller.
+ */
+typedef struct BrokerUser {
+        bool switch_user;  /* start mosquitto as uid/gid */
+        uid_t uid;
+        gid_t gid;
+        char *name;        /* "mosquitto", else "root" (the conf's user line) */
+} BrokerUser;
+
+#define BROKER_USER_NULL ((BrokerUser){ .uid = (uid_t) -1, .gid = (gid_t) -1 })
+
+int broker_user_lookup(BrokerUser *ret);
+void broker_user_deinit(BrokerUser *u);
+
+/* mkdir -p with mode for the folders created. */
+int mkdir_parents(const char *path, mode_t mode);
+
+/* Creates runtime_dir and storage_dir (0750) and hands runtime_dir to the broker user. */
+int runner_dirs_setup(const Config *c, const BrokerUser *u);
+
+/*
+ * Writes data to path through a temporary file and rename(), checking write,
+ * fsync and close first; uid/gid (uid_t)-1 keep the caller's.
+ */
+int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, uid_t uid, gid_t gid);
+
+/* Copies src (at most 1 MiB) to dst like write_file_atomic(). */
+int copy_file_atomic(const char *src, const char *dst, mode_t mode, uid_t uid, gid_t gid);
+
+/*
+ * Whether uid/gid can read the file at path, judging by the mode bits of the
+ * file and of every folder on the way (not ACLs, not supplementary groups):
+ * good enough to warn before mosquitto fails after its user switch.
+ */
+bool file_readable_by(const char *path, uid_t uid, gid_t gid);
