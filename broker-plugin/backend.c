@@ -1,0 +1,123 @@
+/* The plugin's synchronous calls to auth-cache and hub-store */
+#include <errno.h>
+#include <string.h>
+
+#include "broker-plugin/backend.h"
+#include "proto/cleanup.h"
+#include "proto/wire.h"
+
+static int peer_init(BackendPeer *peer, const char *path, uint64_t timeout_usec) {
+        int r = frame_client_init(&peer->client, path);
+        if (r < 0)
+                return r;
+        peer->timeout_usec = timeout_usec;
+        peer->quiet_until_usec = 0;
+        return 0;
+}
+
+int backend_init(Backend *b, const char *auth_cache_path, uint64_t auth_timeout_usec, const char *hub_store_path,
+                 uint64_t store_timeout_usec) {
+        int r;
+
+        *b = BACKEND_NULL;
+        r = peer_init(&b->auth_cache, auth_cache_path, auth_timeout_usec);
+        if (r >= 0)
+                r = peer_init(&b->hub_store, hub_store_path, store_timeout_usec);
+        if (r < 0)
+                backend_deinit(b);
+        return r;
+}
+
+void backend_deinit(Backend *b) {
+        frame_client_deinit(&b->auth_cache.client);
+        frame_client_deinit(&b->hub_store.client);
+}
+
+/* One request/reply within timeout_usec; on success *ret_reply points into the peer's client until its next call. */
+static int peer_call(BackendPeer *peer, FrameBuilder *request, uint16_t reply_type, uint64_t timeout_usec,
+                     Frame *ret_reply) {
+        uint64_t now = now_usec();
+        int r;
+
+        if (peer->quiet_until_usec != 0) {
+                if (now < peer->quiet_until_usec)
+                        return -EAGAIN;
+                peer->quiet_until_usec = 0;
+        }
+
+        r = frame_client_call(&peer->client, request, timeout_usec, ret_reply);
+        if (r == -ETIMEDOUT)
+                peer->quiet_until_usec = now_usec() + timeout_usec;
+        if (r < 0)
+                return r;
+        if (ret_reply->type != reply_type)
+                return -EBADMSG;
+        return 0;
+}
+
+int backend_auth(Backend *b, const char *client_id, const char *username, const char *password, int *ret_status,
+                 char **ret_identity) {
+        _cleanup_(frame_builder_deinit) FrameBuilder request = FRAME_BUILDER_NULL;
+        _cleanup_free_ char *identity = NULL;
+        Frame reply;
+        int r;
+
+        frame_builder_init(&request, WIRE_AUTH_REQUEST);
+        frame_builder_add_string(&request, WIRE_CLIENT_ID, client_id);
+        frame_builder_add_string(&request, WIRE_USERNAME, username);
+        frame_builder_add(&request, WIRE_PASSWORD, password, strlen(password));
+
+        r = peer_call(&b->auth_cache, &request, WIRE_AUTH_REPLY, b->auth_cache.timeout_usec, &reply);
+        if (r < 0)
+                return r;
+
+        r = frame_get_string(&reply, WIRE_IDENTITY, &identity);
+        if (r < 0 && r != -ENOENT)
+                return r;
+
+        *ret_status = wire_reply_status(&reply);
+        *ret_identity = TAKE_PTR(identity);
+        return 0;
+}
+
+int backend_store(Backend *b, const char *identity, const char *properties, const void *payload, size_t len,
+                  const char *output, int *ret_status) {
+        _cleanup_(frame_builder_deinit) FrameBuilder request = FRAME_BUILDER_NULL;
+        Frame reply;
+        int r;
+
+        frame_builder_init(&request, WIRE_STORE_REQUEST);
+        frame_builder_add_string(&request, WIRE_IDENTITY, identity);
+        frame_builder_add_string(&request, WIRE_PROPERTIES, properties);
+        frame_builder_add(&request, WIRE_PAYLOAD, payload, len);
+        if (output)
+                frame_builder_add_string(&request, WIRE_OUTPUT, output);
+
+        r = peer_call(&b->hub_store, &request, WIRE_STORE_REPLY, b->hub_store.timeout_usec, &reply);
+        if (r < 0)
+                return r;
+
+        *ret_status = wire_reply_status(&reply);
+        return 0;
+}
+
+int backend_presence(Backend *b, const char *identity, bool connected, int *ret_status) {
+        _cleanup_(frame_builder_deinit) FrameBuilder request = FRAME_BUILDER_NULL;
+        uint64_t timeout = b->hub_store.timeout_usec;
+        Frame reply;
+        int r;
+
+        if (timeout > BACKEND_PRESENCE_TIMEOUT_USEC)
+                timeout = BACKEND_PRESENCE_TIMEOUT_USEC;
+
+        frame_builder_init(&request, WIRE_PRESENCE_REQUEST);
+        frame_builder_add_string(&request, WIRE_IDENTITY, identity);
+        frame_builder_add_u32(&request, WIRE_CONNECTED, connected ? 1 : 0);
+
+        r = peer_call(&b->hub_store, &request, WIRE_PRESENCE_REPLY, timeout, &reply);
+        if (r < 0)
+                return r;
+
+        *ret_status = wire_reply_status(&reply);
+        return 0;
+}

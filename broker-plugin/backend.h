@@ -1,0 +1,47 @@
+/* The plugin's synchronous calls to auth-cache and hub-store */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto/client.h"
+
+/*
+ * Every call runs on the broker's only thread, so every call has a hard
+ * deadline. After a call times out, that daemon is not asked again for as
+ * long as the call waited (-EAGAIN at once): a hung daemon then costs the
+ * broker at most about half its time instead of all of it.
+ *
+ * Return values: < 0 the call did not complete (-ENOENT/-ECONNREFUSED the
+ * daemon is not running, -ETIMEDOUT, -EAGAIN backing off, -EBADMSG a bad
+ * reply); 0 a reply arrived and *ret_status is its WIRE_STATUS as 0 or
+ * -errno.
+ */
+#define BACKEND_PRESENCE_TIMEOUT_USEC (200u * 1000u)
+
+typedef struct BackendPeer {
+        FrameClient client;
+        uint64_t timeout_usec;
+        uint64_t quiet_until_usec; /* CLOCK_MONOTONIC; 0 = not backing off */
+} BackendPeer;
+
+typedef struct Backend {
+        BackendPeer auth_cache;
+        BackendPeer hub_store;
+} Backend;
+
+#define BACKEND_NULL ((Backend){ .auth_cache.client = FRAME_CLIENT_NULL, .hub_store.client = FRAME_CLIENT_NULL })
+
+int backend_init(Backend *b, const char *auth_cache_path, uint64_t auth_timeout_usec, const char *hub_store_path,
+                 uint64_t store_timeout_usec);
+void backend_deinit(Backend *b);
+
+/* WIRE_AUTH_REQUEST. *ret_identity: the reply's IDENTITY if it carried one (to free), else NULL. */
+int backend_auth(Backend *b, const char *client_id, const char *username, const char *password, int *ret_status,
+                 char **ret_identity);
+/* WIRE_STORE_REQUEST; output may be NULL. Status -ENOBUFS store full, -EIO storage failed. */
+int backend_store(Backend *b, const char *identity, const char *properties, const void *payload, size_t len,
+                  const char *output, int *ret_status);
+/* WIRE_PRESENCE_REQUEST, with the shorter of BACKEND_PRESENCE_TIMEOUT_USEC and the store timeout. */
+int backend_presence(Backend *b, const char *identity, bool connected, int *ret_status);

@@ -1,0 +1,38 @@
+/* A device or module went away: tell hub-store */
+#include <string.h>
+
+#include "broker-plugin/broker-api.h"
+#include "broker-plugin/disconnect.h"
+#include "broker-plugin/plugin.h"
+#include "broker-plugin/ratelimit.h"
+#include "proto/cleanup.h"
+
+/*
+ * The presence table (presence.h) decides whether this is the end of an
+ * identity's last admitted connection; refused clients, internal clients and
+ * the repeated ends mosquitto 2.0.11 reports were never admitted there or
+ * are already gone from it. Broker shutdown frees connections without this
+ * event (src/mosquitto.c calls context__cleanup() directly).
+ */
+int disconnect_callback(int event, void *event_data, void *userdata) {
+        struct mosquitto_evt_disconnect *ed = event_data;
+        _cleanup_free_ char *identity = NULL;
+        Plugin *p = userdata;
+        int status = 0;
+        int r;
+
+        if (presence_remove(&p->presence, ed->client, &identity) <= 0) {
+                const char *id = mosquitto_client_id(ed->client);
+                if (id)
+                        log_debug("End of a connection of '%s' that is not the identity's last, ignoring", id);
+                return MOSQ_ERR_SUCCESS;
+        }
+
+        log_debug("Client '%s' disconnected", identity);
+        r = backend_presence(&p->backend, identity, false, &status);
+        if (r < 0 || status < 0)
+                log_ratelimit_warning(&p->store_ratelimit,
+                                      "Failed to tell hub-store that '%s' disconnected, ignoring: %s", identity,
+                                      strerror(r < 0 ? -r : -status));
+        return MOSQ_ERR_SUCCESS;
+}

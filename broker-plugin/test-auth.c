@@ -1,0 +1,261 @@
+/* Tests of CONNECT checks, presence reports and disconnects */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "broker-plugin/auth.h"
+#include "broker-plugin/broker-api.h"
+#include "broker-plugin/disconnect.h"
+#include "broker-plugin/plugin.h"
+#include "broker-plugin/test-broker-stubs.h"
+#include "broker-plugin/test-fake-daemon.h"
+#include "proto/cleanup.h"
+#include "proto/wire.h"
+
+#define SOCK "/run/edgehub/broker.sock"
+#define TCP "192.0.2.1"
+#define PW "SharedAccessSignature sr=hub%2Fdevices%2Fd&sig=x&se=1"
+
+typedef struct PlanCase {
+        const char *address;
+        const char *client_id;
+        const char *username;
+        const char *password;
+        AuthPlan want;
+} PlanCase;
+
+static const PlanCase plan_cases[] = {
+        { TCP, "d", "hub/d/?api-version=2021-04-12", PW, AUTH_ASK_AUTH_CACHE },
+        { TCP, "d", "hub.azure-devices.net/d/?api-version=2021-04-12&DeviceClientType=x", PW, AUTH_ASK_AUTH_CACHE },
+        { TCP, "d/m", "hub/d/m/?api-version=2021-04-12", PW, AUTH_ASK_AUTH_CACHE },
+        { SOCK, "d", "hub/d/?api-version=2021-04-12", PW, AUTH_ASK_AUTH_CACHE },
+        /* Our daemons: by socket and username, no password. */
+        { SOCK, "$edgehub/hub-store", "$edgehub/hub-store", NULL, AUTH_ACCEPT_INTERNAL },
+        { "unix-socket", "anything", "$edgehub/agent", "", AUTH_ACCEPT_INTERNAL },
+        { TCP, "$edgehub/hub-store", "$edgehub/hub-store", NULL, AUTH_REFUSE },
+        { TCP, "$edgehub/hub-store", "$edgehub/hub-store", PW, AUTH_REFUSE },
+        { "/tmp/other.sock", "x", "$edgehub/hub-store", NULL, AUTH_REFUSE },
+        { SOCK, "x", "$edgehub/", NULL, AUTH_REFUSE },
+        /* Missing credentials. */
+        { TCP, "d", NULL, NULL, AUTH_REFUSE },
+        { TCP, "d", "hub/d/?api-version=1", NULL, AUTH_REFUSE },
+        { TCP, "d", "hub/d/?api-version=1", "", AUTH_REFUSE },
+        { TCP, "d", NULL, PW, AUTH_REFUSE },
+        /* Client ids that are not identities, or not the username's. */
+        { TCP, "d/m/x", "hub/d/m/?api-version=1", PW, AUTH_REFUSE },
+        { TCP, "d+", "hub/d+/?api-version=1", PW, AUTH_REFUSE },
+        { TCP, "#", "hub/#/?api-version=1", PW, AUTH_REFUSE },
+        { TCP, "", "hub/d/?api-version=1", PW, AUTH_REFUSE },
+        { TCP, NULL, "hub/d/?api-version=1", PW, AUTH_REFUSE },
+        { TCP, "e", "hub/d/?api-version=1", PW, AUTH_REFUSE },
+        { TCP, "d", "hub/d/m/?api-version=1", PW, AUTH_REFUSE },
+        { TCP, "d/m", "hub/d/?api-version=1", PW, AUTH_REFUSE },
+        { TCP, "d/m", "hub/d/n/?api-version=1", PW, AUTH_REFUSE },
+        { TCP, "d", "not a username", PW, AUTH_REFUSE },
+        { TCP, "$edgehub/x", "hub/$edgehub/x/?api-version=1", PW, AUTH_REFUSE },
+        /* A device may not take a daemon's client id (and its session). */
+        { TCP, "$edgehub-auth-cache", "hub/$edgehub-auth-cache/?api-version=1", PW, AUTH_REFUSE },
+        { SOCK, "$edgehub-auth-cache", "hub/$edgehub-auth-cache/?api-version=1", PW, AUTH_REFUSE },
+};
+
+static void test_auth_plan(void **state) {
+        unsigned failures = 0;
+
+        for (size_t i = 0; i < ELEMENTSOF(plan_cases); i++) {
+                const PlanCase *t = &plan_cases[i];
+                const char *why;
+                Client c;
+
+                AuthPlan got = auth_plan(t->address, SOCK, t->client_id, t->username, t->password, &c, &why);
+                if (got != t->want || (got == AUTH_REFUSE) != (why != NULL)) {
+                        fprintf(stderr, "case %zu ('%s', '%s'): got %d, want %d\n", i, t->client_id, t->username,
+                                got, t->want);
+                        failures++;
+                }
+        }
+        assert_int_equal(failures, 0);
+}
+
+/* ---- the callbacks, against scripted auth-cache and hub-store ---- */
+
+typedef struct Fixture {
+        char dir[64];
+        char auth_path[128];
+        char store_path[128];
+        Plugin plugin;
+        FakeDaemon auth;
+        FakeDaemon store;
+} Fixture;
+
+static int fixture_setup(void **state) {
+        Fixture *f = calloc(1, sizeof(*f));
+
+        assert_non_null(f);
+        assert_int_equal(fake_runtime_dir(f->dir), 0);
+        snprintf(f->auth_path, sizeof(f->auth_path), "%s/auth-cache.sock", f->dir);
+        snprintf(f->store_path, sizeof(f->store_path), "%s/hub-store.sock", f->dir);
+        f->plugin = (Plugin){
+                .broker_socket = (char *) SOCK,
+                .presence = PRESENCE_NULL,
+                .store_ratelimit = RATELIMIT_INIT(1000000, 100),
+                .message_ratelimit = RATELIMIT_INIT(1000000, 100),
+                .auth_ratelimit = RATELIMIT_INIT(1000000, 100),
+        };
+        assert_int_equal(backend_init(&f->plugin.backend, f->auth_path, 100000, f->store_path, 100000), 0);
+        f->auth = f->store = (FakeDaemon){ .pid = -1, .report_fd = -1 };
+        *state = f;
+        return 0;
+}
+
+static int fixture_teardown(void **state) {
+        Fixture *f = *state;
+        fake_daemon_stop(&f->auth);
+        fake_daemon_stop(&f->store);
+        backend_deinit(&f->plugin.backend);
+        presence_deinit(&f->plugin.presence);
+        (void) rmdir(f->dir);
+        free(f);
+        return 0;
+}
+
+static int connect_client(Fixture *f, struct mosquitto *client, const char *password) {
+        struct mosquitto_evt_basic_auth ed = {
+                .client = client,
+                .username = (char *) client->username,
+                .password = (char *) password,
+        };
+        return auth_basic_callback(MOSQ_EVT_BASIC_AUTH, &ed, &f->plugin);
+}
+
+static void disconnect_client(Fixture *f, struct mosquitto *client) {
+        struct mosquitto_evt_disconnect ed = { .client = client, .reason = -1 };
+        assert_int_equal(disconnect_callback(MOSQ_EVT_DISCONNECT, &ed, &f->plugin), MOSQ_ERR_SUCCESS);
+}
+
+static void assert_string_field(const Frame *frame, uint16_t tag, const char *want) {
+        _cleanup_free_ char *s = NULL;
+        assert_int_equal(frame_get_string(frame, tag, &s), 0);
+        assert_string_equal(s, want);
+}
+
+static void assert_presence(FakeDaemon *store, const char *identity, uint32_t connected) {
+        Frame req;
+        uint32_t v;
+
+        assert_int_equal(fake_daemon_next(store, &req), 0);
+        assert_int_equal(req.type, WIRE_PRESENCE_REQUEST);
+        assert_string_field(&req, WIRE_IDENTITY, identity);
+        assert_int_equal(frame_get_u32(&req, WIRE_CONNECTED, &v), 0);
+        assert_int_equal(v, connected);
+}
+
+static void test_auth_callback(void **state) {
+        Fixture *f = *state;
+        struct mosquitto old = { .id = "d", .address = TCP, .username = "hub/d/?api-version=1" };
+        struct mosquitto new = old;
+        struct mosquitto module = { .id = "d/m", .address = TCP, .username = "hub/d/m/?api-version=1" };
+        struct mosquitto daemon = { .id = "$edgehub/x", .address = SOCK, .username = "$edgehub/x" };
+        static const FakeStep auth_steps[] = {
+                { WIRE_AUTH_REPLY, 0, 0, "d" },
+                { WIRE_AUTH_REPLY, 0 },
+                { WIRE_AUTH_REPLY, EACCES },
+                { WIRE_AUTH_REPLY, ENOENT },
+                { WIRE_AUTH_REPLY, 0, 0, "e" },
+                { WIRE_AUTH_REPLY, 0 },
+        };
+        static const FakeStep store_steps[] = {
+                { WIRE_PRESENCE_REPLY, 0 },
+                { WIRE_PRESENCE_REPLY, 0 },
+                { WIRE_PRESENCE_REPLY, 0 },
+        };
+        Frame req;
+
+        /* auth-cache not running: refused, the device retries. */
+        assert_int_equal(connect_client(f, &old, PW), MOSQ_ERR_AUTH);
+        /* internal: accepted without asking anyone */
+        assert_int_equal(connect_client(f, &daemon, NULL), MOSQ_ERR_SUCCESS);
+
+        assert_int_equal(fake_daemon_start(&f->auth, f->auth_path, auth_steps, ELEMENTSOF(auth_steps)), 0);
+        assert_int_equal(fake_daemon_start(&f->store, f->store_path, store_steps, ELEMENTSOF(store_steps)), 0);
+
+        assert_int_equal(connect_client(f, &old, PW), MOSQ_ERR_SUCCESS);
+        assert_int_equal(fake_daemon_next(&f->auth, &req), 0);
+        assert_int_equal(req.type, WIRE_AUTH_REQUEST);
+        assert_string_field(&req, WIRE_CLIENT_ID, "d");
+        assert_string_field(&req, WIRE_USERNAME, "hub/d/?api-version=1");
+        const FrameField *pw = frame_get(&req, WIRE_PASSWORD);
+        assert_non_null(pw);
+        assert_int_equal(pw->len, strlen(PW));
+        assert_memory_equal(pw->data, PW, strlen(PW));
+        assert_presence(&f->store, "d", 1);
+
+        /* A second connection takes the client id over: hub-store already knows it is connected. */
+        assert_int_equal(connect_client(f, &new, PW), MOSQ_ERR_SUCCESS);
+        assert_int_equal(fake_daemon_next(&f->auth, &req), 0);
+        disconnect_client(f, &old);
+        assert_int_equal(presence_count(&f->plugin.presence, "d"), 1);
+
+        assert_int_equal(connect_client(f, &module, PW), MOSQ_ERR_AUTH); /* EACCES */
+        assert_int_equal(connect_client(f, &module, PW), MOSQ_ERR_AUTH); /* ENOENT */
+        assert_int_equal(connect_client(f, &module, PW), MOSQ_ERR_AUTH); /* admitted as someone else */
+        assert_int_equal(presence_count(&f->plugin.presence, "d/m"), 0);
+        /* Refused clients and internal ones end without a report. */
+        disconnect_client(f, &module);
+        disconnect_client(f, &daemon);
+
+        /* The new connection ends: now the identity is gone. */
+        disconnect_client(f, &new);
+        assert_presence(&f->store, "d", 0);
+        /* The old session's end reported once more (mosquitto does that on a takeover): nothing. */
+        disconnect_client(f, &old);
+
+        assert_int_equal(connect_client(f, &module, PW), MOSQ_ERR_SUCCESS);
+        assert_presence(&f->store, "d/m", 1);
+}
+
+static void test_auth_refused_locally(void **state) {
+        Fixture *f = *state;
+        struct mosquitto impostor = { .id = "e", .address = TCP, .username = "hub/d/?api-version=1" };
+        struct mosquitto outsider = { .id = "$edgehub/x", .address = TCP, .username = "$edgehub/x" };
+        static const FakeStep auth_steps[] = { { WIRE_AUTH_REPLY, 0 } };
+        Frame req;
+
+        assert_int_equal(fake_daemon_start(&f->auth, f->auth_path, auth_steps, ELEMENTSOF(auth_steps)), 0);
+        assert_int_equal(connect_client(f, &impostor, PW), MOSQ_ERR_AUTH);
+        assert_int_equal(connect_client(f, &outsider, NULL), MOSQ_ERR_AUTH);
+        assert_int_equal(connect_client(f, &outsider, PW), MOSQ_ERR_AUTH);
+        /* auth-cache was never asked. */
+        assert_int_equal(fake_daemon_next(&f->auth, &req), -ETIMEDOUT);
+}
+
+static void test_auth_timeout(void **state) {
+        Fixture *f = *state;
+        struct mosquitto device = { .id = "d", .address = TCP, .username = "hub/d/?api-version=1" };
+        static const FakeStep auth_steps[] = { { WIRE_AUTH_REPLY, 0, 500 } };
+
+        assert_int_equal(fake_daemon_start(&f->auth, f->auth_path, auth_steps, ELEMENTSOF(auth_steps)), 0);
+        uint64_t t0 = now_usec();
+        assert_int_equal(connect_client(f, &device, PW), MOSQ_ERR_AUTH);
+        assert_true(now_usec() - t0 < 300000);
+        /* Backing off: refused at once. */
+        t0 = now_usec();
+        assert_int_equal(connect_client(f, &device, PW), MOSQ_ERR_AUTH);
+        assert_true(now_usec() - t0 < 20000);
+        assert_int_equal(presence_count(&f->plugin.presence, "d"), 0);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_auth_plan),
+                cmocka_unit_test_setup_teardown(test_auth_callback, fixture_setup, fixture_teardown),
+                cmocka_unit_test_setup_teardown(test_auth_refused_locally, fixture_setup, fixture_teardown),
+                cmocka_unit_test_setup_teardown(test_auth_timeout, fixture_setup, fixture_teardown),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}

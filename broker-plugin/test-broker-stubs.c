@@ -1,0 +1,41 @@
+/* Stand-ins for the broker functions the plugin's callbacks call (unit tests only) */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "broker-plugin/broker-api.h"
+#include "broker-plugin/test-broker-stubs.h"
+
+char stub_kicked[256];
+unsigned stub_kick_count;
+const char *stub_connected[8];
+
+const char *mosquitto_client_id(const struct mosquitto *client) {
+        return client ? client->id : NULL;
+}
+
+const char *mosquitto_client_address(const struct mosquitto *client) {
+        return client ? client->address : NULL;
+}
+
+const char *mosquitto_client_username(const struct mosquitto *client) {
+        return client ? client->username : NULL;
+}
+
+int mosquitto_kick_client_by_clientid(const char *clientid, bool with_will) {
+        for (size_t i = 0; i < sizeof(stub_connected) / sizeof(stub_connected[0]); i++)
+                if (stub_connected[i] && clientid && strcmp(stub_connected[i], clientid) == 0) {
+                        snprintf(stub_kicked, sizeof(stub_kicked), "%s", clientid);
+                        stub_kick_count++;
+                        return MOSQ_ERR_SUCCESS;
+                }
+        return MOSQ_ERR_NOT_FOUND;
+}
+
+void mosquitto_log_printf(int level, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fputc('\n', stderr);
+}

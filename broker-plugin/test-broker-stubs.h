@@ -1,0 +1,17 @@
+/* Stand-ins for the broker functions the plugin's callbacks call (unit tests only) */
+#pragma once
+
+#include <stdbool.h>
+
+/* The broker's struct is opaque to the plugin; the tests define their own. */
+struct mosquitto {
+        const char *id;
+        const char *address;
+        const char *username;
+};
+
+/* The last client id passed to mosquitto_kick_client_by_clientid(), and how many kicks. */
+extern char stub_kicked[256];
+extern unsigned stub_kick_count;
+/* Client ids the fake broker has connected (kick returns NOT_FOUND for others). */
+extern const char *stub_connected[8];

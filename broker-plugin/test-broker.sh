@@ -1,0 +1,221 @@
+#!/bin/sh
+# Tests edgehub-plugin.so inside the real mosquitto, with scripted stand-ins for auth-cache and hub-store
+# (test-fake-daemon.py). The whole hub (real daemons, the simulator) is tests/integration's job.
+set -eu
+
+broker="$1"
+plugin=$(readlink -f "$2")
+[ -x "$(command -v mosquitto_pub)" ] || { echo "mosquitto_pub missing: skipped"; exit 77; }
+
+dir=$(mktemp -d /tmp/edgehub-broker-test-XXXXXX)
+pid=
+fakes=
+here=$(dirname "$(readlink -f "$0")")
+cleanup() {
+        for p in $fakes; do kill "$p" 2>/dev/null || true; done
+        [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
+        rm -rf "$dir"
+}
+trap cleanup EXIT INT TERM
+
+# Started as root, mosquitto drops to user mosquitto before it binds the Unix socket and loads us.
+chmod 755 "$dir"
+mkdir -m 777 "$dir/run"
+
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+
+cat > "$dir/edgehub.yaml" <<YAML
+edge:
+  device_id: edge-1
+  hub_hostname: myhub.azure-devices.net
+  edgehub_key: AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=
+listeners:
+  tls: {port: 0}
+runtime_dir: $dir/run
+log_level: debug
+YAML
+chmod 644 "$dir/edgehub.yaml"
+
+write_conf() {
+        cat > "$dir/mosquitto.conf" <<CONF
+per_listener_settings false
+allow_anonymous false
+persistence false
+log_dest stderr
+log_type all
+listener $port 127.0.0.1
+listener 0 $dir/run/broker.sock
+plugin $plugin
+$1
+CONF
+}
+
+# An ASan-built plugin needs the ASan runtime in the uninstrumented broker.
+asan=$(ldd "$plugin" | awk '/libasan/ { print $3 }')
+if [ -n "$asan" ]; then
+        export LD_PRELOAD="$asan"
+        export ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=0"
+fi
+
+fail() {
+        echo "FAIL: $*" >&2
+        echo "--- broker log" >&2
+        cat "$dir/broker.log" >&2 || true
+        exit 1
+}
+
+# 1. Without plugin_opt_config the broker must not start.
+write_conf ""
+if timeout 10 "$broker" -c "$dir/mosquitto.conf" > "$dir/broker.log" 2>&1; then
+        fail "mosquitto started without plugin_opt_config"
+fi
+grep -q "plugin_opt_config is required" "$dir/broker.log" || fail "no error about plugin_opt_config"
+write_conf "plugin_opt_config $dir/missing.yaml"
+if timeout 10 "$broker" -c "$dir/mosquitto.conf" > "$dir/broker.log" 2>&1; then
+        fail "mosquitto started with a missing config file"
+fi
+grep -q "edgehub: Failed to load '$dir/missing.yaml'" "$dir/broker.log" || fail "no error about the config file"
+write_conf "plugin_opt_config $dir/edgehub.yaml
+plugin_opt_store_timeout_ms 0"
+if timeout 10 "$broker" -c "$dir/mosquitto.conf" > "$dir/broker.log" 2>&1; then
+        fail "mosquitto started with a zero timeout"
+fi
+
+# 2. With it, the broker starts.
+write_conf "plugin_opt_config $dir/edgehub.yaml
+plugin_opt_auth_timeout_ms 500"
+"$broker" -c "$dir/mosquitto.conf" > "$dir/broker.log" 2>&1 &
+pid=$!
+for i in $(seq 50); do
+        [ -S "$dir/run/broker.sock" ] && grep -q "running" "$dir/broker.log" && break
+        kill -0 "$pid" 2>/dev/null || fail "mosquitto exited"
+        sleep 0.1
+done
+[ -S "$dir/run/broker.sock" ] || fail "no internal listener"
+grep -q "edgehub: edgehub plugin: internal listener $dir/run/broker.sock" "$dir/broker.log" || fail "plugin did not log its start"
+
+sas="SharedAccessSignature sr=myhub.azure-devices.net%2Fdevices%2Fd&sig=AAAA&se=4102444800"
+
+# 3. A device is refused while auth-cache is not running (and says so in the log).
+if out=$(mosquitto_pub -h 127.0.0.1 -p "$port" -i d -u "myhub.azure-devices.net/d/?api-version=2021-04-12" \
+                -P "$sas" -t devices/d/messages/events/ -m x -q 1 2>&1); then
+        fail "device admitted without auth-cache"
+fi
+echo "$out" | grep -qi "not authori" || fail "device not refused as unauthorised: $out"
+grep -q "edgehub: Client 'd' refused: auth-cache unavailable" "$dir/broker.log" || fail "no log of the refusal"
+
+# 4. Our internal username is refused on TCP.
+if mosquitto_pub -h 127.0.0.1 -p "$port" -i x -u '$edgehub/x' -t '$edgehub/a' -m x -q 1 2>/dev/null; then
+        fail "internal username admitted over TCP"
+fi
+
+# 5. An internal client on the Unix socket is admitted without a password, and may publish under $edgehub/.
+mosquitto_pub --unix "$dir/run/broker.sock" -i '$edgehub/test' -u '$edgehub/test' -t '$edgehub/hello' -m x -q 1 \
+        || fail "internal client refused"
+
+# 6. ... but nowhere else: an MQTT v5 publisher sees 0x87 (not authorised).
+out=$(mosquitto_pub -V mqttv5 --unix "$dir/run/broker.sock" -i '$edgehub/test' -u '$edgehub/test' \
+        -t devices/d/messages/events/ -m x -q 1 2>&1 || true)
+grep -q "Denied PUBLISH from \$edgehub/test" "$dir/broker.log" || fail "internal publish outside \$edgehub/ not denied: $out"
+
+# 7. $edgehub/kick disconnects a client by id.
+mosquitto_sub --unix "$dir/run/broker.sock" -i '$edgehub/victim' -u '$edgehub/victim' -t '$edgehub/none' \
+        > /dev/null 2>&1 &
+sub=$!
+for i in $(seq 50); do
+        grep -q "as \$edgehub/victim" "$dir/broker.log" && break
+        sleep 0.1
+done
+mosquitto_pub --unix "$dir/run/broker.sock" -i '$edgehub/kicker' -u '$edgehub/kicker' -t '$edgehub/kick' \
+        -m '$edgehub/victim' -q 1 || fail "kick not published"
+for i in $(seq 50); do
+        grep -q "Disconnected client '\$edgehub/victim'" "$dir/broker.log" && break
+        sleep 0.1
+done
+kill "$sub" 2>/dev/null || true
+wait "$sub" 2>/dev/null || true
+grep -q "edgehub: Disconnected client '\$edgehub/victim' at the request of '\$edgehub/kicker'" "$dir/broker.log" \
+        || fail "kick not done"
+
+# 8. With a (scripted) auth-cache and hub-store: the device is admitted, its telemetry is stored
+#    before the PUBACK, and hub-store hears of it connecting and going away.
+fake() { # name, statuses...
+        name=$1
+        shift
+        rm -f "$dir/run/$name.sock"
+        python3 "$here/test-fake-daemon.py" "$dir/run/$name.sock" "$dir/$name.log" "$@" &
+        fakes="$fakes $!"
+        eval "${name%-*}_pid=$!"
+        for i in $(seq 50); do [ -S "$dir/run/$name.sock" ] && return; sleep 0.1; done
+        fail "fake $name did not start"
+}
+pubacks() { grep -c "Sending PUBACK to d " "$dir/broker.log" || true; }
+device_pub() { # extra mosquitto_pub options...
+        timeout 3 mosquitto_pub -h 127.0.0.1 -p "$port" -i d -u "myhub.azure-devices.net/d/?api-version=2021-04-12" \
+                -P "$sas" -t devices/d/messages/events/a=1 "$@" 2>> "$dir/pub.err"
+}
+WIRE_STORE_REQUEST=5
+WIRE_PRESENCE_REQUEST=7
+
+fake auth-cache 0
+fake hub-store 0
+device_pub -m hello -q 1 || fail "telemetry with a working hub-store not acknowledged"
+[ "$(pubacks)" = 1 ] || fail "expected one PUBACK"
+printf '%s\n' "$WIRE_PRESENCE_REQUEST d 1" "$WIRE_STORE_REQUEST d " "$WIRE_PRESENCE_REQUEST d 0" > "$dir/want.log"
+for i in $(seq 30); do cmp -s "$dir/want.log" "$dir/hub-store.log" && break; sleep 0.1; done
+diff -u "$dir/want.log" "$dir/hub-store.log" || fail "hub-store did not see connect, store, disconnect"
+
+# 9. A persistent session: its end is reported once more by mosquitto when a new connection takes it over;
+#    hub-store must hear "connected" last.
+: > "$dir/hub-store.log"
+device_sub() {
+        mosquitto_sub -h 127.0.0.1 -p "$port" -i d -u "myhub.azure-devices.net/d/?api-version=2021-04-12" \
+                -P "$sas" -c -q 1 -t 'devices/d/messages/devicebound/#' > /dev/null 2>&1 &
+        sub=$!
+        fakes="$fakes $sub"
+}
+device_sub
+for i in $(seq 50); do grep -q "^$WIRE_PRESENCE_REQUEST d 1" "$dir/hub-store.log" && break; sleep 0.1; done
+kill -9 "$sub"
+wait "$sub" 2>/dev/null || true
+for i in $(seq 50); do grep -q "^$WIRE_PRESENCE_REQUEST d 0" "$dir/hub-store.log" && break; sleep 0.1; done
+device_sub
+for i in $(seq 50); do grep -q "Sending CONNACK to d (1, 0)" "$dir/broker.log" && break; sleep 0.1; done
+grep -q "Sending CONNACK to d (1, 0)" "$dir/broker.log" || fail "the persistent session was not resumed"
+sleep 0.3
+printf '%s\n' "$WIRE_PRESENCE_REQUEST d 1" "$WIRE_PRESENCE_REQUEST d 0" "$WIRE_PRESENCE_REQUEST d 1" > "$dir/want.log"
+diff -u "$dir/want.log" "$dir/hub-store.log" || fail "the takeover of a persistent session reported it gone"
+kill "$sub"
+wait "$sub" 2>/dev/null || true
+
+# 10. Store full: no PUBACK, the device is disconnected and will resend; QoS 0 is dropped instead.
+kill "$hub_pid"
+wait "$hub_pid" 2>/dev/null || true
+fake hub-store 105
+before=$(pubacks)
+if device_pub -m full -q 1; then fail "telemetry acknowledged while the store is full"; fi
+[ "$(pubacks)" = "$before" ] || fail "PUBACK sent for telemetry that was not stored"
+grep -q "edgehub: Telemetry of 'd' not stored, the store is full, disconnecting it" "$dir/broker.log" \
+        || fail "no log of the full store"
+device_pub -m full -q 0 || fail "QoS 0 publisher cut off"
+grep -q "dropped it (QoS 0)" "$dir/broker.log" || fail "QoS 0 telemetry not dropped"
+
+# 11. Over IoT Hub's 256 KiB: disconnected without an acknowledgement, hub-store never asked.
+kill "$hub_pid"
+wait "$hub_pid" 2>/dev/null || true
+fake hub-store 0
+: > "$dir/hub-store.log"
+head -c 262145 /dev/zero > "$dir/big"
+before=$(pubacks)
+if device_pub -f "$dir/big" -q 1; then fail "oversize telemetry acknowledged"; fi
+[ "$(pubacks)" = "$before" ] || fail "PUBACK sent for oversize telemetry"
+grep -q "Client d disconnected due to oversize payload" "$dir/broker.log" || fail "oversize not disconnected"
+grep -q "^$WIRE_STORE_REQUEST" "$dir/hub-store.log" && fail "oversize telemetry reached hub-store"
+
+# 12. The broker shuts down cleanly (cleanup unregisters everything).
+kill "$pid"
+wait "$pid" || fail "mosquitto exited with $?"
+pid=
+grep -E "AddressSanitizer|LeakSanitizer|runtime error|: Error" "$dir/broker.log" && fail "errors in the broker log"
+[ -n "${EDGEHUB_TEST_VERBOSE:-}" ] && cat "$dir/broker.log"
+echo "ok"

@@ -1,0 +1,36 @@
+/* A scripted stand-in for auth-cache or hub-store (unit tests only) */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "proto/frame.h"
+
+/*
+ * A child process that answers one request per step, in order, and reports
+ * every request it received to the parent over a socketpair. reply_type 0
+ * closes the connection without replying.
+ */
+typedef struct FakeStep {
+        uint16_t reply_type;
+        uint32_t status;        /* positive errno or 0 */
+        unsigned delay_msec;    /* before replying */
+        const char *identity;   /* WIRE_IDENTITY in the reply, if set */
+} FakeStep;
+
+typedef struct FakeDaemon {
+        pid_t pid;
+        int report_fd;
+        char path[108];
+        uint8_t *last;          /* body of the last request read with fake_daemon_next() */
+} FakeDaemon;
+
+/* Listens on path (which must not exist) and serves steps[0..n). */
+int fake_daemon_start(FakeDaemon *d, const char *path, const FakeStep *steps, size_t n);
+/* The next request the daemon received, within a second; -ETIMEDOUT if none. */
+int fake_daemon_next(FakeDaemon *d, Frame *ret);
+void fake_daemon_stop(FakeDaemon *d);
+
+/* A fresh directory for sockets, e.g. "/tmp/edgehub-test-XXXXXX". */
+int fake_runtime_dir(char dir[static 64]);

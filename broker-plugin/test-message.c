@@ -1,0 +1,352 @@
+/* Tests of message classification and the telemetry hand-off before PUBACK */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "broker-plugin/broker-api.h"
+#include "broker-plugin/message.h"
+#include "broker-plugin/plugin.h"
+#include "broker-plugin/test-broker-stubs.h"
+#include "broker-plugin/test-fake-daemon.h"
+#include "proto/cleanup.h"
+#include "proto/topic.h"
+#include "proto/wire.h"
+
+#define SOCK "/run/edgehub/broker.sock"
+
+static Client client_of(const char *client_id, const char *username, const char *address) {
+        Client c;
+        assert_int_equal(client_classify(address ? address : "192.0.2.1", SOCK,
+                                         username ? username : "hub/x/?api-version=1", client_id, &c),
+                         0);
+        return c;
+}
+
+static MessageKind classify(const char *client_id, const char *topic, const void *payload, size_t len,
+                            Message *ret) {
+        const char *username = strncmp(client_id, "$edgehub/", 9) == 0 ? client_id : NULL;
+        Client c = client_of(client_id, username, username ? SOCK : NULL);
+        assert_int_equal(message_classify(&c, client_id, topic, payload, len, ret), 0);
+        return ret->kind;
+}
+
+static void test_classify_telemetry(void **state) {
+        _cleanup_(message_deinit) Message m = MESSAGE_NULL;
+
+        assert_int_equal(classify("d", "devices/d/messages/events/", "x", 1, &m), MESSAGE_TELEMETRY);
+        assert_string_equal(m.properties, "");
+        assert_null(m.output);
+        message_deinit(&m);
+
+        /* The bag leaves in canonical form, in the sender's order. */
+        assert_int_equal(classify("d", "devices/d/messages/events/b=2&a=1&$.ct=application/json&flag/", "x", 1, &m),
+                         MESSAGE_TELEMETRY);
+        assert_string_equal(m.properties, "b=2&a=1&%24.ct=application%2Fjson&flag=");
+        assert_null(m.output);
+        message_deinit(&m);
+
+        assert_int_equal(classify("d", "devices/d/messages/events/%24.mid=1&k=a%20b", "", 0, &m),
+                         MESSAGE_TELEMETRY);
+        assert_string_equal(m.properties, "%24.mid=1&k=a%20b");
+        message_deinit(&m);
+
+        /* A device's $.on is just a property; only modules have outputs. */
+        assert_int_equal(classify("d", "devices/d/messages/events/%24.on=o", "", 0, &m), MESSAGE_TELEMETRY);
+        assert_null(m.output);
+}
+
+static void test_classify_module_output(void **state) {
+        _cleanup_(message_deinit) Message m = MESSAGE_NULL;
+
+        assert_int_equal(classify("d/m", "devices/d/modules/m/messages/events/%24.on=out1&k=v", "{}", 2, &m),
+                         MESSAGE_TELEMETRY);
+        assert_string_equal(m.properties, "%24.on=out1&k=v");
+        assert_string_equal(m.output, "out1");
+        message_deinit(&m);
+
+        assert_int_equal(classify("d/m", "devices/d/modules/m/messages/events/", "{}", 2, &m), MESSAGE_TELEMETRY);
+        assert_null(m.output);
+        message_deinit(&m);
+
+        assert_int_equal(classify("d/m", "devices/d/modules/m/messages/events/%24.on=", "{}", 2, &m),
+                         MESSAGE_TELEMETRY);
+        assert_null(m.output);
+}
+
+static void test_classify_foreign(void **state) {
+        _cleanup_(message_deinit) Message m = MESSAGE_NULL;
+
+        assert_int_equal(classify("d", "devices/e/messages/events/", "x", 1, &m), MESSAGE_FOREIGN);
+        assert_int_equal(classify("d", "devices/d/modules/m/messages/events/", "x", 1, &m), MESSAGE_FOREIGN);
+        assert_int_equal(classify("d/m", "devices/d/messages/events/", "x", 1, &m), MESSAGE_FOREIGN);
+        assert_int_equal(classify("d/m", "devices/d/modules/n/messages/events/", "x", 1, &m), MESSAGE_FOREIGN);
+        assert_int_equal(classify("d/m", "devices/e/modules/m/messages/events/", "x", 1, &m), MESSAGE_FOREIGN);
+        assert_int_equal(classify("d", "devices/d/messages/devicebound/", "x", 1, &m), MESSAGE_FOREIGN);
+        assert_int_equal(classify("d", "$edgehub/kick", "d", 1, &m), MESSAGE_FOREIGN);
+        assert_int_equal(classify("d", "$iothub/twin/GET/?$rid=1", "", 0, &m), MESSAGE_FOREIGN);
+        assert_int_equal(classify("d", "devices/d/../e/messages/events/", "", 0, &m), MESSAGE_FOREIGN);
+        assert_non_null(m.why);
+
+        Client invalid = CLIENT_NULL;
+        assert_int_equal(message_classify(&invalid, "x", "devices/x/messages/events/", "", 0, &m), 0);
+        assert_int_equal(m.kind, MESSAGE_FOREIGN);
+}
+
+static void test_classify_oversize(void **state) {
+        _cleanup_(message_deinit) Message m = MESSAGE_NULL;
+        _cleanup_free_ char *big = calloc(1, MESSAGE_PAYLOAD_MAX + 1);
+        assert_non_null(big);
+
+        assert_int_equal(classify("d", "devices/d/messages/events/", big, MESSAGE_PAYLOAD_MAX, &m),
+                         MESSAGE_TELEMETRY);
+        message_deinit(&m);
+        assert_int_equal(classify("d", "devices/d/messages/events/", big, MESSAGE_PAYLOAD_MAX + 1, &m),
+                         MESSAGE_OVERSIZE);
+        assert_int_equal(classify("d/m", "devices/d/modules/m/messages/events/", big, MESSAGE_PAYLOAD_MAX + 1, &m),
+                         MESSAGE_OVERSIZE);
+}
+
+static void test_classify_bad_bag(void **state) {
+        _cleanup_(message_deinit) Message m = MESSAGE_NULL;
+        char topic[2048];
+
+        assert_int_equal(classify("d", "devices/d/messages/events/a=%zz", "", 0, &m), MESSAGE_MALFORMED);
+        assert_int_equal(classify("d", "devices/d/messages/events/=v", "", 0, &m), MESSAGE_MALFORMED);
+        assert_int_equal(classify("d", "devices/d/messages/events/a=%00", "", 0, &m), MESSAGE_MALFORMED);
+        assert_int_equal(classify("d/m", "devices/d/modules/m/messages/events/%2", "", 0, &m), MESSAGE_MALFORMED);
+
+        /* Over the entry limit. */
+        char *p = stpcpy(topic, "devices/d/messages/events/");
+        for (unsigned i = 0; i <= PROPERTY_BAG_ENTRIES_MAX; i++)
+                p += sprintf(p, "k%u=v&", i);
+        assert_int_equal(classify("d", topic, "", 0, &m), MESSAGE_MALFORMED);
+        assert_string_equal(m.why, "property bag too big");
+
+        /* Over the byte limit. */
+        _cleanup_free_ char *huge = malloc(PROPERTY_BAG_MAX + 64);
+        assert_non_null(huge);
+        p = stpcpy(huge, "devices/d/messages/events/k=");
+        memset(p, 'v', PROPERTY_BAG_MAX);
+        p[PROPERTY_BAG_MAX] = '\0';
+        assert_int_equal(classify("d", huge, "", 0, &m), MESSAGE_MALFORMED);
+}
+
+static void test_classify_internal(void **state) {
+        _cleanup_(message_deinit) Message m = MESSAGE_NULL;
+
+        assert_int_equal(classify("$edgehub/auth-cache", "$edgehub/kick", "d/m", 3, &m), MESSAGE_KICK);
+        assert_string_equal(m.target, "d/m");
+        message_deinit(&m);
+
+        assert_int_equal(classify("$edgehub/auth-cache", "$edgehub/kick", "", 0, &m), MESSAGE_MALFORMED);
+        assert_int_equal(classify("$edgehub/auth-cache", "$edgehub/kick", "d\0e", 3, &m), MESSAGE_MALFORMED);
+        assert_int_equal(classify("$edgehub/auth-cache", "$edgehub/kick", "$edgehub/auth-cache", 19, &m),
+                         MESSAGE_MALFORMED);
+        assert_int_equal(classify("$edgehub/auth-cache", "$edgehub/kick/more", "d", 1, &m), MESSAGE_PASS);
+        assert_int_equal(classify("$edgehub/auth-cache", "$edgehub/other", "x", 1, &m), MESSAGE_PASS);
+        /* An internal client's telemetry-looking message is not stored on anyone's behalf. */
+        assert_int_equal(classify("$edgehub/auth-cache", "devices/d/messages/events/", "x", 1, &m), MESSAGE_PASS);
+}
+
+/* ---- the callback, against a scripted hub-store ---- */
+
+typedef struct Fixture {
+        char dir[64];
+        char store_path[128];
+        Plugin plugin;
+        FakeDaemon store;
+} Fixture;
+
+static int fixture_setup(void **state) {
+        Fixture *f = calloc(1, sizeof(*f));
+        char auth_path[128];
+
+        assert_non_null(f);
+        assert_int_equal(fake_runtime_dir(f->dir), 0);
+        snprintf(f->store_path, sizeof(f->store_path), "%s/hub-store.sock", f->dir);
+        snprintf(auth_path, sizeof(auth_path), "%s/auth-cache.sock", f->dir);
+        f->plugin = (Plugin){
+                .broker_socket = (char *) SOCK,
+                .presence = PRESENCE_NULL,
+                .store_ratelimit = RATELIMIT_INIT(1000000, 100),
+                .message_ratelimit = RATELIMIT_INIT(1000000, 100),
+                .auth_ratelimit = RATELIMIT_INIT(1000000, 100),
+        };
+        assert_int_equal(backend_init(&f->plugin.backend, auth_path, 100000, f->store_path, 100000), 0);
+        f->store = (FakeDaemon){ .pid = -1, .report_fd = -1 };
+        *state = f;
+        return 0;
+}
+
+static int fixture_teardown(void **state) {
+        Fixture *f = *state;
+        fake_daemon_stop(&f->store);
+        backend_deinit(&f->plugin.backend);
+        presence_deinit(&f->plugin.presence);
+        (void) rmdir(f->dir);
+        free(f);
+        return 0;
+}
+
+static int publish(Fixture *f, struct mosquitto *client, const char *topic, const char *payload, uint8_t qos,
+                   bool *retain) {
+        struct mosquitto_evt_message ed = {
+                .client = client,
+                .topic = (char *) topic,
+                .payload = (void *) payload,
+                .payloadlen = (uint32_t) strlen(payload),
+                .qos = qos,
+                .retain = retain ? *retain : false,
+        };
+        int r = message_callback(MOSQ_EVT_MESSAGE, &ed, &f->plugin);
+        if (retain)
+                *retain = ed.retain;
+        return r;
+}
+
+static void assert_field(const Frame *frame, uint16_t tag, const char *want) {
+        _cleanup_free_ char *s = NULL;
+        if (!want) {
+                assert_null(frame_get(frame, tag));
+                return;
+        }
+        assert_int_equal(frame_get_string(frame, tag, &s), 0);
+        assert_string_equal(s, want);
+}
+
+static void test_callback_store(void **state) {
+        Fixture *f = *state;
+        struct mosquitto device = { .id = "d", .address = "192.0.2.1", .username = "hub/d/?api-version=1" };
+        struct mosquitto module = { .id = "d/m", .address = "192.0.2.1", .username = "hub/d/m/?api-version=1" };
+        static const FakeStep steps[] = {
+                { WIRE_STORE_REPLY, 0 },
+                { WIRE_STORE_REPLY, 0 },
+                { WIRE_STORE_REPLY, ENOBUFS },
+                { WIRE_STORE_REPLY, ENOBUFS },
+                { WIRE_STORE_REPLY, EIO },
+                { WIRE_PRESENCE_REPLY, 0 }, /* the wrong reply type */
+        };
+        Frame req;
+        bool retain = true;
+
+        assert_int_equal(fake_daemon_start(&f->store, f->store_path, steps, ELEMENTSOF(steps)), 0);
+
+        assert_int_equal(publish(f, &device, "devices/d/messages/events/a=1", "hello", 1, &retain),
+                         MOSQ_ERR_SUCCESS);
+        assert_false(retain);
+        assert_int_equal(fake_daemon_next(&f->store, &req), 0);
+        assert_int_equal(req.type, WIRE_STORE_REQUEST);
+        assert_field(&req, WIRE_IDENTITY, "d");
+        assert_field(&req, WIRE_PROPERTIES, "a=1");
+        assert_field(&req, WIRE_PAYLOAD, "hello");
+        assert_field(&req, WIRE_OUTPUT, NULL);
+
+        assert_int_equal(publish(f, &module, "devices/d/modules/m/messages/events/%24.on=o1", "{}", 1, NULL),
+                         MOSQ_ERR_SUCCESS);
+        assert_int_equal(fake_daemon_next(&f->store, &req), 0);
+        assert_field(&req, WIRE_IDENTITY, "d/m");
+        assert_field(&req, WIRE_PROPERTIES, "%24.on=o1");
+        assert_field(&req, WIRE_OUTPUT, "o1");
+
+        /* Store full: no PUBACK, the device resends later; QoS 0 is dropped instead. */
+        assert_int_equal(publish(f, &device, "devices/d/messages/events/", "x", 1, NULL), MOSQ_ERR_UNKNOWN);
+        assert_int_equal(publish(f, &device, "devices/d/messages/events/", "x", 0, NULL), MOSQ_ERR_ACL_DENIED);
+        assert_int_equal(publish(f, &device, "devices/d/messages/events/", "x", 2, NULL), MOSQ_ERR_UNKNOWN);
+        assert_int_equal(publish(f, &device, "devices/d/messages/events/", "x", 1, NULL), MOSQ_ERR_UNKNOWN);
+}
+
+static void test_callback_store_unavailable(void **state) {
+        Fixture *f = *state;
+        struct mosquitto device = { .id = "d", .address = "192.0.2.1", .username = "hub/d/?api-version=1" };
+        static const FakeStep slow[] = {
+                { WIRE_STORE_REPLY, 0, 400 },
+                { WIRE_STORE_REPLY, 0 },
+        };
+        Frame req;
+
+        /* Not running. */
+        assert_int_equal(publish(f, &device, "devices/d/messages/events/", "x", 1, NULL), MOSQ_ERR_UNKNOWN);
+
+        /* Too slow: the deadline (100 ms) passes, then the plugin backs off for as long. */
+        assert_int_equal(fake_daemon_start(&f->store, f->store_path, slow, ELEMENTSOF(slow)), 0);
+        uint64_t t0 = now_usec();
+        assert_int_equal(publish(f, &device, "devices/d/messages/events/", "x", 1, NULL), MOSQ_ERR_UNKNOWN);
+        uint64_t t1 = now_usec();
+        assert_true(t1 - t0 >= 90000 && t1 - t0 < 300000);
+        assert_int_equal(fake_daemon_next(&f->store, &req), 0);
+
+        assert_int_equal(publish(f, &device, "devices/d/messages/events/", "x", 1, NULL), MOSQ_ERR_UNKNOWN);
+        assert_true(now_usec() - t1 < 20000);
+
+        /* After the back-off, a fresh connection gets through (the late reply is not mistaken for it). */
+        usleep(450000);
+        assert_int_equal(publish(f, &device, "devices/d/messages/events/b=2", "y", 1, NULL), MOSQ_ERR_SUCCESS);
+        assert_int_equal(fake_daemon_next(&f->store, &req), 0);
+        assert_field(&req, WIRE_PROPERTIES, "b=2");
+}
+
+static void test_callback_rejects(void **state) {
+        Fixture *f = *state;
+        struct mosquitto device = { .id = "d", .address = "192.0.2.1", .username = "hub/d/?api-version=1" };
+        _cleanup_free_ char *big = malloc(MESSAGE_PAYLOAD_MAX + 2);
+
+        assert_non_null(big);
+        memset(big, 'x', MESSAGE_PAYLOAD_MAX + 1);
+        big[MESSAGE_PAYLOAD_MAX + 1] = '\0';
+
+        /* None of these reach hub-store (it is not running: they would fail differently). */
+        assert_int_equal(publish(f, &device, "devices/d/messages/events/", big, 1, NULL), MOSQ_ERR_PAYLOAD_SIZE);
+        assert_int_equal(publish(f, &device, "devices/d/messages/events/a=%zz", "x", 1, NULL), MOSQ_ERR_ACL_DENIED);
+        assert_int_equal(publish(f, &device, "devices/e/messages/events/", "x", 1, NULL), MOSQ_ERR_ACL_DENIED);
+
+        device.id = "not/an/identity";
+        assert_int_equal(publish(f, &device, "devices/d/messages/events/", "x", 1, NULL), MOSQ_ERR_ACL_DENIED);
+}
+
+static void test_callback_kick(void **state) {
+        Fixture *f = *state;
+        struct mosquitto daemon = { .id = "$edgehub/auth-cache", .address = SOCK, .username = "$edgehub/auth-cache" };
+        struct mosquitto device = { .id = "d", .address = "192.0.2.1", .username = "hub/d/?api-version=1" };
+
+        stub_connected[0] = "d/m";
+        stub_kick_count = 0;
+        assert_int_equal(publish(f, &daemon, "$edgehub/kick", "d/m", 1, NULL), MOSQ_ERR_SUCCESS);
+        assert_int_equal(stub_kick_count, 1);
+        assert_string_equal(stub_kicked, "d/m");
+
+        /* Not connected: nothing to do, still fine. */
+        assert_int_equal(publish(f, &daemon, "$edgehub/kick", "e", 1, NULL), MOSQ_ERR_SUCCESS);
+        assert_int_equal(stub_kick_count, 1);
+
+        assert_int_equal(publish(f, &daemon, "$edgehub/kick", "", 1, NULL), MOSQ_ERR_ACL_DENIED);
+        assert_int_equal(publish(f, &daemon, "$edgehub/other", "x", 1, NULL), MOSQ_ERR_SUCCESS);
+
+        /* The same request from a device, or over TCP, kicks nobody. */
+        assert_int_equal(publish(f, &device, "$edgehub/kick", "d/m", 1, NULL), MOSQ_ERR_ACL_DENIED);
+        daemon.address = "127.0.0.1";
+        assert_int_equal(publish(f, &daemon, "$edgehub/kick", "d/m", 1, NULL), MOSQ_ERR_ACL_DENIED);
+        assert_int_equal(stub_kick_count, 1);
+        stub_connected[0] = NULL;
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_classify_telemetry),
+                cmocka_unit_test(test_classify_module_output),
+                cmocka_unit_test(test_classify_foreign),
+                cmocka_unit_test(test_classify_oversize),
+                cmocka_unit_test(test_classify_bad_bag),
+                cmocka_unit_test(test_classify_internal),
+                cmocka_unit_test_setup_teardown(test_callback_store, fixture_setup, fixture_teardown),
+                cmocka_unit_test_setup_teardown(test_callback_store_unavailable, fixture_setup, fixture_teardown),
+                cmocka_unit_test_setup_teardown(test_callback_rejects, fixture_setup, fixture_teardown),
+                cmocka_unit_test_setup_teardown(test_callback_kick, fixture_setup, fixture_teardown),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
