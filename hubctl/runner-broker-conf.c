@@ -95,7 +95,7 @@ int broker_conf_format(const BrokerConf *b, char **ret, char **ret_error) {
         if (c->plain_port != 0)
                 fprintf(f, "\nlistener %u %s\n", c->plain_port, c->plain_bind);
 
-        /* The daemons' listener: the plugin recognises its clients by the address "unix-socket". */
+        /* The daemons' listener: the plugin trusts clients whose address is this socket's path. */
         fprintf(f,
                 "\n"
                 "listener 0 %s\n"
