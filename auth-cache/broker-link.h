@@ -1,0 +1,39 @@
+/* Telling the local broker to disconnect identities that lost their access */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <systemd/sd-event.h>
+
+/*
+ * An MQTT v5 client (libmosquitto, driven from sd-event) on the broker's
+ * Unix-socket listener, as client id "$edgehub-auth-cache", user
+ * "$edgehub/auth-cache". A kick is a QoS 1 publish to "$edgehub/kick" whose
+ * payload is the client id to disconnect; the broker plugin acts on it.
+ * Kicks wait in a small pending set until the broker acknowledges them, so
+ * a broker that is down gets them when it is back (reconnect with backoff).
+ * Duplicates are harmless: kicking a client that is gone does nothing.
+ * The link connects lazily, on the first kick.
+ */
+typedef struct BrokerLink BrokerLink;
+
+#define BROKER_KICK_TOPIC "$edgehub/kick"
+#define BROKER_CLIENT_ID "$edgehub-auth-cache"
+#define BROKER_USERNAME "$edgehub/auth-cache"
+#define BROKER_KICKS_MAX 10000u
+
+int broker_link_new(BrokerLink **ret, sd_event *e, const char *socket_path);
+BrokerLink *broker_link_free(BrokerLink *l);
+
+/* Queues a kick (deduplicated). -ENOBUFS when BROKER_KICKS_MAX are pending. */
+int broker_link_kick(BrokerLink *l, const char *client_id);
+/* Forgets a pending kick not yet sent (the identity is back in good standing). */
+void broker_link_unkick(BrokerLink *l, const char *client_id);
+
+size_t broker_link_pending(const BrokerLink *l);
+bool broker_link_connected(const BrokerLink *l);
+
+static inline void broker_link_freep(BrokerLink **l) {
+        if (*l)
+                broker_link_free(*l);
+}

@@ -1,0 +1,142 @@
+/* Requests on auth-cache.sock: credential checks, key lookups, control */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth-cache/auth-check.h"
+#include "auth-cache/manager.h"
+#include "proto/cleanup.h"
+#include "proto/log.h"
+#include "proto/sas.h"
+#include "proto/wire.h"
+
+/* Client ids come from devices: keep log lines one line of printable text. */
+static void sanitize(const char *s, char *buf, size_t size) {
+        size_t n = 0;
+
+        for (; s && *s && n + 1 < size; s++)
+                buf[n++] = (*s >= 0x20 && *s < 0x7f && *s != '\'') ? *s : '?';
+        buf[n] = '\0';
+}
+
+static void log_refusal(Manager *m, const char *client_id, const char *reason) {
+        char id[IOT_ID_MAX * 2 + 2];
+        unsigned dropped;
+
+        if (!ratelimit_below(&m->refusal_log, now_usec(), &dropped))
+                return;
+        if (dropped > 0)
+                log_info("Dropped %u similar message(s)", dropped);
+        sanitize(client_id, id, sizeof(id));
+        log_info("Refused '%s': %s", id, reason);
+}
+
+static int handle_auth(Manager *m, const Frame *req, FrameBuilder *reply) {
+        _cleanup_free_ char *client_id = NULL, *username = NULL;
+        const FrameField *password;
+        const Identity *id = NULL;
+        const char *reason = NULL;
+        int r;
+
+        if (frame_get_string(req, WIRE_CLIENT_ID, &client_id) < 0 ||
+            frame_get_string(req, WIRE_USERNAME, &username) < 0) {
+                wire_reply_init(reply, WIRE_AUTH_REPLY, EINVAL, "client id and username are required");
+                return 0;
+        }
+        password = frame_get(req, WIRE_PASSWORD);
+
+        const char *const hosts[2] = { m->config->hub_hostname, m->config->gateway_hostname };
+        size_t n_hosts = hosts[1] ? 2 : 1;
+        AuthRequest ar = {
+                .client_id = client_id,
+                .username = username,
+                .password = password ? password->data : NULL,
+                .password_len = password ? password->len : 0,
+        };
+        r = auth_check(m->scope, hosts, n_hosts, &ar, realtime_msec() / 1000u, &id, &reason);
+        if (r < 0) {
+                log_refusal(m, client_id, reason);
+                wire_reply_init(reply, WIRE_AUTH_REPLY, -r, reason);
+                return 0;
+        }
+
+        log_debug("Accepted '%s'", id->name);
+        wire_reply_init(reply, WIRE_AUTH_REPLY, 0, NULL);
+        frame_builder_add_string(reply, WIRE_IDENTITY, id->name);
+        return 0;
+}
+
+static bool is_own_edgehub(const Manager *m, const char *identity) {
+        size_t n = strlen(m->config->edge_device_id);
+
+        return strncmp(identity, m->config->edge_device_id, n) == 0 && strcmp(identity + n, "/$edgeHub") == 0;
+}
+
+static int handle_key(Manager *m, const Frame *req, FrameBuilder *reply) {
+        _cleanup_free_ char *identity = NULL;
+        const Identity *id;
+        const char *key;
+
+        if (frame_get_string(req, WIRE_IDENTITY, &identity) < 0) {
+                wire_reply_init(reply, WIRE_KEY_REPLY, EINVAL, "identity is required");
+                return 0;
+        }
+
+        /* Our own key is configured, not synced: hub-store needs it to reach the cloud before any sync. */
+        if (is_own_edgehub(m, identity))
+                key = m->config->edgehub_key;
+        else {
+                id = scope_find(m->scope, identity);
+                if (!id) {
+                        wire_reply_init(reply, WIRE_KEY_REPLY, ENOENT, "not in the device scope");
+                        return 0;
+                }
+                if (!id->enabled) {
+                        wire_reply_init(reply, WIRE_KEY_REPLY, EACCES, "disabled");
+                        return 0;
+                }
+                key = identity_key(id);
+        }
+        if (!key) {
+                wire_reply_init(reply, WIRE_KEY_REPLY, ENOENT, "no key");
+                return 0;
+        }
+
+        wire_reply_init(reply, WIRE_KEY_REPLY, 0, NULL);
+        frame_builder_add_string(reply, WIRE_KEY, key);
+        return 0;
+}
+
+static int handle_control(Manager *m, const Frame *req, FrameBuilder *reply) {
+        _cleanup_free_ char *command = NULL, *argument = NULL;
+        int r;
+
+        if (frame_get_string(req, WIRE_COMMAND, &command) < 0) {
+                wire_reply_init(reply, WIRE_CONTROL_REPLY, EINVAL, "command is required");
+                return 0;
+        }
+        r = frame_get_string(req, WIRE_ARGUMENT, &argument);
+        if (r < 0 && r != -ENOENT) {
+                wire_reply_init(reply, WIRE_CONTROL_REPLY, EINVAL, "malformed argument");
+                return 0;
+        }
+        return manager_control(m, command, argument, reply);
+}
+
+int manager_handle_request(void *userdata, const Frame *request, FrameBuilder *reply) {
+        Manager *m = userdata;
+
+        switch (request->type) {
+        case WIRE_AUTH_REQUEST:
+                return handle_auth(m, request, reply);
+        case WIRE_KEY_REQUEST:
+                return handle_key(m, request, reply);
+        case WIRE_CONTROL_REQUEST:
+                return handle_control(m, request, reply);
+        default:
+                /* Not ours: a confused or hostile peer. Closing it is the answer. */
+                log_debug("Unexpected request type %u, closing the connection", (unsigned) request->type);
+                return -EBADMSG;
+        }
+}

@@ -1,0 +1,214 @@
+/* The auth-cache daemon: its loop, scope, store, socket and links */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+
+#include "auth-cache/manager.h"
+#include "auth-cache/scope-store.h"
+#include "proto/cleanup.h"
+#include "proto/log.h"
+
+#define REFUSAL_LOG_INTERVAL_USEC (10u * 1000u * 1000u)
+#define REFUSAL_LOG_BURST 20u
+
+static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        /* Settings such as the hub name are baked into the persisted scope's meaning: restart to change them. */
+        log_notice("Reloading the configuration is not supported; restart the daemon to apply changes. Ignoring SIGHUP.");
+        return 0;
+}
+
+static int on_scope_synced(Scope **scope, void *userdata) {
+        Manager *m = userdata;
+        return manager_apply_scope(m, scope, realtime_msec());
+}
+
+int manager_new(Manager **ret, Config **config) {
+        _cleanup_(manager_freep) Manager *m = NULL;
+        int r;
+
+        m = calloc(1, sizeof(*m));
+        if (!m)
+                return -ENOMEM;
+        m->refusal_log = RATELIMIT_INIT(REFUSAL_LOG_INTERVAL_USEC, REFUSAL_LOG_BURST);
+        m->config = TAKE_PTR(*config);
+
+        r = sd_event_default(&m->event);
+        if (r < 0)
+                return r;
+        (void) sd_event_set_watchdog(m->event, true);
+
+        /* A NULL handler exits the loop; the signals are already blocked by main(). */
+        r = sd_event_add_signal(m->event, &m->sigterm, SIGTERM, NULL, NULL);
+        if (r < 0)
+                return r;
+        r = sd_event_add_signal(m->event, &m->sigint, SIGINT, NULL, NULL);
+        if (r < 0)
+                return r;
+        r = sd_event_add_signal(m->event, &m->sighup, SIGHUP, on_sighup, m);
+        if (r < 0)
+                return r;
+
+        r = scope_new(&m->scope);
+        if (r < 0)
+                return r;
+
+        *ret = TAKE_PTR(m);
+        return 0;
+}
+
+Manager *manager_free(Manager *m) {
+        if (!m)
+                return NULL;
+        m->sync = scope_sync_free(m->sync);
+        m->broker = broker_link_free(m->broker);
+        m->server = frame_server_free(m->server);
+        m->scope = scope_free(m->scope);
+        m->kv = kv_close(m->kv);
+        free(m->store_dir);
+        m->sighup = sd_event_source_disable_unref(m->sighup);
+        m->sigint = sd_event_source_disable_unref(m->sigint);
+        m->sigterm = sd_event_source_disable_unref(m->sigterm);
+        sd_event_unref(m->event);
+        config_free(m->config);
+        free(m);
+        return NULL;
+}
+
+int manager_open_store(Manager *m) {
+        _cleanup_free_ char *error = NULL;
+        _cleanup_(scope_freep) Scope *scope = NULL;
+        uint64_t last_sync = 0;
+        int r;
+
+        if (asprintf(&m->store_dir, "%s/scope", m->config->storage_dir) < 0) {
+                m->store_dir = NULL;
+                return log_error_errno(-ENOMEM, "Out of memory");
+        }
+        /* The parent is normally made by packaging (StateDirectory=); create it for development runs. */
+        if (mkdir(m->config->storage_dir, 0750) < 0 && errno != EEXIST)
+                return log_error_errno(-errno, "Cannot create the storage folder '%s': %m", m->config->storage_dir);
+
+        /* Rare, small writes: make each sync durable at once. */
+        KvOptions options = {
+                .sync_every_write = true,
+                .write_buffer_bytes = 1024 * 1024,
+        };
+        r = kv_open(m->store_dir, &options, &m->kv, &error);
+        if (r == -EUCLEAN)
+                return log_error_errno(r, "The device scope store '%s' is corrupt (%s); refusing to start. "
+                                       "The data was left in place: repair or remove the folder.",
+                                       m->store_dir, error ? error : "no details");
+        if (r < 0 && error)
+                return log_error_errno(r, "Cannot open the device scope store '%s': %s", m->store_dir, error);
+        if (r < 0)
+                return log_error_errno(r, "Cannot open the device scope store '%s': %m", m->store_dir);
+
+        r = scope_store_load(m->kv, &scope, &last_sync);
+        if (r == -EUCLEAN)
+                return log_error_errno(r, "The device scope store '%s' holds a malformed record; refusing to start. "
+                                       "The data was left in place: repair or remove the folder.", m->store_dir);
+        if (r < 0)
+                return log_error_errno(r, "Cannot read the device scope store '%s': %m", m->store_dir);
+
+        scope_free(m->scope);
+        m->scope = TAKE_PTR(scope);
+        m->last_sync_ms = last_sync;
+        if (last_sync > 0)
+                log_info("Loaded the device scope: %zu identities, last synced at %llu ms",
+                         m->scope->n_items, (unsigned long long) last_sync);
+        else
+                log_info("No device scope synced yet: only after the first sync can devices authenticate");
+        return 0;
+}
+
+int manager_listen(Manager *m) {
+        _cleanup_free_ char *path = NULL;
+        int r;
+
+        if (mkdir(m->config->runtime_dir, 0755) < 0 && errno != EEXIST)
+                return log_error_errno(-errno, "Cannot create the runtime folder '%s': %m", m->config->runtime_dir);
+        r = config_socket_path(m->config, SOCKET_AUTH_CACHE, &path);
+        if (r < 0)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        r = frame_server_new(&m->server, m->event, path, 0660, manager_handle_request, m);
+        if (r < 0)
+                return log_error_errno(r, "Cannot listen on '%s': %m", path);
+        log_debug("Listening on '%s'", path);
+        return 0;
+}
+
+int manager_start(Manager *m) {
+        _cleanup_free_ char *broker_path = NULL;
+        int r;
+
+        r = config_socket_path(m->config, SOCKET_BROKER, &broker_path);
+        if (r < 0)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        r = broker_link_new(&m->broker, m->event, broker_path);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the broker link: %m");
+
+        r = scope_sync_new(&m->sync, m->event, m->config, on_scope_synced, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the scope sync: %m");
+        (void) scope_sync_start(m->sync);
+        return 0;
+}
+
+typedef struct KickContext {
+        Manager *manager;
+        unsigned removed, disabled, changed, added;
+} KickContext;
+
+/* Who loses access: removed identities, and identities that went from enabled to disabled. */
+static int kick_changed(const Identity *old_id, const Identity *new_id, void *userdata) {
+        KickContext *c = userdata;
+        Manager *m = c->manager;
+        int r;
+
+        if (!old_id)
+                c->added++;
+        else if (!new_id)
+                c->removed++;
+        else if (old_id->enabled && !new_id->enabled)
+                c->disabled++;
+        else
+                c->changed++;
+
+        if (new_id && new_id->enabled) {
+                broker_link_unkick(m->broker, new_id->name);
+                return 0;
+        }
+        if (!old_id || !old_id->enabled)
+                return 0;
+        log_notice("Identity '%s' was %s: disconnecting it", old_id->name, new_id ? "disabled" : "removed");
+        r = m->broker ? broker_link_kick(m->broker, old_id->name) : -ENOTCONN;
+        if (r < 0)
+                log_warning_errno(r, "Cannot queue the kick of '%s', ignoring: %m", old_id->name);
+        return 0;
+}
+
+int manager_apply_scope(Manager *m, Scope **scope, uint64_t sync_ms) {
+        KickContext c = { .manager = m };
+        int r;
+
+        r = scope_store_apply(m->kv, m->scope, *scope, sync_ms);
+        if (r < 0)
+                return log_error_errno(r, "Failed to write the device scope to '%s', keeping the old one: %m",
+                                       m->store_dir);
+
+        (void) scope_diff(m->scope, *scope, kick_changed, &c);
+        if (c.added || c.removed || c.disabled || c.changed)
+                log_notice("Device scope updated: %u added, %u removed, %u disabled, %u changed",
+                           c.added, c.removed, c.disabled, c.changed);
+
+        scope_free(m->scope);
+        m->scope = TAKE_PTR(*scope);
+        m->last_sync_ms = sync_ms;
+        (void) sd_notifyf(false, "STATUS=Serving %zu identities (synced)", m->scope->n_items);
+        return 0;
+}

@@ -1,0 +1,66 @@
+/* The auth-cache daemon: its loop, scope, store, socket and links */
+#pragma once
+
+#include <stdint.h>
+#include <systemd/sd-event.h>
+
+#include "auth-cache/broker-link.h"
+#include "auth-cache/ratelimit.h"
+#include "auth-cache/scope-sync.h"
+#include "auth-cache/scope.h"
+#include "proto/config.h"
+#include "proto/frame.h"
+#include "proto/kv.h"
+#include "proto/server.h"
+
+typedef struct Manager {
+        sd_event *event;
+        sd_event_source *sigterm;
+        sd_event_source *sigint;
+        sd_event_source *sighup;
+
+        Config *config;
+        char *store_dir;          /* {storage_dir}/scope */
+        Kv *kv;
+        Scope *scope;             /* finalized; what we serve */
+        uint64_t last_sync_ms;    /* realtime of the last complete sync (persisted), 0 = never */
+
+        FrameServer *server;
+        ScopeSync *sync;
+        BrokerLink *broker;
+
+        RateLimit refusal_log;
+} Manager;
+
+/* Takes *config. Creates the loop (watchdog on) and the signal sources; opens nothing. */
+int manager_new(Manager **ret, Config **config);
+Manager *manager_free(Manager *m);
+
+/*
+ * Opens {storage_dir}/scope and loads the persisted scope. A corrupt or
+ * unreadable store is an error naming the folder (logged here); nothing is
+ * deleted. A missing store is created.
+ */
+int manager_open_store(Manager *m);
+/* Binds {runtime_dir}/auth-cache.sock (mode 0660). */
+int manager_listen(Manager *m);
+/* Starts the first scope sync and prepares the broker link. */
+int manager_start(Manager *m);
+
+/*
+ * Replaces the served scope by *scope (finalized): one kv batch, then the
+ * swap, then kicks for identities that were removed or disabled. Takes
+ * *scope on success; on failure the old scope stays (on disk and served).
+ */
+int manager_apply_scope(Manager *m, Scope **scope, uint64_t sync_ms);
+
+/* manager-requests.c: the FrameHandler of auth-cache.sock. */
+int manager_handle_request(void *userdata, const Frame *request, FrameBuilder *reply);
+
+/* manager-control.c: WIRE_CONTROL_REQUEST commands (status, devices, sync). */
+int manager_control(Manager *m, const char *command, const char *argument, FrameBuilder *reply);
+
+static inline void manager_freep(Manager **m) {
+        if (*m)
+                manager_free(*m);
+}

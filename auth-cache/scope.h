@@ -1,0 +1,75 @@
+/* The device scope in memory: identities, their keys and state */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/*
+ * An identity is a device ("d") or a module ("d/m"), as IoT Hub names them
+ * in client ids. Ids are case-sensitive (IoT Hub's rule), so lookups are
+ * byte comparisons. A Scope is a sorted array: a gateway has a few thousand
+ * identities at most, and a sync rebuilds the whole table anyway.
+ */
+typedef struct Identity {
+        char *name;          /* "d" or "d/m" */
+        char *device_id;
+        char *module_id;     /* NULL for a device */
+        bool enabled;
+        bool edge;           /* capabilities.iotEdge (devices only) */
+        char *primary_key;   /* base64; NULL if the cloud sent none */
+        char *secondary_key; /* base64; NULL if the cloud sent none */
+} Identity;
+
+typedef struct Scope {
+        Identity **items;
+        size_t n_items;
+        size_t n_allocated;
+        bool sorted;
+} Scope;
+
+/* -EINVAL unless device_id (and module_id if given) pass iot_id_is_valid(). */
+int identity_new(Identity **ret, const char *device_id, const char *module_id);
+/* Wipes the keys before freeing them. */
+Identity *identity_free(Identity *id);
+/* The key to mint tokens with: primary, else secondary, else NULL. */
+const char *identity_key(const Identity *id);
+/* Same state and keys (names equal assumed). */
+bool identity_equal(const Identity *a, const Identity *b);
+
+int scope_new(Scope **ret);
+Scope *scope_free(Scope *s);
+
+/* Takes *id on success (and sets it NULL). Call scope_finalize() before lookups. */
+int scope_add(Scope *s, Identity **id);
+/* Moves every identity of src into dst; src ends up empty. */
+int scope_take_all(Scope *dst, Scope *src);
+
+/* Sorts and drops duplicate names (the first added wins, warning logged). Returns how many were dropped. */
+int scope_sort(Scope *s);
+
+/*
+ * Sorts, drops duplicate names (the first added wins, warning logged),
+ * drops modules whose device is neither the edge device nor in the scope,
+ * and disables modules whose device is disabled. Returns how many were dropped.
+ */
+int scope_finalize(Scope *s, const char *edge_device_id);
+
+/* NULL if absent. The scope must be finalized. */
+const Identity *scope_find(const Scope *s, const char *name);
+
+/*
+ * Walks old and new (both finalized) in name order and calls changed() for
+ * every name in either, with the old and new identity (NULL when absent),
+ * skipping identical ones. A non-zero return stops the walk and is returned.
+ */
+typedef int (*ScopeDiffFunc)(const Identity *old_id, const Identity *new_id, void *userdata);
+int scope_diff(const Scope *old_scope, const Scope *new_scope, ScopeDiffFunc changed, void *userdata);
+
+static inline void identity_freep(Identity **id) {
+        if (*id)
+                identity_free(*id);
+}
+static inline void scope_freep(Scope **s) {
+        if (*s)
+                scope_free(*s);
+}

@@ -1,0 +1,218 @@
+/* Tests of the device scope on disk (real RocksDB in a temporary folder) */
+#include <ftw.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "auth-cache/scope-store.h"
+#include "proto/cleanup.h"
+#include "proto/log.h"
+
+typedef struct Fixture {
+        char dir[64];
+        char store[128];
+} Fixture;
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+        return remove(path);
+}
+
+static int setup(void **state) {
+        Fixture *f = calloc(1, sizeof(*f));
+        assert_non_null(f);
+        strcpy(f->dir, "/tmp/test-scope-store-XXXXXX");
+        assert_non_null(mkdtemp(f->dir));
+        snprintf(f->store, sizeof(f->store), "%s/scope", f->dir);
+        *state = f;
+        return 0;
+}
+
+static int teardown(void **state) {
+        Fixture *f = *state;
+        (void) nftw(f->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+        free(f);
+        return 0;
+}
+
+static Kv *open_store(Fixture *f) {
+        _cleanup_free_ char *error = NULL;
+        KvOptions o = { .sync_every_write = true };
+        Kv *kv = NULL;
+
+        assert_int_equal(kv_open(f->store, &o, &kv, &error), 0);
+        return kv;
+}
+
+static void add(Scope *s, const char *device, const char *module, bool enabled, bool edge,
+                const char *primary, const char *secondary) {
+        _cleanup_(identity_freep) Identity *id = NULL;
+
+        assert_int_equal(identity_new(&id, device, module), 0);
+        id->enabled = enabled;
+        id->edge = edge;
+        id->primary_key = primary ? strdup(primary) : NULL;
+        id->secondary_key = secondary ? strdup(secondary) : NULL;
+        assert_int_equal(scope_add(s, &id), 0);
+        assert_null(id);
+}
+
+static void assert_same_identity(const Identity *a, const Identity *b) {
+        assert_non_null(a);
+        assert_non_null(b);
+        assert_string_equal(a->name, b->name);
+        assert_string_equal(a->device_id, b->device_id);
+        if (a->module_id)
+                assert_string_equal(a->module_id, b->module_id);
+        else
+                assert_null(b->module_id);
+        assert_true(identity_equal(a, b));
+}
+
+static void test_record_round_trip(void **state) {
+        _cleanup_(scope_freep) Scope *s = NULL;
+
+        assert_int_equal(scope_new(&s), 0);
+        add(s, "d1", NULL, true, false, "cHJp", "c2Vj");
+        add(s, "edge1", NULL, false, true, "ZQ==", NULL);
+        add(s, "edge1", "$edgeHub", true, false, NULL, "aA==");
+        for (size_t i = 0; i < s->n_items; i++) {
+                _cleanup_(identity_freep) Identity *back = NULL;
+                _cleanup_free_ uint8_t *buf = NULL;
+                size_t len;
+                const Identity *id = s->items[i];
+
+                assert_int_equal(scope_record_encode(id, &buf, &len), 0);
+                assert_int_equal(scope_record_decode(id->name, strlen(id->name), buf, len, &back), 0);
+                assert_same_identity(id, back);
+
+                /* Any truncation is detected. */
+                for (size_t n = 0; n < len; n++) {
+                        Identity *bad = NULL;
+                        assert_int_equal(scope_record_decode(id->name, strlen(id->name), buf, n, &bad), -EUCLEAN);
+                        assert_null(bad);
+                }
+        }
+}
+
+static void test_record_rejects_garbage(void **state) {
+        Identity *id = NULL;
+        static const uint8_t wrong_version[] = { 9, 1, 0, 1, 'k', 0, 0 };
+        static const uint8_t unknown_flag[] = { 1, 0x81, 0, 1, 'k', 0, 0 };
+        static const uint8_t module_flag_on_device[] = { 1, 0x05, 0, 1, 'k', 0, 0 };
+        static const uint8_t no_keys[] = { 1, 1, 0, 0, 0, 0 };
+        static const uint8_t trailing[] = { 1, 1, 0, 1, 'k', 0, 0, 7 };
+        static const uint8_t good[] = { 1, 1, 0, 1, 'k', 0, 0 };
+
+        assert_int_equal(scope_record_decode("d", 1, wrong_version, sizeof(wrong_version), &id), -EUCLEAN);
+        assert_int_equal(scope_record_decode("d", 1, unknown_flag, sizeof(unknown_flag), &id), -EUCLEAN);
+        assert_int_equal(scope_record_decode("d", 1, module_flag_on_device, sizeof(module_flag_on_device), &id), -EUCLEAN);
+        assert_int_equal(scope_record_decode("d", 1, no_keys, sizeof(no_keys), &id), -EUCLEAN);
+        assert_int_equal(scope_record_decode("d", 1, trailing, sizeof(trailing), &id), -EUCLEAN);
+        assert_int_equal(scope_record_decode("a/b/c", 5, good, sizeof(good), &id), -EUCLEAN);
+        assert_int_equal(scope_record_decode("", 0, good, sizeof(good), &id), -EUCLEAN);
+        assert_int_equal(scope_record_decode("d\0x", 3, good, sizeof(good), &id), -EUCLEAN);
+        assert_null(id);
+        assert_int_equal(scope_record_decode("d", 1, good, sizeof(good), &id), 0);
+        identity_free(id);
+}
+
+static void test_apply_and_reload(void **state) {
+        Fixture *f = *state;
+        _cleanup_(scope_freep) Scope *first = NULL, *second = NULL, *loaded = NULL;
+        uint64_t last_sync = 0;
+        Kv *kv;
+
+        /* An empty store: no identities, never synced. */
+        kv = open_store(f);
+        assert_int_equal(scope_store_load(kv, &loaded, &last_sync), 0);
+        assert_int_equal(loaded->n_items, 0);
+        assert_int_equal(last_sync, 0);
+        loaded = scope_free(loaded);
+
+        assert_int_equal(scope_new(&first), 0);
+        add(first, "edge1", NULL, true, true, "ZQ==", "ZTI=");
+        add(first, "edge1", "$edgeHub", true, false, "aA==", "aDI=");
+        add(first, "d1", NULL, true, false, "ZDE=", "ZDEy");
+        add(first, "d2", NULL, true, false, "ZDI=", NULL);
+        add(first, "d2", "m", true, false, "bQ==", NULL);
+        assert_int_equal(scope_finalize(first, "edge1"), 0);
+        assert_int_equal(scope_store_apply(kv, NULL, first, 1000), 0);
+        kv_close(kv);
+
+        kv = open_store(f);
+        assert_int_equal(scope_store_load(kv, &loaded, &last_sync), 0);
+        assert_int_equal(last_sync, 1000);
+        assert_int_equal(loaded->n_items, first->n_items);
+        for (size_t i = 0; i < first->n_items; i++)
+                assert_same_identity(first->items[i], scope_find(loaded, first->items[i]->name));
+        loaded = scope_free(loaded);
+
+        /*
+         * d2 and its module leave, d1 is disabled with new keys, d3 arrives; the
+         * cloud stops listing the edge device, its module stays (and must
+         * survive the reload).
+         */
+        assert_int_equal(scope_new(&second), 0);
+        add(second, "edge1", "$edgeHub", true, false, "aA==", "aDI=");
+        add(second, "d1", NULL, false, false, "bmV3", NULL);
+        add(second, "d3", NULL, true, false, "ZDM=", "ZDMy");
+        assert_int_equal(scope_finalize(second, "edge1"), 0);
+        assert_int_equal(scope_store_apply(kv, first, second, 2000), 0);
+        kv_close(kv);
+
+        kv = open_store(f);
+        assert_int_equal(scope_store_load(kv, &loaded, &last_sync), 0);
+        assert_int_equal(last_sync, 2000);
+        assert_int_equal(loaded->n_items, 3);
+        assert_null(scope_find(loaded, "edge1"));
+        assert_non_null(scope_find(loaded, "edge1/$edgeHub"));
+        assert_null(scope_find(loaded, "d2"));
+        assert_null(scope_find(loaded, "d2/m"));
+        for (size_t i = 0; i < second->n_items; i++)
+                assert_same_identity(second->items[i], scope_find(loaded, second->items[i]->name));
+        assert_false(scope_find(loaded, "d1")->enabled);
+        loaded = scope_free(loaded);
+
+        /* An empty scope from the cloud empties the store too. */
+        _cleanup_(scope_freep) Scope *empty = NULL;
+        assert_int_equal(scope_new(&empty), 0);
+        assert_int_equal(scope_store_apply(kv, second, empty, 3000), 0);
+        kv_close(kv);
+        kv = open_store(f);
+        assert_int_equal(scope_store_load(kv, &loaded, &last_sync), 0);
+        assert_int_equal(loaded->n_items, 0);
+        assert_int_equal(last_sync, 3000);
+        kv_close(kv);
+}
+
+static void test_corrupt_record_refused(void **state) {
+        Fixture *f = *state;
+        _cleanup_(scope_freep) Scope *loaded = NULL;
+        uint64_t last_sync = 0;
+        Kv *kv = open_store(f);
+
+        assert_int_equal(kv_put(kv, "i/d1", 4, "\x01\x01\x00", 3), 0);
+        assert_int_equal(scope_store_load(kv, &loaded, &last_sync), -EUCLEAN);
+        assert_null(loaded);
+        kv_close(kv);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_record_round_trip),
+                cmocka_unit_test(test_record_rejects_garbage),
+                cmocka_unit_test_setup_teardown(test_apply_and_reload, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_corrupt_record_refused, setup, teardown),
+        };
+
+        log_set_max_level(LOG_ERR);
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
