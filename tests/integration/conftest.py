@@ -1,0 +1,55 @@
+"""pytest fixtures: a PKI, the IoT Hub simulator with an edge and its children, and the hub."""
+import os
+import shutil
+import tempfile
+
+import pytest
+
+from edgehub_harness import Hub, Pki, Simulator
+
+
+@pytest.fixture
+def workdir():
+    # /tmp is world-traversable, so mosquitto (after dropping to its user) can reach the runtime folder
+    d = tempfile.mkdtemp(prefix="edgehub-it-")
+    os.chmod(d, 0o755)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def pki(workdir):
+    return Pki(os.path.join(workdir, "pki"))
+
+
+@pytest.fixture
+def sim(workdir, pki):
+    s = Simulator(workdir, pki).start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def edge(sim):
+    """The edge device in the simulator's registry; returns its $edgeHub key."""
+    sim.add_edge()
+    ids = sim.call("GET", "/identities")
+    ids = ids["identities"] if isinstance(ids, dict) else ids
+    for i in ids:
+        if i.get("deviceId") == "edge-1" and i.get("moduleId") == "$edgeHub":
+            return i["primaryKey"]
+    raise AssertionError("simulator did not create edge-1/$edgeHub")
+
+
+@pytest.fixture
+def make_hub(workdir, pki, sim, edge):
+    hubs = []
+
+    def make(**overrides):
+        h = Hub(os.path.join(workdir, f"hub{len(hubs)}"), pki, sim, edge, **overrides)
+        hubs.append(h)
+        return h
+
+    yield make
+    for h in hubs:
+        h.stop()

@@ -1,0 +1,372 @@
+"""The integration harness: real processes (IoT Hub simulator, edgehub-run with
+mosquitto + plugin + daemons), real TLS, real RocksDB. No mocks.
+
+Everything binds 127.0.0.1; every wait is bounded.
+"""
+import base64
+import hashlib
+import hmac
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import threading
+import time
+import urllib.parse
+
+import paho.mqtt.client as mqtt
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BUILD = os.environ.get("EDGEHUB_BUILD", os.path.join(ROOT, "build"))
+SIMULATOR = os.path.join(ROOT, "tests", "simulator", "iothub-sim.js")
+HUB_NAME = "testhub.azure-devices.net"
+GATEWAY_NAME = "gateway.local"
+EDGE_ID = "edge-1"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate, timeout=10.0, interval=0.05, what="condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def new_key():
+    return base64.b64encode(os.urandom(32)).decode()
+
+
+def url_encode(s):
+    # encodeURIComponent, as the Azure SDKs sign it
+    return urllib.parse.quote(s, safe="-_.!~*'()")
+
+
+def sas_token(resource, key_b64, expiry=None):
+    se = int(expiry if expiry is not None else time.time() + 3600)
+    encoded = url_encode(resource)
+    sig = base64.b64encode(
+        hmac.new(base64.b64decode(key_b64), f"{encoded}\n{se}".encode(), hashlib.sha256).digest()
+    ).decode()
+    return f"SharedAccessSignature sr={encoded}&sig={url_encode(sig)}&se={se}"
+
+
+class Pki:
+    """A throwaway CA and a server certificate valid for 127.0.0.1/localhost/gateway.local."""
+
+    def __init__(self, folder):
+        self.folder = folder
+        os.makedirs(folder, exist_ok=True)
+        self.ca_key = os.path.join(folder, "ca.key")
+        self.ca_cert = os.path.join(folder, "ca.pem")
+        self.key = os.path.join(folder, "server.key")
+        self.cert = os.path.join(folder, "server.pem")
+        run = lambda *a: subprocess.run(a, check=True, capture_output=True)
+        run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+            "-nodes", "-keyout", self.ca_key, "-out", self.ca_cert, "-days", "2", "-subj", "/CN=edgehub test CA")
+        csr = os.path.join(folder, "server.csr")
+        ext = os.path.join(folder, "ext.cnf")
+        with open(ext, "w") as f:
+            f.write("subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:gateway.local\n")
+        run("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+            "-keyout", self.key, "-out", csr, "-subj", "/CN=localhost")
+        run("openssl", "x509", "-req", "-in", csr, "-CA", self.ca_cert, "-CAkey", self.ca_key,
+            "-CAcreateserial", "-out", self.cert, "-days", "2", "-extfile", ext)
+        # mosquitto drops to user 'mosquitto' before reading these
+        for p in (folder, self.key, self.cert, self.ca_cert):
+            os.chmod(p, 0o755 if os.path.isdir(p) else 0o644)
+
+
+class LogPump:
+    """Collects a process's output lines in a thread so pipes never fill up."""
+
+    def __init__(self, stream, name, echo=False):
+        self.lines = []
+        self.name = name
+        self.lock = threading.Lock()
+        self.echo = echo
+        self.thread = threading.Thread(target=self._run, args=(stream,), daemon=True)
+        self.thread.start()
+
+    def _run(self, stream):
+        for raw in iter(stream.readline, b""):
+            line = raw.decode(errors="replace").rstrip("\n")
+            with self.lock:
+                self.lines.append(line)
+            if self.echo:
+                print(f"[{self.name}] {line}", flush=True)
+
+    def text(self):
+        with self.lock:
+            return "\n".join(self.lines)
+
+    def wait_for(self, needle, timeout=15.0):
+        return wait_until(lambda: needle in self.text(), timeout, what=f"'{needle}' in {self.name} output")
+
+
+class Simulator:
+    def __init__(self, folder, pki):
+        self.folder = folder
+        self.pki = pki
+        self.mqtt_port = free_port()
+        self.https_port = free_port()
+        self.control_port = free_port()
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            ["node", SIMULATOR, "--hub-name", HUB_NAME, "--mqtt-port", str(self.mqtt_port),
+             "--https-port", str(self.https_port), "--control-port", str(self.control_port),
+             "--cert", self.pki.cert, "--key", self.pki.key],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.log = LogPump(self.proc.stdout, "simulator", echo=bool(os.environ.get("EDGEHUB_ECHO")))
+        self.log.wait_for("READY", timeout=20)
+        return self
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def call(self, method, path, body=None, expect=(200, 201, 204)):
+        conn = http.client.HTTPConnection("127.0.0.1", self.control_port, timeout=30)
+        data = json.dumps(body).encode() if body is not None else None
+        conn.request(method, path, body=data, headers={"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        raw = resp.read()
+        conn.close()
+        if resp.status not in expect:
+            raise AssertionError(f"{method} {path}: {resp.status} {raw[:300]!r}")
+        return json.loads(raw) if raw else None
+
+    def add_identity(self, device_id, module_id=None, **kw):
+        body = {"deviceId": device_id, **kw}
+        if module_id:
+            body["moduleId"] = module_id
+        return self.call("POST", "/identities", body)
+
+    def add_edge(self):
+        return self.add_identity(EDGE_ID, iotEdge=True)
+
+    def add_child(self, device_id, **kw):
+        return self.add_identity(device_id, parent=EDGE_ID, **kw)
+
+    def remove_identity(self, device_id):
+        return self.call("DELETE", f"/identities/{urllib.parse.quote(device_id, safe='')}")
+
+    def patch_identity(self, device_id, **kw):
+        return self.call("PATCH", f"/identities/{urllib.parse.quote(device_id, safe='')}", kw)
+
+    def cut(self):
+        self.call("POST", "/link/cut")
+
+    def restore(self):
+        self.call("POST", "/link/restore")
+
+    def telemetry(self, identity=None):
+        q = "?limit=10000000" + (f"&identity={urllib.parse.quote(identity, safe='')}" if identity else "")
+        return self.call("GET", "/telemetry" + q)
+
+    def count(self):
+        return self.call("GET", "/telemetry/count")
+
+
+class Hub:
+    """edgehub-run with mosquitto + plugin + auth-cache + hub-store, configured for the simulator."""
+
+    def __init__(self, folder, pki, sim, edgehub_key, **overrides):
+        self.folder = folder
+        os.makedirs(folder, exist_ok=True)
+        os.chmod(folder, 0o755)
+        self.pki = pki
+        self.sim = sim
+        self.tls_port = free_port()
+        self.runtime = os.path.join(folder, "run")
+        self.storage = os.path.join(folder, "lib")
+        self.config_path = os.path.join(folder, "config.yaml")
+        self.edgehub_key = edgehub_key
+        self.settings = {
+            "max_bytes": "64MiB", "overflow": "drop_oldest", "sync": "periodic",
+            "time_to_live": "7200", "scope_refresh": "1h", "log_level": "info",
+        }
+        self.settings.update(overrides)
+        self.proc = None
+        self.write_config()
+
+    def write_config(self):
+        s = self.settings
+        text = f"""# written by the integration tests
+edge:
+  device_id: {EDGE_ID}
+  hub_hostname: {HUB_NAME}
+  gateway_hostname: {GATEWAY_NAME}
+  edgehub_key: "{self.edgehub_key}"
+upstream:
+  host: 127.0.0.1
+  mqtt_port: {self.sim.mqtt_port}
+  https_port: {self.sim.https_port}
+  ca_file: {self.pki.ca_cert}
+  scope_refresh: {s['scope_refresh']}
+listeners:
+  tls:
+    port: {self.tls_port}
+    bind: 127.0.0.1
+    cert_file: {self.pki.cert}
+    key_file: {self.pki.key}
+storage:
+  dir: {self.storage}
+  max_bytes: {s['max_bytes']}
+  overflow: {s['overflow']}
+  sync: {s['sync']}
+store_and_forward:
+  time_to_live: {s['time_to_live']}
+runtime_dir: {self.runtime}
+log_level: {s['log_level']}
+"""
+        with open(self.config_path, "w") as f:
+            f.write(text)
+
+    def start(self, wait=True):
+        exe = os.path.join(BUILD, "hubctl", "edgehub-run")
+        self.proc = subprocess.Popen([exe, "--config", self.config_path],
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        self.log = LogPump(self.proc.stdout, "hub", echo=bool(os.environ.get("EDGEHUB_ECHO")))
+        if wait:
+            self.log.wait_for("all processes ready", timeout=30)
+        return self
+
+    def stop(self, timeout=15):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.proc = None
+
+    def child_pid(self, name):
+        """pid of the runner's child whose command line contains name."""
+        out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True).stdout
+        for pid in out.split():
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    if name.encode() in f.read():
+                        return int(pid)
+            except FileNotFoundError:
+                pass
+        return None
+
+    def kill9(self, name):
+        pid = self.child_pid(name)
+        assert pid, f"no running {name}"
+        os.kill(pid, signal.SIGKILL)
+        return pid
+
+    def hubctl(self, *args, check=True):
+        exe = os.path.join(BUILD, "hubctl", "hubctl")
+        p = subprocess.run([exe, "--config", self.config_path, *args], capture_output=True, text=True, timeout=20)
+        if check and p.returncode != 0:
+            raise AssertionError(f"hubctl {' '.join(args)} exited {p.returncode}: {p.stderr}")
+        return p
+
+    def hubctl_json(self, *args):
+        return json.loads(self.hubctl("--json", *args).stdout)
+
+    def upstream_queue(self):
+        q = self.hubctl_json("queues")
+        queues = q["queues"] if isinstance(q, dict) else q
+        for e in queues:
+            if e["endpoint"] == "$upstream":
+                return e
+        return {"messages": 0}
+
+    def wait_drained(self, timeout=60):
+        return wait_until(lambda: self.upstream_queue()["messages"] == 0, timeout, interval=0.2,
+                          what="the upstream queue to drain")
+
+
+class Device:
+    """A child device speaking the IoT Hub MQTT protocol to the gateway (paho, TLS)."""
+
+    def __init__(self, hub, device_id, key, module_id=None, token=None, protocol=mqtt.MQTTv311):
+        self.hub = hub
+        self.identity = f"{device_id}/{module_id}" if module_id else device_id
+        self.device_id = device_id
+        self.module_id = module_id
+        resource = f"{GATEWAY_NAME}/devices/{device_id}" + (f"/modules/{module_id}" if module_id else "")
+        self.username = f"{HUB_NAME}/{self.identity}/?api-version=2021-04-12"
+        self.password = token if token is not None else sas_token(resource, key)
+        self.client = mqtt.Client(client_id=self.identity, protocol=protocol, clean_session=True)
+        self.client.username_pw_set(self.username, self.password)
+        self.client.tls_set(ca_certs=hub.pki.ca_cert)
+        self.connack = None
+        self.connected = threading.Event()
+        self.disconnected = threading.Event()
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = lambda c, u, rc: self.disconnected.set()
+
+    def _on_connect(self, client, userdata, flags, rc):
+        self.connack = rc
+        self.connected.set()
+
+    def connect(self, timeout=10):
+        """Returns the CONNACK code (0 = accepted); None if the broker closed without one."""
+        self.connected.clear()
+        self.disconnected.clear()
+        try:
+            self.client.connect("127.0.0.1", self.hub.tls_port, keepalive=30)
+        except (ConnectionError, OSError):
+            return None
+        self.client.loop_start()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.connected.is_set():
+                return self.connack
+            if self.disconnected.is_set():
+                return self.connack
+            time.sleep(0.02)
+        return self.connack
+
+    def topic(self, props=""):
+        base = f"devices/{self.device_id}/" + (f"modules/{self.module_id}/" if self.module_id else "")
+        return base + "messages/events/" + props
+
+    def send(self, payload, props="", timeout=10):
+        """Publishes QoS 1; True when PUBACKed within timeout."""
+        info = self.client.publish(self.topic(props), payload, qos=1)
+        try:
+            info.wait_for_publish(timeout)
+        except (RuntimeError, ValueError):
+            return False
+        return info.is_published()
+
+    def close(self):
+        try:
+            self.client.disconnect()
+        finally:
+            self.client.loop_stop()
+
+
+def telemetry_payloads(sim, identity):
+    """Payloads the simulator recorded for identity, in arrival order."""
+    body = sim.telemetry(identity)
+    records = body["records"] if isinstance(body, dict) else body
+    return [r["payload"] for r in records]
