@@ -5,7 +5,7 @@
 #include <systemd/sd-event.h>
 
 #include "auth-cache/broker-link.h"
-#include "auth-cache/ratelimit.h"
+#include "proto/ratelimit.h"
 #include "auth-cache/scope-sync.h"
 #include "auth-cache/scope.h"
 #include "proto/config.h"

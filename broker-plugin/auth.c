@@ -4,7 +4,7 @@
 #include "broker-plugin/auth.h"
 #include "broker-plugin/broker-api.h"
 #include "broker-plugin/plugin.h"
-#include "broker-plugin/ratelimit.h"
+#include "proto/ratelimit.h"
 #include "proto/cleanup.h"
 
 /*

@@ -6,7 +6,7 @@
 #include "broker-plugin/broker-api.h"
 #include "broker-plugin/message.h"
 #include "broker-plugin/plugin.h"
-#include "broker-plugin/ratelimit.h"
+#include "proto/ratelimit.h"
 #include "proto/cleanup.h"
 #include "proto/topic.h"
 

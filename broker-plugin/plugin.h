@@ -7,7 +7,7 @@
 #include "broker-plugin/backend.h"
 #include "broker-plugin/identity.h"
 #include "broker-plugin/presence.h"
-#include "broker-plugin/ratelimit.h"
+#include "proto/ratelimit.h"
 #include "proto/config.h"
 
 struct mosquitto;

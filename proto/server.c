@@ -9,6 +9,7 @@
 
 #include "proto/cleanup.h"
 #include "proto/log.h"
+#include "proto/ratelimit.h"
 #include "proto/server.h"
 #include "proto/wire.h"
 
@@ -27,8 +28,7 @@ struct FrameServer {
         void *userdata;
         Peer *peers;
         unsigned n_peers;
-        uint64_t warn_window_usec;
-        unsigned warn_count;
+        RateLimit warn_limit;
 };
 
 struct Peer {
@@ -64,16 +64,8 @@ static Peer *peer_free(Peer *p) {
 
 /* At most a few warnings a second, however much garbage arrives. */
 static void server_warn_peer(FrameServer *s, int error, const char *what) {
-        uint64_t now = now_usec();
-
-        if (now - s->warn_window_usec > 1000000u) {
-                if (s->warn_count > 5)
-                        log_warning("%s: dropped %u similar message(s)", s->path, s->warn_count - 5);
-                s->warn_window_usec = now;
-                s->warn_count = 0;
-        }
-        if (++s->warn_count <= 5)
-                log_warning_errno(error, "%s: %s, disconnecting peer: %m", s->path, what);
+        log_ratelimit_warning(&s->warn_limit, "%s: %s, disconnecting peer: %s", s->path, what,
+                              strerror(error < 0 ? -error : error));
 }
 
 static int peer_append_output(Peer *p, const uint8_t *buf, size_t len) {
@@ -245,6 +237,7 @@ int frame_server_new(FrameServer **ret, sd_event *e, const char *path, mode_t mo
         if (!s)
                 return -ENOMEM;
         s->listen_fd = -1;
+        s->warn_limit = RATELIMIT_INIT(1000000u, 5);
         s->handler = handler;
         s->userdata = userdata;
         s->event = sd_event_ref(e);

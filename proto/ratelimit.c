@@ -1,5 +1,5 @@
-/* Rate limiting of per-client log lines */
-#include "broker-plugin/ratelimit.h"
+/* Rate limiting of log lines a peer can trigger at will */
+#include "proto/ratelimit.h"
 
 bool ratelimit_below(RateLimit *rl, uint64_t now, unsigned *ret_suppressed) {
         *ret_suppressed = 0;

@@ -1,4 +1,4 @@
-/* Rate limiting of per-client log lines */
+/* Rate limiting of log lines a peer can trigger at will */
 #pragma once
 
 #include <stdbool.h>
