@@ -78,7 +78,7 @@ static int run(int argc, char *argv[]) {
 
         r = parse_argv(argc, argv);
         if (r <= 0)
-                return r;
+                return r < 0 ? -EBADR : 0;
 
         /* Before any library starts a thread (RocksDB, curl's resolver): they inherit this mask. */
         sigemptyset(&mask);
@@ -95,7 +95,7 @@ static int run(int argc, char *argv[]) {
         r = config_load(arg_config, &config, &error, &warnings);
         if (r < 0) {
                 fprintf(stderr, "<3>%s\n", error ? error : "Failed to load the configuration");
-                return r;
+                return -EBADR;
         }
         log_set_max_level(config->log_level);
         for (char *w = warnings, *nl; w && *w; w = nl ? nl + 1 : NULL) {
@@ -129,5 +129,8 @@ static int run(int argc, char *argv[]) {
 
 int main(int argc, char *argv[]) {
         int r = run(argc, argv);
+        /* run() says -EBADR for a command line or configuration that can never work. */
+        if (r == -EBADR)
+                return EXIT_CONFIG;
         return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }

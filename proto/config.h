@@ -94,6 +94,13 @@ static inline void config_freep(Config **c) {
                 config_free(*c);
 }
 
+/*
+ * The exit status of a process that refuses its configuration or command
+ * line. Supervisors must not restart it (edgehub-run; systemd's
+ * RestartPreventExitStatus=): the same file would fail the same way.
+ */
+#define EXIT_CONFIG 2
+
 /* Socket names under runtime_dir. */
 #define SOCKET_AUTH_CACHE "auth-cache"  /* WIRE_AUTH_*, WIRE_KEY_*, control */
 #define SOCKET_HUB_STORE "hub-store"    /* WIRE_STORE_*, WIRE_PRESENCE_*, control */
