@@ -1,0 +1,610 @@
+/* One upstream MQTT connection for one identity: libmosquitto on sd-event */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <mosquitto.h>
+#include <openssl/ssl.h>
+
+#include "hub-store/backoff.h"
+#include "hub-store/link.h"
+#include "hub-store/upstream-topic.h"
+#include "proto/cleanup.h"
+#include "proto/frame.h"
+#include "proto/log.h"
+#include "proto/sas.h"
+
+/* No CONNACK this long after starting to connect: the network is not there. */
+#define LINK_CONNECT_TIMEOUT_USEC (10u * 1000000u)
+/* A refused CONNECT is not a network blip: start its backoff at ~1.6-3.2 s. */
+#define LINK_REFUSED_MIN_ATTEMPT 3u
+/* An identity auth-cache does not know may come back with a scope refresh. */
+#define LINK_UNKNOWN_IDENTITY_RETRY_USEC (60u * 1000000u)
+/* Before the token expires, drain the window and reconnect with a fresh one. */
+#define LINK_RENEW_DRAIN_USEC (10u * 1000000u)
+/* Reads per readiness event; more than a window's worth of acknowledgements. */
+#define LINK_READS_MAX 256
+#define TIMER_ACCURACY_USEC 1000u
+
+typedef enum LinkTimer {
+        LINK_TIMER_NONE,
+        LINK_TIMER_CONNECT,     /* connect timeout */
+        LINK_TIMER_BACKOFF,     /* retry */
+        LINK_TIMER_RENEW,       /* token renewal is due */
+        LINK_TIMER_DRAIN,       /* renewal: stop waiting for the window to drain */
+} LinkTimer;
+
+struct Link {
+        sd_event *event;
+        const LinkSettings *settings;
+        const LinkOps *ops;
+        void *userdata;
+
+        char *identity;
+        char *device_id;
+        char *module_id;
+        char *username;
+        Sender sender;
+
+        struct mosquitto *mosq;
+        sd_event_source *io_source;
+        sd_event_source *timer_source;
+        sd_event_source *fill_source;
+        LinkTimer timer;
+
+        LinkState state;
+        LinkFailure last_failure;
+        unsigned attempts;      /* failures since the last CONNACK */
+        bool tcp_connected;
+        bool lost;              /* libmosquitto said the connection is gone */
+        int connack;            /* -1 until the CONNACK */
+        bool renewing;
+        char last_error[160];   /* libmosquitto's last error line, for our log */
+};
+
+static const char *const link_state_table[_LINK_STATE_MAX] = {
+        [LINK_CLOSED] = "closed",
+        [LINK_WAITING] = "connecting",
+        [LINK_CONNECTING] = "connecting",
+        [LINK_UP] = "up",
+        [LINK_BACKOFF] = "backoff",
+};
+
+const char *link_state_to_string(LinkState s) {
+        return s >= 0 && s < _LINK_STATE_MAX ? link_state_table[s] : NULL;
+}
+
+static const char *const link_failure_table[_LINK_FAILURE_MAX] = {
+        [LINK_FAILURE_NONE] = "none",
+        [LINK_FAILURE_NETWORK] = "network",
+        [LINK_FAILURE_REFUSED] = "refused",
+        [LINK_FAILURE_CREDENTIALS] = "credentials",
+        [LINK_FAILURE_UNKNOWN_IDENTITY] = "unknown-identity",
+};
+
+const char *link_failure_to_string(LinkFailure f) {
+        return f >= 0 && f < _LINK_FAILURE_MAX ? link_failure_table[f] : NULL;
+}
+
+LinkState link_state(const Link *l) {
+        return l->state;
+}
+
+LinkFailure link_last_failure(const Link *l) {
+        return l->last_failure;
+}
+
+const char *link_identity(const Link *l) {
+        return l->identity;
+}
+
+const Sender *link_sender(const Link *l) {
+        return &l->sender;
+}
+
+static void link_set_state(Link *l, LinkState state, LinkFailure failure) {
+        LinkState old = l->state;
+
+        l->state = state;
+        if (state == LINK_BACKOFF)
+                l->last_failure = failure;
+        else if (state == LINK_UP)
+                l->last_failure = LINK_FAILURE_NONE;
+        if (l->ops->state_changed)
+                l->ops->state_changed(l->userdata, l, old, failure);
+}
+
+static void link_arm_timer(Link *l, LinkTimer what, uint64_t usec) {
+        l->timer = what;
+        (void) sd_event_source_set_time_relative(l->timer_source, usec);
+        (void) sd_event_source_set_enabled(l->timer_source, SD_EVENT_ONESHOT);
+}
+
+static void link_disarm_timer(Link *l) {
+        l->timer = LINK_TIMER_NONE;
+        (void) sd_event_source_set_enabled(l->timer_source, SD_EVENT_OFF);
+}
+
+/*
+ * Drops the libmosquitto client and everything it had in flight. The io
+ * source goes first: the fd number dies with the client and may be reused
+ * by the next connect.
+ */
+static void link_teardown(Link *l, bool say_goodbye) {
+        l->io_source = sd_event_source_disable_unref(l->io_source);
+        if (l->mosq) {
+                if (say_goodbye)
+                        (void) mosquitto_disconnect(l->mosq);
+                mosquitto_destroy(l->mosq);
+                l->mosq = NULL;
+        }
+        l->tcp_connected = false;
+        l->lost = false;
+        l->connack = -1;
+        l->renewing = false;
+        sender_reset(&l->sender);
+        (void) sd_event_source_set_enabled(l->fill_source, SD_EVENT_OFF);
+}
+
+static void link_fail(Link *l, LinkFailure failure, const char *why) {
+        uint64_t delay;
+        unsigned attempt = l->attempts;
+
+        link_teardown(l, false);
+        link_disarm_timer(l);
+
+        switch (failure) {
+        case LINK_FAILURE_UNKNOWN_IDENTITY:
+                delay = LINK_UNKNOWN_IDENTITY_RETRY_USEC / 2 + backoff_random() % (LINK_UNKNOWN_IDENTITY_RETRY_USEC / 2);
+                break;
+        case LINK_FAILURE_REFUSED:
+                if (attempt < LINK_REFUSED_MIN_ATTEMPT)
+                        attempt = LINK_REFUSED_MIN_ATTEMPT;
+                __attribute__((fallthrough));
+        default:
+                delay = backoff_delay_usec(attempt, BACKOFF_BASE_USEC, BACKOFF_CAP_USEC, backoff_random());
+        }
+
+        /* The first failure of a streak is worth a warning; the manager reports the uplink as a whole. */
+        if (l->attempts == 0 && failure != LINK_FAILURE_UNKNOWN_IDENTITY)
+                log_warning("Upstream link of '%s' failed (%s): %s; retrying in %" PRIu64 " ms",
+                            l->identity, link_failure_to_string(failure), why, delay / 1000);
+        else
+                log_debug("Upstream link of '%s' failed again (%s): %s; retrying in %" PRIu64 " ms",
+                          l->identity, link_failure_to_string(failure), why, delay / 1000);
+        l->attempts++;
+
+        link_arm_timer(l, LINK_TIMER_BACKOFF, delay);
+        link_set_state(l, LINK_BACKOFF, failure);
+}
+
+static const char *link_error(Link *l, int mosq_rc) {
+        if (l->last_error[0])
+                return l->last_error;
+        if (mosq_rc == MOSQ_ERR_ERRNO)
+                return strerror(errno);
+        return mosquitto_strerror(mosq_rc);
+}
+
+static void link_update_events(Link *l) {
+        uint32_t events = EPOLLIN;
+
+        if (!l->io_source || !l->mosq)
+                return;
+        SSL *ssl = mosquitto_ssl_get(l->mosq);
+        if (!l->tcp_connected)
+                events |= EPOLLOUT;  /* the non-blocking connect completes with writability */
+        else if (ssl && !SSL_is_init_finished(ssl)) {
+                /* During the handshake queued packets must wait: only OpenSSL's wishes count. */
+                if (SSL_want_write(ssl))
+                        events |= EPOLLOUT;
+        } else if (mosquitto_want_write(l->mosq))
+                events |= EPOLLOUT;
+        (void) sd_event_source_set_io_events(l->io_source, events);
+}
+
+static void link_schedule_fill(Link *l) {
+        if (l->state == LINK_UP && !l->renewing)
+                (void) sd_event_source_set_enabled(l->fill_source, SD_EVENT_ONESHOT);
+}
+
+/* Turns publish results into sender errors: -EBADMSG means "this record can never go". */
+static int link_publish(void *userdata, const StoreRecord *r, int *ret_mid) {
+        Link *l = userdata;
+        _cleanup_free_ char *topic = NULL;
+        int mid = 0, rc;
+
+        if (r->message.payload_len > UPSTREAM_PAYLOAD_MAX)
+                return -EBADMSG;
+        rc = upstream_topic_format(l->device_id, l->module_id, r->message.properties, r->message.output, &topic);
+        if (rc == -ENOMEM)
+                return rc;
+        if (rc < 0)
+                return -EBADMSG;
+
+        rc = mosquitto_publish(l->mosq, &mid, topic, (int) r->message.payload_len, r->message.payload, 1, false);
+        switch (rc) {
+        case MOSQ_ERR_SUCCESS:
+                *ret_mid = mid;
+                return 0;
+        case MOSQ_ERR_INVAL:
+        case MOSQ_ERR_PAYLOAD_SIZE:
+        case MOSQ_ERR_MALFORMED_UTF8:
+        case MOSQ_ERR_OVERSIZE_PACKET:
+                return -EBADMSG;
+        case MOSQ_ERR_NOMEM:
+                return -ENOMEM;
+        default:
+                /* The message may sit in libmosquitto's queue now: only a new client is clean. */
+                l->lost = true;
+                return -ECONNRESET;
+        }
+}
+
+static void link_fill(Link *l) {
+        if (l->state != LINK_UP || l->renewing || !l->mosq)
+                return;
+        int r = sender_fill(&l->sender, realtime_msec(), link_publish, l);
+        if (l->lost) {
+                link_fail(l, LINK_FAILURE_NETWORK, "publish failed");
+                return;
+        }
+        if (r < 0 && r != -ENOMEM)
+                log_warning_errno(r, "Failed to read queued messages of '%s': %m", l->identity);
+        if (r > 0)
+                log_debug("Link '%s': published %d, %zu in flight", l->identity, r, sender_in_flight(&l->sender));
+        link_update_events(l);
+}
+
+static void link_on_up(Link *l) {
+        l->attempts = 0;
+        link_disarm_timer(l);
+        sender_reset(&l->sender);
+        /* Renew at 90% of the token's life (a hub closes links whose token expired). */
+        uint64_t renew_usec = l->settings->token_ttl_sec * 900000u;
+        if (renew_usec > 0)
+                link_arm_timer(l, LINK_TIMER_RENEW, renew_usec);
+        log_info("Upstream link of '%s' is up", l->identity);
+        link_set_state(l, LINK_UP, LINK_FAILURE_NONE);
+        link_fill(l);
+}
+
+/* Reconnect with a fresh token; not a failure. */
+static void link_renew(Link *l) {
+        log_debug("Upstream link of '%s': renewing its token", l->identity);
+        link_teardown(l, true);
+        link_disarm_timer(l);
+        link_set_state(l, LINK_WAITING, LINK_FAILURE_NONE);
+        l->ops->want_connect(l->userdata, l);
+}
+
+/* Acts on what the callbacks recorded, after libmosquitto has returned. */
+static void link_after_mosquitto(Link *l, int rc) {
+        if (l->connack > 0) {
+                char why[64];
+                (void) snprintf(why, sizeof(why), "CONNACK %d (%s)", l->connack, mosquitto_connack_string(l->connack));
+                /* 3 = server unavailable: a hub that cannot serve is as good as unreachable. */
+                link_fail(l, l->connack == 3 ? LINK_FAILURE_NETWORK : LINK_FAILURE_REFUSED, why);
+                return;
+        }
+        if (rc != MOSQ_ERR_SUCCESS || l->lost) {
+                link_fail(l, LINK_FAILURE_NETWORK, rc != MOSQ_ERR_SUCCESS ? link_error(l, rc) : "connection lost");
+                return;
+        }
+        if (l->connack == 0 && l->state == LINK_CONNECTING)
+                link_on_up(l);
+        if (l->state == LINK_UP && l->renewing && sender_in_flight(&l->sender) == 0) {
+                link_renew(l);
+                return;
+        }
+        link_update_events(l);
+}
+
+static void on_connect(struct mosquitto *mosq, void *userdata, int rc) {
+        Link *l = userdata;
+        l->connack = rc;
+}
+
+static void on_disconnect(struct mosquitto *mosq, void *userdata, int rc) {
+        Link *l = userdata;
+        l->lost = true;
+}
+
+static void on_publish(struct mosquitto *mosq, void *userdata, int mid) {
+        Link *l = userdata;
+        int r = sender_ack(&l->sender, mid);
+
+        if (r < 0 && r != -ENOENT)
+                log_warning_errno(r, "Failed to remove a delivered message of '%s', it will be sent again: %m",
+                                  l->identity);
+        link_schedule_fill(l);
+}
+
+static void on_log(struct mosquitto *mosq, void *userdata, int level, const char *line) {
+        Link *l = userdata;
+
+        if (level & (MOSQ_LOG_ERR | MOSQ_LOG_WARNING))
+                (void) snprintf(l->last_error, sizeof(l->last_error), "%s", line);
+        log_debug("libmosquitto '%s': %s", l->identity, line);
+}
+
+/* Reads until the socket is drained; OpenSSL may hold decrypted bytes epoll cannot see. */
+static int link_read(Link *l) {
+        for (int i = 0; i < LINK_READS_MAX; i++) {
+                errno = 0;
+                int rc = mosquitto_loop_read(l->mosq, 1);
+                if (rc != MOSQ_ERR_SUCCESS || l->lost || l->connack > 0)
+                        return rc;
+                SSL *ssl = mosquitto_ssl_get(l->mosq);
+                if (ssl && !SSL_is_init_finished(ssl))
+                        return MOSQ_ERR_SUCCESS;
+                if (ssl && SSL_pending(ssl) > 0)
+                        continue;
+                if (errno == EAGAIN || errno == EWOULDBLOCK)
+                        return MOSQ_ERR_SUCCESS;
+        }
+        return MOSQ_ERR_SUCCESS;
+}
+
+static int socket_error(int fd) {
+        int error = 0;
+        socklen_t len = sizeof(error);
+
+        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len) < 0)
+                return -errno;
+        return -error;
+}
+
+static int link_on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Link *l = userdata;
+        int rc;
+
+        if (!l->tcp_connected) {
+                int r = socket_error(fd);
+                if (r < 0) {
+                        link_fail(l, LINK_FAILURE_NETWORK, strerror(-r));
+                        return 0;
+                }
+                if (!(revents & (EPOLLOUT | EPOLLIN))) {
+                        link_fail(l, LINK_FAILURE_NETWORK, "connection failed");
+                        return 0;
+                }
+                l->tcp_connected = true;
+        }
+
+        /* Reading also drives the TLS handshake (libmosquitto's want_connect). */
+        rc = link_read(l);
+        if (rc == MOSQ_ERR_SUCCESS && !l->lost && l->connack <= 0 && l->mosq && mosquitto_want_write(l->mosq))
+                rc = mosquitto_loop_write(l->mosq, 1);
+        if (rc == MOSQ_ERR_SUCCESS && !l->lost && (revents & (EPOLLHUP | EPOLLERR))) {
+                /* libmosquitto swallows socket errors during the handshake: do not spin on them. */
+                int r = socket_error(fd);
+                link_fail(l, LINK_FAILURE_NETWORK, r < 0 ? strerror(-r) : "connection refused or closed");
+                return 0;
+        }
+        link_after_mosquitto(l, rc);
+        return 0;
+}
+
+static int link_on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Link *l = userdata;
+        LinkTimer what = l->timer;
+
+        l->timer = LINK_TIMER_NONE;
+        switch (what) {
+        case LINK_TIMER_CONNECT:
+                if (l->state == LINK_CONNECTING)
+                        link_fail(l, LINK_FAILURE_NETWORK, "timed out");
+                break;
+        case LINK_TIMER_BACKOFF:
+                if (l->state == LINK_BACKOFF) {
+                        link_set_state(l, LINK_WAITING, LINK_FAILURE_NONE);
+                        l->ops->want_connect(l->userdata, l);
+                }
+                break;
+        case LINK_TIMER_RENEW:
+                if (l->state != LINK_UP)
+                        break;
+                l->renewing = true;
+                if (sender_in_flight(&l->sender) == 0)
+                        link_renew(l);
+                else
+                        link_arm_timer(l, LINK_TIMER_DRAIN, LINK_RENEW_DRAIN_USEC);
+                break;
+        case LINK_TIMER_DRAIN:
+                if (l->state == LINK_UP)
+                        link_renew(l);
+                break;
+        default:
+                break;
+        }
+        return 0;
+}
+
+static int link_on_fill(sd_event_source *s, void *userdata) {
+        link_fill(userdata);
+        return 0;
+}
+
+int link_new(Link **ret, sd_event *e, const LinkSettings *settings, const LinkOps *ops, void *userdata,
+             Store *store, StoreStream *stream) {
+        _cleanup_(link_freep) Link *l = calloc(1, sizeof(*l));
+        int r;
+
+        if (!l)
+                return -ENOMEM;
+        l->event = sd_event_ref(e);
+        l->settings = settings;
+        l->ops = ops;
+        l->userdata = userdata;
+        l->connack = -1;
+        l->identity = strdup(stream->identity);
+        if (!l->identity)
+                return -ENOMEM;
+        r = iot_identity_split(l->identity, &l->device_id, &l->module_id);
+        if (r < 0)
+                return r;
+        if (asprintf(&l->username, "%s/%s/?api-version=2021-04-12", settings->hub_hostname, l->identity) < 0) {
+                l->username = NULL;
+                return -ENOMEM;
+        }
+        sender_init(&l->sender, store, stream, settings->message_ttl_ms);
+
+        /* sd-event's default accuracy is 250 ms: too coarse for a 100 ms first retry. */
+        r = sd_event_add_time(e, &l->timer_source, CLOCK_MONOTONIC, 0, TIMER_ACCURACY_USEC, link_on_timer, l);
+        if (r < 0)
+                return r;
+        (void) sd_event_source_set_enabled(l->timer_source, SD_EVENT_OFF);
+        (void) sd_event_source_set_description(l->timer_source, "link-timer");
+        r = sd_event_add_defer(e, &l->fill_source, link_on_fill, l);
+        if (r < 0)
+                return r;
+        (void) sd_event_source_set_enabled(l->fill_source, SD_EVENT_OFF);
+        (void) sd_event_source_set_description(l->fill_source, "link-fill");
+
+        *ret = TAKE_PTR(l);
+        return 0;
+}
+
+Link *link_free(Link *l) {
+        if (!l)
+                return NULL;
+        link_teardown(l, l->state == LINK_UP);
+        l->fill_source = sd_event_source_disable_unref(l->fill_source);
+        l->timer_source = sd_event_source_disable_unref(l->timer_source);
+        free(l->username);
+        free(l->module_id);
+        free(l->device_id);
+        free(l->identity);
+        sd_event_unref(l->event);
+        free(l);
+        return NULL;
+}
+
+void link_start(Link *l) {
+        if (l->state != LINK_CLOSED)
+                return;
+        link_set_state(l, LINK_WAITING, LINK_FAILURE_NONE);
+        l->ops->want_connect(l->userdata, l);
+}
+
+/* Everything libmosquitto needs before connect; the password is wiped after. */
+static int link_configure(Link *l, struct mosquitto *mosq) {
+        _cleanup_free_ char *password = NULL;
+        uint64_t expiry = realtime_msec() / 1000 + l->settings->token_ttl_sec;
+        int r, rc;
+
+        r = l->ops->mint_password(l->userdata, l, expiry, &password);
+        if (r < 0)
+                return r;
+        rc = mosquitto_int_option(mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+        if (rc == MOSQ_ERR_SUCCESS)
+                /* libmosquitto's own in-flight limit (20) would queue part of our window in its memory. */
+                rc = mosquitto_int_option(mosq, MOSQ_OPT_SEND_MAXIMUM, SENDER_WINDOW);
+        if (rc == MOSQ_ERR_SUCCESS)
+                rc = mosquitto_int_option(mosq, MOSQ_OPT_TCP_NODELAY, 1);
+        if (rc == MOSQ_ERR_SUCCESS)
+                rc = mosquitto_username_pw_set(mosq, l->username, password);
+        explicit_bzero(password, strlen(password));
+        if (rc == MOSQ_ERR_SUCCESS) {
+                if (l->settings->ca_file)
+                        rc = mosquitto_tls_set(mosq, l->settings->ca_file, NULL, NULL, NULL, NULL);
+                else
+                        rc = mosquitto_int_option(mosq, MOSQ_OPT_TLS_USE_OS_CERTS, 1);
+        }
+        if (rc == MOSQ_ERR_SUCCESS)
+                rc = mosquitto_tls_opts_set(mosq, SSL_VERIFY_PEER, NULL, NULL);
+        if (rc == MOSQ_ERR_SUCCESS)
+                rc = mosquitto_tls_insecure_set(mosq, false);
+        if (rc != MOSQ_ERR_SUCCESS)
+                return rc == MOSQ_ERR_NOMEM ? -ENOMEM : -EINVAL;
+
+        mosquitto_connect_callback_set(mosq, on_connect);
+        mosquitto_disconnect_callback_set(mosq, on_disconnect);
+        mosquitto_publish_callback_set(mosq, on_publish);
+        mosquitto_log_callback_set(mosq, on_log);
+        return 0;
+}
+
+void link_connect(Link *l) {
+        int r, rc;
+
+        if (l->state != LINK_WAITING)
+                return;
+        l->last_error[0] = 0;
+        l->connack = -1;
+        l->lost = false;
+        l->tcp_connected = false;
+
+        l->mosq = mosquitto_new(l->identity, true, l);
+        if (!l->mosq) {
+                link_fail(l, LINK_FAILURE_NETWORK, "out of memory");
+                return;
+        }
+        r = link_configure(l, l->mosq);
+        if (r == -ENOENT) {
+                if (l->last_failure != LINK_FAILURE_UNKNOWN_IDENTITY)
+                        log_warning("Upstream link of '%s': identity unknown to auth-cache (removed from scope?); "
+                                    "its messages stay queued until they expire", l->identity);
+                link_fail(l, LINK_FAILURE_UNKNOWN_IDENTITY, "unknown identity");
+                return;
+        }
+        if (r < 0) {
+                char why[96];
+                (void) snprintf(why, sizeof(why), "no credentials: %s", strerror(-r));
+                link_fail(l, LINK_FAILURE_CREDENTIALS, why);
+                return;
+        }
+
+        /* Resolves the host name synchronously (getaddrinfo): see the notes in DESIGN.md. */
+        rc = mosquitto_connect_async(l->mosq, l->settings->host, l->settings->port, (int) l->settings->keepalive_sec);
+        if (rc != MOSQ_ERR_SUCCESS) {
+                link_fail(l, LINK_FAILURE_NETWORK, link_error(l, rc));
+                return;
+        }
+        int fd = mosquitto_socket(l->mosq);
+        if (fd < 0) {
+                link_fail(l, LINK_FAILURE_NETWORK, "no socket");
+                return;
+        }
+        r = sd_event_add_io(l->event, &l->io_source, fd, EPOLLIN | EPOLLOUT, link_on_io, l);
+        if (r < 0) {
+                link_fail(l, LINK_FAILURE_NETWORK, strerror(-r));
+                return;
+        }
+        (void) sd_event_source_set_description(l->io_source, "link-io");
+        link_arm_timer(l, LINK_TIMER_CONNECT, LINK_CONNECT_TIMEOUT_USEC);
+        link_set_state(l, LINK_CONNECTING, LINK_FAILURE_NONE);
+}
+
+void link_retry_now(Link *l) {
+        if (l->state != LINK_BACKOFF)
+                return;
+        link_disarm_timer(l);
+        link_set_state(l, LINK_WAITING, LINK_FAILURE_NONE);
+        l->ops->want_connect(l->userdata, l);
+}
+
+void link_close(Link *l) {
+        if (l->state == LINK_CLOSED)
+                return;
+        link_teardown(l, l->state == LINK_UP);
+        link_disarm_timer(l);
+        l->attempts = 0;
+        link_set_state(l, LINK_CLOSED, LINK_FAILURE_NONE);
+}
+
+void link_kick(Link *l) {
+        if (sender_in_flight(&l->sender) < SENDER_WINDOW)
+                link_schedule_fill(l);
+}
+
+void link_tick(Link *l) {
+        if (l->state != LINK_UP || !l->mosq)
+                return;
+        int rc = mosquitto_loop_misc(l->mosq);
+        link_after_mosquitto(l, rc);
+}

@@ -1,0 +1,369 @@
+/* hub-store's Manager: the store, the socket, the upstream links, wired together */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+
+#include "hub-store/manager.h"
+#include "proto/cleanup.h"
+#include "proto/log.h"
+#include "proto/sas.h"
+#include "proto/wire.h"
+
+#define TICK_USEC 1000000u
+/* The sync window is a promise (DESIGN.md: power loss loses at most sync_interval). */
+#define SYNC_ACCURACY_USEC 10000u
+/* TTL sweep slice: bounded work per loop iteration (watchdog, socket latency). */
+#define SWEEP_SLICE_REMOVALS 1000u
+/* Reclaim space of removed records this often (in ticks). */
+#define COMPACT_EVERY_TICKS 60u
+/* After a write failure (disk full), try a fresh RocksDB instance this often (in ticks). */
+#define STORE_REOPEN_EVERY_TICKS 5u
+/* At most one "store full" warning this often. */
+#define REJECT_LOG_INTERVAL_USEC (10u * 1000000u)
+
+static bool identity_is_valid(const char *identity) {
+        _cleanup_free_ char *device = NULL, *module = NULL;
+
+        return iot_identity_split(identity, &device, &module) >= 0;
+}
+
+static int manager_on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        log_info("Nothing to reload: restart hub-store to apply a changed configuration");
+        return 0;
+}
+
+int manager_new(Manager **ret, Config *config) {
+        _cleanup_(manager_freep) Manager *m = calloc(1, sizeof(*m));
+        int r;
+
+        if (!m)
+                return -ENOMEM;
+        m->config = config;
+        m->auth_cache = FRAME_CLIENT_NULL;
+
+        r = sd_event_default(&m->event);
+        if (r < 0)
+                return r;
+        (void) sd_event_set_watchdog(m->event, true);
+
+        r = sd_event_add_signal(m->event, NULL, SIGTERM, NULL, NULL);
+        if (r < 0)
+                return r;
+        r = sd_event_add_signal(m->event, NULL, SIGINT, NULL, NULL);
+        if (r < 0)
+                return r;
+        r = sd_event_add_signal(m->event, NULL, SIGHUP, manager_on_sighup, m);
+        if (r < 0)
+                return r;
+
+        *ret = TAKE_PTR(m);
+        return 0;
+}
+
+Manager *manager_free(Manager *m) {
+        if (!m)
+                return NULL;
+        /* Links first: they point into the store's streams. */
+        manager_links_free(m);
+        m->server = frame_server_free(m->server);
+        m->tick_source = sd_event_source_disable_unref(m->tick_source);
+        m->sweep_source = sd_event_source_disable_unref(m->sweep_source);
+        m->sync_source = sd_event_source_disable_unref(m->sync_source);
+        /* store_free() syncs the WAL: a clean stop loses nothing even with sync: periodic. */
+        m->store = store_free(m->store);
+        frame_client_deinit(&m->auth_cache);
+        sd_event_unref(m->event);
+        config_free(m->config);
+        free(m);
+        return NULL;
+}
+
+/* Storage failures: one error per burst, one notice when it is over. */
+static void manager_store_result(Manager *m, int r) {
+        if (r >= 0 || r == -ENOBUFS) {
+                if (m->store_failing && r >= 0) {
+                        log_notice("Message store writes work again after %" PRIu64 " failure(s)", m->store_failures);
+                        m->store_failing = false;
+                        m->store_failures = 0;
+                }
+                return;
+        }
+        m->store_failures++;
+        if (!m->store_failing) {
+                log_error_errno(r, "Message store write failed, refusing messages until it works again: %m");
+                m->store_failing = true;
+        }
+}
+
+static void manager_reply_store(Manager *m, const Frame *req, FrameBuilder *reply) {
+        _cleanup_free_ char *identity = NULL, *properties = NULL, *output = NULL;
+        StoreStream *st;
+        int r;
+
+        r = frame_get_string(req, WIRE_IDENTITY, &identity);
+        if (r >= 0 && !identity_is_valid(identity))
+                r = -EINVAL;
+        if (r >= 0) {
+                r = frame_get_string(req, WIRE_PROPERTIES, &properties);
+                if (r == -ENOENT)
+                        r = 0;
+        }
+        if (r >= 0) {
+                r = frame_get_string(req, WIRE_OUTPUT, &output);
+                if (r == -ENOENT)
+                        r = 0;
+        }
+        const FrameField *payload = frame_get(req, WIRE_PAYLOAD);
+        if (r >= 0 && !payload)
+                r = -EINVAL;
+        if (r < 0)
+                return wire_reply_init(reply, WIRE_STORE_REPLY, EINVAL, "malformed store request");
+
+        r = store_stream_get(m->store, STORE_ENDPOINT_UPSTREAM, 0, identity, &st);
+        if (r < 0)
+                return wire_reply_init(reply, WIRE_STORE_REPLY, r == -ENOMEM ? ENOMEM : EINVAL, "bad identity");
+
+        StoreMessage msg = {
+                .time_ms = realtime_msec(),
+                .identity = identity,
+                .properties = properties ? properties : "",
+                .output = output && *output ? output : NULL,
+                .payload = payload->data,
+                .payload_len = payload->len,
+        };
+        /* Invariant 1: the reply (and so the device's PUBACK) only after RocksDB has it in the WAL. */
+        r = store_append(m->store, st, &msg, NULL);
+        manager_store_result(m, r);
+        if (r == -ENOBUFS) {
+                uint64_t now = now_usec();
+                if (now - m->rejected_logged_usec >= REJECT_LOG_INTERVAL_USEC) {
+                        log_warning("Message store full (%" PRIu64 " of %" PRIu64 " bytes), refusing messages of '%s'",
+                                    store_bytes(m->store), store_max_bytes(m->store), identity);
+                        m->rejected_logged_usec = now;
+                }
+                return wire_reply_init(reply, WIRE_STORE_REPLY, ENOBUFS, "message store full");
+        }
+        if (r < 0)
+                return wire_reply_init(reply, WIRE_STORE_REPLY, EIO, "message store failed");
+
+        wire_reply_init(reply, WIRE_STORE_REPLY, 0, NULL);
+
+        Device *d;
+        if (manager_device_get(m, identity, &d) >= 0) {
+                d->stream = st;
+                manager_device_changed(m, d);
+        }
+}
+
+static void manager_reply_presence(Manager *m, const Frame *req, FrameBuilder *reply) {
+        _cleanup_free_ char *identity = NULL;
+        uint32_t connected;
+        Device *d;
+        int r;
+
+        r = frame_get_string(req, WIRE_IDENTITY, &identity);
+        if (r >= 0 && !identity_is_valid(identity))
+                r = -EINVAL;
+        if (r >= 0)
+                r = frame_get_u32(req, WIRE_CONNECTED, &connected);
+        if (r < 0)
+                return wire_reply_init(reply, WIRE_PRESENCE_REPLY, EINVAL, "malformed presence request");
+
+        r = manager_device_get(m, identity, &d);
+        if (r < 0)
+                return wire_reply_init(reply, WIRE_PRESENCE_REPLY, ENOMEM, NULL);
+        if (d->connected != !!connected)
+                log_debug("Device '%s' %s", identity, connected ? "connected" : "disconnected");
+        d->connected = !!connected;
+        manager_device_changed(m, d);
+        wire_reply_init(reply, WIRE_PRESENCE_REPLY, 0, NULL);
+}
+
+static void manager_reply_control(Manager *m, const Frame *req, FrameBuilder *reply) {
+        _cleanup_free_ char *command = NULL, *text = NULL;
+        json_auto_t *json = NULL;
+        int r;
+
+        r = frame_get_string(req, WIRE_COMMAND, &command);
+        if (r < 0)
+                return wire_reply_init(reply, WIRE_CONTROL_REPLY, EINVAL, "missing command");
+        r = manager_control(m, command, &json);
+        if (r == -EINVAL)
+                return wire_reply_init(reply, WIRE_CONTROL_REPLY, EINVAL, "unknown command");
+        if (r < 0)
+                return wire_reply_init(reply, WIRE_CONTROL_REPLY, -r, "command failed");
+        text = json_dumps(json, JSON_COMPACT);
+        if (!text)
+                return wire_reply_init(reply, WIRE_CONTROL_REPLY, ENOMEM, NULL);
+        wire_reply_init(reply, WIRE_CONTROL_REPLY, 0, NULL);
+        frame_builder_add_string(reply, WIRE_JSON, text);
+}
+
+typedef void (*RequestHandler)(Manager *m, const Frame *req, FrameBuilder *reply);
+
+static const struct {
+        uint16_t type;
+        RequestHandler handler;
+} request_table[] = {
+        { WIRE_STORE_REQUEST, manager_reply_store },
+        { WIRE_PRESENCE_REQUEST, manager_reply_presence },
+        { WIRE_CONTROL_REQUEST, manager_reply_control },
+};
+
+static int manager_on_request(void *userdata, const Frame *req, FrameBuilder *reply) {
+        Manager *m = userdata;
+
+        for (size_t i = 0; i < ELEMENTSOF(request_table); i++)
+                if (request_table[i].type == req->type) {
+                        request_table[i].handler(m, req, reply);
+                        return 0;
+                }
+        /* Not ours: a peer that speaks another protocol gets disconnected. */
+        return -EBADMSG;
+}
+
+static int manager_on_sweep(sd_event_source *s, void *userdata) {
+        Manager *m = userdata;
+        uint64_t ttl_ms = m->config->ttl_sec * 1000u;
+        uint64_t now = realtime_msec();
+
+        if (ttl_ms == 0 || now <= ttl_ms)
+                return 0;
+        int r = store_expire(m->store, now - ttl_ms, SWEEP_SLICE_REMOVALS);
+        if (r < 0)
+                manager_store_result(m, r);
+        if (r > 0)
+                /* More to do: continue in the next loop iteration, after pending requests. */
+                (void) sd_event_source_set_enabled(m->sweep_source, SD_EVENT_ONESHOT);
+        return 0;
+}
+
+/* After a failed write RocksDB takes no more writes until reopened (store.h). */
+static void manager_store_recover(Manager *m) {
+        _cleanup_free_ char *error = NULL;
+
+        if (!store_is_broken(m->store) || m->ticks % STORE_REOPEN_EVERY_TICKS != 0)
+                return;
+        int r = store_reopen(m->store, &error);
+        if (r < 0) {
+                log_debug("Reopening the message store failed: %s", error ? error : strerror(-r));
+                return;
+        }
+        log_notice("Message store reopened after a write failure: %" PRIu64 " message(s) stored",
+                   store_messages(m->store));
+}
+
+static int manager_on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+
+        m->ticks++;
+        manager_store_recover(m);
+        (void) manager_on_sweep(NULL, m);
+        if (m->ticks % COMPACT_EVERY_TICKS == 0)
+                store_compact_some(m->store);
+        manager_links_tick(m);
+
+        (void) sd_event_source_set_time_relative(s, TICK_USEC);
+        return 0;
+}
+
+static int manager_on_sync(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        int r = store_sync(m->store);
+
+        if (r < 0)
+                manager_store_result(m, r);
+        (void) sd_event_source_set_time_relative(s, m->config->sync_interval_msec * 1000u);
+        return 0;
+}
+
+static int manager_open_store(Manager *m) {
+        _cleanup_free_ char *dir = NULL, *error = NULL;
+        StoreOptions o = {
+                .max_bytes = m->config->max_bytes,
+                .overflow = m->config->overflow,
+                .sync_every_write = m->config->sync == SYNC_ALWAYS,
+        };
+        int r;
+
+        if (mkdir(m->config->storage_dir, 0750) < 0 && errno != EEXIST)
+                return log_error_errno(-errno, "Failed to create '%s': %m", m->config->storage_dir);
+        if (asprintf(&dir, "%s/messages", m->config->storage_dir) < 0) {
+                dir = NULL;
+                return log_error_errno(-ENOMEM, "Out of memory");
+        }
+        r = store_open(dir, &o, &m->store, &error);
+        if (r == -EUCLEAN)
+                return log_error_errno(r, "Message store '%s' is corrupt (%s). Refusing to start; "
+                                       "nothing was changed or deleted: move the folder aside or repair it.",
+                                       dir, error ? error : "no details");
+        if (r == -EBUSY)
+                return log_error_errno(r, "Message store '%s' is in use by another process (%s)",
+                                       dir, error ? error : "locked");
+        if (r < 0)
+                return log_error_errno(r, "Failed to open message store '%s': %s", dir, error ? error : "%m");
+
+        log_info("Message store '%s': %" PRIu64 " message(s), %" PRIu64 " bytes of %" PRIu64 " queued",
+                 dir, store_messages(m->store), store_bytes(m->store), store_max_bytes(m->store));
+        return 0;
+}
+
+int manager_start(Manager *m) {
+        _cleanup_free_ char *path = NULL;
+        int r;
+
+        r = manager_open_store(m);
+        if (r < 0)
+                return r;
+
+        r = config_socket_path(m->config, SOCKET_AUTH_CACHE, &path);
+        if (r < 0)
+                return log_error_errno(r, "Failed to build the auth-cache socket path: %m");
+        r = frame_client_init(&m->auth_cache, path);
+        if (r < 0)
+                return log_error_errno(r, "Out of memory");
+        free(path);
+        path = NULL;
+
+        if (mkdir(m->config->runtime_dir, 0755) < 0 && errno != EEXIST)
+                return log_error_errno(-errno, "Failed to create '%s': %m", m->config->runtime_dir);
+        r = config_socket_path(m->config, SOCKET_HUB_STORE, &path);
+        if (r < 0)
+                return log_error_errno(r, "Failed to build the hub-store socket path: %m");
+        r = frame_server_new(&m->server, m->event, path, 0660, manager_on_request, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to listen on '%s': %m", path);
+
+        r = sd_event_add_time_relative(m->event, &m->tick_source, CLOCK_MONOTONIC, TICK_USEC, 0, manager_on_tick, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to add the tick timer: %m");
+        (void) sd_event_source_set_description(m->tick_source, "tick");
+        (void) sd_event_source_set_enabled(m->tick_source, SD_EVENT_ON);
+
+        r = sd_event_add_defer(m->event, &m->sweep_source, manager_on_sweep, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to add the TTL sweep: %m");
+        (void) sd_event_source_set_description(m->sweep_source, "ttl-sweep");
+        /* Lowest priority: a sweep slice runs only when requests are served. */
+        (void) sd_event_source_set_priority(m->sweep_source, SD_EVENT_PRIORITY_IDLE);
+        (void) sd_event_source_set_enabled(m->sweep_source, SD_EVENT_ONESHOT);
+
+        if (m->config->sync == SYNC_PERIODIC) {
+                /* Invariant 1, power loss: the WAL is fsync'ed at least every sync_interval. */
+                r = sd_event_add_time_relative(m->event, &m->sync_source, CLOCK_MONOTONIC,
+                                               m->config->sync_interval_msec * 1000u, SYNC_ACCURACY_USEC,
+                                               manager_on_sync, m);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to add the sync timer: %m");
+                (void) sd_event_source_set_description(m->sync_source, "wal-sync");
+                (void) sd_event_source_set_enabled(m->sync_source, SD_EVENT_ON);
+        }
+
+        r = manager_links_setup(m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up upstream links: %m");
+        return 0;
+}

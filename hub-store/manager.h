@@ -1,0 +1,88 @@
+/* hub-store's Manager: the store, the socket, the upstream links, wired together */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <jansson.h>
+#include <systemd/sd-event.h>
+
+#include "hub-store/backoff.h"
+#include "hub-store/key-map.h"
+#include "hub-store/link.h"
+#include "hub-store/store.h"
+#include "proto/client.h"
+#include "proto/config.h"
+#include "proto/server.h"
+
+typedef enum UplinkState {
+        UPLINK_UNKNOWN,  /* no link has tried yet */
+        UPLINK_UP,       /* the hub answered the last time we asked */
+        UPLINK_DOWN,     /* connects fail and no link is up */
+} UplinkState;
+
+/* Everything known about one identity: presence, its $upstream stream, its link. */
+typedef struct Device {
+        char *identity;
+        bool connected;            /* per the broker plugin's presence reports */
+        StoreStream *stream;       /* $upstream, priority 0; NULL until first needed */
+        Link *link;                /* NULL: closed */
+        bool link_setup_failed;    /* logged once, retried every tick */
+        uint64_t unneeded_since;   /* CLOCK_MONOTONIC µs when the link stopped being needed; 0: needed */
+} Device;
+
+typedef struct Manager {
+        sd_event *event;
+        Config *config;
+        Store *store;
+        FrameServer *server;
+        FrameClient auth_cache;    /* keys for upstream tokens, scope sync */
+        uint64_t auth_cache_down_until; /* µs: fail key lookups fast while it is unreachable */
+
+        KeyMap devices;            /* identity -> Device */
+        LinkSettings link_settings;
+
+        TokenBucket connect_bucket;
+        Link **connect_queue;      /* FIFO of links WAITING for the rate limit */
+        size_t n_connect_queue, connect_queue_cap;
+        sd_event_source *connect_source;
+
+        UplinkState uplink;
+        uint64_t offline_since_ms; /* realtime; valid while DOWN */
+        uint64_t offline_count;
+        sd_event_source *probe_source;
+        size_t probe_cursor;
+
+        sd_event_source *tick_source;   /* 1 s: idle links, keepalive, TTL sweep start */
+        sd_event_source *sweep_source;  /* defer: more TTL slices */
+        sd_event_source *sync_source;   /* sync: periodic */
+        unsigned ticks;
+
+        bool store_failing;
+        uint64_t store_failures;
+        uint64_t rejected_logged_usec;
+} Manager;
+
+/* Takes ownership of config. */
+int manager_new(Manager **ret, Config *config);
+Manager *manager_free(Manager *m);
+/* Opens the store (refusing a corrupt one) and binds the socket. */
+int manager_start(Manager *m);
+
+/* manager-links.c */
+int manager_device_get(Manager *m, const char *identity, Device **ret);
+Device *manager_device_find(Manager *m, const char *identity);
+void manager_device_changed(Manager *m, Device *d);
+void manager_links_tick(Manager *m);
+void manager_links_free(Manager *m);
+int manager_links_setup(Manager *m);
+const char *manager_uplink_string(Manager *m);
+unsigned manager_links_up(Manager *m);
+unsigned manager_links_total(Manager *m);
+
+/* manager-control.c: a control command's JSON reply. -EINVAL unknown command. */
+int manager_control(Manager *m, const char *command, json_t **ret);
+
+static inline void manager_freep(Manager **m) {
+        if (*m)
+                manager_free(*m);
+}

@@ -1,0 +1,616 @@
+/* The message store: durable ordered queues in RocksDB, with budget and TTL */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hub-store/store-cursor.h"
+#include "hub-store/store.h"
+#include "proto/cleanup.h"
+#include "proto/kv.h"
+#include "proto/log.h"
+
+/* A stream that removed this many records gets its dead key range compacted. */
+#define STORE_COMPACT_AFTER_REMOVALS 50000u
+
+struct Store {
+        Kv *kv;
+        StoreOptions options;
+        uint64_t next_seq;      /* global: every stream shares one order */
+        uint64_t messages;
+        uint64_t bytes;
+        KeyMap streams;         /* prefix bytes -> StoreStream */
+        bool dirty;             /* written since the last WAL sync */
+        /*
+         * A write failed (disk full, I/O error). RocksDB must not be written
+         * again until reopened: its WAL writer refuses (and Debian's build
+         * asserts) after an error. Reads still work.
+         */
+        bool broken;
+        char *dir;
+        KvOptions kv_options;
+        size_t expire_cursor;   /* round-robin start of the next TTL slice */
+};
+
+static StoreStream *store_stream_free(StoreStream *st) {
+        if (!st)
+                return NULL;
+        free(st->endpoint);
+        free(st->identity);
+        free(st);
+        return NULL;
+}
+DEFINE_CLEANUP_FUNC(StoreStream, store_stream_free);
+
+static int store_stream_new(Store *s, const char *endpoint, size_t elen, uint8_t priority,
+                            const char *identity, size_t ilen, StoreStream **ret) {
+        _cleanup_(store_stream_freep) StoreStream *st = calloc(1, sizeof(*st));
+        int r;
+
+        if (!st)
+                return -ENOMEM;
+        st->endpoint = strndup(endpoint, elen);
+        st->identity = strndup(identity, ilen);
+        if (!st->endpoint || !st->identity)
+                return -ENOMEM;
+        st->priority = priority;
+        r = store_key_stream_prefix(&st->prefix, st->endpoint, priority, st->identity);
+        if (r < 0)
+                return r;
+        r = key_map_put(&s->streams, st->prefix.buf, st->prefix.len, st);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(st);
+        return 0;
+}
+
+StoreStream *store_stream_find(Store *s, const char *endpoint, uint8_t priority, const char *identity) {
+        StoreKey prefix;
+
+        if (store_key_stream_prefix(&prefix, endpoint, priority, identity) < 0)
+                return NULL;
+        return key_map_get(&s->streams, prefix.buf, prefix.len);
+}
+
+int store_stream_get(Store *s, const char *endpoint, uint8_t priority, const char *identity, StoreStream **ret) {
+        StoreKey prefix;
+        int r;
+
+        r = store_key_stream_prefix(&prefix, endpoint, priority, identity);
+        if (r < 0)
+                return r;
+        StoreStream *st = key_map_get(&s->streams, prefix.buf, prefix.len);
+        if (!st) {
+                r = store_stream_new(s, endpoint, strlen(endpoint), priority, identity, strlen(identity), &st);
+                if (r < 0)
+                        return r;
+        }
+        *ret = st;
+        return 0;
+}
+
+size_t store_n_streams(const Store *s) {
+        return key_map_size(&s->streams);
+}
+
+StoreStream *store_stream_at(const Store *s, size_t i) {
+        return key_map_value_at(&s->streams, i);
+}
+
+/* A record's enqueue time; an undecodable one counts as ancient so the TTL sweep removes it. */
+static uint64_t value_time(const void *value, size_t vlen) {
+        uint64_t t;
+
+        if (store_record_decode_time(value, vlen, &t) < 0)
+                return 0;
+        return t;
+}
+
+/* The stream's head becomes the cursor's record, or the stream is empty. */
+static void stream_set_head_from(StoreStream *st, StoreCursor *c) {
+        if (st->messages == 0)
+                return;
+        if (!store_cursor_valid(c)) {
+                /* Counters disagree with the store: trust the store, it is what survives. */
+                log_warning("Stream '%s' counted %" PRIu64 " more record(s) than stored, correcting",
+                            st->identity, st->messages);
+                st->messages = 0;
+                st->bytes = 0;
+                return;
+        }
+        size_t vlen;
+        const void *v = store_cursor_value(c, &vlen);
+        st->head_seq = store_cursor_seq(c);
+        st->head_time_ms = value_time(v, vlen);
+}
+
+/* A cursor over the stream's records, positioned at the first with seq >= from. */
+static int stream_cursor(Store *s, StoreStream *st, uint64_t from, StoreCursor *ret) {
+        store_cursor_init(ret, s->kv, &st->prefix, st->tail_seq);
+        return store_cursor_seek(ret, from);
+}
+
+static void store_account_removed(Store *s, StoreStream *st, uint64_t n, uint64_t bytes) {
+        n = n < st->messages ? n : st->messages;
+        bytes = bytes < st->bytes ? bytes : st->bytes;
+        st->messages -= n;
+        st->bytes -= bytes;
+        s->messages -= n < s->messages ? n : s->messages;
+        s->bytes -= bytes < s->bytes ? bytes : s->bytes;
+        st->removed_since_compact += n;
+}
+
+/* One pass over every record: counters, heads and the next sequence number. */
+/* Forgets what the counters say about stored records; store_scan() recounts. */
+static void store_reset_counters(Store *s) {
+        for (size_t i = 0; i < key_map_size(&s->streams); i++) {
+                StoreStream *st = key_map_value_at(&s->streams, i);
+                st->messages = st->bytes = 0;
+                st->head_seq = st->head_time_ms = st->tail_seq = 0;
+        }
+        s->messages = s->bytes = 0;
+}
+
+static int store_scan(Store *s) {
+        _cleanup_(kv_iter_freep) KvIter *it = NULL;
+        const uint8_t tag = STORE_KEY_TAG;
+        StoreStream *st = NULL;
+        uint64_t max_seq = 0, bad = 0;
+        bool any = false;
+        int r;
+
+        r = kv_iter_new(s->kv, &tag, 1, &it);
+        if (r < 0)
+                return r;
+        for (; kv_iter_valid(it); kv_iter_next(it)) {
+                size_t klen, vlen;
+                const void *k = kv_iter_key(it, &klen);
+                const void *v = kv_iter_value(it, &vlen);
+                StoreKeyParts parts;
+
+                if (store_key_parse(k, klen, &parts) < 0) {
+                        bad++;
+                        continue;
+                }
+                /* Records of one stream are contiguous: look the stream up once per run. */
+                if (!st || st->prefix.len != parts.prefix_len || memcmp(st->prefix.buf, k, parts.prefix_len) != 0) {
+                        st = key_map_get(&s->streams, k, parts.prefix_len);
+                        if (!st) {
+                                r = store_stream_new(s, parts.endpoint, parts.endpoint_len, parts.priority,
+                                                     parts.identity, parts.identity_len, &st);
+                                if (r < 0)
+                                        return r;
+                        }
+                }
+                if (st->messages == 0) {
+                        st->head_seq = parts.seq;
+                        st->head_time_ms = value_time(v, vlen);
+                }
+                st->tail_seq = parts.seq;
+                st->messages++;
+                st->bytes += klen + vlen;
+                s->messages++;
+                s->bytes += klen + vlen;
+                if (!any || parts.seq > max_seq)
+                        max_seq = parts.seq;
+                any = true;
+        }
+        if (bad > 0)
+                log_warning("Message store holds %" PRIu64 " key(s) that are not records, ignoring", bad);
+        if (any && max_seq + 1 > s->next_seq)
+                s->next_seq = max_seq + 1;
+        if (s->next_seq == 0)
+                s->next_seq = 1;
+        return 0;
+}
+
+int store_open(const char *dir, const StoreOptions *o, Store **ret, char **ret_error) {
+        _cleanup_(store_freep) Store *s = calloc(1, sizeof(*s));
+        KvOptions kvo = { .sync_every_write = o->sync_every_write };
+        int r;
+
+        if (!s)
+                return -ENOMEM;
+        s->options = *o;
+        s->kv_options = kvo;
+        s->dir = strdup(dir);
+        if (!s->dir)
+                return -ENOMEM;
+        r = kv_open(dir, &kvo, &s->kv, ret_error);
+        if (r < 0)
+                return r;
+        r = store_scan(s);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(s);
+        return 0;
+}
+
+Store *store_free(Store *s) {
+        if (!s)
+                return NULL;
+        if (s->kv && s->dirty && !s->broken)
+                (void) kv_sync_wal(s->kv);
+        s->kv = kv_close(s->kv);
+        free(s->dir);
+        for (size_t i = 0; i < key_map_size(&s->streams); i++)
+                store_stream_free(key_map_value_at(&s->streams, i));
+        key_map_deinit(&s->streams);
+        free(s);
+        return NULL;
+}
+
+/* Every failed write goes through here: see Store.broken. */
+static int store_write_failed(Store *s, int r) {
+        if (!s->broken)
+                log_debug("Message store write failed (%s), no more writes until it is reopened", strerror(-r));
+        s->broken = true;
+        return r;
+}
+
+bool store_is_broken(const Store *s) {
+        return s->broken;
+}
+
+int store_reopen(Store *s, char **ret_error) {
+        Kv *kv;
+        int r;
+
+        /* Close first: the same folder cannot be opened twice (RocksDB's LOCK). Closing a writer that failed is safe. */
+        s->kv = kv_close(s->kv);
+        r = kv_open(s->dir, &s->kv_options, &kv, ret_error);
+        if (r < 0)
+                return r;
+        s->kv = kv;
+        store_reset_counters(s);
+        r = store_scan(s);
+        if (r < 0)
+                return r;
+        s->broken = false;
+        s->dirty = false;
+        return 0;
+}
+
+/* The stream holding the globally oldest record, and the oldest head seq among all others. */
+static StoreStream *store_oldest_stream(Store *s, uint64_t *ret_next_head) {
+        StoreStream *oldest = NULL;
+        uint64_t next = UINT64_MAX;
+
+        for (size_t i = 0; i < key_map_size(&s->streams); i++) {
+                StoreStream *st = key_map_value_at(&s->streams, i);
+                if (st->messages == 0)
+                        continue;
+                if (!oldest || st->head_seq < oldest->head_seq) {
+                        if (oldest)
+                                next = oldest->head_seq;
+                        oldest = st;
+                } else if (st->head_seq < next)
+                        next = st->head_seq;
+        }
+        *ret_next_head = next;
+        return oldest;
+}
+
+/*
+ * drop_oldest: deletes the globally oldest records (lowest seq first) until
+ * need more bytes fit. Each step takes a run from the oldest stream up to the
+ * next stream's head; the final step carries the new record in the same
+ * batch, so the common "drop one, add one" is a single atomic write.
+ */
+static int store_drop_oldest_and_put(Store *s, uint64_t need, const StoreKey *key, const void *val, size_t vlen) {
+        for (;;) {
+                _cleanup_(kv_batch_freep) KvBatch *batch = NULL;
+                _cleanup_(store_cursor_deinit) StoreCursor c = {};
+                uint64_t next_head, freed = 0, n = 0;
+                int r;
+
+                StoreStream *victim = store_oldest_stream(s, &next_head);
+                if (!victim)
+                        return -ENOBUFS; /* cannot happen: need <= max_bytes was checked */
+
+                r = kv_batch_new(&batch);
+                if (r < 0)
+                        return r;
+                r = stream_cursor(s, victim, victim->head_seq, &c);
+                if (r < 0)
+                        return r;
+
+                bool fits = false;
+                for (; store_cursor_valid(&c); r = store_cursor_next(&c)) {
+                        if (r < 0)
+                                return r;
+                        fits = s->bytes - freed + need <= s->options.max_bytes;
+                        if (fits)
+                                break;
+                        size_t klen, vlen2;
+                        const void *k = store_cursor_key(&c, &klen);
+                        (void) store_cursor_value(&c, &vlen2);
+                        if (store_cursor_seq(&c) > next_head)
+                                break;
+                        kv_batch_delete(batch, k, klen);
+                        freed += klen + vlen2;
+                        n++;
+                }
+                if (r < 0)
+                        return r;
+                if (!store_cursor_valid(&c))
+                        fits = s->bytes - freed + need <= s->options.max_bytes;
+
+                if (fits)
+                        kv_batch_put(batch, key->buf, key->len, val, vlen);
+                if (kv_batch_count(batch) == 0) {
+                        /* Counters and store disagree: correct them from the store and give up on this one. */
+                        stream_set_head_from(victim, &c);
+                        return -EIO;
+                }
+                r = kv_write(s->kv, batch);
+                if (r < 0)
+                        return store_write_failed(s, r);
+                s->dirty = true;
+
+                store_account_removed(s, victim, n, freed);
+                victim->dropped += n;
+                stream_set_head_from(victim, &c);
+                if (n > 0)
+                        log_debug("Store full: dropped %" PRIu64 " oldest message(s) of '%s'", n, victim->identity);
+                if (fits)
+                        return 0;
+        }
+}
+
+int store_append(Store *s, StoreStream *st, const StoreMessage *m, uint64_t *ret_seq) {
+        _cleanup_(frame_builder_deinit) FrameBuilder b = FRAME_BUILDER_NULL;
+        StoreKey key;
+        size_t vlen;
+        int r;
+
+        r = store_record_encode(m, &b);
+        if (r == -EMSGSIZE) {
+                st->rejected++;
+                return -ENOBUFS;
+        }
+        if (r < 0)
+                return r;
+        const uint8_t *val = store_record_value(&b, &vlen);
+        store_key_from_prefix(&key, st->prefix.buf, st->prefix.len, s->next_seq);
+        uint64_t need = key.len + vlen;
+
+        if (need > s->options.max_bytes) {
+                st->rejected++;
+                return -ENOBUFS;
+        }
+        if (s->broken)
+                return -EIO;
+        if (s->bytes + need > s->options.max_bytes) {
+                if (s->options.overflow != OVERFLOW_DROP_OLDEST) {
+                        st->rejected++;
+                        return -ENOBUFS;
+                }
+                r = store_drop_oldest_and_put(s, need, &key, val, vlen);
+        } else {
+                r = kv_put(s->kv, key.buf, key.len, val, vlen);
+                if (r < 0)
+                        r = store_write_failed(s, r);
+        }
+        if (r < 0) {
+                if (r == -ENOBUFS)
+                        st->rejected++;
+                return r;
+        }
+        s->dirty = true;
+
+        uint64_t seq = s->next_seq++;
+        if (st->messages == 0) {
+                st->head_seq = seq;
+                st->head_time_ms = m->time_ms;
+        }
+        st->tail_seq = seq;
+        st->messages++;
+        st->bytes += need;
+        st->received++;
+        s->messages++;
+        s->bytes += need;
+        if (ret_seq)
+                *ret_seq = seq;
+        return 0;
+}
+
+int store_read(Store *s, StoreStream *st, uint64_t from_seq, size_t max, StoreRecordFn fn, void *userdata) {
+        _cleanup_(store_cursor_deinit) StoreCursor c = {};
+        size_t n = 0;
+        int r;
+
+        if (!s->kv)
+                return -EIO;
+        if (st->messages == 0 || from_seq > st->tail_seq || max == 0)
+                return 0;
+        if (from_seq < st->head_seq)
+                from_seq = st->head_seq;
+
+        r = stream_cursor(s, st, from_seq, &c);
+        for (; r >= 0 && store_cursor_valid(&c) && n < max; r = store_cursor_next(&c)) {
+                size_t klen, vlen;
+                (void) store_cursor_key(&c, &klen);
+                const void *v = store_cursor_value(&c, &vlen);
+                StoreRecord rec = { .seq = store_cursor_seq(&c), .size = klen + vlen };
+
+                if (store_record_decode(v, vlen, &rec.message) < 0) {
+                        /* It can never be delivered; removing it keeps it from blocking the stream. */
+                        log_warning("Stored message %" PRIu64 " of '%s' is undecodable, dropping it",
+                                    rec.seq, st->identity);
+                        r = store_remove(s, st, rec.seq, rec.size, STORE_REMOVE_DROPPED);
+                        if (r < 0 && r != -ENOENT)
+                                return r;
+                        continue;
+                }
+                n++;
+                r = fn(userdata, &rec);
+                if (r < 0)
+                        return r;
+                if (r > 0)
+                        break;
+        }
+        if (r < 0)
+                return r;
+        return (int) n;
+}
+
+int store_remove(Store *s, StoreStream *st, uint64_t seq, size_t size, StoreRemoveReason reason) {
+        StoreKey key;
+        int r;
+
+        if (st->messages == 0 || seq < st->head_seq || seq > st->tail_seq)
+                return -ENOENT;
+
+        if (s->broken)
+                return -EIO;
+        store_key_from_prefix(&key, st->prefix.buf, st->prefix.len, seq);
+        r = kv_delete(s->kv, key.buf, key.len);
+        if (r < 0)
+                return store_write_failed(s, r);
+        s->dirty = true;
+
+        store_account_removed(s, st, 1, size);
+        switch (reason) {
+        case STORE_REMOVE_DELIVERED:
+                st->delivered++;
+                break;
+        case STORE_REMOVE_EXPIRED:
+                st->expired++;
+                break;
+        default:
+                st->dropped++;
+                break;
+        }
+
+        if (seq == st->head_seq && st->messages > 0) {
+                _cleanup_(store_cursor_deinit) StoreCursor c = {};
+                r = stream_cursor(s, st, seq + 1, &c);
+                if (r < 0)
+                        return r;
+                stream_set_head_from(st, &c);
+        }
+        return 0;
+}
+
+/* Removes expired records from one stream's head; returns how many. */
+static int store_expire_stream(Store *s, StoreStream *st, uint64_t cutoff_ms, size_t max) {
+        _cleanup_(kv_batch_freep) KvBatch *batch = NULL;
+        _cleanup_(store_cursor_deinit) StoreCursor c = {};
+        uint64_t freed = 0, n = 0;
+        int r;
+
+        r = kv_batch_new(&batch);
+        if (r < 0)
+                return r;
+        r = stream_cursor(s, st, st->head_seq, &c);
+        for (; r >= 0 && store_cursor_valid(&c) && n < max; r = store_cursor_next(&c)) {
+                size_t klen, vlen;
+                const void *k = store_cursor_key(&c, &klen);
+                const void *v = store_cursor_value(&c, &vlen);
+                if (value_time(v, vlen) >= cutoff_ms)
+                        break;
+                kv_batch_delete(batch, k, klen);
+                freed += klen + vlen;
+                n++;
+        }
+        if (r < 0)
+                return r;
+        if (n == 0) {
+                stream_set_head_from(st, &c);
+                return 0;
+        }
+        r = kv_write(s->kv, batch);
+        if (r < 0)
+                return store_write_failed(s, r);
+        s->dirty = true;
+        store_account_removed(s, st, n, freed);
+        st->expired += n;
+        stream_set_head_from(st, &c);
+        return (int) n;
+}
+
+int store_expire(Store *s, uint64_t cutoff_ms, size_t max_removals) {
+        size_t n_streams = key_map_size(&s->streams);
+        size_t removed = 0;
+
+        if (s->broken)
+                return -EIO;
+        for (size_t k = 0; k < n_streams; k++) {
+                size_t i = (s->expire_cursor + k) % n_streams;
+                StoreStream *st = key_map_value_at(&s->streams, i);
+                if (st->messages == 0 || st->head_time_ms >= cutoff_ms)
+                        continue;
+                int r = store_expire_stream(s, st, cutoff_ms, max_removals - removed);
+                if (r < 0)
+                        return r;
+                removed += (size_t) r;
+                if (removed >= max_removals) {
+                        s->expire_cursor = i;
+                        return 1;
+                }
+        }
+        return 0;
+}
+
+void store_compact_some(Store *s) {
+        StoreStream *best = NULL;
+
+        for (size_t i = 0; i < key_map_size(&s->streams); i++) {
+                StoreStream *st = key_map_value_at(&s->streams, i);
+                if (st->removed_since_compact >= STORE_COMPACT_AFTER_REMOVALS &&
+                    (!best || st->removed_since_compact > best->removed_since_compact))
+                        best = st;
+        }
+        if (!best || s->broken)
+                return;
+
+        /* Everything below the head is deleted: compacting it drops the tombstones. */
+        StoreKey from, to;
+        store_key_from_prefix(&from, best->prefix.buf, best->prefix.len, 0);
+        store_key_from_prefix(&to, best->prefix.buf, best->prefix.len,
+                              best->messages > 0 ? best->head_seq : best->tail_seq + 1);
+        (void) kv_compact_range(s->kv, from.buf, from.len, to.buf, to.len);
+        best->removed_since_compact = 0;
+}
+
+int store_sync(Store *s) {
+        int r;
+
+        if (s->broken)
+                return -EIO;
+        if (!s->dirty)
+                return 0;
+        r = kv_sync_wal(s->kv);
+        if (r < 0)
+                return store_write_failed(s, r);
+        s->dirty = false;
+        return 0;
+}
+
+uint64_t store_messages(const Store *s) {
+        return s->messages;
+}
+
+uint64_t store_bytes(const Store *s) {
+        return s->bytes;
+}
+
+uint64_t store_max_bytes(const Store *s) {
+        return s->options.max_bytes;
+}
+
+uint64_t store_disk_bytes(Store *s) {
+        return s->kv ? kv_disk_bytes(s->kv) : 0;
+}
+
+uint64_t store_oldest_time_ms(const Store *s) {
+        uint64_t oldest = 0;
+
+        for (size_t i = 0; i < key_map_size(&s->streams); i++) {
+                const StoreStream *st = key_map_value_at(&s->streams, i);
+                if (st->messages > 0 && (oldest == 0 || st->head_time_ms < oldest))
+                        oldest = st->head_time_ms;
+        }
+        return oldest;
+}

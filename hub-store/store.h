@@ -1,0 +1,137 @@
+/* The message store: durable ordered queues in RocksDB, with budget and TTL */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hub-store/key-map.h"
+#include "hub-store/store-key.h"
+#include "hub-store/store-record.h"
+#include "proto/config.h"
+
+/*
+ * Records live in RocksDB (proto/kv.h), never in RAM: memory holds one
+ * StoreStream per (endpoint, priority, identity) with its counters, its head
+ * (oldest stored record) and its tail, so a million queued messages cost a
+ * few hundred bytes per sender. The counters are rebuilt by one scan at open.
+ *
+ * Invariants (DESIGN.md):
+ *  1. store_append() returns only after RocksDB has the record in its WAL
+ *     (fsync'ed too with sync_every_write); only then may anyone ack it.
+ *     A failed write stores nothing and loses nothing already stored.
+ *  3. Records leave only through store_remove() (delivered, or expired at
+ *     send time), store_expire() (TTL) or the overflow policy in
+ *     store_append(); every way out is counted.
+ *  4. Bytes (key + value of every record) never exceed max_bytes.
+ *
+ * Every record with seq < head_seq of its stream is gone: the overflow
+ * policy and the TTL sweep delete from the head, delivery deletes only
+ * records it read. store_remove() relies on that to count each record once.
+ */
+typedef struct Store Store;
+
+typedef struct StoreOptions {
+        uint64_t max_bytes;
+        OverflowPolicy overflow;
+        bool sync_every_write;
+} StoreOptions;
+
+typedef struct StoreStream {
+        char *endpoint;
+        uint8_t priority;
+        char *identity;
+        StoreKey prefix;
+
+        uint64_t messages;
+        uint64_t bytes;
+        uint64_t head_seq;      /* oldest stored record (valid when messages > 0) */
+        uint64_t head_time_ms;
+        uint64_t tail_seq;      /* newest stored record (valid when messages > 0) */
+
+        /* Since start. */
+        uint64_t received, delivered, expired, dropped, rejected;
+        uint64_t removed_since_compact;
+} StoreStream;
+
+/* What one stored message looks like to readers; valid during the callback only. */
+typedef struct StoreRecord {
+        uint64_t seq;
+        size_t size;            /* key + value bytes, for store_remove() */
+        StoreMessage message;
+} StoreRecord;
+
+typedef enum StoreRemoveReason {
+        STORE_REMOVE_DELIVERED,
+        STORE_REMOVE_EXPIRED,
+        STORE_REMOVE_DROPPED,   /* could never be sent (e.g. rejected by the upstream client) */
+        _STORE_REMOVE_REASON_MAX,
+        _STORE_REMOVE_REASON_INVALID = -22,
+} StoreRemoveReason;
+
+/*
+ * Opens (creating) the store in dir and rebuilds the counters.
+ * -EUCLEAN corrupt store (never repaired or deleted here), -EIO; *ret_error says why.
+ */
+int store_open(const char *dir, const StoreOptions *o, Store **ret, char **ret_error);
+Store *store_free(Store *s);
+
+/* The stream, created empty if new. -EINVAL on bad names. Streams live as long as the store. */
+int store_stream_get(Store *s, const char *endpoint, uint8_t priority, const char *identity, StoreStream **ret);
+/* The stream or NULL. */
+StoreStream *store_stream_find(Store *s, const char *endpoint, uint8_t priority, const char *identity);
+size_t store_n_streams(const Store *s);
+StoreStream *store_stream_at(const Store *s, size_t i); /* in key order */
+
+/*
+ * Appends m (m->identity must be the stream's). -ENOBUFS when it does not
+ * fit the budget under reject_new, or is larger than the whole budget;
+ * -EIO (or -ENOSPC) when RocksDB failed: nothing stored, nothing lost.
+ */
+int store_append(Store *s, StoreStream *st, const StoreMessage *m, uint64_t *ret_seq);
+
+/*
+ * Calls fn for the stream's records with seq >= from_seq, in order, until fn
+ * returns non-zero (>0 stop, <0 error returned) or max records were passed.
+ * Returns the number of records passed to fn, or <0. Undecodable records
+ * can never be delivered: they are removed (counted as dropped) and logged.
+ */
+typedef int (*StoreRecordFn)(void *userdata, const StoreRecord *r);
+int store_read(Store *s, StoreStream *st, uint64_t from_seq, size_t max, StoreRecordFn fn, void *userdata);
+
+/* Removes a record read by store_read(). -ENOENT if the TTL sweep or the overflow policy took it first. */
+int store_remove(Store *s, StoreStream *st, uint64_t seq, size_t size, StoreRemoveReason reason);
+
+/*
+ * TTL sweep: removes records enqueued before cutoff_ms (counted as expired),
+ * from the head of each stream, at most max_removals per call so the event
+ * loop is never blocked for long. Returns 1 if more remain, 0 when done.
+ */
+int store_expire(Store *s, uint64_t cutoff_ms, size_t max_removals);
+
+/* Reclaims disk space of streams that removed many records (kv_compact_range), a bounded amount per call. */
+void store_compact_some(Store *s);
+
+/* fsync the WAL if anything was written since the last sync (sync: periodic). */
+int store_sync(Store *s);
+
+/*
+ * After a failed write (disk full, I/O error) every write returns -EIO
+ * until store_reopen() succeeds: RocksDB must not touch a failed WAL again.
+ * Reopening replays the WAL (everything acknowledged is there; a torn tail
+ * is the write that failed) and recounts; streams stay where they are.
+ */
+bool store_is_broken(const Store *s);
+int store_reopen(Store *s, char **ret_error);
+
+uint64_t store_messages(const Store *s);
+uint64_t store_bytes(const Store *s);
+uint64_t store_max_bytes(const Store *s);
+uint64_t store_disk_bytes(Store *s);
+/* The oldest enqueue time over all streams, or 0 when empty. O(streams). */
+uint64_t store_oldest_time_ms(const Store *s);
+
+static inline void store_freep(Store **s) {
+        if (*s)
+                store_free(*s);
+}
