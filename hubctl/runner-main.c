@@ -17,7 +17,6 @@
 #include "hubctl/runner-setup.h"
 
 /* Exit status: 0 stopped by a signal, 1 failure, 2 configuration error (ours, or a daemon exited with 2). */
-#define EXIT_CONFIG 2
 
 static const char *arg_config;
 static bool arg_no_broker;

@@ -8,11 +8,11 @@
 #include <systemd/sd-daemon.h>
 
 #include "proto/cleanup.h"
+#include "proto/config.h"
 #include "proto/log.h"
 #include "hubctl/runner-manager.h"
 
 /* A daemon's exit status for a configuration error: restarting cannot help. */
-#define EXIT_STATUS_CONFIG 2
 
 static void manager_start_next(Manager *m);
 static void manager_stop_next(Manager *m);
@@ -63,9 +63,9 @@ static void on_child_exited(Child *c, const siginfo_t *si, void *userdata) {
                 manager_stop_next(m);
                 return;
         }
-        if (si->si_code == CLD_EXITED && si->si_status == EXIT_STATUS_CONFIG) {
+        if (si->si_code == CLD_EXITED && si->si_status == EXIT_CONFIG) {
                 log_error("%s %s (configuration error), not restarting it", c->name, status);
-                manager_begin_stop(m, EXIT_STATUS_CONFIG);
+                manager_begin_stop(m, EXIT_CONFIG);
                 return;
         }
         log_warning("%s %s, restarting in %s", c->name, status, delay_description(delay, child_schedule_restart(c)));
