@@ -12,8 +12,6 @@
 #include "proto/log.h"
 #include "hubctl/runner-manager.h"
 
-/* A daemon's exit status for a configuration error: restarting cannot help. */
-
 static void manager_start_next(Manager *m);
 static void manager_stop_next(Manager *m);
 
