@@ -52,6 +52,10 @@ CONF
 
 # An ASan-built plugin needs the ASan runtime in the uninstrumented broker.
 asan=$(ldd "$plugin" | awk '/libasan/ { print $3 }')
+# clang's shared runtime is outside the loader's path: ask clang where it is.
+if [ -z "$asan" ] && ldd "$plugin" | grep -q libclang_rt.asan; then
+        asan=$(clang -print-file-name=libclang_rt.asan-x86_64.so)
+fi
 if [ -n "$asan" ]; then
         export LD_PRELOAD="$asan"
         export ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=0"

@@ -154,8 +154,8 @@ static void test_status_bad(void **state) {
                 "{\"uplink\":\"up\",\"links_up\":2,\"links_total\":2,\"offline_since_ms\":null,"
                 "\"offline_count\":0,\"connected_devices\":-1,\"store\":{\"messages\":0,\"bytes\":0,"
                 "\"max_bytes\":0,\"disk_bytes\":0,\"overflow\":\"drop_oldest\",\"ttl_sec\":60}}",
-                "{\"uplink\":\"up\",\"links_up\":2,\"links_total\":2,\"offline_since_ms\":null,"
-                "\"offline_count\":0,\"connected_devices\":0,\"store\":[]}",
+                ("{\"uplink\":\"up\",\"links_up\":2,\"links_total\":2,\"offline_since_ms\":null,"
+                "\"offline_count\":0,\"connected_devices\":0,\"store\":[]}"),
         };
         static const char *const bad_auth_cache[] = {
                 "{\"synced\":1,\"last_sync_ms\":null,\"last_attempt_ms\":null,\"last_error\":null,"
