@@ -299,8 +299,12 @@ log_level: {s['log_level']}
         return {"messages": 0}
 
     def wait_drained(self, timeout=60):
-        return wait_until(lambda: self.upstream_queue()["messages"] == 0, timeout, interval=0.2,
-                          what="the upstream queue to drain")
+        def drained():
+            try:
+                return self.upstream_queue()["messages"] == 0
+            except AssertionError:
+                return False  # hub-store is restarting (the runner brings it back)
+        return wait_until(drained, timeout, interval=0.2, what="the upstream queue to drain")
 
 
 class Device:

@@ -1,0 +1,621 @@
+#!/usr/bin/python3
+"""edgehub benchmark: ingest (hub vs bare mosquitto), offline backlog drain,
+peak RSS, bytes on disk per stored message. Prints figures; asserts no timings.
+
+Run with Debian's python3 (it has paho, which the harness imports), after
+building into build/ (or --build DIR):
+
+    /usr/bin/python3 tests/bench/run-bench.py [--quick]
+
+Stages, all against real processes on this machine:
+  (a) ingest: --devices devices x --ingest-messages QoS 1 messages of --payload bytes,
+      published by edgehub-loadgen (C, libmosquitto, TLS), into
+        bare   Debian's mosquitto with a minimal TLS listener (same certs, anonymous)
+        hub    edgehub-run (mosquitto + plugin + auth-cache + hub-store), uplink up
+        hub-offline  the same with the simulator's uplink cut (store only)
+  (b) drain: a backlog of --messages from --drain-devices devices stored with the
+      uplink cut, then the link restored: drain rate and time to the first message
+      upstream (simulator /telemetry/count firstReceivedAt vs the restore time)
+  (c) peak RSS (VmHWM) of mosquitto, edgehub-auth-cache, edgehub-hub-store
+  (d) bytes on disk per stored message (storage/messages before the drain)
+"""
+import argparse
+import json
+import math
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+
+import edgehub_harness as harness  # noqa: E402
+from edgehub_harness import Hub, Pki, Simulator, wait_until  # noqa: E402
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PROCESSES = ("mosquitto", "edgehub-auth-cache", "edgehub-hub-store")
+
+
+def log(msg):
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- /proc helpers
+
+def proc_cpu(pid):
+    """user+system CPU seconds of a process (all its threads)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    except (FileNotFoundError, ProcessLookupError, TypeError):
+        return None
+
+
+def proc_status_kib(pid, key):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+    except (FileNotFoundError, TypeError):
+        pass
+    return None
+
+
+def disk_usage(path):
+    """(allocated bytes as du counts them, apparent bytes, files)."""
+    allocated = apparent = files = 0
+    for dirpath, _, names in os.walk(path):
+        for n in names:
+            try:
+                st = os.lstat(os.path.join(dirpath, n))
+            except FileNotFoundError:
+                continue
+            allocated += st.st_blocks * 512
+            apparent += st.st_size
+            files += 1
+    return allocated, apparent, files
+
+
+def machine_busy_seconds():
+    """CPU seconds the whole machine spent busy (all cores), from /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    idle = v[3] + (v[4] if len(v) > 4 else 0)
+    return (sum(v[:8]) - idle) / CLK_TCK
+
+
+class CpuMeter:
+    """CPU seconds used by named processes between start() and stop(), and by everything else.
+
+    result[name] = {cpu_s, cpu_pct}; pct is of one core over the window. result["other"]
+    is the machine's busy time not spent in these processes (nor in extra_s, the load
+    generator's own figure): other users of this machine disturb the figures.
+    """
+
+    def __init__(self, pids):
+        self.pids = {k: v for k, v in pids.items() if v}
+        self.before = {}
+        self.result = {}
+
+    def start(self):
+        self.t0 = time.monotonic()
+        self.machine0 = machine_busy_seconds()
+        self.before = {k: proc_cpu(p) for k, p in self.pids.items()}
+
+    def stop(self, extra_s=0.0):
+        wall = time.monotonic() - self.t0
+        ours = extra_s
+        for k, p in self.pids.items():
+            after = proc_cpu(p)
+            if after is not None and self.before.get(k) is not None:
+                used = after - self.before[k]
+                ours += used
+                self.result[k] = {"cpu_s": round(used, 2), "cpu_pct": round(100 * used / wall, 1) if wall else 0}
+        other = max(0.0, machine_busy_seconds() - self.machine0 - ours)
+        self.result["other"] = {"cpu_s": round(other, 2), "cpu_pct": round(100 * other / wall, 1) if wall else 0}
+        self.wall = wall
+        return self.result
+
+
+def median_run(runs):
+    """The run with the median rate (the lower middle one for an even count), plus every rate."""
+    ordered = sorted(runs, key=lambda f: f["msgs_per_s"])
+    m = dict(ordered[(len(ordered) - 1) // 2])
+    m["runs_msgs_per_s"] = [round(f["msgs_per_s"]) for f in runs]
+    return m
+
+
+# ---------------------------------------------------------------- load generator
+
+def run_loadgen(exe, port, ca, ids_file, devices, messages, args, hub_name, audience, meter=None, timeout=900):
+    """Runs edgehub-loadgen; the CPU meter starts when every client is connected."""
+    cmd = [exe, "--host", "127.0.0.1", "--port", str(port), "--ca-file", ca,
+           "--devices", str(devices), "--messages", str(messages), "--payload", str(args.payload),
+           "--inflight", str(args.inflight), "--threads", str(args.loadgen_threads),
+           "--hub-name", hub_name, "--timeout", str(timeout)]
+    if args.compressible:
+        cmd += ["--compressible"]
+    if ids_file:
+        cmd += ["--ids", ids_file]
+    if audience:
+        cmd += ["--audience", audience]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def pump():
+        for line in p.stderr:
+            line = line.rstrip("\n")
+            if " connected " in line and meter is not None:
+                meter.start()
+            if args.verbose or "connect " in line:
+                log(line)
+    t = threading.Thread(target=pump, daemon=True)
+    t.start()
+    # stdout carries one JSON line; stderr belongs to the pump thread
+    out = p.stdout.read()
+    p.wait(timeout + 120)
+    t.join(5)
+    lines = [l for l in out.splitlines() if l.startswith("{")]
+    if not lines:
+        raise RuntimeError(f"loadgen printed no figures (exit {p.returncode})")
+    figures = json.loads(lines[-1])
+    if meter is not None and meter.before:
+        meter.stop(extra_s=figures.get("cpu_seconds", 0.0))
+    figures["exit"] = p.returncode
+    if p.returncode != 0:
+        log(f"loadgen exited {p.returncode}: acked {figures['acked']} of {figures['devices'] * messages}")
+    return figures
+
+
+def start_perf(pid, path):
+    if not shutil.which("perf"):
+        log("perf not found: no profile")
+        return None
+    p = subprocess.Popen(["perf", "record", "-g", "-o", path, "-p", str(pid)],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)  # let it attach before the load starts
+    return p
+
+
+def stop_perf(p):
+    if p and p.poll() is None:
+        p.send_signal(signal.SIGINT)
+        try:
+            p.wait(30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
+# ---------------------------------------------------------------- bare mosquitto
+
+class BareMosquitto:
+    """Debian's mosquitto with a minimal TLS listener: the reference for ingest."""
+
+    def __init__(self, folder, pki):
+        os.makedirs(folder, exist_ok=True)
+        os.chmod(folder, 0o755)
+        self.port = harness.free_port()
+        self.conf = os.path.join(folder, "mosquitto.conf")
+        with open(self.conf, "w") as f:
+            f.write(f"""# bare mosquitto for the ingest comparison: same TLS settings as edgehub-run writes
+per_listener_settings false
+allow_anonymous true
+persistence false
+log_dest stderr
+log_type error
+log_type warning
+max_inflight_messages 100
+max_packet_size 300000
+listener {self.port} 127.0.0.1
+certfile {pki.cert}
+keyfile {pki.key}
+tls_version tlsv1.2
+""")
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen(["/usr/sbin/mosquitto", "-c", self.conf],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+        def listening():
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"mosquitto exited: {self.proc.stderr.read().decode(errors='replace')}")
+            with socket.socket() as s:
+                return s.connect_ex(("127.0.0.1", self.port)) == 0
+        wait_until(listening, 10, what="bare mosquitto listening")
+        return self
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+# ---------------------------------------------------------------- the stages
+
+def hub_pids(hub):
+    pids = {}
+    for name in PROCESSES:
+        pid = hub.child_pid(name)
+        if pid:
+            with open(f"/proc/{pid}/comm") as f:
+                comm = f.read().strip()
+            if name.startswith(comm) or comm.startswith(name[:15]):
+                pids[name] = pid
+    return pids
+
+
+def rss_snapshot(pids):
+    return {name: {"hwm_kib": proc_status_kib(pid, "VmHWM"), "rss_kib": proc_status_kib(pid, "VmRSS")}
+            for name, pid in pids.items()}
+
+
+def stage_ingest_bare(args, bare, pki, exe):
+    meter = CpuMeter({"mosquitto": bare.proc.pid})
+    figures = run_loadgen(exe, bare.port, pki.ca_cert, None, args.devices, args.ingest_messages, args,
+                          harness.HUB_NAME, None, meter)
+    figures["cpu"] = meter.result
+    figures["rss_kib"] = {"mosquitto": proc_status_kib(bare.proc.pid, "VmHWM")}
+    return figures
+
+
+def stage_ingest_hub(args, hub, sim, pki, exe, ids_file, pids, label):
+    meter = CpuMeter({**pids, "simulator": sim.proc.pid})
+    perf = []
+    if args.perf:
+        os.makedirs(args.perf, exist_ok=True)
+        for name in ("mosquitto", "edgehub-hub-store"):
+            if name in pids:
+                path = os.path.join(args.perf, f"{label}-{name}.data")
+                if not os.path.exists(path):  # the first run of each kind only
+                    perf.append(start_perf(pids[name], path))
+    try:
+        figures = run_loadgen(exe, hub.tls_port, pki.ca_cert, ids_file, args.devices, args.ingest_messages, args,
+                              harness.HUB_NAME, harness.GATEWAY_NAME, meter)
+    finally:
+        for p in perf:
+            stop_perf(p)
+    figures["cpu"] = meter.result
+    return figures
+
+
+def upstream_messages(hub):
+    return hub.upstream_queue().get("messages", 0)
+
+
+def wait_drained(hub, timeout, what):
+    """Waits for the upstream queue to empty; gives up (and says so) after timeout or a 30 s stall."""
+    start = time.monotonic()
+    last, last_change = None, start
+    while True:
+        n = upstream_messages(hub)
+        if n == 0:
+            return True
+        now = time.monotonic()
+        if n != last:
+            last, last_change = n, now
+        if now - start > timeout or now - last_change > 30:
+            log(f"{what}: {n} messages still queued after {now - start:.0f}s, moving on")
+            return False
+        time.sleep(0.2)
+
+
+def stage_backlog_and_drain(args, hub, sim, pki, exe, ids_file, pids, expected):
+    """(b)-(d): fill with the link cut, measure the store, restore, time the drain."""
+    stored = upstream_messages(hub)
+    remaining = max(0, args.messages - stored)
+    per_device = math.ceil(remaining / args.drain_devices) if remaining else 0
+    fill = None
+    if per_device:
+        log(f"backlog: {stored} stored already, {args.drain_devices} devices x {per_device} more, uplink cut")
+        meter = CpuMeter(pids)
+        fill = run_loadgen(exe, hub.tls_port, pki.ca_cert, ids_file, args.drain_devices, per_device, args,
+                           harness.HUB_NAME, harness.GATEWAY_NAME, meter, timeout=args.fill_timeout)
+        fill["cpu"] = meter.result
+        fill["rss_kib"] = rss_snapshot(pids)
+        for i in range(args.drain_devices):
+            expected[f"bench-{i}"] = expected.get(f"bench-{i}", 0) + per_device
+
+    # Let RocksDB settle a moment (memtable flushes) before measuring the disk.
+    time.sleep(2)
+    status = hub.hubctl_json("status")
+    queue = hub.upstream_queue()
+    backlog = queue["messages"]
+    allocated, apparent, files = disk_usage(os.path.join(hub.storage, "messages"))
+    store = status["hub_store"]["store"]
+    disk = {
+        "messages": backlog,
+        "du_bytes": allocated,
+        "apparent_bytes": apparent,
+        "files": files,
+        "du_bytes_per_message": round(allocated / backlog, 1) if backlog else None,
+        "store_bytes": store["bytes"],
+        "store_disk_bytes": store["disk_bytes"],
+        "store_disk_bytes_per_message": round(store["disk_bytes"] / backlog, 1) if backlog else None,
+        "store_bytes_per_message": round(store["bytes"] / backlog, 1) if backlog else None,
+    }
+    rss_backlog = rss_snapshot(pids)
+    log(f"backlog stored: {backlog} messages, du {allocated / 2**20:.1f} MiB "
+        f"({disk['du_bytes_per_message']} B/msg), hubctl disk_bytes {store['disk_bytes'] / 2**20:.1f} MiB")
+
+    # (b) drain: clear the cloud's record so its count is the drain alone
+    sim.call("DELETE", "/telemetry")
+    meter = CpuMeter({**pids, "simulator": sim.proc.pid})
+    perf = None
+    if args.perf:
+        perf = start_perf(pids["edgehub-hub-store"], os.path.join(args.perf, "drain-edgehub-hub-store.data"))
+    meter.start()
+    t_restore_ms = time.time() * 1000.0
+    t0 = time.monotonic()
+    sim.restore()
+    samples = []
+    deadline = t0 + args.drain_timeout
+    first_seen = None
+    complete = False
+    next_queue_poll = 0
+    while time.monotonic() < deadline:
+        c = sim.count()
+        now = time.monotonic()
+        samples.append((round(now - t0, 3), c["total"]))
+        if first_seen is None and c["total"] > 0:
+            first_seen = now - t0
+        if c["total"] >= backlog and now >= next_queue_poll:
+            next_queue_poll = now + 0.5
+            if upstream_messages(hub) == 0:
+                complete = True
+                break
+        if len(samples) > 150 and samples[-1][1] == samples[-150][1]:
+            log("drain: no progress for 30 s, giving up")
+            break
+        time.sleep(0.2)
+    meter.stop()
+    stop_perf(perf)
+    c = sim.count()
+    first_at = c.get("firstReceivedAt")
+    last_at = c.get("lastReceivedAt")
+    received = c["total"]
+    missing = {i: n - c["byIdentity"].get(i, 0) for i, n in expected.items() if c["byIdentity"].get(i, 0) < n}
+    drain = {
+        "backlog": backlog,
+        "received": received,
+        "duplicates": max(0, received - backlog),
+        "complete": complete and not missing,
+        "identities_short": len(missing),
+        "first_message_after_restore_s": round((first_at - t_restore_ms) / 1000.0, 3) if first_at else None,
+        "seconds": round((last_at - t_restore_ms) / 1000.0, 3) if last_at else None,
+        "msgs_per_s": round(received / ((last_at - t_restore_ms) / 1000.0)) if last_at and last_at > t_restore_ms else None,
+        "steady_msgs_per_s": round(received / ((last_at - first_at) / 1000.0)) if last_at and first_at and last_at > first_at else None,
+        "cpu": meter.result,
+        "samples": samples[:: max(1, len(samples) // 40)],
+    }
+    if missing:
+        log(f"drain: {len(missing)} identities short, e.g. {list(missing.items())[:3]}")
+    return fill, disk, rss_backlog, drain
+
+
+# ---------------------------------------------------------------- output
+
+def fmt_rate(x):
+    return f"{x:,.0f}" if isinstance(x, (int, float)) else "-"
+
+
+def fmt_cpu(cpu, name):
+    e = cpu.get(name) if cpu else None
+    return f"{e['cpu_pct']:.0f}%" if e else "-"
+
+
+def print_table(r):
+    out = []
+    ing = r["ingest"]
+    out.append("")
+    kind = "compressible" if r["config"]["compressible"] else "random"
+    out.append(f"edgehub benchmark  ({r['config']['cores']} cores; payload {r['config']['payload']} B {kind}, QoS 1, "
+               f"inflight {r['config']['inflight']}/device)")
+    out.append("")
+    out.append(f"(a) ingest: {r['config']['devices']} devices x {r['config']['ingest_messages']} messages")
+    out.append(f"    {'target':<22}{'msgs/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'loadgen':>9}{'mosq':>7}"
+               f"{'hub-store':>10}{'auth':>6}{'sim':>6}{'other':>7}   runs msgs/s")
+    for key, label in (("bare", "bare mosquitto"), ("hub", "hub, uplink up"), ("hub_offline", "hub, uplink cut")):
+        f = ing.get(key)
+        if not f:
+            continue
+        lg_pct = f"{100 * f['cpu_seconds'] / f['seconds']:.0f}%" if f.get("seconds") else "-"
+        out.append(f"    {label:<22}{fmt_rate(f['msgs_per_s']):>10}{f['ack_latency_ms']['p50']:>9.1f}"
+                   f"{f['ack_latency_ms']['p99']:>9.1f}{lg_pct:>9}{fmt_cpu(f.get('cpu'), 'mosquitto'):>7}"
+                   f"{fmt_cpu(f.get('cpu'), 'edgehub-hub-store'):>10}{fmt_cpu(f.get('cpu'), 'edgehub-auth-cache'):>6}"
+                   f"{fmt_cpu(f.get('cpu'), 'simulator'):>6}{fmt_cpu(f.get('cpu'), 'other'):>7}   "
+                   f"{' '.join(str(x) for x in f.get('runs_msgs_per_s', []))}")
+    for key, label in (("ratio", "hub/bare, uplink up"), ("ratio_offline", "hub/bare, uplink cut")):
+        if ing.get(key) is not None:
+            out.append(f"    {label:<22}{ing[key]:>10.2f}x   (target >= 0.5x)")
+    fill = r.get("fill")
+    if fill:
+        out.append(f"    backlog fill (uplink cut, {fill['devices']} devices): {fmt_rate(fill['msgs_per_s'])} msgs/s, "
+                   f"p99 {fill['ack_latency_ms']['p99']:.1f} ms, mosquitto {fmt_cpu(fill.get('cpu'), 'mosquitto')}, "
+                   f"hub-store {fmt_cpu(fill.get('cpu'), 'edgehub-hub-store')}, other {fmt_cpu(fill.get('cpu'), 'other')}")
+    d = r["drain"]
+    out.append("")
+    out.append(f"(b) drain of {d['backlog']:,} stored messages after POST /link/restore")
+    out.append(f"    first message upstream after restore   {d['first_message_after_restore_s']} s   (target <= 1 s)")
+    out.append(f"    drain rate (restore -> last message)   {fmt_rate(d['msgs_per_s'])} msgs/s over {d['seconds']} s")
+    out.append(f"    steady rate (first -> last message)    {fmt_rate(d['steady_msgs_per_s'])} msgs/s")
+    out.append(f"    received {d['received']:,}, duplicates {d['duplicates']:,}, complete: {d['complete']}")
+    out.append(f"    cpu: hub-store {fmt_cpu(d['cpu'], 'edgehub-hub-store')}, simulator {fmt_cpu(d['cpu'], 'simulator')}, "
+               f"mosquitto {fmt_cpu(d['cpu'], 'mosquitto')}, auth-cache {fmt_cpu(d['cpu'], 'edgehub-auth-cache')}, "
+               f"other processes {fmt_cpu(d['cpu'], 'other')}")
+    out.append("")
+    out.append("(c) memory (KiB)              VmHWM at backlog   VmRSS at backlog   VmHWM at end")
+    for name in PROCESSES:
+        a = r["rss_backlog"].get(name, {})
+        b = r["rss_end"].get(name, {})
+        out.append(f"    {name:<26}{a.get('hwm_kib') or '-':>17}{a.get('rss_kib') or '-':>19}{b.get('hwm_kib') or '-':>15}")
+    if ing.get("bare", {}).get("rss_kib"):
+        out.append(f"    {'bare mosquitto (ingest)':<26}{ing['bare']['rss_kib']['mosquitto']:>17}")
+    k = r["disk"]
+    out.append("")
+    out.append(f"(d) disk: {k['messages']:,} stored messages, du storage/messages {k['du_bytes'] / 2**20:.1f} MiB "
+               f"= {k['du_bytes_per_message']} B/msg ({k['files']} files)")
+    out.append(f"    hubctl status: store.disk_bytes {k['store_disk_bytes'] / 2**20:.1f} MiB = "
+               f"{k['store_disk_bytes_per_message']} B/msg; store.bytes (accounted) {k['store_bytes_per_message']} B/msg")
+    out.append("")
+    out.append("cpu columns: % of one core while publishing ('other' = the rest of the machine: other users of")
+    out.append(f"this machine disturb the figures). loadavg at start: {' '.join(r['config']['loadavg_at_start'])}; "
+               f"whole run {r.get('wall_seconds')} s")
+    out.append("")
+    print("\n".join(out), flush=True)
+
+
+# ---------------------------------------------------------------- main
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--build", default=os.environ.get("EDGEHUB_BUILD", os.path.join(ROOT, "build")),
+                   help="meson build folder (default $EDGEHUB_BUILD or build/)")
+    p.add_argument("--loadgen", help="edgehub-loadgen binary (default BUILD/tests/bench/edgehub-loadgen)")
+    p.add_argument("--quick", action="store_true", help="small run: 20x1000 ingest, 100,000 backlog")
+    p.add_argument("--devices", type=int, default=20, help="ingest devices (20)")
+    p.add_argument("--ingest-messages", type=int, help="messages per device for ingest (5000; quick 1000)")
+    p.add_argument("--messages", type=int, help="backlog size for the drain (1,000,000; quick 100,000)")
+    p.add_argument("--drain-devices", type=int, default=100, help="devices filling the backlog (100)")
+    p.add_argument("--payload", type=int, default=256, help="payload bytes (256)")
+    p.add_argument("--inflight", type=int, default=100, help="unacknowledged messages per device (100)")
+    p.add_argument("--compressible", action="store_true",
+                   help="payloads of 'x' instead of random printable bytes (flatters bytes on disk)")
+    p.add_argument("--loadgen-threads", type=int, default=1, help="load generator threads (1)")
+    p.add_argument("--sync", default="periodic", choices=("periodic", "always"), help="hub storage.sync")
+    p.add_argument("--max-bytes", default="2GiB", help="hub storage.max_bytes (2GiB)")
+    p.add_argument("--repeat", type=int, help="ingest runs of each kind, median reported (3; quick 1)")
+    p.add_argument("--online-drain-timeout", type=float, default=20,
+                   help="after each uplink-up ingest run, wait this long for the queue to empty (20)")
+    p.add_argument("--skip-bare", action="store_true", help="no bare mosquitto runs (no ratio)")
+    p.add_argument("--skip-offline-ingest", action="store_true", help="no uplink-cut ingest runs")
+    p.add_argument("--fill-timeout", type=float, default=420, help="seconds for filling the backlog (420)")
+    p.add_argument("--drain-timeout", type=float, default=300, help="seconds for the drain, then report (300)")
+    p.add_argument("--perf", metavar="DIR",
+                   help="perf record -g mosquitto and hub-store during the first hub ingest runs, and hub-store "
+                        "during the drain, into DIR (perf figures are slower than without)")
+    p.add_argument("--keep", action="store_true", help="keep the work folder")
+    p.add_argument("--verbose", action="store_true", help="echo loadgen progress")
+    a = p.parse_args()
+    if a.ingest_messages is None:
+        a.ingest_messages = 1000 if a.quick else 5000
+    if a.repeat is None:
+        a.repeat = 1 if a.quick else 3
+    if a.messages is None:
+        a.messages = 100_000 if a.quick else 1_000_000
+    a.loadgen = a.loadgen or os.path.join(a.build, "tests", "bench", "edgehub-loadgen")
+    return a
+
+
+def main():
+    args = parse_args()
+    harness.BUILD = args.build
+    for exe in (args.loadgen, os.path.join(args.build, "hubctl", "edgehub-run")):
+        if not os.access(exe, os.X_OK):
+            sys.exit(f"{exe} is missing: build first (meson setup build && ninja -C build)")
+
+    work = tempfile.mkdtemp(prefix="edgehub-bench-")
+    os.chmod(work, 0o755)  # mosquitto drops to its own user and must reach the runtime folder
+    sim = hub = bare = None
+    result = {"config": {"cores": os.cpu_count(), "devices": args.devices, "ingest_messages": args.ingest_messages,
+                         "backlog_target": args.messages, "drain_devices": args.drain_devices,
+                         "payload": args.payload, "compressible": args.compressible, "inflight": args.inflight, "sync": args.sync,
+                         "max_bytes": args.max_bytes, "loadgen_threads": args.loadgen_threads,
+                         "repeat": args.repeat, "loadavg_at_start": open("/proc/loadavg").read().split()[:3]}}
+    t_begin = time.monotonic()
+    try:
+        pki = Pki(os.path.join(work, "pki"))
+        sim = Simulator(work, pki).start()
+        sim.add_edge()
+        ids = sim.call("GET", "/identities")
+        ids = ids["identities"] if isinstance(ids, dict) else ids
+        edge_key = next(i["primaryKey"] for i in ids if i.get("deviceId") == harness.EDGE_ID
+                        and i.get("moduleId") == "$edgeHub")
+        n_ids = max(args.devices, args.drain_devices)
+        ids_file = os.path.join(work, "devices.csv")
+        with open(ids_file, "w") as f:
+            f.write("# id,key for edgehub-loadgen\n")
+            for i in range(n_ids):
+                f.write(f"bench-{i},{sim.add_child(f'bench-{i}')['primaryKey']}\n")
+
+        hub = Hub(os.path.join(work, "hub"), pki, sim, edge_key, max_bytes=args.max_bytes, sync=args.sync)
+        hub.start()
+        pids = hub_pids(hub)
+        log(f"hub up: {pids}")
+        wait_until(lambda: hub.hubctl("status", check=False).returncode == 0, 20, what="hubctl status")
+        if not args.skip_bare:
+            bare = BareMosquitto(os.path.join(work, "bare"), pki).start()
+
+        # (a) bare and hub runs alternate, so a load change on the machine hits both alike
+        ingest = {}
+        runs = {"bare": [], "hub": [], "hub_offline": []}
+        for r in range(args.repeat):
+            if bare:
+                log(f"(a) ingest into bare mosquitto: {args.devices} x {args.ingest_messages} (run {r + 1}/{args.repeat})")
+                runs["bare"].append(stage_ingest_bare(args, bare, pki, args.loadgen))
+            log(f"(a) ingest into the hub, uplink up: {args.devices} x {args.ingest_messages} (run {r + 1}/{args.repeat})")
+            runs["hub"].append(stage_ingest_hub(args, hub, sim, pki, args.loadgen, ids_file, pids, "online"))
+            wait_drained(hub, args.online_drain_timeout, "online ingest")
+        sim.call("DELETE", "/telemetry")
+
+        sim.cut()
+        # "idle" = no link open (they close when idle), so none to notice the cut: fine too
+        try:
+            wait_until(lambda: hub.hubctl_json("status")["hub_store"]["uplink"] != "up", 20, interval=0.2,
+                       what="hub-store to see the uplink down")
+        except TimeoutError:
+            log("hub-store still reports the uplink up 20 s after the cut, going on")
+        expected = {}
+        if not args.skip_offline_ingest:
+            for r in range(args.repeat):
+                log(f"(a) ingest into the hub, uplink cut: {args.devices} x {args.ingest_messages} (run {r + 1}/{args.repeat})")
+                f = stage_ingest_hub(args, hub, sim, pki, args.loadgen, ids_file, pids, "offline")
+                runs["hub_offline"].append(f)
+                for i in range(args.devices):
+                    expected[f"bench-{i}"] = expected.get(f"bench-{i}", 0) + f["acked"] // args.devices
+        if bare:
+            bare.stop()
+            bare = None
+        for k, v in runs.items():
+            if v:
+                ingest[k] = median_run(v)
+        if "bare" in ingest:
+            b = ingest["bare"]["msgs_per_s"]
+            ingest["ratio"] = round(ingest["hub"]["msgs_per_s"] / b, 3) if b else None
+            if "hub_offline" in ingest:
+                ingest["ratio_offline"] = round(ingest["hub_offline"]["msgs_per_s"] / b, 3) if b else None
+        result["ingest"] = ingest
+
+        fill, disk, rss_backlog, drain = stage_backlog_and_drain(args, hub, sim, pki, args.loadgen, ids_file, pids,
+                                                                 expected)
+        result.update(fill=fill, disk=disk, rss_backlog=rss_backlog, drain=drain, rss_end=rss_snapshot(pids))
+        result["wall_seconds"] = round(time.monotonic() - t_begin, 1)
+        print_table(result)
+        print(json.dumps(result, separators=(",", ":")), flush=True)
+    finally:
+        if bare:
+            bare.stop()
+        if hub:
+            hub.stop()
+        if sim:
+            sim.stop()
+        if args.keep:
+            log(f"work folder kept: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
