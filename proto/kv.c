@@ -29,6 +29,7 @@ struct KvIter {
         char *prefix;
         size_t plen;
         char *upper;
+        bool positioned;
 };
 
 /* RocksDB reports errors as strings: map the kinds callers branch on. */
@@ -232,7 +233,11 @@ int kv_iter_new(Kv *kv, const void *prefix, size_t plen, KvIter **ret) {
         if (it->upper)
                 rocksdb_readoptions_set_iterate_upper_bound(it->read_options, it->upper, ulen);
         it->it = rocksdb_create_iterator(kv->db, it->read_options);
-        rocksdb_iter_seek(it->it, prefix, plen);
+        /*
+         * Seek lazily: a queue deleted from its head keeps tombstones at the
+         * front of the prefix, and a seek to the prefix would step over every
+         * one of them. Callers that know where to start kv_iter_seek() there.
+         */
 
         *ret = TAKE_PTR(it);
         return 0;
@@ -253,10 +258,14 @@ KvIter *kv_iter_free(KvIter *it) {
 
 void kv_iter_seek(KvIter *it, const void *key, size_t klen) {
         rocksdb_iter_seek(it->it, key, klen);
+        it->positioned = true;
 }
 
 bool kv_iter_valid(KvIter *it) {
         size_t klen;
+
+        if (!it->positioned)
+                kv_iter_seek(it, it->prefix, it->plen);
 
         if (!rocksdb_iter_valid(it->it))
                 return false;
@@ -273,6 +282,8 @@ const void *kv_iter_value(KvIter *it, size_t *ret_len) {
 }
 
 void kv_iter_next(KvIter *it) {
+        if (!kv_iter_valid(it))
+                return;
         rocksdb_iter_next(it->it);
 }
 

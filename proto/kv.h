@@ -38,7 +38,7 @@ void kv_batch_delete_range(KvBatch *b, const void *from, size_t flen, const void
 size_t kv_batch_count(const KvBatch *b);
 int kv_write(Kv *kv, KvBatch *b);
 
-/* Iterates keys starting with prefix, in byte order, from prefix (or from seek_key if given). */
+/* Iterates keys starting with prefix, in byte order: from the first such key, or from where kv_iter_seek() puts it. */
 int kv_iter_new(Kv *kv, const void *prefix, size_t plen, KvIter **ret);
 KvIter *kv_iter_free(KvIter *it);
 void kv_iter_seek(KvIter *it, const void *key, size_t klen);
