@@ -4,6 +4,7 @@
 #include "broker-plugin/auth.h"
 #include "broker-plugin/broker-api.h"
 #include "broker-plugin/plugin.h"
+#include "broker-plugin/presence-sync.h"
 #include "proto/ratelimit.h"
 #include "proto/cleanup.h"
 
@@ -75,6 +76,10 @@ static void auth_report_connected(Plugin *p, const struct mosquitto *client, con
         if (r < 0 || status < 0)
                 log_ratelimit_warning(&p->store_ratelimit, "Failed to tell hub-store that '%s' connected, ignoring: %s",
                                       identity, strerror(r < 0 ? -r : -status));
+        if (r < 0)
+                p->presence_lost = true; /* presence_sync() sends it once hub-store answers again */
+        else
+                presence_sync(p);
 }
 
 int auth_basic_callback(int event, void *event_data, void *userdata) {

@@ -4,6 +4,7 @@
 #include "broker-plugin/broker-api.h"
 #include "broker-plugin/disconnect.h"
 #include "broker-plugin/plugin.h"
+#include "broker-plugin/presence-sync.h"
 #include "proto/ratelimit.h"
 #include "proto/cleanup.h"
 
@@ -34,5 +35,7 @@ int disconnect_callback(int event, void *event_data, void *userdata) {
                 log_ratelimit_warning(&p->store_ratelimit,
                                       "Failed to tell hub-store that '%s' disconnected, ignoring: %s", identity,
                                       strerror(r < 0 ? -r : -status));
+        if (r >= 0)
+                presence_sync(p);
         return MOSQ_ERR_SUCCESS;
 }

@@ -6,6 +6,7 @@
 #include "broker-plugin/broker-api.h"
 #include "broker-plugin/message.h"
 #include "broker-plugin/plugin.h"
+#include "broker-plugin/presence-sync.h"
 #include "proto/ratelimit.h"
 #include "proto/cleanup.h"
 #include "proto/topic.h"
@@ -140,6 +141,8 @@ static int message_store(Plugin *p, const char *identity, const Message *m, stru
         int r;
 
         r = backend_store(&p->backend, identity, m->properties, ed->payload, ed->payloadlen, m->output, &status);
+        if (r >= 0)
+                presence_sync(p);
         if (r >= 0 && status == 0) {
                 log_debug("Stored telemetry of '%s' (%" PRIu32 " bytes)", identity, ed->payloadlen);
                 return MOSQ_ERR_SUCCESS;

@@ -27,6 +27,9 @@ typedef struct Plugin {
         char *broker_socket;    /* runtime_dir/broker.sock: our daemons' listener */
         Backend backend;
         Presence presence;
+        unsigned presence_synced;       /* hub-store client's connects at the last presence sync */
+        bool presence_lost;             /* a CONNECTED=1 report did not reach hub-store */
+        bool presence_syncing;          /* presence_sync() is running */
 
         RateLimit auth_ratelimit;
         RateLimit store_ratelimit;

@@ -1,5 +1,6 @@
 /* Which identities have a live, authenticated broker connection */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -76,4 +77,26 @@ int presence_remove(Presence *p, const void *connection, char **ret_identity) {
 
         *ret_identity = TAKE_PTR(identity);
         return 1;
+}
+
+/*
+ * Quadratic, but only run after hub-store restarted: a few thousand
+ * connections cost a few million string compares, once.
+ */
+static bool presence_seen_before(const Presence *p, size_t i) {
+        for (size_t j = 0; j < i; j++)
+                if (strcmp(p->entries[j].identity, p->entries[i].identity) == 0)
+                        return true;
+        return false;
+}
+
+int presence_foreach_identity(const Presence *p, int (*f)(const char *identity, void *userdata), void *userdata) {
+        for (size_t i = 0; i < p->n; i++) {
+                if (presence_seen_before(p, i))
+                        continue;
+                int r = f(p->entries[i].identity, userdata);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
 }

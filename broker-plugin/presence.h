@@ -46,3 +46,9 @@ int presence_remove(Presence *p, const void *connection, char **ret_identity);
 
 /* Live connections of identity. */
 size_t presence_count(const Presence *p, const char *identity);
+
+/*
+ * Calls f once per identity with a live connection, in no particular order.
+ * Stops at the first f that returns < 0 and returns that; else 0.
+ */
+int presence_foreach_identity(const Presence *p, int (*f)(const char *identity, void *userdata), void *userdata);

@@ -12,6 +12,7 @@
 #include "broker-plugin/auth.h"
 #include "broker-plugin/broker-api.h"
 #include "broker-plugin/disconnect.h"
+#include "broker-plugin/message.h"
 #include "broker-plugin/plugin.h"
 #include "broker-plugin/test-broker-stubs.h"
 #include "broker-plugin/test-fake-daemon.h"
@@ -250,12 +251,133 @@ static void test_auth_timeout(void **state) {
         assert_int_equal(presence_count(&f->plugin.presence, "d"), 0);
 }
 
+static int publish(Fixture *f, struct mosquitto *client, const char *topic) {
+        struct mosquitto_evt_message ed = {
+                .client = client, .topic = (char *) topic, .payload = (void *) "x", .payloadlen = 1, .qos = 1,
+        };
+        return message_callback(MOSQ_EVT_MESSAGE, &ed, &f->plugin);
+}
+
+static void assert_store(FakeDaemon *store, const char *identity) {
+        Frame req;
+
+        assert_int_equal(fake_daemon_next(store, &req), 0);
+        assert_int_equal(req.type, WIRE_STORE_REQUEST);
+        assert_string_field(&req, WIRE_IDENTITY, identity);
+}
+
+/* The next request is CONNECTED=1 for one of want[0..2), not seen before. */
+static void assert_presence_of_either(FakeDaemon *store, const char *want[static 2], bool seen[static 2]) {
+        _cleanup_free_ char *identity = NULL;
+        Frame req;
+        uint32_t v;
+
+        assert_int_equal(fake_daemon_next(store, &req), 0);
+        assert_int_equal(req.type, WIRE_PRESENCE_REQUEST);
+        assert_int_equal(frame_get_u32(&req, WIRE_CONNECTED, &v), 0);
+        assert_int_equal(v, 1);
+        assert_int_equal(frame_get_string(&req, WIRE_IDENTITY, &identity), 0);
+        for (size_t i = 0; i < 2; i++)
+                if (strcmp(identity, want[i]) == 0) {
+                        assert_false(seen[i]);
+                        seen[i] = true;
+                        return;
+                }
+        fail_msg("unexpected identity '%s'", identity);
+}
+
+/* hub-store restarts with an empty presence set: the first reply over the new connection triggers a resync. */
+static void test_presence_resync(void **state) {
+        Fixture *f = *state;
+        struct mosquitto old = { .id = "d", .address = TCP, .username = "hub/d/?api-version=1" };
+        struct mosquitto new = old;
+        struct mosquitto module = { .id = "d/m", .address = TCP, .username = "hub/d/m/?api-version=1" };
+        static const FakeStep auth_steps[] = {
+                { WIRE_AUTH_REPLY, 0 },
+                { WIRE_AUTH_REPLY, 0 },
+                { WIRE_AUTH_REPLY, 0 },
+        };
+        static const FakeStep first[] = {
+                { WIRE_PRESENCE_REPLY, 0 },
+                { WIRE_PRESENCE_REPLY, 0 },
+                { WIRE_STORE_REPLY, 0 },
+        };
+        static const FakeStep second[] = {
+                { WIRE_STORE_REPLY, ENOBUFS }, /* hub-store answered: its status does not matter */
+                { WIRE_PRESENCE_REPLY, 0 },
+                { WIRE_PRESENCE_REPLY, 0 },
+                { WIRE_STORE_REPLY, 0 },
+                { WIRE_PRESENCE_REPLY, 0 },
+                { WIRE_PRESENCE_REPLY, 0 }, /* unused: keeps it listening */
+        };
+        const char *both[2] = { "d", "d/m" };
+        bool seen[2] = {};
+        Frame req;
+
+        assert_int_equal(fake_daemon_start(&f->auth, f->auth_path, auth_steps, ELEMENTSOF(auth_steps)), 0);
+        assert_int_equal(fake_daemon_start(&f->store, f->store_path, first, ELEMENTSOF(first)), 0);
+
+        /* "d" twice (a takeover in progress), "d/m" once; the first connection to hub-store: no resync. */
+        assert_int_equal(connect_client(f, &old, PW), MOSQ_ERR_SUCCESS);
+        assert_presence(&f->store, "d", 1);
+        assert_int_equal(connect_client(f, &new, PW), MOSQ_ERR_SUCCESS);
+        assert_int_equal(connect_client(f, &module, PW), MOSQ_ERR_SUCCESS);
+        assert_presence(&f->store, "d/m", 1);
+        assert_int_equal(publish(f, &new, "devices/d/messages/events/"), MOSQ_ERR_SUCCESS);
+        assert_store(&f->store, "d");
+        assert_int_equal(f->plugin.backend.hub_store.client.connects, 1);
+
+        /* kill -9 and start again: the kept connection is dead, the plugin reconnects. */
+        fake_daemon_stop(&f->store);
+        assert_int_equal(fake_daemon_start(&f->store, f->store_path, second, ELEMENTSOF(second)), 0);
+
+        assert_int_equal(publish(f, &module, "devices/d/modules/m/messages/events/"), MOSQ_ERR_UNKNOWN);
+        assert_int_equal(f->plugin.backend.hub_store.client.connects, 2);
+        assert_store(&f->store, "d/m");
+        assert_presence_of_either(&f->store, both, seen);
+        assert_presence_of_either(&f->store, both, seen);
+
+        /* Same connection: nothing re-sent. */
+        assert_int_equal(publish(f, &new, "devices/d/messages/events/"), MOSQ_ERR_SUCCESS);
+        assert_store(&f->store, "d");
+        disconnect_client(f, &module);
+        assert_presence(&f->store, "d/m", 0);
+        assert_int_equal(fake_daemon_next(&f->store, &req), -ETIMEDOUT);
+}
+
+/* A connect report lost while hub-store was down is sent after its first reply. */
+static void test_presence_lost(void **state) {
+        Fixture *f = *state;
+        struct mosquitto device = { .id = "d", .address = TCP, .username = "hub/d/?api-version=1" };
+        static const FakeStep auth_steps[] = { { WIRE_AUTH_REPLY, 0 } };
+        static const FakeStep store_steps[] = {
+                { WIRE_STORE_REPLY, 0 },
+                { WIRE_PRESENCE_REPLY, 0 },
+                { WIRE_STORE_REPLY, 0 },
+                { WIRE_PRESENCE_REPLY, 0 }, /* unused: keeps it listening */
+        };
+        Frame req;
+
+        assert_int_equal(fake_daemon_start(&f->auth, f->auth_path, auth_steps, ELEMENTSOF(auth_steps)), 0);
+        assert_int_equal(connect_client(f, &device, PW), MOSQ_ERR_SUCCESS);
+
+        assert_int_equal(fake_daemon_start(&f->store, f->store_path, store_steps, ELEMENTSOF(store_steps)), 0);
+        assert_int_equal(publish(f, &device, "devices/d/messages/events/"), MOSQ_ERR_SUCCESS);
+        assert_store(&f->store, "d");
+        assert_presence(&f->store, "d", 1);
+        assert_int_equal(publish(f, &device, "devices/d/messages/events/"), MOSQ_ERR_SUCCESS);
+        assert_store(&f->store, "d");
+        assert_int_equal(fake_daemon_next(&f->store, &req), -ETIMEDOUT);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_auth_plan),
                 cmocka_unit_test_setup_teardown(test_auth_callback, fixture_setup, fixture_teardown),
                 cmocka_unit_test_setup_teardown(test_auth_refused_locally, fixture_setup, fixture_teardown),
                 cmocka_unit_test_setup_teardown(test_auth_timeout, fixture_setup, fixture_teardown),
+                cmocka_unit_test_setup_teardown(test_presence_resync, fixture_setup, fixture_teardown),
+                cmocka_unit_test_setup_teardown(test_presence_lost, fixture_setup, fixture_teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -83,7 +83,12 @@ int fake_daemon_start(FakeDaemon *d, const char *path, const FakeStep *steps, si
                 return -errno;
         if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0 || listen(fd, 8) < 0)
                 return -errno;
-        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0)
+        /*
+         * Records, not a stream: the child may report several requests before
+         * the parent reads one, and frame_recv() refuses a stream that holds
+         * more than one frame. The header and the body are one record each.
+         */
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
                 return -errno;
 
         pid_t pid = fork();

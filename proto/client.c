@@ -46,6 +46,7 @@ static int client_connect(FrameClient *c) {
         if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
                 return errno == EAGAIN ? -ECONNREFUSED : -errno;
         c->fd = TAKE_FD(fd);
+        c->connects++;
         return 0;
 }
 

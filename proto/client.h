@@ -14,6 +14,7 @@ typedef struct FrameClient {
         char *path;
         int fd;
         uint8_t *reply;     /* body of the last reply; ret_frame points into it */
+        unsigned connects;  /* how many connections this client has made; a change means the daemon may have restarted */
 } FrameClient;
 
 #define FRAME_CLIENT_NULL ((FrameClient){ .fd = -1 })
