@@ -62,6 +62,9 @@ struct Link {
         bool lost;              /* libmosquitto said the connection is gone */
         int connack;            /* -1 until the CONNACK */
         bool renewing;
+        bool renewed;           /* the next CONNACK ends a token renewal */
+        bool remove_failing;    /* removing acknowledged records fails (logged once) */
+        bool read_failing;      /* reading queued records fails (logged once) */
         char last_error[160];   /* libmosquitto's last error line, for our log */
 };
 
@@ -153,6 +156,7 @@ static void link_fail(Link *l, LinkFailure failure, const char *why) {
         uint64_t delay;
         unsigned attempt = l->attempts;
 
+        l->renewed = false;
         link_teardown(l, false);
         link_disarm_timer(l);
 
@@ -168,10 +172,15 @@ static void link_fail(Link *l, LinkFailure failure, const char *why) {
                 delay = backoff_delay_usec(attempt, BACKOFF_BASE_USEC, BACKOFF_CAP_USEC, backoff_random());
         }
 
-        /* The first failure of a streak is worth a warning; the manager reports the uplink as a whole. */
+        /*
+         * The first failure of a streak is logged; network failures only at
+         * info, since the manager reports the uplink as a whole (a hundred
+         * links dropping with it are one event, not a hundred warnings).
+         */
         if (l->attempts == 0 && failure != LINK_FAILURE_UNKNOWN_IDENTITY)
-                log_warning("Upstream link of '%s' failed (%s): %s; retrying in %" PRIu64 " ms",
-                            l->identity, link_failure_to_string(failure), why, delay / 1000);
+                log_full(failure == LINK_FAILURE_NETWORK ? LOG_INFO : LOG_WARNING,
+                         "Upstream link of '%s' failed (%s): %s; retrying in %" PRIu64 " ms",
+                         l->identity, link_failure_to_string(failure), why, delay / 1000);
         else
                 log_debug("Upstream link of '%s' failed again (%s): %s; retrying in %" PRIu64 " ms",
                           l->identity, link_failure_to_string(failure), why, delay / 1000);
@@ -252,8 +261,10 @@ static void link_fill(Link *l) {
                 link_fail(l, LINK_FAILURE_NETWORK, "publish failed");
                 return;
         }
-        if (r < 0 && r != -ENOMEM)
-                log_warning_errno(r, "Failed to read queued messages of '%s': %m", l->identity);
+        if (r < 0 && r != -ENOMEM && !l->read_failing)
+                log_warning_errno(r, "Failed to read queued messages of '%s', retrying with the next: %m",
+                                  l->identity);
+        l->read_failing = r < 0 && r != -ENOMEM;
         if (r > 0)
                 log_debug("Link '%s': published %d, %zu in flight", l->identity, r, sender_in_flight(&l->sender));
         link_update_events(l);
@@ -267,7 +278,9 @@ static void link_on_up(Link *l) {
         uint64_t renew_usec = l->settings->token_ttl_sec * 900000u;
         if (renew_usec > 0)
                 link_arm_timer(l, LINK_TIMER_RENEW, renew_usec);
-        log_info("Upstream link of '%s' is up", l->identity);
+        /* Token renewals reconnect every token_ttl: not news. */
+        log_full(l->renewed ? LOG_DEBUG : LOG_INFO, "Upstream link of '%s' is up", l->identity);
+        l->renewed = false;
         link_set_state(l, LINK_UP, LINK_FAILURE_NONE);
         link_fill(l);
 }
@@ -276,6 +289,7 @@ static void link_on_up(Link *l) {
 static void link_renew(Link *l) {
         log_debug("Upstream link of '%s': renewing its token", l->identity);
         link_teardown(l, true);
+        l->renewed = true;
         link_disarm_timer(l);
         link_set_state(l, LINK_WAITING, LINK_FAILURE_NONE);
         l->ops->want_connect(l->userdata, l);
@@ -317,9 +331,12 @@ static void on_publish(struct mosquitto *mosq, void *userdata, int mid) {
         Link *l = userdata;
         int r = sender_ack(&l->sender, mid);
 
-        if (r < 0 && r != -ENOENT)
-                log_warning_errno(r, "Failed to remove a delivered message of '%s', it will be sent again: %m",
+        /* Once per streak: a failing store (disk full) fails every removal. */
+        if (r < 0 && r != -ENOENT && !l->remove_failing)
+                log_warning_errno(r, "Failed to remove delivered messages of '%s', they will be sent again: %m",
                                   l->identity);
+        if (r != -ENOENT)
+                l->remove_failing = r < 0;
         link_schedule_fill(l);
 }
 
@@ -545,10 +562,11 @@ void link_connect(Link *l) {
                 return;
         }
         r = link_configure(l, l->mosq);
-        if (r == -ENOENT) {
+        if (r == -ENOENT || r == -EACCES) {
                 if (l->last_failure != LINK_FAILURE_UNKNOWN_IDENTITY)
-                        log_warning("Upstream link of '%s': identity unknown to auth-cache (removed from scope?); "
-                                    "its messages stay queued until they expire", l->identity);
+                        log_warning("Upstream link of '%s': identity %s in the device scope; "
+                                    "its messages stay queued until they expire", l->identity,
+                                    r == -ENOENT ? "not found" : "disabled");
                 link_fail(l, LINK_FAILURE_UNKNOWN_IDENTITY, "unknown identity");
                 return;
         }
@@ -559,7 +577,11 @@ void link_connect(Link *l) {
                 return;
         }
 
-        /* Resolves the host name synchronously (getaddrinfo): see the notes in DESIGN.md. */
+        /*
+         * libmosquitto resolves the host synchronously (getaddrinfo): instant for
+         * an address or a hosts-file name, but a slow DNS server would stall the
+         * loop for its timeout. Connects are rate-limited, which bounds it.
+         */
         rc = mosquitto_connect_async(l->mosq, l->settings->host, l->settings->port, (int) l->settings->keepalive_sec);
         if (rc != MOSQ_ERR_SUCCESS) {
                 link_fail(l, LINK_FAILURE_NETWORK, link_error(l, rc));

@@ -38,7 +38,7 @@ typedef enum LinkFailure {
         LINK_FAILURE_NETWORK,      /* connect, TLS, keepalive or lost: the uplink may be down */
         LINK_FAILURE_REFUSED,      /* the hub answered and refused the CONNECT */
         LINK_FAILURE_CREDENTIALS,  /* no key to sign with (unknown identity, auth-cache away) */
-        LINK_FAILURE_UNKNOWN_IDENTITY, /* auth-cache does not know it (removed from scope) */
+        LINK_FAILURE_UNKNOWN_IDENTITY, /* not in the device scope, or disabled there */
         _LINK_FAILURE_MAX,
         _LINK_FAILURE_INVALID = -EINVAL,
 } LinkFailure;
@@ -55,7 +55,7 @@ typedef struct LinkSettings {
 
 /* Callbacks to the owner. None of them may free the link. */
 typedef struct LinkOps {
-        /* The SAS token for the link's identity valid until expiry; -ENOENT unknown identity. */
+        /* The SAS token for the link's identity valid until expiry; -ENOENT unknown, -EACCES disabled. */
         int (*mint_password)(void *userdata, Link *l, uint64_t expiry, char **ret);
         /* The link is WAITING: call link_connect() when the connect-rate limit allows. */
         void (*want_connect)(void *userdata, Link *l);

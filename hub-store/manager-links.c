@@ -259,19 +259,24 @@ static void link_state_changed(void *userdata, Link *l, LinkState old, LinkFailu
         }
 }
 
+/* Is any link trying right now? Then that attempt is the probe. */
+static bool manager_attempt_under_way(Manager *m) {
+        for (size_t i = 0; i < key_map_size(&m->devices); i++) {
+                Device *d = key_map_value_at(&m->devices, i);
+                LinkState st = d->link ? link_state(d->link) : LINK_CLOSED;
+                if (st == LINK_WAITING || st == LINK_CONNECTING)
+                        return true;
+        }
+        return false;
+}
+
 static int manager_on_probe(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
         size_t n = key_map_size(&m->devices);
 
         if (m->uplink != UPLINK_DOWN)
                 return 0;
-        for (size_t i = 0; i < n; i++) {
-                Device *d = key_map_value_at(&m->devices, i);
-                LinkState st = d->link ? link_state(d->link) : LINK_CLOSED;
-                if (st == LINK_WAITING || st == LINK_CONNECTING)
-                        goto rearm; /* an attempt is under way: it is the probe */
-        }
-        for (size_t k = 0; k < n; k++) {
+        for (size_t k = 0; k < n && !manager_attempt_under_way(m); k++) {
                 size_t i = (m->probe_cursor + k) % n;
                 Device *d = key_map_value_at(&m->devices, i);
                 if (d->link && link_state(d->link) == LINK_BACKOFF && link_last_failure(d->link) == LINK_FAILURE_NETWORK) {
@@ -280,7 +285,6 @@ static int manager_on_probe(sd_event_source *s, uint64_t usec, void *userdata) {
                         break;
                 }
         }
-rearm:
         manager_arm_probe(m);
         return 0;
 }

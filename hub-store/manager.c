@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <systemd/sd-daemon.h>
 
 #include "hub-store/manager.h"
 #include "proto/cleanup.h"
@@ -21,6 +22,8 @@
 #define COMPACT_EVERY_TICKS 60u
 /* After a write failure (disk full), try a fresh RocksDB instance this often (in ticks). */
 #define STORE_REOPEN_EVERY_TICKS 5u
+/* systemctl status shows this (in ticks). */
+#define STATUS_EVERY_TICKS 5u
 /* At most one "store full" warning this often. */
 #define REJECT_LOG_INTERVAL_USEC (10u * 1000000u)
 
@@ -265,6 +268,10 @@ static int manager_on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
         if (m->ticks % COMPACT_EVERY_TICKS == 0)
                 store_compact_some(m->store);
         manager_links_tick(m);
+        if (m->ticks % STATUS_EVERY_TICKS == 0)
+                (void) sd_notifyf(false, "STATUS=Uplink %s, %" PRIu64 " message(s) queued%s",
+                                  manager_uplink_string(m), store_messages(m->store),
+                                  store_is_broken(m->store) ? ", store failing" : "");
 
         (void) sd_event_source_set_time_relative(s, TICK_USEC);
         return 0;

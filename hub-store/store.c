@@ -3,6 +3,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 
 #include "hub-store/store-cursor.h"
 #include "hub-store/store.h"
@@ -12,6 +13,16 @@
 
 /* A stream that removed this many records gets its dead key range compacted. */
 #define STORE_COMPACT_AFTER_REMOVALS 50000u
+/*
+ * New messages are refused while the file system has less than this free:
+ * RocksDB needs room to flush a memtable (4 MiB) and for the tombstones of
+ * deliveries, and running it into ENOSPC is its least tested path (Debian's
+ * build even aborts on an assertion when its info log hits ENOSPC).
+ */
+#define STORE_DISK_RESERVE_BYTES (8u << 20)
+/* Free space is looked up at most this often, or after this many bytes written. */
+#define STORE_DISK_CHECK_USEC 100000u
+#define STORE_DISK_CHECK_BYTES (1u << 20)
 
 struct Store {
         Kv *kv;
@@ -29,6 +40,9 @@ struct Store {
         bool broken;
         char *dir;
         KvOptions kv_options;
+        uint64_t disk_checked_usec;
+        uint64_t written_since_check;
+        bool disk_low;
         size_t expire_cursor;   /* round-robin start of the next TTL slice */
 };
 
@@ -358,6 +372,23 @@ static int store_drop_oldest_and_put(Store *s, uint64_t need, const StoreKey *ke
         }
 }
 
+/* -ENOSPC when appending need bytes would eat into the reserve. */
+static int store_check_disk(Store *s, uint64_t need) {
+        uint64_t now = now_usec();
+        struct statvfs v;
+
+        s->written_since_check += need;
+        if (now - s->disk_checked_usec < STORE_DISK_CHECK_USEC && s->written_since_check < STORE_DISK_CHECK_BYTES)
+                return s->disk_low ? -ENOSPC : 0;
+        s->disk_checked_usec = now;
+        s->written_since_check = 0;
+        /* Cannot tell: RocksDB will say. */
+        if (statvfs(s->dir, &v) < 0)
+                return 0;
+        s->disk_low = (uint64_t) v.f_bavail * v.f_frsize < STORE_DISK_RESERVE_BYTES + need;
+        return s->disk_low ? -ENOSPC : 0;
+}
+
 int store_append(Store *s, StoreStream *st, const StoreMessage *m, uint64_t *ret_seq) {
         _cleanup_(frame_builder_deinit) FrameBuilder b = FRAME_BUILDER_NULL;
         StoreKey key;
@@ -381,6 +412,9 @@ int store_append(Store *s, StoreStream *st, const StoreMessage *m, uint64_t *ret
         }
         if (s->broken)
                 return -EIO;
+        r = store_check_disk(s, need);
+        if (r < 0)
+                return r;
         if (s->bytes + need > s->options.max_bytes) {
                 if (s->options.overflow != OVERFLOW_DROP_OLDEST) {
                         st->rejected++;

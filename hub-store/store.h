@@ -86,7 +86,8 @@ StoreStream *store_stream_at(const Store *s, size_t i); /* in key order */
 /*
  * Appends m (m->identity must be the stream's). -ENOBUFS when it does not
  * fit the budget under reject_new, or is larger than the whole budget;
- * -EIO (or -ENOSPC) when RocksDB failed: nothing stored, nothing lost.
+ * -ENOSPC when the file system is (nearly) full, before RocksDB runs into
+ * it; -EIO when RocksDB failed: nothing stored, nothing lost.
  */
 int store_append(Store *s, StoreStream *st, const StoreMessage *m, uint64_t *ret_seq);
 

@@ -356,6 +356,32 @@ static void test_ttl_expiry(void **state) {
         store_compact_some(f->store);
 }
 
+/* A reopen (after a write failure) recounts in place: streams stay valid, nothing is lost. */
+static void test_reopen_in_place(void **state) {
+        Fixture *f = *state;
+        uint64_t seq, last = 0;
+
+        for (unsigned i = 0; i < 10; i++) {
+                assert_int_equal(append(f, i % 2 ? "a" : "b", i, 100 + i, &seq), 0);
+                last = seq;
+        }
+        StoreStream *a = stream(f, "a");
+        Collected c = read_all(f, "a");
+        assert_int_equal(store_remove(f->store, a, c.seq[0], c.size[0], STORE_REMOVE_DELIVERED), 0);
+        uint64_t bytes = store_bytes(f->store), delivered = a->delivered;
+
+        assert_false(store_is_broken(f->store));
+        assert_int_equal(store_reopen(f->store, NULL), 0);
+        assert_ptr_equal(stream(f, "a"), a);
+        assert_int_equal(a->messages, 4);
+        assert_int_equal(a->head_seq, c.seq[1]);
+        assert_int_equal(a->delivered, delivered);
+        assert_int_equal(store_messages(f->store), 9);
+        assert_int_equal(store_bytes(f->store), bytes);
+        assert_int_equal(append(f, "a", 99, 999, &seq), 0);
+        assert_true(seq > last);
+}
+
 static void test_sync(void **state) {
         Fixture *f = *state;
         uint64_t seq;
@@ -375,6 +401,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_budget_reject_new, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_oversize, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_ttl_expiry, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_reopen_in_place, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_sync, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
