@@ -168,6 +168,10 @@ int scope_store_load(Kv *kv, Scope **ret, uint64_t *ret_last_sync_ms) {
                 if (r < 0)
                         return r;
         }
+        /* A scan cut short by corruption must not pass for a smaller scope. */
+        r = kv_iter_error(it);
+        if (r < 0)
+                return r;
         /* What was stored had been finalized: only sort it (keys are unique already). */
         r = scope_sort(scope);
         if (r < 0)

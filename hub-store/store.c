@@ -209,6 +209,10 @@ static int store_scan(Store *s) {
                         max_seq = parts.seq;
                 any = true;
         }
+        /* A scan cut short by corruption must not pass for a smaller store. */
+        r = kv_iter_error(it);
+        if (r < 0)
+                return r;
         if (bad > 0)
                 log_warning("Message store holds %" PRIu64 " key(s) that are not records, ignoring", bad);
         if (any && max_seq + 1 > s->next_seq)

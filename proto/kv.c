@@ -76,6 +76,12 @@ int kv_open(const char *dir, const KvOptions *o, Kv **ret, char **ret_error) {
         rocksdb_options_set_max_background_jobs(kv->options, 2);
         rocksdb_options_set_max_open_files(kv->options, 64);
         rocksdb_options_set_keep_log_file_num(kv->options, 2);
+        /*
+         * Only fatal lines in RocksDB's own LOG: Debian's librocksdb 7.8 has
+         * assertions on, and a LOG write that hits ENOSPC aborts the process
+         * at the next line. Our own logs say what matters.
+         */
+        rocksdb_options_set_info_log_level(kv->options, 4 /* FATAL */);
         rocksdb_options_set_max_log_file_size(kv->options, 1u << 20);
         rocksdb_options_set_max_total_wal_size(kv->options, 16u << 20);
         rocksdb_options_set_compression(kv->options, rocksdb_lz4_compression);
@@ -279,6 +285,13 @@ const void *kv_iter_key(KvIter *it, size_t *ret_len) {
 
 const void *kv_iter_value(KvIter *it, size_t *ret_len) {
         return rocksdb_iter_value(it->it, ret_len);
+}
+
+int kv_iter_error(KvIter *it) {
+        char *err = NULL;
+
+        rocksdb_iter_get_error(it->it, &err);
+        return kv_error(err);
 }
 
 void kv_iter_next(KvIter *it) {

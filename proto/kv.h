@@ -46,6 +46,8 @@ bool kv_iter_valid(KvIter *it);
 const void *kv_iter_key(KvIter *it, size_t *ret_len);
 const void *kv_iter_value(KvIter *it, size_t *ret_len);
 void kv_iter_next(KvIter *it);
+/* Why iteration stopped early: 0 at a clean end, -EUCLEAN corruption, -EIO. Check after the loop. */
+int kv_iter_error(KvIter *it);
 
 /* fsync the WAL (the periodic sync policy). */
 int kv_sync_wal(Kv *kv);
