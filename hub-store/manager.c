@@ -343,6 +343,11 @@ int manager_start(Manager *m) {
         r = frame_server_new(&m->server, m->event, path, 0660, manager_on_request, m);
         if (r < 0)
                 return log_error_errno(r, "Failed to listen on '%s': %m", path);
+        /*
+         * The broker's only thread waits for each store reply before it can
+         * serve any device: answer those before upstream link work.
+         */
+        frame_server_set_priority(m->server, SD_EVENT_PRIORITY_IMPORTANT);
 
         r = sd_event_add_time_relative(m->event, &m->tick_source, CLOCK_MONOTONIC, TICK_USEC, 0, manager_on_tick, m);
         if (r < 0)

@@ -29,6 +29,7 @@ struct FrameServer {
         Peer *peers;
         unsigned n_peers;
         RateLimit warn_limit;
+        int64_t priority;
 };
 
 struct Peer {
@@ -215,6 +216,7 @@ static int server_on_accept(sd_event_source *source, int fd, uint32_t revents, v
                 return 0;
         }
         (void) sd_event_source_set_description(p->source, "frame-peer");
+        (void) sd_event_source_set_priority(p->source, s->priority);
         p->server = s;
         p->next = s->peers;
         if (s->peers)
@@ -282,6 +284,13 @@ FrameServer *frame_server_free(FrameServer *s) {
         sd_event_unref(s->event);
         free(s);
         return NULL;
+}
+
+void frame_server_set_priority(FrameServer *s, int64_t priority) {
+        s->priority = priority;
+        (void) sd_event_source_set_priority(s->listen_source, priority);
+        for (Peer *p = s->peers; p; p = p->next)
+                (void) sd_event_source_set_priority(p->source, priority);
 }
 
 void wire_reply_init(FrameBuilder *reply, uint16_t type, int status, const char *error) {

@@ -26,6 +26,9 @@ int frame_server_new(FrameServer **ret, sd_event *e, const char *path, mode_t mo
                      FrameHandler handler, void *userdata);
 FrameServer *frame_server_free(FrameServer *s);
 
+/* sd-event priority of the listener and every peer (lower runs first), for now and later peers. */
+void frame_server_set_priority(FrameServer *s, int64_t priority);
+
 /* Reply helpers: a status-only reply of the given type. */
 void wire_reply_init(FrameBuilder *reply, uint16_t type, int status, const char *error);
 
