@@ -14,6 +14,7 @@
 #include "proto/base64.h"
 #include "proto/cleanup.h"
 #include "proto/config.h"
+#include "proto/number.h"
 #include "proto/log.h"
 #include "proto/sas.h"
 
@@ -48,23 +49,6 @@ typedef struct ConfigItem {
 } ConfigItem;
 
 /* ---- typed parsers: each exists once ---- */
-
-static int parse_uint(const char *s, size_t len, uint64_t *ret) {
-        uint64_t v = 0;
-
-        if (len == 0)
-                return -EINVAL;
-        for (size_t i = 0; i < len; i++) {
-                if (s[i] < '0' || s[i] > '9')
-                        return -EINVAL;
-                unsigned d = (unsigned) (s[i] - '0');
-                if (v > (UINT64_MAX - d) / 10)
-                        return -ERANGE;
-                v = v * 10 + d;
-        }
-        *ret = v;
-        return 0;
-}
 
 static int set_string(void *field, const char *s) {
         char *copy = strdup(s);
@@ -117,7 +101,7 @@ static int parse_key(const char *s, void *field) {
 static int parse_port_value(const char *s, bool allow_zero, void *field) {
         uint64_t v;
 
-        if (parse_uint(s, strlen(s), &v) < 0 || v > 65535 || (v == 0 && !allow_zero))
+        if (parse_u64(s, strlen(s), &v) < 0 || v > 65535 || (v == 0 && !allow_zero))
                 return -EINVAL;
         *(uint16_t *) field = (uint16_t) v;
         return 0;
@@ -146,7 +130,7 @@ static int parse_bytes(const char *s, void *field) {
         size_t n = strspn(s, "0123456789");
         uint64_t v;
 
-        if (parse_uint(s, n, &v) < 0)
+        if (parse_u64(s, n, &v) < 0)
                 return -EINVAL;
         const char *u = s + n;
         if (*u == ' ')
@@ -174,7 +158,7 @@ static int parse_duration_msec(const char *s, uint64_t *ret) {
         if (n == 0)
                 return -EINVAL;
         if (!s[n]) {
-                if (parse_uint(s, n, &v) < 0 || v > UINT64_MAX / 1000)
+                if (parse_u64(s, n, &v) < 0 || v > UINT64_MAX / 1000)
                         return -EINVAL;
                 *ret = v * 1000;
                 return 0;
@@ -182,7 +166,7 @@ static int parse_duration_msec(const char *s, uint64_t *ret) {
 
         for (const char *p = s; *p;) {
                 n = strspn(p, "0123456789");
-                if (parse_uint(p, n, &v) < 0)
+                if (parse_u64(p, n, &v) < 0)
                         return -EINVAL;
                 p += n;
 

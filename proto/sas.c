@@ -12,6 +12,7 @@
 
 #include "proto/base64.h"
 #include "proto/cleanup.h"
+#include "proto/number.h"
 #include "proto/sas.h"
 
 /*
@@ -249,20 +250,9 @@ void sas_token_deinit(SasToken *t) {
 
 /* Canonical decimal only: the signed string carries se as sent, we re-print it from the number. */
 static int parse_expiry(const char *s, size_t len, uint64_t *ret) {
-        uint64_t v = 0;
-
-        if (len == 0 || len > 20 || (len > 1 && s[0] == '0'))
+        if (len > 1 && s[0] == '0')
                 return -EINVAL;
-        for (size_t i = 0; i < len; i++) {
-                if (s[i] < '0' || s[i] > '9')
-                        return -EINVAL;
-                unsigned d = (unsigned) (s[i] - '0');
-                if (v > (UINT64_MAX - d) / 10)
-                        return -EINVAL;
-                v = v * 10 + d;
-        }
-        *ret = v;
-        return 0;
+        return parse_u64(s, len, ret) < 0 ? -EINVAL : 0;
 }
 
 typedef enum SasField {
