@@ -16,7 +16,9 @@
  * 2.0.11 runs MOSQ_EVT_MESSAGE before it sends PUBACK/PUBREC
  * (src/handle_publish.c, plugin__handle_message() comes before
  * send__puback()). So a device's telemetry is acknowledged only after
- * hub-store has it in its write-ahead log. What the return value does
+ * hub-store has it in its write-ahead log, or, with storage.ingest: log,
+ * after one complete write() of it to the ingest log (ingest-append.c),
+ * which hub-store imports. What the return value does
  * there:
  *   MOSQ_ERR_SUCCESS     the broker goes on and acknowledges.
  *   MOSQ_ERR_ACL_DENIED  "goto process_bad_message": the message is dropped
@@ -138,9 +140,14 @@ int message_classify(const Client *sender, const char *client_id, const char *to
 
 static int message_store(Plugin *p, const char *identity, const Message *m, struct mosquitto_evt_message *ed) {
         int status = 0;
-        int r;
+        int r = 0;
 
-        r = backend_store(&p->backend, identity, m->properties, ed->payload, ed->payloadlen, m->output, &status);
+        if (p->ingest.writer)
+                /* storage.ingest: log — invariant 1 holds once the record is in the ingest log. */
+                status = ingest_append(&p->ingest, identity, m->properties, ed->payload, ed->payloadlen, m->output);
+        else
+                r = backend_store(&p->backend, identity, m->properties, ed->payload, ed->payloadlen, m->output,
+                                  &status);
         if (r >= 0)
                 presence_sync(p);
         if (r >= 0 && status == 0) {

@@ -154,6 +154,16 @@ int plugin_new(Plugin **ret, mosquitto_plugin_id_t *identifier, const struct mos
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the clients of auth-cache and hub-store: %m");
 
+        if (p->config->ingest == INGEST_LOG) {
+                r = ingest_append_init(&p->ingest, p->config->storage_dir, p->config->runtime_dir,
+                                       p->config->overflow == OVERFLOW_REJECT_NEW, p->config->sync == SYNC_ALWAYS);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to open the ingest log under '%s/" INGEST_DIR "': %m",
+                                               p->config->storage_dir);
+                log_info("edgehub plugin: telemetry goes to the ingest log in '%s/" INGEST_DIR "'",
+                         p->config->storage_dir);
+        }
+
         log_info("edgehub plugin: internal listener %s, auth-cache %s (%" PRIu64 " ms), hub-store %s (%" PRIu64
                  " ms)",
                  p->broker_socket, auth_cache, o.auth_timeout_msec, hub_store, o.store_timeout_msec);
@@ -193,6 +203,7 @@ Plugin *plugin_free(Plugin *p) {
                 return NULL;
         plugin_unregister(p);
         presence_deinit(&p->presence);
+        ingest_append_deinit(&p->ingest);
         backend_deinit(&p->backend);
         free(p->broker_socket);
         config_free(p->config);

@@ -6,6 +6,7 @@
 
 #include "broker-plugin/backend.h"
 #include "broker-plugin/identity.h"
+#include "broker-plugin/ingest-append.h"
 #include "broker-plugin/presence.h"
 #include "proto/ratelimit.h"
 #include "proto/config.h"
@@ -26,6 +27,7 @@ typedef struct Plugin {
         Config *config;
         char *broker_socket;    /* runtime_dir/broker.sock: our daemons' listener */
         Backend backend;
+        IngestAppend ingest;    /* storage.ingest: log; writer NULL otherwise */
         Presence presence;
         unsigned presence_synced;       /* hub-store client's connects at the last presence sync */
         bool presence_lost;             /* a CONNECTED=1 report did not reach hub-store */

@@ -9,6 +9,7 @@
 
 #include "hub-store/manager.h"
 #include "proto/cleanup.h"
+#include "proto/ingest-log.h"
 #include "proto/log.h"
 #include "proto/sas.h"
 #include "proto/wire.h"
@@ -75,6 +76,7 @@ Manager *manager_free(Manager *m) {
         m->tick_source = sd_event_source_disable_unref(m->tick_source);
         m->sweep_source = sd_event_source_disable_unref(m->sweep_source);
         m->sync_source = sd_event_source_disable_unref(m->sync_source);
+        m->importer = importer_free(m->importer);
         /* store_free() syncs the WAL: a clean stop loses nothing even with sync: periodic. */
         m->store = store_free(m->store);
         frame_client_deinit(&m->auth_cache);
@@ -292,7 +294,8 @@ static int manager_open_store(Manager *m) {
         StoreOptions o = {
                 .max_bytes = m->config->max_bytes,
                 .overflow = m->config->overflow,
-                .sync_every_write = m->config->sync == SYNC_ALWAYS,
+                /* With the ingest log the plugin synced already; the importer syncs before deleting a segment. */
+                .sync_every_write = m->config->sync == SYNC_ALWAYS && m->config->ingest != INGEST_LOG,
         };
         int r;
 
@@ -377,5 +380,12 @@ int manager_start(Manager *m) {
         r = manager_links_setup(m);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up upstream links: %m");
+
+        if (m->config->ingest == INGEST_LOG) {
+                r = importer_new(m, &m->importer);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to set up the ingest log import: %m");
+                log_info("Importing the ingest log from '%s/" INGEST_DIR "'", m->config->storage_dir);
+        }
         return 0;
 }

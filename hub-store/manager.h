@@ -7,6 +7,7 @@
 #include <systemd/sd-event.h>
 
 #include "hub-store/backoff.h"
+#include "hub-store/ingest.h"
 #include "hub-store/key-map.h"
 #include "hub-store/link.h"
 #include "hub-store/store.h"
@@ -30,10 +31,11 @@ typedef struct Device {
         uint64_t unneeded_since;   /* CLOCK_MONOTONIC µs when the link stopped being needed; 0: needed */
 } Device;
 
-typedef struct Manager {
+struct Manager {
         sd_event *event;
         Config *config;
         Store *store;
+        Importer *importer;        /* storage.ingest: log; NULL otherwise */
         FrameServer *server;
         FrameClient auth_cache;    /* keys for upstream tokens, scope sync */
         uint64_t auth_cache_down_until; /* µs: fail key lookups fast while it is unreachable */
@@ -60,7 +62,7 @@ typedef struct Manager {
         bool store_failing;
         uint64_t store_failures;
         uint64_t rejected_logged_usec;
-} Manager;
+};
 
 /* Takes ownership of config. */
 int manager_new(Manager **ret, Config *config);

@@ -377,11 +377,14 @@ static int store_drop_oldest_and_put(Store *s, uint64_t need, const StoreKey *ke
 }
 
 /* -ENOSPC when appending need bytes would eat into the reserve. */
-static int store_check_disk(Store *s, uint64_t need) {
+static int store_check_disk(Store *s, uint64_t need, bool acknowledged) {
         uint64_t now = now_usec();
         struct statvfs v;
 
         s->written_since_check += need;
+        /* Acknowledged records (the ingest log) may use half the reserve: the plugin stopped before it. */
+        if (acknowledged && s->disk_low)
+                s->disk_checked_usec = 0;
         if (now - s->disk_checked_usec < STORE_DISK_CHECK_USEC && s->written_since_check < STORE_DISK_CHECK_BYTES)
                 return s->disk_low ? -ENOSPC : 0;
         s->disk_checked_usec = now;
@@ -389,11 +392,15 @@ static int store_check_disk(Store *s, uint64_t need) {
         /* Cannot tell: RocksDB will say. */
         if (statvfs(s->dir, &v) < 0)
                 return 0;
-        s->disk_low = (uint64_t) v.f_bavail * v.f_frsize < STORE_DISK_RESERVE_BYTES + need;
+        uint64_t avail = (uint64_t) v.f_bavail * v.f_frsize;
+        s->disk_low = avail < STORE_DISK_RESERVE_BYTES + need;
+        if (acknowledged)
+                return avail < STORE_DISK_RESERVE_BYTES / 2 + need ? -ENOSPC : 0;
         return s->disk_low ? -ENOSPC : 0;
 }
 
-int store_append(Store *s, StoreStream *st, const StoreMessage *m, uint64_t *ret_seq) {
+static int store_append_internal(Store *s, StoreStream *st, const StoreMessage *m, bool acknowledged,
+                                 uint64_t *ret_seq) {
         _cleanup_(frame_builder_deinit) FrameBuilder b = FRAME_BUILDER_NULL;
         StoreKey key;
         size_t vlen;
@@ -416,11 +423,13 @@ int store_append(Store *s, StoreStream *st, const StoreMessage *m, uint64_t *ret
         }
         if (s->broken)
                 return -EIO;
-        r = store_check_disk(s, need);
+        r = store_check_disk(s, need, acknowledged);
         if (r < 0)
                 return r;
-        if (s->bytes + need > s->options.max_bytes) {
-                if (s->options.overflow != OVERFLOW_DROP_OLDEST) {
+        /* Already acknowledged (the ingest log): refusing it now would lose it (invariant 1). */
+        bool reject_new = s->options.overflow != OVERFLOW_DROP_OLDEST;
+        if (s->bytes + need > s->options.max_bytes && !(acknowledged && reject_new)) {
+                if (reject_new) {
                         st->rejected++;
                         return -ENOBUFS;
                 }
@@ -450,6 +459,75 @@ int store_append(Store *s, StoreStream *st, const StoreMessage *m, uint64_t *ret
         s->bytes += need;
         if (ret_seq)
                 *ret_seq = seq;
+        return 0;
+}
+
+int store_append(Store *s, StoreStream *st, const StoreMessage *m, uint64_t *ret_seq) {
+        return store_append_internal(s, st, m, false, ret_seq);
+}
+
+int store_append_acknowledged(Store *s, StoreStream *st, const StoreMessage *m, uint64_t *ret_seq) {
+        return store_append_internal(s, st, m, true, ret_seq);
+}
+
+/* Keys outside the message-key space ('q'): store_open()'s scan and the budget never see them. */
+#define STORE_META_TAG 'm'
+#define STORE_META_NAME_MAX 128u
+
+static int store_meta_key(const char *name, uint8_t *key, size_t *ret_len) {
+        size_t n = strlen(name);
+        if (n == 0 || n > STORE_META_NAME_MAX)
+                return -EINVAL;
+        key[0] = STORE_META_TAG;
+        memcpy(key + 1, name, n);
+        *ret_len = n + 1;
+        return 0;
+}
+
+int store_meta_put(Store *s, const char *name, const void *val, size_t len) {
+        uint8_t key[STORE_META_NAME_MAX + 1];
+        size_t klen;
+        int r;
+
+        if (s->broken)
+                return -EIO;
+        r = store_meta_key(name, key, &klen);
+        if (r < 0)
+                return r;
+        r = kv_put(s->kv, key, klen, val, len);
+        if (r < 0)
+                return store_write_failed(s, r);
+        s->dirty = true;
+        return 0;
+}
+
+int store_meta_get(Store *s, const char *name, void **ret, size_t *ret_len) {
+        uint8_t key[STORE_META_NAME_MAX + 1];
+        size_t klen;
+        int r;
+
+        if (!s->kv)
+                return -EIO;
+        r = store_meta_key(name, key, &klen);
+        if (r < 0)
+                return r;
+        return kv_get(s->kv, key, klen, ret, ret_len);
+}
+
+int store_meta_delete(Store *s, const char *name) {
+        uint8_t key[STORE_META_NAME_MAX + 1];
+        size_t klen;
+        int r;
+
+        if (s->broken)
+                return -EIO;
+        r = store_meta_key(name, key, &klen);
+        if (r < 0)
+                return r;
+        r = kv_delete(s->kv, key, klen);
+        if (r < 0)
+                return store_write_failed(s, r);
+        s->dirty = true;
         return 0;
 }
 

@@ -90,6 +90,18 @@ StoreStream *store_stream_at(const Store *s, size_t i); /* in key order */
  * it; -EIO when RocksDB failed: nothing stored, nothing lost.
  */
 int store_append(Store *s, StoreStream *st, const StoreMessage *m, uint64_t *ret_seq);
+/*
+ * The same for a message a device already has a PUBACK for (the ingest log):
+ * under reject_new it is stored over the budget rather than refused, since
+ * refusing it would lose it. The ingest importer keeps that overshoot small
+ * by telling the plugin to refuse new messages near the budget.
+ */
+int store_append_acknowledged(Store *s, StoreStream *st, const StoreMessage *m, uint64_t *ret_seq);
+
+/* Small named values outside the message keys (the ingest importer's offsets). -ENOENT when absent. */
+int store_meta_put(Store *s, const char *name, const void *val, size_t len);
+int store_meta_get(Store *s, const char *name, void **ret, size_t *ret_len);
+int store_meta_delete(Store *s, const char *name);
 
 /*
  * Calls fn for the stream's records with seq >= from_seq, in order, until fn

@@ -392,6 +392,48 @@ static void test_sync(void **state) {
         assert_true(store_disk_bytes(f->store) > 0);
 }
 
+/* The ingest log's records were acknowledged already: reject_new must store them over the budget. */
+static void test_append_acknowledged(void **state) {
+        Fixture *f = *state;
+        uint64_t seq;
+
+        assert_int_equal(append(f, "x", 0, 1, &seq), 0);
+        uint64_t size = record_size(f);
+        reopen(f, options(2 * size, OVERFLOW_REJECT_NEW));
+        assert_int_equal(append(f, "x", 1, 2, &seq), 0);
+        assert_int_equal(append(f, "x", 2, 3, &seq), -ENOBUFS);
+
+        StoreMessage m = { .time_ms = 4, .identity = "x", .properties = "", .payload = (const uint8_t *) "x:003",
+                           .payload_len = 5 };
+        assert_int_equal(store_append_acknowledged(f->store, stream(f, "x"), &m, &seq), 0);
+        assert_int_equal(store_messages(f->store), 3);
+        assert_true(store_bytes(f->store) > store_max_bytes(f->store));
+        Collected c = read_all(f, "x");
+        assert_int_equal(c.n, 3);
+        assert_string_equal(c.payload[2], "x:003");
+}
+
+/* Named values live outside the message keys: not counted, not scanned as records, kept across restarts. */
+static void test_meta(void **state) {
+        Fixture *f = *state;
+        void *val = NULL;
+        size_t len = 0;
+        uint64_t v = 42, seq;
+
+        assert_int_equal(store_meta_get(f->store, "ingest/a", &val, &len), -ENOENT);
+        assert_int_equal(store_meta_put(f->store, "ingest/a", &v, sizeof(v)), 0);
+        assert_int_equal(append(f, "x", 0, 1, &seq), 0);
+        reopen(f, options(1u << 30, OVERFLOW_DROP_OLDEST));
+        assert_int_equal(store_messages(f->store), 1);
+        assert_int_equal(store_meta_get(f->store, "ingest/a", &val, &len), 0);
+        assert_int_equal(len, sizeof(v));
+        assert_memory_equal(val, &v, sizeof(v));
+        free(val);
+        assert_int_equal(store_meta_delete(f->store, "ingest/a"), 0);
+        assert_int_equal(store_meta_get(f->store, "ingest/a", &val, &len), -ENOENT);
+        assert_int_equal(store_meta_put(f->store, "", &v, sizeof(v)), -EINVAL);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_append_order, setup, teardown),
@@ -403,6 +445,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_ttl_expiry, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_reopen_in_place, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_sync, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_append_acknowledged, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_meta, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "proto/cleanup.h"
+#include "proto/ingest-log.h"
 #include "proto/config.h"
 #include "proto/log.h"
 #include "hubctl/runner-broker-conf.h"
@@ -212,6 +213,9 @@ static int run(int argc, char *argv[]) {
         if (r < 0)
                 return log_error_errno(r, "Failed to prepare '%s' and '%s': %m", config->runtime_dir,
                                        config->storage_dir);
+        r = runner_ingest_dir_setup(config, &user);
+        if (r < 0)
+                return log_error_errno(r, "Failed to prepare '%s/" INGEST_DIR "': %m", config->storage_dir);
 
         if (broker) {
                 r = install_tls_copies(config, &user, &cert, &key);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "proto/cleanup.h"
+#include "proto/ingest-log.h"
 #include "hubctl/runner-setup.h"
 
 #define COPY_MAX (1024u * 1024u)
@@ -76,6 +77,29 @@ int runner_dirs_setup(const Config *c, const BrokerUser *u) {
         if (chown(c->runtime_dir, u->uid, u->gid) < 0)
                 return -errno;
         if (chmod(c->runtime_dir, 02750) < 0)
+                return -errno;
+        return 0;
+}
+
+/*
+ * storage.ingest: log — the plugin, running as the broker user, appends to
+ * {storage_dir}/ingest: that folder is the broker user's (0700), and
+ * storage_dir lets its group through (0750) without opening the message store.
+ */
+int runner_ingest_dir_setup(const Config *c, const BrokerUser *u) {
+        _cleanup_free_ char *dir = NULL;
+
+        if (c->ingest != INGEST_LOG)
+                return 0;
+        if (asprintf(&dir, "%s/" INGEST_DIR, c->storage_dir) < 0)
+                return -ENOMEM;
+        if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+                return -errno;
+        if (!u->switch_user)
+                return 0;
+        if (chown(dir, u->uid, u->gid) < 0 || chmod(dir, 0700) < 0)
+                return -errno;
+        if (chown(c->storage_dir, (uid_t) -1, u->gid) < 0 || chmod(c->storage_dir, 0750) < 0)
                 return -errno;
         return 0;
 }

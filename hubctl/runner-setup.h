@@ -39,6 +39,8 @@ int mkdir_parents(const char *path, mode_t mode);
 
 /* Creates runtime_dir and storage_dir (0750) and hands runtime_dir to the broker user. */
 int runner_dirs_setup(const Config *c, const BrokerUser *u);
+/* storage.ingest: log — creates {storage_dir}/ingest for the broker user. No-op otherwise. */
+int runner_ingest_dir_setup(const Config *c, const BrokerUser *u);
 
 /*
  * Writes data to path through a temporary file and rename(), checking write,

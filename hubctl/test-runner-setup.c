@@ -148,12 +148,32 @@ static void test_files(void **state) {
         assert_int_equal(chmod(dir, 0755), 0);
 }
 
+static void test_ingest_dir(void **state) {
+        _cleanup_free_ char *storage = at("var/lib/edgehub"), *ingest = at("var/lib/edgehub/ingest");
+        Config c = { .storage_dir = storage, .runtime_dir = storage, .ingest = INGEST_SOCKET };
+        BrokerUser u = BROKER_USER_NULL;
+        struct stat st;
+
+        assert_int_equal(mkdir_parents(storage, 0750), 0);
+        assert_int_equal(runner_ingest_dir_setup(&c, &u), 0);
+        assert_int_equal(stat(ingest, &st), -1);
+
+        c.ingest = INGEST_LOG;
+        assert_int_equal(runner_ingest_dir_setup(&c, &u), 0);
+        assert_int_equal(stat(ingest, &st), 0);
+        assert_true(S_ISDIR(st.st_mode));
+        assert_int_equal(st.st_mode & 07777, 0700);
+        /* Again: already there is fine. */
+        assert_int_equal(runner_ingest_dir_setup(&c, &u), 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_meson_layout),
                 cmocka_unit_test(test_installed_layout),
                 cmocka_unit_test(test_missing),
                 cmocka_unit_test(test_files),
+                cmocka_unit_test(test_ingest_dir),
         };
 
         return cmocka_run_group_tests(tests, setup, teardown);

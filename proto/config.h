@@ -25,6 +25,13 @@ typedef enum SyncPolicy {
         _SYNC_POLICY_INVALID = -22,
 } SyncPolicy;
 
+typedef enum IngestMode {
+        INGEST_SOCKET, /* the plugin waits for hub-store's reply to each message */
+        INGEST_LOG,    /* the plugin appends to the ingest log; hub-store imports it (proto/ingest-log.h) */
+        _INGEST_MODE_MAX,
+        _INGEST_MODE_INVALID = -22,
+} IngestMode;
+
 typedef struct Config {
         char *source;                 /* file name, for messages */
 
@@ -57,6 +64,7 @@ typedef struct Config {
         OverflowPolicy overflow;      /* storage.overflow (drop_oldest) */
         SyncPolicy sync;              /* storage.sync (periodic) */
         uint64_t sync_interval_msec;  /* storage.sync_interval (1s) */
+        IngestMode ingest;            /* storage.ingest (socket) */
 
         /* store_and_forward: */
         uint64_t ttl_sec;             /* store_and_forward.time_to_live (7200) */
@@ -88,6 +96,8 @@ const char *overflow_policy_to_string(OverflowPolicy p);
 OverflowPolicy overflow_policy_from_string(const char *s);
 const char *sync_policy_to_string(SyncPolicy p);
 SyncPolicy sync_policy_from_string(const char *s);
+const char *ingest_mode_to_string(IngestMode m);
+IngestMode ingest_mode_from_string(const char *s);
 
 static inline void config_freep(Config **c) {
         if (*c)

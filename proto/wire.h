@@ -40,5 +40,6 @@ enum {
         WIRE_COMMAND,              /* text */
         WIRE_ARGUMENT,             /* text */
         WIRE_JSON,                 /* text: a JSON document */
+        WIRE_TIME_MS,              /* u64: enqueue time, realtime ms (ingest log records) */
         _WIRE_TAG_MAX,
 };

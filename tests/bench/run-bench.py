@@ -295,8 +295,24 @@ def upstream_messages(hub):
     return hub.upstream_queue().get("messages", 0)
 
 
+def wait_imported(hub, timeout=60):
+    """storage.ingest: log — acknowledged messages may still wait in the ingest log: wait until the
+    queue has stopped changing for a second."""
+    if hub.settings.get("ingest") != "log":
+        return
+    start, last, last_change = time.monotonic(), None, time.monotonic()
+    while time.monotonic() - start < timeout:
+        n = upstream_messages(hub)
+        if n != last:
+            last, last_change = n, time.monotonic()
+        elif time.monotonic() - last_change > 1.0:
+            return
+        time.sleep(0.1)
+
+
 def wait_drained(hub, timeout, what):
     """Waits for the upstream queue to empty; gives up (and says so) after timeout or a 30 s stall."""
+    wait_imported(hub)
     start = time.monotonic()
     last, last_change = None, start
     while True:
@@ -314,6 +330,7 @@ def wait_drained(hub, timeout, what):
 
 def stage_backlog_and_drain(args, hub, sim, pki, exe, ids_file, pids, expected):
     """(b)-(d): fill with the link cut, measure the store, restore, time the drain."""
+    wait_imported(hub)
     stored = upstream_messages(hub)
     remaining = max(0, args.messages - stored)
     per_device = math.ceil(remaining / args.drain_devices) if remaining else 0
@@ -330,6 +347,7 @@ def stage_backlog_and_drain(args, hub, sim, pki, exe, ids_file, pids, expected):
 
     # Let RocksDB settle a moment (memtable flushes) before measuring the disk.
     time.sleep(2)
+    wait_imported(hub)
     status = hub.hubctl_json("status")
     queue = hub.upstream_queue()
     backlog = queue["messages"]
@@ -495,6 +513,8 @@ def parse_args():
                    help="payloads of 'x' instead of random printable bytes (flatters bytes on disk)")
     p.add_argument("--loadgen-threads", type=int, default=1, help="load generator threads (1)")
     p.add_argument("--sync", default="periodic", choices=("periodic", "always"), help="hub storage.sync")
+    p.add_argument("--ingest", default="socket", choices=("socket", "log"),
+                   help="hub storage.ingest: socket (a call per message) or log (the ingest log)")
     p.add_argument("--max-bytes", default="2GiB", help="hub storage.max_bytes (2GiB)")
     p.add_argument("--repeat", type=int, help="ingest runs of each kind, median reported (3; quick 1)")
     p.add_argument("--online-drain-timeout", type=float, default=20,
@@ -532,6 +552,7 @@ def main():
     result = {"config": {"cores": os.cpu_count(), "devices": args.devices, "ingest_messages": args.ingest_messages,
                          "backlog_target": args.messages, "drain_devices": args.drain_devices,
                          "payload": args.payload, "compressible": args.compressible, "inflight": args.inflight, "sync": args.sync,
+                         "ingest_mode": args.ingest,
                          "max_bytes": args.max_bytes, "loadgen_threads": args.loadgen_threads,
                          "repeat": args.repeat, "loadavg_at_start": open("/proc/loadavg").read().split()[:3]}}
     t_begin = time.monotonic()
@@ -550,7 +571,8 @@ def main():
             for i in range(n_ids):
                 f.write(f"bench-{i},{sim.add_child(f'bench-{i}')['primaryKey']}\n")
 
-        hub = Hub(os.path.join(work, "hub"), pki, sim, edge_key, max_bytes=args.max_bytes, sync=args.sync)
+        hub = Hub(os.path.join(work, "hub"), pki, sim, edge_key, max_bytes=args.max_bytes, sync=args.sync,
+                  ingest=args.ingest)
         hub.start()
         pids = hub_pids(hub)
         log(f"hub up: {pids}")

@@ -204,6 +204,7 @@ class Hub:
         self.settings = {
             "max_bytes": "64MiB", "overflow": "drop_oldest", "sync": "periodic",
             "time_to_live": "7200", "scope_refresh": "1h", "log_level": "info",
+            "ingest": os.environ.get("EDGEHUB_INGEST", "socket"),
         }
         self.settings.update(overrides)
         self.proc = None
@@ -234,6 +235,7 @@ storage:
   max_bytes: {s['max_bytes']}
   overflow: {s['overflow']}
   sync: {s['sync']}
+  ingest: {s['ingest']}
 store_and_forward:
   time_to_live: {s['time_to_live']}
 runtime_dir: {self.runtime}

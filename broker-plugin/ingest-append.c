@@ -1,0 +1,98 @@
+/* storage.ingest: log — the plugin's side of the ingest log */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
+#include "broker-plugin/ingest-append.h"
+#include "proto/frame.h"
+#include "proto/log.h"
+
+int ingest_append_init(IngestAppend *a, const char *storage_dir, const char *runtime_dir, bool reject_when_full,
+                       bool sync_always) {
+        int r;
+
+        *a = (IngestAppend){ .reject_when_full = reject_when_full, .sync_always = sync_always };
+        if (asprintf(&a->dir, "%s/" INGEST_DIR, storage_dir) < 0) {
+                a->dir = NULL;
+                return -ENOMEM;
+        }
+        r = ingest_writer_open(a->dir, &a->writer);
+        if (r < 0) {
+                ingest_append_deinit(a);
+                return r;
+        }
+        if (asprintf(&a->full_path, "%s/store-full", runtime_dir) < 0) {
+                a->full_path = NULL;
+                ingest_append_deinit(a);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+void ingest_append_deinit(IngestAppend *a) {
+        ingest_writer_free(a->writer);
+        free(a->full_path);
+        free(a->dir);
+        *a = INGEST_APPEND_NULL;
+}
+
+/* hub-store's importer keeps the flag file; a stat() per message would cost what the log saves. */
+static bool ingest_store_full(IngestAppend *a) {
+        struct stat st;
+        uint64_t now = now_usec();
+
+        if (a->full_checked_usec != 0 && now - a->full_checked_usec < INGEST_FULL_CHECK_USEC)
+                return a->full;
+        a->full_checked_usec = now;
+        bool full = stat(a->full_path, &st) >= 0;
+        if (full != a->full)
+                log_notice("Message store %s",
+                           full ? "full, refusing telemetry" : "has room again, accepting telemetry");
+        a->full = full;
+        return a->full;
+}
+
+/* Invariant 4: never a crash or corruption on a full disk; and the importer keeps room to work. */
+static bool ingest_disk_low(IngestAppend *a, size_t len) {
+        struct statvfs v;
+        uint64_t now = now_usec();
+
+        a->written_since_check += len;
+        if (a->disk_checked_usec != 0 && now - a->disk_checked_usec < INGEST_FULL_CHECK_USEC &&
+            a->written_since_check < (1u << 20))
+                return a->disk_low;
+        a->disk_checked_usec = now;
+        a->written_since_check = 0;
+        if (statvfs(a->dir, &v) < 0)
+                return false; /* cannot tell: write() will say */
+        bool low = (uint64_t) v.f_bavail * v.f_frsize < INGEST_DISK_RESERVE_BYTES;
+        if (low && !a->disk_low) {
+                log_warning("Less than %u MiB free under '%s', refusing telemetry", INGEST_DISK_RESERVE_BYTES >> 20,
+                            a->dir);
+                /* A new segment now, so the importer may delete the one it finishes. */
+                (void) ingest_writer_rotate(a->writer);
+        }
+        a->disk_low = low;
+        return low;
+}
+
+int ingest_append(IngestAppend *a, const char *identity, const char *properties, const void *payload, size_t len,
+                  const char *output) {
+        int r;
+
+        /* Invariant 4 under reject_new: no PUBACK while the store is (nearly) full. */
+        if (a->reject_when_full && ingest_store_full(a))
+                return -ENOBUFS;
+        if (ingest_disk_low(a, len))
+                return -ENOSPC;
+
+        /* Invariant 1: the caller acknowledges only after this complete write() (and fdatasync under sync: always). */
+        r = ingest_writer_append(a->writer, identity, properties, payload, len, output, realtime_msec());
+        if (r < 0)
+                return r;
+        if (a->sync_always)
+                return ingest_writer_sync(a->writer);
+        return 0;
+}

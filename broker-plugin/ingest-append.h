@@ -1,0 +1,45 @@
+/* storage.ingest: log — telemetry appended to the ingest log instead of a call to hub-store */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto/ingest-log.h"
+
+/* How often the store-full flag file and the free disk space are looked at, at most. */
+#define INGEST_FULL_CHECK_USEC (100u * 1000u)
+/*
+ * Refuse telemetry when the file system has less free space than this: the
+ * importer needs room to copy the log into RocksDB (whose own reserve is
+ * 8 MiB) before it can delete segments.
+ */
+#define INGEST_DISK_RESERVE_BYTES (16u << 20)
+
+typedef struct IngestAppend {
+        IngestWriter *writer;
+        char *full_path;        /* {runtime_dir}/store-full, created by hub-store's importer */
+        bool reject_when_full;  /* overflow: reject_new */
+        bool sync_always;       /* sync: always */
+        bool full;              /* the cached answer */
+        uint64_t full_checked_usec;
+        bool disk_low;          /* the cached answer */
+        uint64_t disk_checked_usec;
+        uint64_t written_since_check;
+        char *dir;
+} IngestAppend;
+
+#define INGEST_APPEND_NULL ((IngestAppend){})
+
+/* Opens the writer on {storage_dir}/ingest (the runner creates it). */
+int ingest_append_init(IngestAppend *a, const char *storage_dir, const char *runtime_dir, bool reject_when_full,
+                       bool sync_always);
+void ingest_append_deinit(IngestAppend *a);
+
+/*
+ * Appends one message. 0: it is in the ingest log and may be acknowledged;
+ * -ENOBUFS the store is full (reject_new); -ENOSPC the disk is (nearly)
+ * full; other -errno: not written.
+ */
+int ingest_append(IngestAppend *a, const char *identity, const char *properties, const void *payload, size_t len,
+                  const char *output);

@@ -1,0 +1,420 @@
+/* storage.ingest: log — the importer: ingest-log segments -> RocksDB, in order */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "hub-store/ingest.h"
+#include "hub-store/manager.h"
+#include "proto/cleanup.h"
+#include "proto/ingest-log.h"
+#include "proto/log.h"
+#include "proto/sas.h"
+
+/*
+ * The plugin appended and acknowledged each record (DESIGN.md invariant 1
+ * now reads: in the ingest log). This file keeps them safe on their way:
+ *  - segments are imported in name order, each from its saved offset, so
+ *    each identity's records enter its stream in the order they were
+ *    acknowledged (invariant 2);
+ *  - the offset of a segment is persisted in RocksDB after the records it
+ *    covers, so a crash can only re-import a few records (duplicates are
+ *    allowed by invariant 2), never skip one;
+ *  - a segment is deleted only when fully imported, the store synced, and a
+ *    newer segment exists (its writer moved on for good). An incomplete or
+ *    corrupt tail of such a segment was never acknowledged: the plugin acks
+ *    only after a complete write(), and never writes after a failed one.
+ */
+#define META_PREFIX "ingest/"
+
+typedef struct Segment {
+        char name[INGEST_SEGMENT_NAME_MAX];
+        uint64_t offset;
+} Segment;
+
+struct Importer {
+        Manager *manager;
+        char *dir;
+        char *full_path;               /* {runtime_dir}/store-full */
+        bool full;                     /* the flag file exists */
+        sd_event_source *timer;
+        sd_event_source *sync_timer;   /* sync: periodic */
+
+        Segment *known;                /* offsets in memory, by name */
+        size_t n_known, cap_known;
+
+        char open_name[INGEST_SEGMENT_NAME_MAX];
+        int open_fd;
+        IngestReader reader;
+};
+
+static int segment_cmp(const void *a, const void *b) {
+        return strcmp(((const Segment *) a)->name, ((const Segment *) b)->name);
+}
+
+/* The segment files, sorted; *ret to free. */
+static int list_segments(const char *dir, Segment **ret, size_t *ret_n) {
+        _cleanup_free_ Segment *v = NULL;
+        size_t n = 0, cap = 0;
+        DIR *d = opendir(dir);
+        struct dirent *de;
+
+        if (!d)
+                return -errno;
+        while ((de = readdir(d))) {
+                if (!ingest_segment_name_is_valid(de->d_name) || strlen(de->d_name) >= INGEST_SEGMENT_NAME_MAX)
+                        continue;
+                if (n == cap) {
+                        size_t c = cap ? cap * 2 : 8;
+                        Segment *p = realloc(v, c * sizeof(*p));
+                        if (!p) {
+                                closedir(d);
+                                return -ENOMEM;
+                        }
+                        v = p;
+                        cap = c;
+                }
+                memset(&v[n], 0, sizeof(v[n]));
+                memcpy(v[n].name, de->d_name, strlen(de->d_name) + 1);
+                n++;
+        }
+        closedir(d);
+        if (n > 0)
+                qsort(v, n, sizeof(*v), segment_cmp);
+        *ret = TAKE_PTR(v);
+        *ret_n = n;
+        return 0;
+}
+
+static Segment *known_find(Importer *im, const char *name) {
+        for (size_t i = 0; i < im->n_known; i++)
+                if (strcmp(im->known[i].name, name) == 0)
+                        return &im->known[i];
+        return NULL;
+}
+
+static void known_forget(Importer *im, const char *name) {
+        Segment *s = known_find(im, name);
+        if (!s)
+                return;
+        *s = im->known[--im->n_known];
+}
+
+/* The saved offset of a segment: memory, else RocksDB, else 0. */
+static int segment_offset(Importer *im, const char *name, Segment **ret) {
+        _cleanup_free_ void *val = NULL;
+        char key[sizeof(META_PREFIX) + INGEST_SEGMENT_NAME_MAX];
+        size_t len = 0;
+        uint64_t offset = 0;
+
+        Segment *s = known_find(im, name);
+        if (s) {
+                *ret = s;
+                return 0;
+        }
+        (void) snprintf(key, sizeof(key), META_PREFIX "%s", name);
+        int r = store_meta_get(im->manager->store, key, &val, &len);
+        if (r < 0 && r != -ENOENT)
+                return r;
+        if (r >= 0 && len == sizeof(uint64_t))
+                memcpy(&offset, val, sizeof(offset));
+
+        if (im->n_known == im->cap_known) {
+                size_t c = im->cap_known ? im->cap_known * 2 : 8;
+                Segment *p = realloc(im->known, c * sizeof(*p));
+                if (!p)
+                        return -ENOMEM;
+                im->known = p;
+                im->cap_known = c;
+        }
+        s = &im->known[im->n_known++];
+        memset(s, 0, sizeof(*s));
+        memcpy(s->name, name, strlen(name) + 1);
+        s->offset = offset;
+        *ret = s;
+        return 0;
+}
+
+static int segment_save_offset(Importer *im, const Segment *s) {
+        char key[sizeof(META_PREFIX) + INGEST_SEGMENT_NAME_MAX];
+
+        (void) snprintf(key, sizeof(key), META_PREFIX "%s", s->name);
+        return store_meta_put(im->manager->store, key, &s->offset, sizeof(s->offset));
+}
+
+static int segment_open(Importer *im, const char *name) {
+        if (im->open_fd >= 0 && strcmp(im->open_name, name) == 0)
+                return im->open_fd;
+        im->open_fd = safe_close(im->open_fd);
+        ingest_reader_deinit(&im->reader);
+
+        char path[PATH_MAX];
+        (void) snprintf(path, sizeof(path), "%s/%s", im->dir, name);
+        int sfd = open(path, O_RDONLY | O_CLOEXEC);
+        if (sfd < 0)
+                return -errno;
+        im->open_fd = sfd;
+        memcpy(im->open_name, name, strlen(name) + 1);
+        return sfd;
+}
+
+/* A segment whose writer moved on and that is fully imported (up to any unacknowledged tail). */
+static int segment_retire(Importer *im, const Segment *s, int fd) {
+        char path[PATH_MAX], key[sizeof(META_PREFIX) + INGEST_SEGMENT_NAME_MAX];
+        struct stat st;
+        int r;
+
+        if (fstat(fd, &st) >= 0 && (uint64_t) st.st_size > s->offset)
+                log_warning("Ingest segment '%s': %" PRIu64 " byte(s) after offset %" PRIu64
+                            " are not a complete record (a write that failed, never acknowledged), skipping them",
+                            s->name, (uint64_t) st.st_size - s->offset, s->offset);
+
+        /* Invariant 1: the imported records must be durable before their only other copy goes. */
+        r = store_sync(im->manager->store);
+        if (r < 0)
+                return r;
+
+        (void) snprintf(path, sizeof(path), "%s/%s", im->dir, s->name);
+        if (unlink(path) < 0 && errno != ENOENT)
+                return log_warning_errno(-errno, "Failed to remove imported ingest segment '%s': %m", path);
+        (void) snprintf(key, sizeof(key), META_PREFIX "%s", s->name);
+        (void) store_meta_delete(im->manager->store, key);
+        log_debug("Ingest segment '%s' imported and removed", s->name);
+
+        if (strcmp(im->open_name, s->name) == 0) {
+                im->open_fd = safe_close(im->open_fd);
+                im->open_name[0] = 0;
+                ingest_reader_deinit(&im->reader);
+        }
+        known_forget(im, s->name);
+        return 0;
+}
+
+/* One record into its stream, as WIRE_STORE_REQUEST would. <0 only for errors worth retrying. */
+static int import_record(Importer *im, const IngestRecord *rec) {
+        Manager *m = im->manager;
+        _cleanup_free_ char *device = NULL, *module = NULL;
+        StoreStream *st;
+        Device *d;
+        int r;
+
+        if (iot_identity_split(rec->identity, &device, &module) < 0 ||
+            store_stream_get(m->store, STORE_ENDPOINT_UPSTREAM, 0, rec->identity, &st) < 0) {
+                log_warning("Ingest record of invalid identity '%s', skipping it", rec->identity);
+                return 0;
+        }
+        StoreMessage msg = {
+                .time_ms = rec->time_ms,
+                .identity = rec->identity,
+                .properties = rec->properties,
+                .output = rec->output && *rec->output ? rec->output : NULL,
+                .payload = rec->payload,
+                .payload_len = rec->payload_len,
+        };
+        r = store_append_acknowledged(m->store, st, &msg, NULL);
+        if (r == -ENOBUFS) {
+                /* Larger than the whole budget: it can never be stored (counted as rejected). */
+                log_warning("Ingest record of '%s' (%zu bytes) exceeds the store's budget, dropping it",
+                            rec->identity, rec->payload_len);
+                return 0;
+        }
+        if (r < 0)
+                return r;
+
+        if (manager_device_get(m, rec->identity, &d) >= 0) {
+                d->stream = st;
+                manager_device_changed(m, d);
+        }
+        return 0;
+}
+
+/* reject_new: a flag file the plugin stat()s, since it no longer asks us per message. */
+static void importer_update_full(Importer *im) {
+        Store *s = im->manager->store;
+
+        if (im->manager->config->overflow != OVERFLOW_REJECT_NEW)
+                return;
+        uint64_t bytes = store_bytes(s), max = store_max_bytes(s);
+        if (!im->full && bytes * 100u >= max * IMPORTER_FULL_PERCENT) {
+                int fd = open(im->full_path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+                if (fd < 0) {
+                        log_warning_errno(-errno, "Failed to create '%s', ignoring: %m", im->full_path);
+                        return;
+                }
+                safe_close(fd);
+                im->full = true;
+                log_warning("Message store nearly full (%" PRIu64 " of %" PRIu64 " bytes), refusing new messages",
+                            bytes, max);
+        } else if (im->full && bytes * 100u < max * IMPORTER_NOT_FULL_PERCENT) {
+                if (unlink(im->full_path) < 0 && errno != ENOENT) {
+                        log_warning_errno(-errno, "Failed to remove '%s', ignoring: %m", im->full_path);
+                        return;
+                }
+                im->full = false;
+                log_notice("Message store below %u%% again, accepting messages", IMPORTER_NOT_FULL_PERCENT);
+        }
+}
+
+int importer_run(Importer *im) {
+        _cleanup_free_ Segment *segs = NULL;
+        size_t n_segs = 0;
+        unsigned imported = 0;
+        int r;
+
+        r = list_segments(im->dir, &segs, &n_segs);
+        if (r < 0)
+                return log_warning_errno(r, "Failed to list '%s': %m", im->dir);
+
+        for (size_t i = 0; i < n_segs && imported < IMPORTER_BATCH; i++) {
+                bool newest = i + 1 == n_segs;
+                Segment *s;
+                uint64_t before;
+
+                r = segment_offset(im, segs[i].name, &s);
+                if (r < 0)
+                        return log_warning_errno(r, "Failed to read the offset of ingest segment '%s': %m",
+                                                 segs[i].name);
+                int fd = segment_open(im, s->name);
+                if (fd == -ENOENT)
+                        continue;
+                if (fd < 0)
+                        return log_warning_errno(fd, "Failed to open ingest segment '%s': %m", s->name);
+
+                before = s->offset;
+                for (;;) {
+                        _cleanup_(ingest_record_deinit) IngestRecord rec = INGEST_RECORD_NULL;
+                        size_t size;
+
+                        if (imported >= IMPORTER_BATCH) {
+                                r = -EINPROGRESS;
+                                break;
+                        }
+                        r = ingest_reader_next(&im->reader, fd, s->offset, &rec, &size);
+                        if (r < 0)
+                                break;
+                        r = import_record(im, &rec);
+                        if (r < 0)
+                                break;
+                        s->offset += size;
+                        imported++;
+                }
+                /* After the records it covers: a crash re-imports a few, never skips one. */
+                if (s->offset != before) {
+                        int k = segment_save_offset(im, s);
+                        if (k < 0)
+                                return log_warning_errno(k, "Failed to save the ingest offset of '%s': %m", s->name);
+                }
+
+                if (r == -EINPROGRESS)
+                        break;
+                if (r == -EAGAIN || r == -EBADMSG) {
+                        if (newest) {
+                                if (r == -EBADMSG)
+                                        log_debug("Ingest segment '%s' has a bad record at %" PRIu64
+                                                  ", waiting for the writer to move on", s->name, s->offset);
+                                break;
+                        }
+                        r = segment_retire(im, s, fd);
+                        if (r < 0)
+                                return log_warning_errno(r, "Failed to retire ingest segment '%s': %m", s->name);
+                        continue;
+                }
+                if (r < 0) {
+                        /* Store failures (disk full, I/O): stop here and retry on the next tick, in order. */
+                        log_debug("Ingest import paused at '%s':%" PRIu64 ": %s", s->name, s->offset, strerror(-r));
+                        return r == -ENOMEM ? r : (int) imported;
+                }
+        }
+        return (int) imported;
+}
+
+static int importer_on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Importer *im = userdata;
+        int r = importer_run(im);
+
+        importer_update_full(im);
+        (void) sd_event_source_set_time_relative(s, r > 0 ? IMPORTER_BUSY_USEC : IMPORTER_IDLE_USEC);
+        return 0;
+}
+
+/* sync: periodic — the plugin does not fdatasync; this bounds what a power cut can take (invariant 1). */
+static int importer_on_sync(sd_event_source *s, uint64_t usec, void *userdata) {
+        Importer *im = userdata;
+        _cleanup_free_ Segment *segs = NULL;
+        size_t n = 0;
+        char path[PATH_MAX];
+
+        if (list_segments(im->dir, &segs, &n) >= 0)
+                for (size_t i = 0; i < n; i++) {
+                        (void) snprintf(path, sizeof(path), "%s/%s", im->dir, segs[i].name);
+                        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+                        if (fd >= 0 && fdatasync(fd) < 0)
+                                log_warning_errno(-errno, "Failed to sync ingest segment '%s', ignoring: %m", path);
+                }
+        (void) sd_event_source_set_time_relative(s, im->manager->config->sync_interval_msec * 1000u);
+        return 0;
+}
+
+int importer_new(Manager *m, Importer **ret) {
+        _cleanup_(importer_freep) Importer *im = calloc(1, sizeof(*im));
+        struct stat st;
+        int r;
+
+        if (!im)
+                return -ENOMEM;
+        im->manager = m;
+        im->open_fd = -1;
+        im->reader = INGEST_READER_NULL;
+        if (asprintf(&im->dir, "%s/" INGEST_DIR, m->config->storage_dir) < 0) {
+                im->dir = NULL;
+                return -ENOMEM;
+        }
+        if (asprintf(&im->full_path, "%s/store-full", m->config->runtime_dir) < 0) {
+                im->full_path = NULL;
+                return -ENOMEM;
+        }
+        if (mkdir(im->dir, 0700) < 0 && errno != EEXIST)
+                return -errno;
+        im->full = stat(im->full_path, &st) >= 0;
+        if (im->full && m->config->overflow != OVERFLOW_REJECT_NEW) {
+                (void) unlink(im->full_path);
+                im->full = false;
+        }
+
+        r = sd_event_add_time_relative(m->event, &im->timer, CLOCK_MONOTONIC, 0, 1000u, importer_on_timer, im);
+        if (r < 0)
+                return r;
+        (void) sd_event_source_set_description(im->timer, "ingest-import");
+        (void) sd_event_source_set_enabled(im->timer, SD_EVENT_ON);
+
+        if (m->config->sync == SYNC_PERIODIC) {
+                r = sd_event_add_time_relative(m->event, &im->sync_timer, CLOCK_MONOTONIC,
+                                               m->config->sync_interval_msec * 1000u, 10000u, importer_on_sync, im);
+                if (r < 0)
+                        return r;
+                (void) sd_event_source_set_description(im->sync_timer, "ingest-sync");
+                (void) sd_event_source_set_enabled(im->sync_timer, SD_EVENT_ON);
+        }
+        *ret = TAKE_PTR(im);
+        return 0;
+}
+
+Importer *importer_free(Importer *im) {
+        if (!im)
+                return NULL;
+        im->timer = sd_event_source_disable_unref(im->timer);
+        im->sync_timer = sd_event_source_disable_unref(im->sync_timer);
+        safe_close(im->open_fd);
+        ingest_reader_deinit(&im->reader);
+        free(im->known);
+        free(im->full_path);
+        free(im->dir);
+        free(im);
+        return NULL;
+}
