@@ -187,6 +187,11 @@ class Simulator:
         return self.call("GET", "/telemetry/count")
 
 
+def yaml_quote(s):
+    """A YAML single-quoted scalar (routes hold double quotes and '*')."""
+    return "'" + s.replace("'", "''") + "'"
+
+
 class Hub:
     """edgehub-run with mosquitto + plugin + auth-cache + hub-store, configured for the simulator."""
 
@@ -241,6 +246,8 @@ store_and_forward:
 runtime_dir: {self.runtime}
 log_level: {s['log_level']}
 """
+        if s.get("routes"):
+            text += "routes:\n" + "".join(f"  {name}: {yaml_quote(r)}\n" for name, r in s["routes"].items())
         with open(self.config_path, "w") as f:
             f.write(text)
 
@@ -369,6 +376,24 @@ class Device:
             self.client.disconnect()
         finally:
             self.client.loop_stop()
+
+    def listen_inputs(self):
+        """Collects (input name, payload, properties) of module input messages, in arrival order."""
+        self.inputs = []
+        lock = threading.Lock()
+
+        def on_message(client, userdata, msg):
+            parts = msg.topic.split("/")
+            if len(parts) >= 6 and parts[4] == "inputs":
+                props = dict(urllib.parse.parse_qsl(parts[6] if len(parts) > 6 else "", keep_blank_values=True))
+                with lock:
+                    self.inputs.append((parts[5], msg.payload.decode(errors="replace"), props))
+        self.client.on_message = on_message
+        return self.inputs
+
+    def send_output(self, output, payload, props="", timeout=10):
+        bag = f"%24.on={output}" + (f"&{props}" if props else "")
+        return self.send(payload, props=bag, timeout=timeout)
 
 
 def telemetry_payloads(sim, identity):
