@@ -229,9 +229,7 @@ static int manager_on_sweep(sd_event_source *s, void *userdata) {
         uint64_t ttl_ms = m->ttl_sec * 1000u;
         uint64_t now = realtime_msec();
 
-        if (ttl_ms == 0 || now <= ttl_ms)
-                return 0;
-        int r = store_expire(m->store, now - ttl_ms, SWEEP_SLICE_REMOVALS);
+        int r = store_expire(m->store, now, ttl_ms, SWEEP_SLICE_REMOVALS);
         if (r < 0)
                 manager_store_result(m, r);
         if (r > 0)
