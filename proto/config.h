@@ -69,6 +69,10 @@ typedef struct Config {
         /* store_and_forward: */
         uint64_t ttl_sec;             /* store_and_forward.time_to_live (7200) */
 
+        /* metrics: (hub-store's Prometheus endpoint) */
+        uint16_t metrics_port;        /* metrics.port (0 = off) */
+        char *metrics_address;        /* metrics.address (127.0.0.1) */
+
         char *runtime_dir;            /* runtime_dir (/run/edgehub): sockets */
         int log_level;                /* log_level (info) */
 
