@@ -13,16 +13,18 @@ import subprocess
 import sys
 import tempfile
 import types
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 
 from edgehub_harness import (  # noqa: E402
-    EDGE_ID, GATEWAY_NAME, HUB_NAME, Device, LogPump, Pki, Simulator, telemetry_payloads, wait_until)
+    EDGE_ID, GATEWAY_NAME, HUB_NAME, Device, LogPump, Pki, Simulator, free_port, telemetry_payloads, wait_until)
 
 CONFIG = "/etc/edgehub/config.yaml"
 CA = "/etc/edgehub/ca.crt"
 TLS_PORT = 8883
+METRICS_PORT = free_port()
 
 
 def set_key(text, key, value):
@@ -31,6 +33,17 @@ def set_key(text, key, value):
     text, n = pattern.subn(lambda m: f"{m.group(1)}{key}: {value}", text, count=1)
     assert n == 1, f"no '{key}' in {CONFIG}"
     return text
+
+
+def set_section_key(text, section, key, value):
+    """Sets `key:` of the top-level `section:` (keys such as port repeat across sections)."""
+    start = re.search(rf"^{re.escape(section)}:\s*$", text, re.M)
+    assert start, f"no '{section}:' in {CONFIG}"
+    head, tail = text[:start.end()], text[start.end():]
+    tail, n = re.subn(rf"^(\s+)#?\s*{re.escape(key)}:.*$", lambda m: f"{m.group(1)}{key}: {value}", tail,
+                      count=1, flags=re.M)
+    assert n == 1, f"no '{section}.{key}' in {CONFIG}"
+    return head + tail
 
 
 def configure(sim, pki, edgehub_key):
@@ -42,6 +55,7 @@ def configure(sim, pki, edgehub_key):
         ("https_port", sim.https_port), ("ca_file", pki.ca_cert),
     ]:
         text = set_key(text, key, value)
+    text = set_section_key(text, "metrics", "port", METRICS_PORT)
     # Written in place: dpkg's statoverride keeps it root:edgehub 0640.
     with open(CONFIG, "w") as f:
         f.write(text)
@@ -99,6 +113,11 @@ def main():
         print(status.stdout, end="")
         assert status.returncode == 0, f"hubctl status exited {status.returncode}: {status.stderr}"
         assert "Connected devices" in status.stdout, status.stdout
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{METRICS_PORT}/metrics", timeout=5) as r:
+            metrics = r.read().decode()
+        assert re.search(r'^edgehub_messages_sent_total\{.*id="pkg-dev-1",to="upstream"\} 1$', metrics, re.M), metrics
+        print("package test: the metrics endpoint counts the message")
     finally:
         if hub and hub.poll() is None:
             hub.send_signal(signal.SIGTERM)
