@@ -60,6 +60,24 @@ getent passwd edgehub >/dev/null || fail "no system user edgehub"
 [ "$(stat -c '%U:%G %a' /etc/edgehub/server.key)" = "root:edgehub 640" ] || fail "server.key mode"
 openssl verify -CAfile /etc/edgehub/ca.crt /etc/edgehub/server.crt >/dev/null || fail "server.crt not signed by ca.crt"
 grep -q "^plugin .*/edgehub-plugin.so" /etc/edgehub/mosquitto.conf || fail "no /etc/edgehub/mosquitto.conf"
+grep -q "^log_dest syslog$" /etc/edgehub/mosquitto.conf || fail "the broker does not log to syslog"
+for page in hubctl edgehub-run edgehub-broker $(ls /usr/libexec/edgehub | grep -v '\.' | grep -v broker-config); do
+	[ -n "$(find /usr/share/man -name "$page.[18].gz")" ] || fail "no man page for $page"
+done
+bash -c '. /usr/share/bash-completion/bash_completion; . /usr/share/bash-completion/completions/hubctl; complete -p hubctl' |
+	grep -q _hubctl || fail "no bash completion for hubctl"
+
+echo "== a bad configuration: exit status 2, file:line and key named"
+bad=$(mktemp /tmp/edgehub-bad.XXXXXX.yaml)
+sed 's/^\(  *\)max_bytes:.*/\1max_bytes: 12 parsecs/' /etc/edgehub/config.yaml >"$bad"
+for daemon in /usr/libexec/edgehub/edgehub-*; do
+	case $daemon in *broker-config) continue ;; esac
+	status=0
+	"$daemon" --config "$bad" 2>"$bad.err" || status=$?
+	[ "$status" = 2 ] || fail "$daemon exited $status on a bad configuration"
+	grep -q "^<3>$bad:[0-9]*:[0-9]*: key 'storage.max_bytes'" "$bad.err" || fail "$daemon: $(cat "$bad.err")"
+done
+rm -f "$bad" "$bad.err"
 
 echo "== systemd-analyze verify and security"
 units=$(dpkg -L edgehub | grep -E '^/lib/systemd/system/edgehub.*\.(service|target)$')
