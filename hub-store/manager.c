@@ -75,6 +75,7 @@ Manager *manager_free(Manager *m) {
         manager_local_free(m);
         manager_routes_free(m);
         m->bus = bus_free(m->bus);
+        m->metrics = metrics_server_free(m->metrics);
         m->server = frame_server_free(m->server);
         m->tick_source = sd_event_source_disable_unref(m->tick_source);
         m->sweep_source = sd_event_source_disable_unref(m->sweep_source);
@@ -344,6 +345,13 @@ int manager_start(Manager *m) {
          * serve any device: answer those before upstream link work.
          */
         frame_server_set_priority(m->server, SD_EVENT_PRIORITY_IMPORTANT);
+
+        if (m->config->metrics_port != 0) {
+                r = metrics_server_new(&m->metrics, m->event, m, m->config->metrics_address, m->config->metrics_port);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to serve metrics on '%s' port %u: %m",
+                                               m->config->metrics_address, m->config->metrics_port);
+        }
 
         r = sd_event_add_time_relative(m->event, &m->tick_source, CLOCK_MONOTONIC, TICK_USEC, 0, manager_on_tick, m);
         if (r < 0)

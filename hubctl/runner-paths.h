@@ -13,6 +13,7 @@
  *   {dir}/edgehub-auth-cache  else {dir}/../auth-cache/edgehub-auth-cache
  *   {dir}/edgehub-hub-store   else {dir}/../hub-store/edgehub-hub-store
  *   {dir}/edgehub-plugin.so   else {dir}/../broker-plugin/edgehub-plugin.so
+ * and last where "meson install" puts them (EDGEHUB_LIBEXECDIR, EDGEHUB_PLUGINDIR).
  * runner.plugin, when set, names the plugin exactly. All results are
  * absolute, in canonical folders (the file name itself may be a symlink).
  */

@@ -108,8 +108,9 @@ static void test_missing(void **state) {
 
         assert_int_equal(mkdir_parents(dir, 0755), 0);
         assert_int_equal(runner_paths_resolve(&c, dir, true, false, &p, &error), -ENOENT);
-        assert_true(asprintf(&expected, "edgehub-auth-cache not found (looked for %s/edgehub-auth-cache and "
-                                        "%s/../auth-cache/edgehub-auth-cache)", dir, dir) > 0);
+        assert_true(asprintf(&expected, "edgehub-auth-cache not found (looked for %s/edgehub-auth-cache, "
+                                        "%s/../auth-cache/edgehub-auth-cache and "
+                                        EDGEHUB_LIBEXECDIR "/edgehub-auth-cache)", dir, dir) > 0);
         assert_string_equal(error, expected);
         assert_null(p.auth_cache);
 }

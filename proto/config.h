@@ -76,6 +76,10 @@ typedef struct Config {
          * Absent: one route "upstream" = CONFIG_ROUTE_DEFAULT. */
         RouteSpecs routes;
 
+        /* metrics: (hub-store's Prometheus endpoint) */
+        uint16_t metrics_port;        /* metrics.port (0 = off) */
+        char *metrics_address;        /* metrics.address (127.0.0.1) */
+
         char *runtime_dir;            /* runtime_dir (/run/edgehub): sockets */
         int log_level;                /* log_level (info) */
 
