@@ -61,10 +61,14 @@ typedef struct LinkOps {
         void (*want_connect)(void *userdata, Link *l);
         /* After every state change; failure says why when the new state is BACKOFF. */
         void (*state_changed)(void *userdata, Link *l, LinkState old, LinkFailure failure);
+        /* A message from the hub on one of the link's subscriptions (C2D, methods, twins). */
+        void (*message)(void *userdata, Link *l, const char *topic, const void *payload, size_t len);
 } LinkOps;
 
 int link_new(Link **ret, sd_event *e, const LinkSettings *settings, const LinkOps *ops, void *userdata,
-             Store *store, StoreStream *stream);
+             Store *store, const char *identity);
+/* The identity's $upstream queue at the stream's priority is sent on this link (idempotent). */
+int link_add_stream(Link *l, StoreStream *st);
 /* Closes the connection (no callback) and frees. */
 Link *link_free(Link *l);
 
@@ -80,11 +84,17 @@ void link_close(Link *l);
 void link_kick(Link *l);
 /* About once a second: keepalive. */
 void link_tick(Link *l);
+/*
+ * Publishes a request of the identity (a twin request, a method response)
+ * at QoS 1, outside the stored queue. -ENOTCONN unless the link is UP.
+ */
+int link_send(Link *l, const char *topic, const void *payload, size_t len);
 
 LinkState link_state(const Link *l);
 LinkFailure link_last_failure(const Link *l);
 const char *link_identity(const Link *l);
-const Sender *link_sender(const Link *l);
+/* The sender of a priority, or NULL. */
+const Sender *link_sender(const Link *l, uint8_t priority);
 
 const char *link_state_to_string(LinkState s);
 const char *link_failure_to_string(LinkFailure f);

@@ -34,6 +34,7 @@ static Device *device_free(Device *d) {
         if (!d)
                 return NULL;
         link_free(d->link);
+        device_requests_free(d);
         free(d->identity);
         free(d);
         return NULL;
@@ -66,8 +67,32 @@ int manager_device_get(Manager *m, const char *identity, Device **ret) {
         return 0;
 }
 
+uint64_t device_queued(const Device *d) {
+        uint64_t n = 0;
+        for (size_t p = 0; p <= STORE_PRIORITY_MAX; p++)
+                if (d->streams[p])
+                        n += d->streams[p]->messages;
+        return n;
+}
+
+uint64_t device_delivered(const Device *d) {
+        uint64_t n = 0;
+        for (size_t p = 0; p <= STORE_PRIORITY_MAX; p++)
+                if (d->streams[p])
+                        n += d->streams[p]->delivered;
+        return n;
+}
+
 static bool device_needs_link(const Device *d) {
-        return d->connected || (d->stream && d->stream->messages > 0);
+        return d->connected || device_queued(d) > 0 || d->n_requests > 0;
+}
+
+void manager_device_add_stream(Manager *m, Device *d, StoreStream *st) {
+        if (st->priority > STORE_PRIORITY_MAX || d->streams[st->priority] == st)
+                return;
+        d->streams[st->priority] = st;
+        if (d->link)
+                (void) link_add_stream(d->link, st);
 }
 
 static void connect_queue_remove(Manager *m, Link *l) {
@@ -249,6 +274,10 @@ static void link_state_changed(void *userdata, Link *l, LinkState old, LinkFailu
         if (old == LINK_WAITING && state != LINK_WAITING)
                 connect_queue_remove(m, l);
 
+        Device *d = manager_device_find(m, link_identity(l));
+        if (d && (state == LINK_UP || old == LINK_UP))
+                manager_bus_link_changed(m, d, state == LINK_UP);
+
         if (state == LINK_UP)
                 manager_uplink_reachable(m);
         else if (state == LINK_BACKOFF) {
@@ -289,23 +318,30 @@ static int manager_on_probe(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
+static void link_message(void *userdata, Link *l, const char *topic, const void *payload, size_t len) {
+        Manager *m = userdata;
+        Device *d = manager_device_find(m, link_identity(l));
+
+        if (d)
+                manager_cloud_message(m, d, topic, payload, len);
+}
+
 static const LinkOps link_ops = {
         .mint_password = link_mint_password,
         .want_connect = link_want_connect,
         .state_changed = link_state_changed,
+        .message = link_message,
 };
 
 static int device_open_link(Manager *m, Device *d) {
         int r;
 
-        if (!d->stream) {
-                r = store_stream_get(m->store, STORE_ENDPOINT_UPSTREAM, 0, d->identity, &d->stream);
-                if (r < 0)
-                        return r;
-        }
-        r = link_new(&d->link, m->event, &m->link_settings, &link_ops, m, m->store, d->stream);
+        r = link_new(&d->link, m->event, &m->link_settings, &link_ops, m, m->store, d->identity);
         if (r < 0)
                 return r;
+        for (size_t p = 0; p <= STORE_PRIORITY_MAX; p++)
+                if (d->streams[p])
+                        (void) link_add_stream(d->link, d->streams[p]);
         link_start(d->link);
         return 0;
 }
@@ -347,6 +383,7 @@ void manager_links_tick(Manager *m) {
         for (size_t i = 0; i < key_map_size(&m->devices); i++) {
                 Device *d = key_map_value_at(&m->devices, i);
 
+                manager_bus_tick(m, d);
                 if (device_needs_link(d)) {
                         if (!d->link || link_state(d->link) == LINK_CLOSED)
                                 manager_device_changed(m, d);
@@ -428,12 +465,12 @@ int manager_links_setup(Manager *m) {
         for (size_t i = 0; i < store_n_streams(m->store); i++) {
                 StoreStream *st = store_stream_at(m->store, i);
                 Device *d;
-                if (st->messages == 0 || st->priority != 0 || strcmp(st->endpoint, STORE_ENDPOINT_UPSTREAM) != 0)
+                if (st->messages == 0 || strcmp(st->endpoint, STORE_ENDPOINT_UPSTREAM) != 0)
                         continue;
                 r = manager_device_get(m, st->identity, &d);
                 if (r < 0)
                         return r;
-                d->stream = st;
+                manager_device_add_stream(m, d, st);
                 manager_device_changed(m, d);
         }
         return 0;

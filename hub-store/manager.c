@@ -28,7 +28,7 @@
 /* At most one "store full" warning this often. */
 #define REJECT_LOG_INTERVAL_USEC (10u * 1000000u)
 
-static bool identity_is_valid(const char *identity) {
+bool identity_is_valid(const char *identity) {
         _cleanup_free_ char *device = NULL, *module = NULL;
 
         return iot_identity_split(identity, &device, &module) >= 0;
@@ -70,8 +70,11 @@ int manager_new(Manager **ret, Config *config) {
 Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
-        /* Links first: they point into the store's streams. */
+        /* Links and local queues first: they point into the store's streams. */
         manager_links_free(m);
+        manager_local_free(m);
+        manager_routes_free(m);
+        m->bus = bus_free(m->bus);
         m->server = frame_server_free(m->server);
         m->tick_source = sd_event_source_disable_unref(m->tick_source);
         m->sweep_source = sd_event_source_disable_unref(m->sweep_source);
@@ -87,7 +90,7 @@ Manager *manager_free(Manager *m) {
 }
 
 /* Storage failures: one error per burst, one notice when it is over. */
-static void manager_store_result(Manager *m, int r) {
+void manager_store_result(Manager *m, int r) {
         if (r >= 0 || r == -ENOBUFS) {
                 if (m->store_failing && r >= 0) {
                         log_notice("Message store writes work again after %" PRIu64 " failure(s)", m->store_failures);
@@ -105,7 +108,6 @@ static void manager_store_result(Manager *m, int r) {
 
 static void manager_reply_store(Manager *m, const Frame *req, FrameBuilder *reply) {
         _cleanup_free_ char *identity = NULL, *properties = NULL, *output = NULL;
-        StoreStream *st;
         int r;
 
         r = frame_get_string(req, WIRE_IDENTITY, &identity);
@@ -127,10 +129,6 @@ static void manager_reply_store(Manager *m, const Frame *req, FrameBuilder *repl
         if (r < 0)
                 return wire_reply_init(reply, WIRE_STORE_REPLY, EINVAL, "malformed store request");
 
-        r = store_stream_get(m->store, STORE_ENDPOINT_UPSTREAM, 0, identity, &st);
-        if (r < 0)
-                return wire_reply_init(reply, WIRE_STORE_REPLY, r == -ENOMEM ? ENOMEM : EINVAL, "bad identity");
-
         StoreMessage msg = {
                 .time_ms = realtime_msec(),
                 .identity = identity,
@@ -140,7 +138,7 @@ static void manager_reply_store(Manager *m, const Frame *req, FrameBuilder *repl
                 .payload_len = payload->len,
         };
         /* Invariant 1: the reply (and so the device's PUBACK) only after RocksDB has it in the WAL. */
-        r = store_append(m->store, st, &msg, NULL);
+        r = manager_route_message(m, &msg, false);
         manager_store_result(m, r);
         if (r == -ENOBUFS) {
                 uint64_t now = now_usec();
@@ -155,12 +153,6 @@ static void manager_reply_store(Manager *m, const Frame *req, FrameBuilder *repl
                 return wire_reply_init(reply, WIRE_STORE_REPLY, EIO, "message store failed");
 
         wire_reply_init(reply, WIRE_STORE_REPLY, 0, NULL);
-
-        Device *d;
-        if (manager_device_get(m, identity, &d) >= 0) {
-                d->stream = st;
-                manager_device_changed(m, d);
-        }
 }
 
 static void manager_reply_presence(Manager *m, const Frame *req, FrameBuilder *reply) {
@@ -184,6 +176,7 @@ static void manager_reply_presence(Manager *m, const Frame *req, FrameBuilder *r
                 log_debug("Device '%s' %s", identity, connected ? "connected" : "disconnected");
         d->connected = !!connected;
         manager_device_changed(m, d);
+        manager_local_presence(m, identity, d->connected);
         wire_reply_init(reply, WIRE_PRESENCE_REPLY, 0, NULL);
 }
 
@@ -216,6 +209,7 @@ static const struct {
         { WIRE_STORE_REQUEST, manager_reply_store },
         { WIRE_PRESENCE_REQUEST, manager_reply_presence },
         { WIRE_CONTROL_REQUEST, manager_reply_control },
+        { WIRE_CONFIG_APPLY_REQUEST, manager_reply_config_apply },
 };
 
 static int manager_on_request(void *userdata, const Frame *req, FrameBuilder *reply) {
@@ -232,7 +226,7 @@ static int manager_on_request(void *userdata, const Frame *req, FrameBuilder *re
 
 static int manager_on_sweep(sd_event_source *s, void *userdata) {
         Manager *m = userdata;
-        uint64_t ttl_ms = m->config->ttl_sec * 1000u;
+        uint64_t ttl_ms = m->ttl_sec * 1000u;
         uint64_t now = realtime_msec();
 
         if (ttl_ms == 0 || now <= ttl_ms)
@@ -270,6 +264,7 @@ static int manager_on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
         if (m->ticks % COMPACT_EVERY_TICKS == 0)
                 store_compact_some(m->store);
         manager_links_tick(m);
+        manager_local_tick(m);
         if (m->ticks % STATUS_EVERY_TICKS == 0)
                 (void) sd_notifyf(false, "STATUS=Uplink %s, %" PRIu64 " message(s) queued%s",
                                   manager_uplink_string(m), store_messages(m->store),
@@ -377,9 +372,18 @@ int manager_start(Manager *m) {
                 (void) sd_event_source_set_enabled(m->sync_source, SD_EVENT_ON);
         }
 
+        r = manager_routes_setup(m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the routes: %m");
         r = manager_links_setup(m);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up upstream links: %m");
+        r = manager_bus_setup(m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the bus client: %m");
+        r = manager_local_setup(m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up local endpoints: %m");
 
         if (m->config->ingest == INGEST_LOG) {
                 r = importer_new(m, &m->importer);

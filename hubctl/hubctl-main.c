@@ -210,6 +210,23 @@ static void cmd_sync(Context *c) {
                 context_fail(c, EXIT_DAEMON, "hubctl: failed to write the output");
 }
 
+static void cmd_routes(Context *c) {
+        json_auto_t *q = NULL;
+        json_error_t e = {};
+        int r;
+
+        context_query(c, &c->hub_store, "routes", &q);
+        if (!q)
+                return;
+        if (render_routes(NULL, q, &e) == -EBADMSG) {
+                context_bad_reply(c, &c->hub_store, "routes", &e);
+                return;
+        }
+        r = arg_json ? print_json(q) : render_routes(stdout, q, &e);
+        if (r < 0)
+                context_fail(c, EXIT_DAEMON, "hubctl: failed to write the output");
+}
+
 static const struct {
         const char *name;
         void (*run)(Context *c);
@@ -219,6 +236,7 @@ static const struct {
         { "queues", cmd_queues, "Store queues per endpoint and priority" },
         { "devices", cmd_devices, "Identities in scope, connected or queued" },
         { "sync", cmd_sync, "Ask auth-cache to refresh the device scope now" },
+        { "routes", cmd_routes, "Routes in force and what each matched" },
 };
 
 static void help(void) {
