@@ -89,6 +89,10 @@ int runner_paths_resolve(const Config *c, const char *exe_dir, bool want_daemons
                 r = find_program(dir, "hub-store", EDGEHUB_LIBEXECDIR, "edgehub-hub-store", X_OK, &p.hub_store, ret_error);
                 if (r < 0)
                         return r;
+                r = find_program(dir, "method-router", EDGEHUB_LIBEXECDIR, "edgehub-method-router", X_OK,
+                                 &p.method_router, ret_error);
+                if (r < 0)
+                        return r;
         }
         if (want_plugin) {
                 if (c->plugin_path)
@@ -111,6 +115,7 @@ int runner_paths_resolve(const Config *c, const char *exe_dir, bool want_daemons
 void runner_paths_deinit(RunnerPaths *p) {
         free(p->auth_cache);
         free(p->hub_store);
+        free(p->method_router);
         free(p->plugin);
         free(p->mosquitto);
         *p = RUNNER_PATHS_NULL;

@@ -50,6 +50,7 @@ static int teardown(void **state) {
 static void test_meson_layout(void **state) {
         _cleanup_free_ char *exe_dir = at("build/hubctl"), *error = NULL, *auth = at("build/auth-cache/edgehub-auth-cache"),
                             *store = at("build/hub-store/edgehub-hub-store"),
+                            *router = at("build/method-router/edgehub-method-router"),
                             *plugin = at("build/broker-plugin/edgehub-plugin.so"), *mosq = at("bin/mosquitto");
         RunnerPaths p = RUNNER_PATHS_NULL;
         Config c = { .mosquitto_path = mosq };
@@ -57,12 +58,14 @@ static void test_meson_layout(void **state) {
         touch("build/hubctl/edgehub-run", 0755);
         touch("build/auth-cache/edgehub-auth-cache", 0755);
         touch("build/hub-store/edgehub-hub-store", 0755);
+        touch("build/method-router/edgehub-method-router", 0755);
         touch("build/broker-plugin/edgehub-plugin.so", 0644);
         touch("bin/mosquitto", 0755);
 
         assert_int_equal(runner_paths_resolve(&c, exe_dir, true, true, &p, &error), 0);
         assert_string_equal(p.auth_cache, auth);
         assert_string_equal(p.hub_store, store);
+        assert_string_equal(p.method_router, router);
         assert_string_equal(p.plugin, plugin);
         assert_string_equal(p.mosquitto, mosq);
         runner_paths_deinit(&p);
@@ -86,6 +89,7 @@ static void test_installed_layout(void **state) {
         touch("usr/bin/edgehub-run", 0755);
         touch("usr/libexec/edgehub/edgehub-auth-cache", 0755);
         touch("usr/libexec/edgehub/edgehub-hub-store", 0755);
+        touch("usr/libexec/edgehub/edgehub-method-router", 0755);
         touch("usr/libexec/edgehub/edgehub-plugin.so", 0644);
         touch("elsewhere/p.so", 0644);
 

@@ -202,6 +202,7 @@ class Hub:
         self.pki = pki
         self.sim = sim
         self.tls_port = free_port()
+        self.methods_port = free_port()
         self.runtime = os.path.join(folder, "run")
         self.storage = os.path.join(folder, "lib")
         self.config_path = os.path.join(folder, "config.yaml")
@@ -243,6 +244,9 @@ storage:
   ingest: {s['ingest']}
 store_and_forward:
   time_to_live: {s['time_to_live']}
+methods:
+  port: {self.methods_port}
+  bind: 127.0.0.1
 runtime_dir: {self.runtime}
 log_level: {s['log_level']}
 """

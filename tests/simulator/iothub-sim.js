@@ -11,6 +11,7 @@ import { Aedes } from 'aedes'
 import { validateSas } from './lib/sas.js'
 import { Registry, HttpError } from './lib/registry.js'
 import { TelemetryStore } from './lib/telemetry.js'
+import { CloudToDevice } from './lib/cloud-to-device.js'
 
 const HOST = '127.0.0.1'
 
@@ -148,7 +149,9 @@ broker.authorizePublish = (client, packet, cb) => {
   const t = packet.topic
   let bag; let noSlash = false
   if (t.startsWith(s.eventsPrefix)) bag = t.slice(s.eventsPrefix.length)
-  else if (t === s.eventsExact) { bag = ''; noSlash = true } else {
+  else if (t === s.eventsExact) { bag = ''; noSlash = true } else if (t.startsWith('$iothub/methods/res/') && c2d.onMethodResponse(client, t, packet.payload)) {
+    return cb(null)
+  } else {
     stats.publishDenied++
     log(`publish denied for '${client.id}' on '${t}'; closing connection`)
     return cb(new Error('publish not authorized'))
@@ -175,7 +178,9 @@ broker.authorizeSubscribe = (client, sub, cb) => {
 }
 
 // Telemetry goes to the "cloud", never back to MQTT subscribers.
-broker.authorizeForward = (client, packet) => (packet.topic.includes('/messages/events') ? null : packet)
+// Method replies are for the simulated service, never for other subscribers.
+broker.authorizeForward = (client, packet) =>
+  (packet.topic.includes('/messages/events') || packet.topic.startsWith('$iothub/methods/res/') ? null : packet)
 
 broker.on('client', (c) => { stats.connects++; vlog(`connected '${c.id}'`) })
 broker.on('clientDisconnect', (c) => { stats.disconnects++; vlog(`disconnected '${c.id}'`) })
@@ -185,6 +190,9 @@ broker.on('connectionError', (c, err) => vlog(`connection error: ${err.message}`
 function connectedClients () {
   return Object.values(broker.clients).filter(c => !c.closed)
 }
+
+const c2d = new CloudToDevice({ clients: connectedClients, registry, log })
+broker.on('subscribe', (subs, client) => c2d.onSubscribe(client))
 
 registry.onKick = (d, m) => {
   for (const c of Object.values(broker.clients)) {
@@ -402,10 +410,14 @@ async function handleControl (req, res) {
     }
     if (seg.length === 1 && M === 'DELETE') { telemetry.clear(); return sendJson(res, 200, { cleared: true }) }
     if (seg.length === 2 && seg[1] === 'count' && M === 'GET') return sendJson(res, 200, telemetry.countView())
+  } else if ((r0 === 'c2d' || r0 === 'methods') && (seg.length === 2 || seg.length === 3) && M === 'POST') {
+    const b = await readJson(req)
+    const r = r0 === 'c2d' ? c2d.sendC2d(seg[1], seg[2] || null, b) : await c2d.invokeMethod(seg[1], seg[2] || null, b)
+    return sendJson(res, r.status, r.body)
   } else if (r0 === 'connections' && seg.length === 1 && M === 'GET') {
     return sendJson(res, 200, { connections: connectedClients().map(c => c.id) })
   } else if (r0 === 'stats' && seg.length === 1 && M === 'GET') {
-    return sendJson(res, 200, { ...stats, linkUp, connected: connectedClients().length, telemetryTotal: telemetry.total })
+    return sendJson(res, 200, { ...stats, ...c2d.stats, linkUp, connected: connectedClients().length, telemetryTotal: telemetry.total })
   }
   throw new HttpError(404, `no route ${M} ${url.pathname}`)
 }
