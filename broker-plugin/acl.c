@@ -4,7 +4,9 @@
 
 #include "broker-plugin/acl.h"
 #include "broker-plugin/broker-api.h"
+#include "broker-plugin/bus-relay.h"
 #include "broker-plugin/plugin.h"
+#include "proto/bus.h"
 #include "proto/cleanup.h"
 
 /*
@@ -46,6 +48,16 @@ static const AclRule acl_rules[] = {
         { KIND_DEVICE | KIND_MODULE, ACCESS_RECEIVE, { "$iothub", "twin", "res" } },
         { KIND_DEVICE | KIND_MODULE, ACCESS_RECEIVE, { "$iothub", "twin", "PATCH", "properties", "desired" } },
         { KIND_DEVICE | KIND_MODULE, ACCESS_RECEIVE, { "$iothub", "methods", "POST" } },
+        { KIND_DEVICE | KIND_MODULE, ACCESS_RECEIVE, { "$iothub", "methods", "invoke", "res" } },
+        /*
+         * Requests the SDKs publish under $iothub/: message.c relays them to
+         * our daemons as "$edgehub/device/..." tagged with the sender, so no
+         * client ever receives another's request.
+         */
+        { KIND_DEVICE | KIND_MODULE, MOSQ_ACL_WRITE, { "$iothub", "twin", "GET" } },
+        { KIND_DEVICE | KIND_MODULE, MOSQ_ACL_WRITE, { "$iothub", "twin", "PATCH", "properties", "reported" } },
+        { KIND_DEVICE | KIND_MODULE, MOSQ_ACL_WRITE, { "$iothub", "methods", "res" } },
+        { KIND_DEVICE | KIND_MODULE, MOSQ_ACL_WRITE, { "$iothub", "methods", "invoke" } },
         /* Our daemons talk among themselves under $edgehub/, and only there. */
         { KIND_INTERNAL, ACCESS_RECEIVE | MOSQ_ACL_WRITE, { "$edgehub" } },
 };
@@ -102,7 +114,17 @@ int acl_check_callback(int event, void *event_data, void *userdata) {
         Plugin *p = userdata;
         Client c;
 
+        int rc;
+
         /* A client that fails classification stays CLIENT_NULL: denied. */
         (void) client_classify_broker(p->broker_socket, ed->client, &c);
-        return acl_decide(&c, ed->access, ed->topic);
+        rc = acl_decide(&c, ed->access, ed->topic);
+        /* twin-sync sends a returning device what changed once it listens for desired patches. */
+        if (rc == MOSQ_ERR_SUCCESS && ed->access == MOSQ_ACL_SUBSCRIBE &&
+            (c.kind == CLIENT_DEVICE || c.kind == CLIENT_MODULE) && strncmp(ed->topic, "$iothub/", 8) == 0) {
+                const char *client_id = mosquitto_client_id(ed->client);
+                if (client_id)
+                        bus_relay_announce(p, BUS_TOPIC_SUBSCRIBE, client_id, ed->topic);
+        }
+        return rc;
 }

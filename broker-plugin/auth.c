@@ -3,8 +3,10 @@
 
 #include "broker-plugin/auth.h"
 #include "broker-plugin/broker-api.h"
+#include "broker-plugin/bus-relay.h"
 #include "broker-plugin/plugin.h"
 #include "broker-plugin/presence-sync.h"
+#include "proto/bus.h"
 #include "proto/ratelimit.h"
 #include "proto/cleanup.h"
 
@@ -72,6 +74,7 @@ static void auth_report_connected(Plugin *p, const struct mosquitto *client, con
         if (r == 0)
                 return; /* a second connection taking over: hub-store already knows */
 
+        bus_relay_announce(p, BUS_TOPIC_PRESENCE, identity, "connected");
         r = backend_presence(&p->backend, identity, true, &status);
         if (r < 0 || status < 0)
                 log_ratelimit_warning(&p->store_ratelimit, "Failed to tell hub-store that '%s' connected, ignoring: %s",

@@ -2,9 +2,11 @@
 #include <string.h>
 
 #include "broker-plugin/broker-api.h"
+#include "broker-plugin/bus-relay.h"
 #include "broker-plugin/disconnect.h"
 #include "broker-plugin/plugin.h"
 #include "broker-plugin/presence-sync.h"
+#include "proto/bus.h"
 #include "proto/ratelimit.h"
 #include "proto/cleanup.h"
 
@@ -30,6 +32,7 @@ int disconnect_callback(int event, void *event_data, void *userdata) {
         }
 
         log_debug("Client '%s' disconnected", identity);
+        bus_relay_announce(p, BUS_TOPIC_PRESENCE, identity, "disconnected");
         r = backend_presence(&p->backend, identity, false, &status);
         if (r < 0 || status < 0)
                 log_ratelimit_warning(&p->store_ratelimit,

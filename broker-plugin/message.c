@@ -4,9 +4,11 @@
 #include <string.h>
 
 #include "broker-plugin/broker-api.h"
+#include "broker-plugin/bus-relay.h"
 #include "broker-plugin/message.h"
 #include "broker-plugin/plugin.h"
 #include "broker-plugin/presence-sync.h"
+#include "proto/bus.h"
 #include "proto/ratelimit.h"
 #include "proto/cleanup.h"
 #include "proto/topic.h"
@@ -128,11 +130,22 @@ int message_classify(const Client *sender, const char *client_id, const char *to
         if (sender->kind == CLIENT_INTERNAL) {
                 if (strcmp(topic, MESSAGE_TOPIC_KICK) == 0)
                         return classify_kick(client_id, payload, len, ret);
+                if (strcmp(topic, BUS_TOPIC_DELIVER) == 0) {
+                        *ret = (Message){ .kind = MESSAGE_DELIVER };
+                        return 0;
+                }
                 *ret = (Message){ .kind = MESSAGE_PASS };
                 return 0;
         }
-        if (sender->kind == CLIENT_DEVICE || sender->kind == CLIENT_MODULE)
+        if (sender->kind == CLIENT_DEVICE || sender->kind == CLIENT_MODULE) {
+                /* The ACL admits only the request topics under $iothub/ (acl.c). */
+                if (strncmp(topic, "$iothub/", 8) == 0) {
+                        *ret = len > MESSAGE_PAYLOAD_MAX ? (Message){ .kind = MESSAGE_OVERSIZE }
+                                                         : (Message){ .kind = MESSAGE_REQUEST };
+                        return 0;
+                }
                 return classify_telemetry(sender, topic, len, ret);
+        }
 
         *ret = (Message){ .kind = MESSAGE_FOREIGN, .why = "unknown sender" };
         return 0;
@@ -211,6 +224,10 @@ int message_callback(int event, void *event_data, void *userdata) {
                 return message_store(p, client_id, &m, ed);
         case MESSAGE_KICK:
                 return message_kick(strna(client_id), m.target);
+        case MESSAGE_REQUEST:
+                return bus_relay_device_request(p, client_id, ed);
+        case MESSAGE_DELIVER:
+                return bus_relay_deliver(p, ed);
         case MESSAGE_PASS:
                 return MOSQ_ERR_SUCCESS;
         case MESSAGE_OVERSIZE:

@@ -15,6 +15,8 @@ typedef enum MessageKind {
         MESSAGE_TELEMETRY,  /* a device's or module's own events: store, then PUBACK */
         MESSAGE_KICK,       /* an internal request to disconnect a client */
         MESSAGE_PASS,       /* internal traffic: the broker routes it */
+        MESSAGE_REQUEST,    /* a device's "$iothub/..." request: relayed to our daemons (bus-relay.h) */
+        MESSAGE_DELIVER,    /* an internal request to hand a message to one client (bus-relay.h) */
         MESSAGE_OVERSIZE,   /* over MESSAGE_PAYLOAD_MAX: disconnect */
         MESSAGE_MALFORMED,  /* a bad topic, property bag or command: drop */
         MESSAGE_FOREIGN,    /* not the sender's own telemetry topic: drop */

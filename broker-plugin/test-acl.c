@@ -88,10 +88,17 @@ static const AclCase cases[] = {
         { "d", NULL, NULL, W, "", NO },
         { "d", NULL, NULL, S, "", NO },
 
-        /* $iothub and $edgehub writes, other namespaces. */
-        { "d", NULL, NULL, W, "$iothub/twin/GET/?$rid=1", NO },
+        /* $iothub requests are written (and relayed to our daemons); answers and $edgehub are not. */
+        { "d", NULL, NULL, W, "$iothub/twin/GET/?$rid=1", OK },
+        { "d/m", NULL, NULL, W, "$iothub/twin/PATCH/properties/reported/?$rid=2", OK },
+        { "d", NULL, NULL, W, "$iothub/methods/res/200/?$rid=1", OK },
+        { "d/m", NULL, NULL, W, "$iothub/methods/invoke/d2/?$rid=1", OK },
+        { "d/m", NULL, NULL, S, "$iothub/methods/invoke/res/#", OK },
+        { "d/m", NULL, NULL, W, "$iothub/methods/invoke/res/200/?$rid=1", OK },
         { "d", NULL, NULL, W, "$iothub/twin/res/200/?$rid=1", NO },
-        { "d", NULL, NULL, W, "$iothub/methods/res/200/?$rid=1", NO },
+        { "d", NULL, NULL, W, "$iothub/twin/PATCH/properties/desired/?$version=2", NO },
+        { "d", NULL, NULL, W, "$iothub/methods/POST/reboot/?$rid=1", NO },
+        { "d", NULL, NULL, S, "$iothub/methods/invoke/#", NO },
         { "d", NULL, NULL, W, "$edgehub/kick", NO },
         { "d", NULL, NULL, S, "$edgehub/#", NO },
         { "d", NULL, NULL, R, "$edgehub/kick", NO },

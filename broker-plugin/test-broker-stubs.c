@@ -1,6 +1,7 @@
 /* Stand-ins for the broker functions the plugin's callbacks call (unit tests only) */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "broker-plugin/broker-api.h"
@@ -38,4 +39,26 @@ void mosquitto_log_printf(int level, const char *fmt, ...) {
         vfprintf(stderr, fmt, ap);
         va_end(ap);
         fputc('\n', stderr);
+}
+
+char stub_published_client[256];
+char stub_published_topic[256];
+unsigned stub_publish_count;
+
+int mosquitto_broker_publish_copy(const char *clientid, const char *topic, int payloadlen, const void *payload,
+                                  int qos, bool retain, mosquitto_property *properties) {
+        snprintf(stub_published_client, sizeof(stub_published_client), "%s", clientid ? clientid : "");
+        snprintf(stub_published_topic, sizeof(stub_published_topic), "%s", topic);
+        stub_publish_count++;
+        /* Owned by the broker on success. */
+        mosquitto_property_free_all(&properties);
+        return MOSQ_ERR_SUCCESS;
+}
+
+void *mosquitto_malloc(size_t size) {
+        return malloc(size);
+}
+
+void mosquitto_free(void *mem) {
+        free(mem);
 }

@@ -15,3 +15,8 @@ extern char stub_kicked[256];
 extern unsigned stub_kick_count;
 /* Client ids the fake broker has connected (kick returns NOT_FOUND for others). */
 extern const char *stub_connected[8];
+
+/* What the last mosquitto_broker_publish_copy() was asked to do, and how often. */
+extern char stub_published_client[256];
+extern char stub_published_topic[256];
+extern unsigned stub_publish_count;

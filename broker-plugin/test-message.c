@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <mqtt_protocol.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -89,7 +90,8 @@ static void test_classify_foreign(void **state) {
         assert_int_equal(classify("d/m", "devices/e/modules/m/messages/events/", "x", 1, &m), MESSAGE_FOREIGN);
         assert_int_equal(classify("d", "devices/d/messages/devicebound/", "x", 1, &m), MESSAGE_FOREIGN);
         assert_int_equal(classify("d", "$edgehub/kick", "d", 1, &m), MESSAGE_FOREIGN);
-        assert_int_equal(classify("d", "$iothub/twin/GET/?$rid=1", "", 0, &m), MESSAGE_FOREIGN);
+        /* What the ACL admits under $iothub/ is a request for our daemons. */
+        assert_int_equal(classify("d", "$iothub/twin/GET/?$rid=1", "", 0, &m), MESSAGE_REQUEST);
         assert_int_equal(classify("d", "devices/d/../e/messages/events/", "", 0, &m), MESSAGE_FOREIGN);
         assert_non_null(m.why);
 
@@ -335,6 +337,88 @@ static void test_callback_kick(void **state) {
         stub_connected[0] = NULL;
 }
 
+static char *user_property_of(const mosquitto_property *props, const char *key) {
+        for (const mosquitto_property *p = props; p; p = mosquitto_property_next(p)) {
+                char *name = NULL, *value = NULL;
+                assert_true(mosquitto_property_read_string_pair(p, MQTT_PROP_USER_PROPERTY, &name, &value, false));
+                bool match = strcmp(name, key) == 0;
+                free(name);
+                if (match)
+                        return value;
+                free(value);
+        }
+        return NULL;
+}
+
+static void test_callback_device_request(void **state) {
+        Fixture *f = *state;
+        struct mosquitto device = { .id = "d/m", .address = "192.0.2.1", .username = "hub/d/m/?api-version=1" };
+        mosquitto_property *forged = NULL;
+        char *client;
+
+        /* A v5 sender's own "client" property must not survive: only the plugin names the sender. */
+        assert_int_equal(mosquitto_property_add_string_pair(&forged, MQTT_PROP_USER_PROPERTY, "client", "other"),
+                         MOSQ_ERR_SUCCESS);
+        struct mosquitto_evt_message ed = {
+                .client = &device,
+                .topic = strdup("$iothub/twin/GET/?$rid=7"),
+                .payload = (void *) "",
+                .qos = 0,
+                .retain = true,
+                .properties = forged,
+        };
+        assert_non_null(ed.topic);
+        assert_int_equal(message_callback(MOSQ_EVT_MESSAGE, &ed, &f->plugin), MOSQ_ERR_SUCCESS);
+        assert_string_equal(ed.topic, "$edgehub/device/twin/GET/?$rid=7");
+        assert_false(ed.retain);
+        client = user_property_of(ed.properties, "client");
+        assert_non_null(client);
+        assert_string_equal(client, "d/m");
+        assert_null(mosquitto_property_next(ed.properties));
+        free(client);
+        free(ed.topic);
+        mosquitto_property_free_all(&ed.properties);
+}
+
+static void test_callback_deliver(void **state) {
+        Fixture *f = *state;
+        struct mosquitto daemon = { .id = "$edgehub-hub-store", .address = SOCK, .username = "$edgehub/hub-store" };
+        struct mosquitto device = { .id = "d", .address = "192.0.2.1", .username = "hub/d/?api-version=1" };
+        mosquitto_property *props = NULL;
+
+        assert_int_equal(mosquitto_property_add_string_pair(&props, MQTT_PROP_USER_PROPERTY, "client", "d/m"),
+                         MOSQ_ERR_SUCCESS);
+        assert_int_equal(mosquitto_property_add_string_pair(&props, MQTT_PROP_USER_PROPERTY, "topic",
+                                                            "devices/d/modules/m/inputs/in1/"),
+                         MOSQ_ERR_SUCCESS);
+        struct mosquitto_evt_message ed = {
+                .client = &daemon, .topic = (char *) "$edgehub/deliver", .payload = (void *) "hi", .payloadlen = 2,
+                .qos = 1, .properties = props,
+        };
+
+        /* Not connected: refused, so the sender keeps it. */
+        stub_publish_count = 0;
+        assert_int_equal(message_callback(MOSQ_EVT_MESSAGE, &ed, &f->plugin), MOSQ_ERR_ACL_DENIED);
+        assert_int_equal(stub_publish_count, 0);
+
+        assert_int_equal(presence_add(&f->plugin.presence, &device, "d/m"), 1);
+        assert_int_equal(message_callback(MOSQ_EVT_MESSAGE, &ed, &f->plugin), MOSQ_ERR_SUCCESS);
+        assert_int_equal(stub_publish_count, 1);
+        assert_string_equal(stub_published_client, "d/m");
+        assert_string_equal(stub_published_topic, "devices/d/modules/m/inputs/in1/");
+
+        /* A device cannot ask for a delivery. */
+        ed.client = &device;
+        assert_int_equal(message_callback(MOSQ_EVT_MESSAGE, &ed, &f->plugin), MOSQ_ERR_ACL_DENIED);
+        assert_int_equal(stub_publish_count, 1);
+
+        /* A daemon's request without a target is dropped. */
+        mosquitto_property_free_all(&ed.properties);
+        ed.client = &daemon;
+        assert_int_equal(message_callback(MOSQ_EVT_MESSAGE, &ed, &f->plugin), MOSQ_ERR_ACL_DENIED);
+        assert_int_equal(stub_publish_count, 1);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_classify_telemetry),
@@ -347,6 +431,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_callback_store_unavailable, fixture_setup, fixture_teardown),
                 cmocka_unit_test_setup_teardown(test_callback_rejects, fixture_setup, fixture_teardown),
                 cmocka_unit_test_setup_teardown(test_callback_kick, fixture_setup, fixture_teardown),
+                cmocka_unit_test_setup_teardown(test_callback_device_request, fixture_setup, fixture_teardown),
+                cmocka_unit_test_setup_teardown(test_callback_deliver, fixture_setup, fixture_teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

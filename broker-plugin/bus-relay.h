@@ -1,0 +1,26 @@
+/* The plugin's side of the internal bus (proto/bus.h): requests, directed delivery, presence */
+#pragma once
+
+#include "broker-plugin/plugin.h"
+
+struct mosquitto_evt_message;
+
+/*
+ * A device's "$iothub/{rest}" (twin requests, method responses and
+ * invocations) becomes "$edgehub/device/{rest}" with the one user property
+ * client = the sender: the sender's own properties are dropped, so it
+ * cannot name another identity. The broker then routes it to the daemon
+ * subscribed to it. Returns a MOSQ_ERR_* for the message callback.
+ */
+int bus_relay_device_request(Plugin *p, const char *client_id, struct mosquitto_evt_message *ed);
+
+/*
+ * "$edgehub/deliver" from a daemon: hands the payload to the one client
+ * named by the user property client, on the user property topic. Success
+ * (PUBACK 0x10 to a v5 sender) once the broker holds it for that connected
+ * client; MOSQ_ERR_ACL_DENIED (PUBACK 0x87) when the client is not connected.
+ */
+int bus_relay_deliver(Plugin *p, struct mosquitto_evt_message *ed);
+
+/* Tells the daemons (topic) about client; payload is a short word or a topic filter. */
+void bus_relay_announce(Plugin *p, const char *topic, const char *client, const char *payload);
