@@ -11,6 +11,7 @@ import { Aedes } from 'aedes'
 import { validateSas } from './lib/sas.js'
 import { Registry, HttpError } from './lib/registry.js'
 import { TelemetryStore } from './lib/telemetry.js'
+import { TwinStore, handleTwinControl, isTwinTopic } from './lib/twins.js'
 
 const HOST = '127.0.0.1'
 
@@ -48,6 +49,7 @@ const tlsOpts = { cert: fs.readFileSync(opts.cert), key: fs.readFileSync(opts.ke
 // ---------------------------------------------------------------- state
 const registry = new Registry(HUB)
 const telemetry = new TelemetryStore()
+const twins = new TwinStore()
 const stats = {
   connects: 0,
   disconnects: 0,
@@ -146,6 +148,12 @@ broker.authorizePublish = (client, packet, cb) => {
   const s = client.sim
   if (!linkUp || !s) return cb(new Error('link down'))
   const t = packet.topic
+  if (isTwinTopic(t)) {
+    if (twins.handlePublish(client, client.id, t, packet.payload, log)) return cb(null)
+    stats.publishDenied++
+    log(`twin publish denied for '${client.id}' on '${t}'; closing connection`)
+    return cb(new Error('publish not authorized'))
+  }
   let bag; let noSlash = false
   if (t.startsWith(s.eventsPrefix)) bag = t.slice(s.eventsPrefix.length)
   else if (t === s.eventsExact) { bag = ''; noSlash = true } else {
@@ -175,7 +183,11 @@ broker.authorizeSubscribe = (client, sub, cb) => {
 }
 
 // Telemetry goes to the "cloud", never back to MQTT subscribers.
-broker.authorizeForward = (client, packet) => (packet.topic.includes('/messages/events') ? null : packet)
+// Twin requests are answered by the simulator alone, never forwarded.
+broker.authorizeForward = (client, packet) => (packet.topic.includes('/messages/events') ||
+  packet.topic.startsWith('$iothub/twin/GET/') || packet.topic.startsWith('$iothub/twin/PATCH/properties/reported/')
+  ? null
+  : packet)
 
 broker.on('client', (c) => { stats.connects++; vlog(`connected '${c.id}'`) })
 broker.on('clientDisconnect', (c) => { stats.disconnects++; vlog(`disconnected '${c.id}'`) })
@@ -402,6 +414,9 @@ async function handleControl (req, res) {
     }
     if (seg.length === 1 && M === 'DELETE') { telemetry.clear(); return sendJson(res, 200, { cleared: true }) }
     if (seg.length === 2 && seg[1] === 'count' && M === 'GET') return sendJson(res, 200, telemetry.countView())
+  } else if (r0 === 'twins') {
+    const clientsOf = (id) => connectedClients().filter(c => c.id === id && c.sim)
+    return handleTwinControl({ req, res, url, seg, twins, registry, clientsOf, readJson, sendJson })
   } else if (r0 === 'connections' && seg.length === 1 && M === 'GET') {
     return sendJson(res, 200, { connections: connectedClients().map(c => c.id) })
   } else if (r0 === 'stats' && seg.length === 1 && M === 'GET') {
