@@ -270,7 +270,36 @@ static void link_fill(Link *l) {
         link_update_events(l);
 }
 
+/*
+ * What the hub sends an identity: cloud-to-device messages (devices only),
+ * direct method calls, twin responses and desired-property patches. The
+ * SUBSCRIBEs go out before anything we publish, so a twin request sent
+ * once the link is up finds its response topic subscribed.
+ */
+static int link_subscribe(Link *l) {
+        _cleanup_free_ char *c2d = NULL;
+        const char *filters[] = { "$iothub/methods/POST/#", "$iothub/twin/res/#",
+                                  "$iothub/twin/PATCH/properties/desired/#", NULL };
+        int rc;
+
+        for (size_t i = 0; filters[i]; i++) {
+                rc = mosquitto_subscribe(l->mosq, NULL, filters[i], 1);
+                if (rc != MOSQ_ERR_SUCCESS)
+                        return rc;
+        }
+        if (l->module_id)
+                return MOSQ_ERR_SUCCESS;
+        if (asprintf(&c2d, "devices/%s/messages/devicebound/#", l->device_id) < 0)
+                return MOSQ_ERR_NOMEM;
+        return mosquitto_subscribe(l->mosq, NULL, c2d, 1);
+}
+
 static void link_on_up(Link *l) {
+        int rc = link_subscribe(l);
+        if (rc != MOSQ_ERR_SUCCESS) {
+                link_fail(l, LINK_FAILURE_NETWORK, link_error(l, rc));
+                return;
+        }
         l->attempts = 0;
         link_disarm_timer(l);
         sender_reset(&l->sender);
@@ -338,6 +367,14 @@ static void on_publish(struct mosquitto *mosq, void *userdata, int mid) {
         if (r != -ENOENT)
                 l->remove_failing = r < 0;
         link_schedule_fill(l);
+}
+
+static void on_message(struct mosquitto *mosq, void *userdata, const struct mosquitto_message *msg) {
+        Link *l = userdata;
+
+        if (l->ops->message)
+                l->ops->message(l->userdata, l, msg->topic, msg->payload,
+                                msg->payloadlen > 0 ? (size_t) msg->payloadlen : 0);
 }
 
 static void on_log(struct mosquitto *mosq, void *userdata, int level, const char *line) {
@@ -542,6 +579,7 @@ static int link_configure(Link *l, struct mosquitto *mosq) {
         mosquitto_connect_callback_set(mosq, on_connect);
         mosquitto_disconnect_callback_set(mosq, on_disconnect);
         mosquitto_publish_callback_set(mosq, on_publish);
+        mosquitto_message_callback_set(mosq, on_message);
         mosquitto_log_callback_set(mosq, on_log);
         return 0;
 }
@@ -622,6 +660,26 @@ void link_close(Link *l) {
 void link_kick(Link *l) {
         if (sender_in_flight(&l->sender) < SENDER_WINDOW)
                 link_schedule_fill(l);
+}
+
+int link_send(Link *l, const char *topic, const void *payload, size_t len) {
+        int rc;
+
+        if (l->state != LINK_UP || !l->mosq || l->lost)
+                return -ENOTCONN;
+        if (len > UPSTREAM_PAYLOAD_MAX)
+                return -EMSGSIZE;
+        /* Its PUBACK's mid is unknown to the sender, which ignores it. */
+        rc = mosquitto_publish(l->mosq, NULL, topic, (int) len, payload, 1, false);
+        if (rc == MOSQ_ERR_INVAL || rc == MOSQ_ERR_MALFORMED_UTF8 || rc == MOSQ_ERR_PAYLOAD_SIZE)
+                return -EINVAL;
+        if (rc != MOSQ_ERR_SUCCESS) {
+                l->lost = true;
+                link_schedule_fill(l);
+                return -ECONNRESET;
+        }
+        link_update_events(l);
+        return 0;
 }
 
 void link_tick(Link *l) {

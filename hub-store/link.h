@@ -61,6 +61,8 @@ typedef struct LinkOps {
         void (*want_connect)(void *userdata, Link *l);
         /* After every state change; failure says why when the new state is BACKOFF. */
         void (*state_changed)(void *userdata, Link *l, LinkState old, LinkFailure failure);
+        /* A message from the hub on one of the link's subscriptions (C2D, methods, twins). */
+        void (*message)(void *userdata, Link *l, const char *topic, const void *payload, size_t len);
 } LinkOps;
 
 int link_new(Link **ret, sd_event *e, const LinkSettings *settings, const LinkOps *ops, void *userdata,
@@ -80,6 +82,11 @@ void link_close(Link *l);
 void link_kick(Link *l);
 /* About once a second: keepalive. */
 void link_tick(Link *l);
+/*
+ * Publishes a request of the identity (a twin request, a method response)
+ * at QoS 1, outside the stored queue. -ENOTCONN unless the link is UP.
+ */
+int link_send(Link *l, const char *topic, const void *payload, size_t len);
 
 LinkState link_state(const Link *l);
 LinkFailure link_last_failure(const Link *l);

@@ -34,6 +34,7 @@ static Device *device_free(Device *d) {
         if (!d)
                 return NULL;
         link_free(d->link);
+        device_requests_free(d);
         free(d->identity);
         free(d);
         return NULL;
@@ -67,7 +68,7 @@ int manager_device_get(Manager *m, const char *identity, Device **ret) {
 }
 
 static bool device_needs_link(const Device *d) {
-        return d->connected || (d->stream && d->stream->messages > 0);
+        return d->connected || (d->stream && d->stream->messages > 0) || d->n_requests > 0;
 }
 
 static void connect_queue_remove(Manager *m, Link *l) {
@@ -249,6 +250,10 @@ static void link_state_changed(void *userdata, Link *l, LinkState old, LinkFailu
         if (old == LINK_WAITING && state != LINK_WAITING)
                 connect_queue_remove(m, l);
 
+        Device *d = manager_device_find(m, link_identity(l));
+        if (d && (state == LINK_UP || old == LINK_UP))
+                manager_bus_link_changed(m, d, state == LINK_UP);
+
         if (state == LINK_UP)
                 manager_uplink_reachable(m);
         else if (state == LINK_BACKOFF) {
@@ -289,10 +294,19 @@ static int manager_on_probe(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
+static void link_message(void *userdata, Link *l, const char *topic, const void *payload, size_t len) {
+        Manager *m = userdata;
+        Device *d = manager_device_find(m, link_identity(l));
+
+        if (d)
+                manager_cloud_message(m, d, topic, payload, len);
+}
+
 static const LinkOps link_ops = {
         .mint_password = link_mint_password,
         .want_connect = link_want_connect,
         .state_changed = link_state_changed,
+        .message = link_message,
 };
 
 static int device_open_link(Manager *m, Device *d) {
@@ -347,6 +361,7 @@ void manager_links_tick(Manager *m) {
         for (size_t i = 0; i < key_map_size(&m->devices); i++) {
                 Device *d = key_map_value_at(&m->devices, i);
 
+                manager_bus_tick(m, d);
                 if (device_needs_link(d)) {
                         if (!d->link || link_state(d->link) == LINK_CLOSED)
                                 manager_device_changed(m, d);

@@ -28,7 +28,7 @@
 /* At most one "store full" warning this often. */
 #define REJECT_LOG_INTERVAL_USEC (10u * 1000000u)
 
-static bool identity_is_valid(const char *identity) {
+bool identity_is_valid(const char *identity) {
         _cleanup_free_ char *device = NULL, *module = NULL;
 
         return iot_identity_split(identity, &device, &module) >= 0;
@@ -70,8 +70,10 @@ int manager_new(Manager **ret, Config *config) {
 Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
-        /* Links first: they point into the store's streams. */
+        /* Links and local queues first: they point into the store's streams. */
         manager_links_free(m);
+        manager_local_free(m);
+        m->bus = bus_free(m->bus);
         m->server = frame_server_free(m->server);
         m->tick_source = sd_event_source_disable_unref(m->tick_source);
         m->sweep_source = sd_event_source_disable_unref(m->sweep_source);
@@ -87,7 +89,7 @@ Manager *manager_free(Manager *m) {
 }
 
 /* Storage failures: one error per burst, one notice when it is over. */
-static void manager_store_result(Manager *m, int r) {
+void manager_store_result(Manager *m, int r) {
         if (r >= 0 || r == -ENOBUFS) {
                 if (m->store_failing && r >= 0) {
                         log_notice("Message store writes work again after %" PRIu64 " failure(s)", m->store_failures);
@@ -184,6 +186,7 @@ static void manager_reply_presence(Manager *m, const Frame *req, FrameBuilder *r
                 log_debug("Device '%s' %s", identity, connected ? "connected" : "disconnected");
         d->connected = !!connected;
         manager_device_changed(m, d);
+        manager_local_presence(m, identity, d->connected);
         wire_reply_init(reply, WIRE_PRESENCE_REPLY, 0, NULL);
 }
 
@@ -270,6 +273,7 @@ static int manager_on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
         if (m->ticks % COMPACT_EVERY_TICKS == 0)
                 store_compact_some(m->store);
         manager_links_tick(m);
+        manager_local_tick(m);
         if (m->ticks % STATUS_EVERY_TICKS == 0)
                 (void) sd_notifyf(false, "STATUS=Uplink %s, %" PRIu64 " message(s) queued%s",
                                   manager_uplink_string(m), store_messages(m->store),
@@ -380,6 +384,12 @@ int manager_start(Manager *m) {
         r = manager_links_setup(m);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up upstream links: %m");
+        r = manager_bus_setup(m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the bus client: %m");
+        r = manager_local_setup(m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up local endpoints: %m");
 
         if (m->config->ingest == INGEST_LOG) {
                 r = importer_new(m, &m->importer);

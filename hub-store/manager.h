@@ -11,6 +11,7 @@
 #include "hub-store/key-map.h"
 #include "hub-store/link.h"
 #include "hub-store/store.h"
+#include "proto/bus.h"
 #include "proto/client.h"
 #include "proto/config.h"
 #include "proto/server.h"
@@ -21,6 +22,14 @@ typedef enum UplinkState {
         UPLINK_DOWN,     /* connects fail and no link is up */
 } UplinkState;
 
+/* A request of an identity for the hub (twin, method response), held until its link is up. */
+typedef struct UpstreamRequest {
+        char *topic;
+        void *payload;
+        size_t len;
+        uint64_t deadline_usec;    /* CLOCK_MONOTONIC: dropped after this */
+} UpstreamRequest;
+
 /* Everything known about one identity: presence, its $upstream stream, its link. */
 typedef struct Device {
         char *identity;
@@ -29,6 +38,9 @@ typedef struct Device {
         Link *link;                /* NULL: closed */
         bool link_setup_failed;    /* logged once, retried every tick */
         uint64_t unneeded_since;   /* CLOCK_MONOTONIC µs when the link stopped being needed; 0: needed */
+        UpstreamRequest *requests; /* from the bus, for the hub, in order */
+        size_t n_requests;
+        bool announced_up;         /* the bus was told this identity's link is up */
 } Device;
 
 struct Manager {
@@ -38,6 +50,8 @@ struct Manager {
         Importer *importer;        /* storage.ingest: log; NULL otherwise */
         FrameServer *server;
         FrameClient auth_cache;    /* keys for upstream tokens, scope sync */
+        Bus *bus;                  /* the internal bus: requests for the hub, cloud traffic for daemons */
+        KeyMap local_queues;       /* stream prefix -> LocalQueue: module inputs, cloud-to-device */
         uint64_t auth_cache_down_until; /* µs: fail key lookups fast while it is unreachable */
 
         KeyMap devices;            /* identity -> Device */
@@ -80,6 +94,34 @@ int manager_links_setup(Manager *m);
 const char *manager_uplink_string(Manager *m);
 unsigned manager_links_up(Manager *m);
 unsigned manager_links_total(Manager *m);
+
+/* "d" or "d/m" with valid IoT Hub ids. */
+bool identity_is_valid(const char *identity);
+
+/* manager-bus.c */
+int manager_bus_setup(Manager *m);
+/* The link of d went up or down: send what waited, tell the daemons. */
+void manager_bus_link_changed(Manager *m, Device *d, bool up);
+/* Something the hub sent on d's link. */
+void manager_cloud_message(Manager *m, Device *d, const char *topic, const void *payload, size_t len);
+/* Drops requests that waited too long. */
+void manager_bus_tick(Manager *m, Device *d);
+void device_requests_free(Device *d);
+
+/* manager-local.c */
+typedef struct LocalQueue LocalQueue;
+int manager_local_queue(Manager *m, StoreStream *st, uint64_t ttl_ms, LocalQueue **ret);
+/* Appends msg to a local endpoint's stream and starts its delivery. */
+int manager_store_local(Manager *m, const char *endpoint, uint8_t priority, uint64_t ttl_ms, const StoreMessage *msg,
+                        bool acknowledged);
+int manager_c2d_store(Manager *m, Device *d, const char *topic, const void *payload, size_t len);
+void manager_local_presence(Manager *m, const char *identity, bool connected);
+void manager_local_bus_connected(Manager *m);
+void manager_local_tick(Manager *m);
+int manager_local_setup(Manager *m);
+void manager_local_free(Manager *m);
+/* manager.c: storage failures, logged once per burst. */
+void manager_store_result(Manager *m, int r);
 
 /* manager-control.c: a control command's JSON reply. -EINVAL unknown command. */
 int manager_control(Manager *m, const char *command, json_t **ret);

@@ -16,6 +16,7 @@
 #include "proto/config.h"
 #include "proto/number.h"
 #include "proto/log.h"
+#include "proto/route.h"
 #include "proto/sas.h"
 
 /*
@@ -24,6 +25,8 @@
  * dotted path names a row goes through that row's typed parser. Defaults are
  * strings run through the same parsers, so a default can never be a value the
  * file could not hold. Errors are one line "FILE:LINE:COL: key 'a.b': ...".
+ * The one exception is routes:, a map of names the user chooses, walked by
+ * parse_routes() into RouteSpecs (it stays here: libyaml enters through this file).
  */
 
 #define KIB UINT64_C(1024)
@@ -370,6 +373,8 @@ typedef struct ConfigParser {
         char *error;
         char *warnings;
         unsigned n_warnings;
+        bool routes_set;
+        yaml_mark_t routes_mark;
 } ConfigParser;
 
 Config *config_free(Config *c) {
@@ -378,6 +383,7 @@ Config *config_free(Config *c) {
         for (size_t i = 0; i < N_ITEMS; i++)
                 if (config_items[i].type->string)
                         free(*(char **) item_field(c, &config_items[i]));
+        route_specs_deinit(&c->routes);
         free(c->source);
         free(c);
         return NULL;
@@ -496,6 +502,139 @@ static int parser_set(ConfigParser *p, const ConfigItem *item, const yaml_node_t
         return 0;
 }
 
+/* ---- routes: a map of names the table above cannot list ---- */
+
+/* A scalar value as a C string, refusing embedded NULs; NULL after recording an error. */
+static const char *scalar_text(ConfigParser *p, const yaml_node_t *v, const char *key, int *r) {
+        if (v->type != YAML_SCALAR_NODE) {
+                *r = parser_fail(p, &v->start_mark, "key '%s': expected a scalar, got %s", key, node_kind(v));
+                return NULL;
+        }
+        const char *s = (const char *) v->data.scalar.value;
+        if (strlen(s) != v->data.scalar.length) {
+                *r = parser_fail(p, &v->start_mark, "key '%s': contains a NUL byte", key);
+                return NULL;
+        }
+        return s;
+}
+
+static int parse_route_number(ConfigParser *p, const yaml_node_t *v, const char *key, uint64_t max, uint64_t *ret) {
+        char shown[VALUE_SHOWN_MAX + 4];
+        int r = 0;
+
+        const char *s = scalar_text(p, v, key, &r);
+        if (!s)
+                return r;
+        if (parse_u64(s, strlen(s), ret) < 0 || *ret > max) {
+                quote_value(s, shown);
+                return parser_fail(p, &v->start_mark, "key '%s': invalid number '%s' (0..%" PRIu64 ")", key, shown,
+                                   max);
+        }
+        return 0;
+}
+
+/* name: "FROM ..." or name: {route: "FROM ...", priority: 0..9, time_to_live_secs: N} */
+static int parse_route(ConfigParser *p, yaml_document_t *doc, const char *name, const yaml_node_t *v) {
+        _cleanup_free_ char *key = NULL;
+        const yaml_node_t *text_node = v;
+        uint64_t priority = ROUTE_PRIORITY_DEFAULT, ttl = 0;
+        const char *text = NULL;
+        int r = 0;
+
+        if (asprintf(&key, "routes.%s", name) < 0) {
+                key = NULL;
+                return -ENOMEM;
+        }
+        if (v->type == YAML_MAPPING_NODE) {
+                text_node = NULL;
+                for (yaml_node_pair_t *pair = v->data.mapping.pairs.start; pair < v->data.mapping.pairs.top; pair++) {
+                        yaml_node_t *k = yaml_document_get_node(doc, pair->key);
+                        yaml_node_t *val = yaml_document_get_node(doc, pair->value);
+                        _cleanup_free_ char *sub = NULL;
+
+                        if (!k || !val)
+                                return parser_fail(p, NULL, "broken YAML document");
+                        if (k->type != YAML_SCALAR_NODE)
+                                return parser_fail(p, &k->start_mark, "expected a key, got %s", node_kind(k));
+                        const char *kn = (const char *) k->data.scalar.value;
+                        if (asprintf(&sub, "%s.%s", key, kn) < 0) {
+                                sub = NULL;
+                                return -ENOMEM;
+                        }
+                        if (strcmp(kn, "route") == 0)
+                                text_node = val;
+                        else if (strcmp(kn, "priority") == 0)
+                                r = parse_route_number(p, val, sub, ROUTE_PRIORITY_MAX, &priority);
+                        else if (strcmp(kn, "time_to_live_secs") == 0)
+                                r = parse_route_number(p, val, sub, UINT32_MAX, &ttl);
+                        else
+                                r = parser_warn(p, &k->start_mark, sub);
+                        if (r < 0)
+                                return r;
+                }
+                if (!text_node)
+                        return parser_fail(p, &v->start_mark, "key '%s': missing 'route'", key);
+        } else if (v->type != YAML_SCALAR_NODE || scalar_is_null(v))
+                return parser_fail(p, &v->start_mark, "key '%s': expected a route or a mapping, got %s", key,
+                                   v->type == YAML_SCALAR_NODE ? "nothing" : node_kind(v));
+
+        text = scalar_text(p, text_node, key, &r);
+        if (!text)
+                return r;
+
+        /* Refuse at startup what the route table would drop later. */
+        _cleanup_(route_freep) Route *route = NULL;
+        _cleanup_free_ char *error = NULL;
+        r = route_parse(text, strlen(text), &route, &error);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                return parser_fail(p, &text_node->start_mark, "key '%s': invalid route: %s", key,
+                                   error ?: "syntax error");
+
+        r = route_specs_add(&p->config->routes, name, text, (unsigned) priority, ttl);
+        if (r == -EEXIST)
+                return parser_fail(p, &v->start_mark, "key '%s': duplicate route name", key);
+        if (r == -E2BIG)
+                return parser_fail(p, &v->start_mark, "key '%s': more than %u routes", key, ROUTE_SPECS_MAX);
+        return r;
+}
+
+static int parse_routes(ConfigParser *p, yaml_document_t *doc, const yaml_node_t *k, const yaml_node_t *v) {
+        if (p->routes_set)
+                return parser_fail(p, &k->start_mark, "key 'routes': duplicate (first set at line %zu)",
+                                   p->routes_mark.line + 1);
+        p->routes_set = true;
+        p->routes_mark = k->start_mark;
+        if (v->type == YAML_SCALAR_NODE && scalar_is_null(v)) {
+                p->routes_set = false; /* "routes:" with nothing: the default */
+                return 0;
+        }
+        if (v->type != YAML_MAPPING_NODE)
+                return parser_fail(p, &v->start_mark, "key 'routes': expected a mapping, got %s", node_kind(v));
+
+        for (yaml_node_pair_t *pair = v->data.mapping.pairs.start; pair < v->data.mapping.pairs.top; pair++) {
+                yaml_node_t *rk = yaml_document_get_node(doc, pair->key);
+                yaml_node_t *rv = yaml_document_get_node(doc, pair->value);
+                char shown[VALUE_SHOWN_MAX + 4];
+                int r = 0;
+
+                if (!rk || !rv)
+                        return parser_fail(p, NULL, "broken YAML document");
+                const char *name = scalar_text(p, rk, "routes", &r);
+                if (!name)
+                        return r;
+                if (!route_spec_name_is_valid(name)) {
+                        quote_value(name, shown);
+                        return parser_fail(p, &rk->start_mark, "key 'routes': invalid route name '%s'", shown);
+                }
+                r = parse_route(p, doc, name, rv);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 static int parser_walk(ConfigParser *p, yaml_document_t *doc, const yaml_node_t *mapping, const char *prefix) {
         for (yaml_node_pair_t *pair = mapping->data.mapping.pairs.start; pair < mapping->data.mapping.pairs.top;
              pair++) {
@@ -518,7 +657,9 @@ static int parser_walk(ConfigParser *p, yaml_document_t *doc, const yaml_node_t 
                 /* Dotted keys ("storage.dir: ...") are not a second syntax for nesting. */
                 bool plain = *name && !strchr(name, '.') && strlen(name) == k->data.scalar.length;
                 const ConfigItem *item = plain ? item_find(key) : NULL;
-                if (item)
+                if (plain && !prefix && strcmp(name, "routes") == 0)
+                        r = parse_routes(p, doc, k, v);
+                else if (item)
                         r = parser_set(p, item, v);
                 else if (plain && item_has_prefix(key)) {
                         if (v->type == YAML_MAPPING_NODE)
@@ -599,6 +740,12 @@ static int parser_validate(ConfigParser *p) {
         }
 
         /* Derived defaults. */
+        if (!p->routes_set) {
+                int r = route_specs_add(&c->routes, CONFIG_ROUTE_DEFAULT_NAME, CONFIG_ROUTE_DEFAULT,
+                                        ROUTE_PRIORITY_DEFAULT, 0);
+                if (r < 0)
+                        return r;
+        }
         if (!c->gateway_hostname && set_string(&c->gateway_hostname, c->hub_hostname) < 0)
                 return -ENOMEM;
         if (!c->upstream_host && set_string(&c->upstream_host, c->hub_hostname) < 0)

@@ -5,6 +5,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "proto/route-spec.h"
+
 /*
  * Parsed by a table of {key path, typed parser, offsetof(Config, field)}
  * (config.c). Errors name file:line:column and the key; at startup an
@@ -69,6 +71,11 @@ typedef struct Config {
         /* store_and_forward: */
         uint64_t ttl_sec;             /* store_and_forward.time_to_live (7200) */
 
+        /* routes: name -> route, or name -> {route, priority, time_to_live_secs}.
+         * Each route's syntax is checked here; route_table_new() builds the table.
+         * Absent: one route "upstream" = CONFIG_ROUTE_DEFAULT. */
+        RouteSpecs routes;
+
         char *runtime_dir;            /* runtime_dir (/run/edgehub): sockets */
         int log_level;                /* log_level (info) */
 
@@ -110,6 +117,10 @@ static inline void config_freep(Config **c) {
  * RestartPreventExitStatus=): the same file would fail the same way.
  */
 #define EXIT_CONFIG 2
+
+/* The route when the file has no routes: everything to the IoT Hub. */
+#define CONFIG_ROUTE_DEFAULT_NAME "upstream"
+#define CONFIG_ROUTE_DEFAULT "FROM /messages/* INTO $upstream"
 
 /* Socket names under runtime_dir. */
 #define SOCKET_AUTH_CACHE "auth-cache"  /* WIRE_AUTH_*, WIRE_KEY_*, control */

@@ -344,6 +344,88 @@ static void test_example(void **state) {
         assert_int_equal(c->scope_refresh_sec, 3600);
         assert_int_equal(c->idle_timeout_sec, 300);
         assert_string_equal(c->gateway_hostname, c->hub_hostname);
+        assert_int_equal(c->routes.n, 1);
+        assert_string_equal(c->routes.specs[0].name, CONFIG_ROUTE_DEFAULT_NAME);
+        assert_string_equal(c->routes.specs[0].text, CONFIG_ROUTE_DEFAULT);
+}
+
+static void test_routes(void **state) {
+        Config *c = NULL;
+        _cleanup_free_ char *error = NULL, *warnings = NULL;
+
+        /* Absent, or empty: the one default route. */
+        assert_int_equal(parse_str(MINIMAL, &c, &error, &warnings), 0);
+        assert_int_equal(c->routes.n, 1);
+        assert_string_equal(c->routes.specs[0].name, "upstream");
+        assert_string_equal(c->routes.specs[0].text, "FROM /messages/* INTO $upstream");
+        assert_int_equal(c->routes.specs[0].priority, 0);
+        assert_int_equal(c->routes.specs[0].time_to_live_secs, 0);
+        c = config_free(c);
+        assert_int_equal(parse_str(MINIMAL "routes:\n", &c, &error, &warnings), 0);
+        assert_int_equal(c->routes.n, 1);
+        c = config_free(c);
+
+        /* An empty map routes nothing. */
+        assert_int_equal(parse_str(MINIMAL "routes: {}\n", &c, &error, &warnings), 0);
+        assert_int_equal(c->routes.n, 0);
+        c = config_free(c);
+
+        assert_int_equal(parse_str(MINIMAL
+                                   "routes:\n"
+                                   "  up: FROM /messages/* INTO $upstream\n"
+                                   "  alerts:\n"
+                                   "    route: \"FROM /messages/* WHERE alert = 'true' INTO $upstream\"\n"
+                                   "    priority: 1\n"
+                                   "    time_to_live_secs: 86400\n"
+                                   "    color: red\n"
+                                   "  f: {route: 'FROM /messages/modules/a/outputs/o INTO BrokeredEndpoint(\"/modules/b/inputs/i\")'}\n",
+                                   &c, &error, &warnings),
+                         0);
+        assert_null(error);
+        assert_string_equal(warnings, "test.yaml:14:5: unknown key 'routes.alerts.color', ignoring");
+        assert_int_equal(c->routes.n, 3);
+        assert_string_equal(c->routes.specs[1].name, "alerts");
+        assert_string_equal(c->routes.specs[1].text, "FROM /messages/* WHERE alert = 'true' INTO $upstream");
+        assert_int_equal(c->routes.specs[1].priority, 1);
+        assert_int_equal(c->routes.specs[1].time_to_live_secs, 86400);
+        assert_string_equal(c->routes.specs[2].text,
+                            "FROM /messages/modules/a/outputs/o INTO BrokeredEndpoint(\"/modules/b/inputs/i\")");
+        assert_int_equal(c->routes.specs[2].priority, 0);
+        c = config_free(c);
+        free(TAKE_PTR(warnings));
+
+        static const struct {
+                const char *yaml;
+                const char *error;
+        } bad[] = {
+                { "routes:\n  r: FROM /messages/* INTO nowhere\n",
+                  "test.yaml:9:6: key 'routes.r': invalid route: position 23: expected $upstream or "
+                  "BrokeredEndpoint(\"/modules/{module}/inputs/{input}\"), found 'nowhere'" },
+                { "routes:\n  r:\n    route: FROM /x INTO $upstream\n",
+                  "test.yaml:10:12: key 'routes.r': invalid route: position 7: expected 'messages', "
+                  "'twinChangeNotifications' or '*', found 'x'" },
+                { "routes:\n  r: {route: 'FROM /* INTO $upstream', priority: 10}\n",
+                  "test.yaml:9:50: key 'routes.r.priority': invalid number '10' (0..9)" },
+                { "routes:\n  r: {route: 'FROM /* INTO $upstream', time_to_live_secs: -1}\n",
+                  "test.yaml:9:59: key 'routes.r.time_to_live_secs': invalid number '-1' (0..4294967295)" },
+                { "routes:\n  r: {priority: 1}\n", "test.yaml:9:6: key 'routes.r': missing 'route'" },
+                { "routes:\n  r:\n", "test.yaml:9:5: key 'routes.r': expected a route or a mapping, got nothing" },
+                { "routes:\n  r: [a]\n", "test.yaml:9:6: key 'routes.r': expected a route or a mapping, got a sequence" },
+                { "routes:\n  r: {route: [a]}\n", "test.yaml:9:14: key 'routes.r': expected a scalar, got a sequence" },
+                { "routes: [a]\n", "test.yaml:8:9: key 'routes': expected a mapping, got a sequence" },
+                { "routes:\n  r: FROM /* INTO $upstream\n  r: FROM /* INTO $upstream\n",
+                  "test.yaml:10:6: key 'routes.r': duplicate route name" },
+                { "routes:\n  \"a\\tb\": FROM /* INTO $upstream\n", "test.yaml:9:3: key 'routes': invalid route name 'a?b'" },
+                { "routes: {}\nroutes: {}\n", "test.yaml:9:1: key 'routes': duplicate (first set at line 8)" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                _cleanup_free_ char *yaml = NULL, *e = NULL;
+                assert_true(asprintf(&yaml, "%s%s", MINIMAL, bad[i].yaml) > 0);
+                int r = parse_str(yaml, &c, &e, NULL);
+                if (r != -EINVAL || !e || strcmp(e, bad[i].error) != 0)
+                        fail_msg("%s: got %d '%s', want '%s'", bad[i].yaml, r, e ?: "(null)", bad[i].error);
+                assert_null(c);
+        }
 }
 
 static void test_enums(void **state) {
@@ -373,6 +455,7 @@ int main(void) {
                 cmocka_unit_test(test_unknown_keys),
                 cmocka_unit_test(test_load),
                 cmocka_unit_test(test_example),
+                cmocka_unit_test(test_routes),
                 cmocka_unit_test(test_enums),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -142,6 +142,36 @@ const char *property_bag_get(const PropertyBag *b, const char *key) {
         return NULL;
 }
 
+int property_bag_set(PropertyBag *b, const char *key, const char *value) {
+        _cleanup_free_ char *v = strdup(value);
+        if (!v)
+                return -ENOMEM;
+        for (size_t i = 0; i < b->n; i++)
+                if (strcmp(b->entries[i].key, key) == 0) {
+                        free(b->entries[i].value);
+                        b->entries[i].value = TAKE_PTR(v);
+                        return 0;
+                }
+        if (b->n >= PROPERTY_BAG_ENTRIES_MAX)
+                return -E2BIG;
+        _cleanup_free_ char *k = strdup(key);
+        if (!k)
+                return -ENOMEM;
+        b->entries[b->n++] = (Property){ .key = TAKE_PTR(k), .value = TAKE_PTR(v) };
+        return 0;
+}
+
+void property_bag_remove(PropertyBag *b, const char *key) {
+        for (size_t i = 0; i < b->n; i++)
+                if (strcmp(b->entries[i].key, key) == 0) {
+                        free(b->entries[i].key);
+                        free(b->entries[i].value);
+                        memmove(b->entries + i, b->entries + i + 1, (b->n - i - 1) * sizeof(*b->entries));
+                        b->n--;
+                        return;
+                }
+}
+
 int property_bag_format(const PropertyBag *b, char **ret) {
         if (!b || !ret || b->n > PROPERTY_BAG_ENTRIES_MAX)
                 return -EINVAL;

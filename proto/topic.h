@@ -48,5 +48,8 @@ int property_bag_parse(const char *s, size_t len, PropertyBag *ret);
 void property_bag_deinit(PropertyBag *b);
 /* Value of key, or NULL. */
 const char *property_bag_get(const PropertyBag *b, const char *key);
+/* Replaces key's value, or adds key. -E2BIG when the bag is full. */
+int property_bag_set(PropertyBag *b, const char *key, const char *value);
+void property_bag_remove(PropertyBag *b, const char *key);
 /* Encodes in canonical form: parse(format(b)) == b. */
 int property_bag_format(const PropertyBag *b, char **ret);

@@ -376,3 +376,52 @@ def telemetry_payloads(sim, identity):
     body = sim.telemetry(identity)
     records = body["records"] if isinstance(body, dict) else body
     return [r["payload"] for r in records]
+
+
+class BusWatcher:
+    """A daemon's view of the internal bus: mosquitto_sub on the broker's Unix socket, MQTT v5."""
+
+    def __init__(self, hub, topic, name="test-watch"):
+        sock = os.path.join(hub.runtime, "broker.sock")
+        self.proc = subprocess.Popen(
+            ["mosquitto_sub", "--unix", sock, "-V", "5", "-i", f"$edgehub-{name}", "-u", f"$edgehub/{name}",
+             "-q", "1", "-t", topic, "-F", "%t|%P|%p"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        self.lines = []
+        self._lock = threading.Lock()
+        threading.Thread(target=self._pump, daemon=True).start()
+        # Subscribed once our own probe comes back.
+        def probe():
+            bus_publish(hub, "$edgehub/probe", name, name=f"{name}-probe")
+            with self._lock:
+                return any(l.startswith("$edgehub/probe|") for l in self.lines)
+        wait_until(probe, 10, interval=0.2, what="the bus watcher to subscribe")
+
+    def _pump(self):
+        for line in self.proc.stdout:
+            with self._lock:
+                self.lines.append(line.rstrip("\n"))
+
+    def wait_for(self, predicate, timeout=10, what="a bus message"):
+        def found():
+            with self._lock:
+                return next((l for l in self.lines if predicate(l)), None)
+        try:
+            wait_until(lambda: found() is not None, timeout, what=what)
+        except TimeoutError:
+            raise TimeoutError(f"{what}: bus saw {self.lines}")
+        return found()
+
+    def close(self):
+        self.proc.terminate()
+        self.proc.wait(5)
+
+
+def bus_publish(hub, bus_topic, payload, name="test-pub", **user_properties):
+    """Publishes on the internal bus as a daemon would; returns mosquitto_pub's exit code."""
+    sock = os.path.join(hub.runtime, "broker.sock")
+    cmd = ["mosquitto_pub", "--unix", sock, "-V", "5", "-i", f"$edgehub-{name}", "-u", f"$edgehub/{name}",
+           "-q", "1", "-t", bus_topic, "-m", payload]
+    for k, v in user_properties.items():
+        cmd += ["-D", "publish", "user-property", k, v]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=10)

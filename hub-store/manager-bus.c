@@ -1,0 +1,193 @@
+/* hub-store on the internal bus: requests for the hub out, cloud traffic in (proto/bus.h) */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hub-store/manager.h"
+#include "proto/cleanup.h"
+#include "proto/config.h"
+#include "proto/log.h"
+#include "proto/ratelimit.h"
+#include "proto/sas.h"
+
+/*
+ * A twin request or method response waits this long for its identity's
+ * link; its sender times out and asks again anyway, so holding it longer
+ * would only deliver stale requests.
+ */
+#define REQUEST_WAIT_USEC (30u * 1000000u)
+#define REQUESTS_PER_IDENTITY_MAX 256u
+#define IOTHUB_PREFIX "$iothub/"
+
+static RateLimit bus_ratelimit = RATELIMIT_INIT(10u * 1000000u, 10u);
+
+static void request_free(UpstreamRequest *r) {
+        free(r->topic);
+        free(r->payload);
+}
+
+void device_requests_free(Device *d) {
+        for (size_t i = 0; i < d->n_requests; i++)
+                request_free(&d->requests[i]);
+        free(d->requests);
+        d->requests = NULL;
+        d->n_requests = 0;
+}
+
+static void device_requests_drop_first(Device *d, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                request_free(&d->requests[i]);
+        memmove(d->requests, d->requests + n, (d->n_requests - n) * sizeof(*d->requests));
+        d->n_requests -= n;
+}
+
+static void device_flush_requests(Device *d) {
+        size_t sent = 0;
+
+        while (sent < d->n_requests && d->link) {
+                UpstreamRequest *req = &d->requests[sent];
+                int r = link_send(d->link, req->topic, req->payload, req->len);
+                if (r == -ENOTCONN || r == -ECONNRESET)
+                        break; /* stays for the next time the link is up */
+                if (r < 0)
+                        log_ratelimit_warning(&bus_ratelimit, "Request of '%s' on '%s' not sent upstream: %s",
+                                              d->identity, req->topic, strerror(-r));
+                else
+                        log_debug("Sent request of '%s' upstream on '%s'", d->identity, req->topic);
+                sent++;
+        }
+        device_requests_drop_first(d, sent);
+}
+
+static int device_queue_request(Device *d, const char *topic, const void *payload, size_t len) {
+        _cleanup_free_ char *t = NULL;
+        _cleanup_free_ void *p = NULL;
+
+        if (d->n_requests >= REQUESTS_PER_IDENTITY_MAX)
+                return -ENOBUFS;
+        t = strdup(topic);
+        p = malloc(len > 0 ? len : 1);
+        if (!t || !p)
+                return -ENOMEM;
+        memcpy(p, payload, len);
+        UpstreamRequest *a = reallocarray(d->requests, d->n_requests + 1, sizeof(*a));
+        if (!a)
+                return -ENOMEM;
+        d->requests = a;
+        a[d->n_requests++] = (UpstreamRequest){
+                .topic = TAKE_PTR(t),
+                .payload = TAKE_PTR(p),
+                .len = len,
+                .deadline_usec = now_usec() + REQUEST_WAIT_USEC,
+        };
+        return 0;
+}
+
+static void manager_on_upstream_request(Manager *m, const BusMessage *msg) {
+        Device *d;
+        int r;
+
+        /* Only our daemons publish here; still, a bad request must not reach the hub. */
+        if (!msg->client || !msg->target || !identity_is_valid(msg->client) ||
+            strncmp(msg->target, IOTHUB_PREFIX, strlen(IOTHUB_PREFIX)) != 0 || strpbrk(msg->target, "+#")) {
+                log_ratelimit_warning(&bus_ratelimit, "Upstream request for '%s' on '%s' is malformed, dropped",
+                                      msg->client ? msg->client : "n/a", msg->target ? msg->target : "n/a");
+                return;
+        }
+        r = manager_device_get(m, msg->client, &d);
+        if (r >= 0)
+                r = device_queue_request(d, msg->target, msg->payload, msg->len);
+        if (r < 0) {
+                log_ratelimit_warning(&bus_ratelimit, "Upstream request of '%s' on '%s' dropped: %s", msg->client,
+                                      msg->target, strerror(-r));
+                return;
+        }
+        device_flush_requests(d);
+        /* Opens the link if this identity had none. */
+        manager_device_changed(m, d);
+}
+
+static void manager_on_bus_message(Bus *b, const BusMessage *msg, void *userdata) {
+        Manager *m = userdata;
+
+        if (strcmp(msg->topic, BUS_TOPIC_UPSTREAM) == 0)
+                manager_on_upstream_request(m, msg);
+}
+
+static void manager_on_bus_connected(Bus *b, void *userdata) {
+        Manager *m = userdata;
+
+        manager_local_bus_connected(m);
+        /* Daemons that started after us learn which links are up. */
+        for (size_t i = 0; i < key_map_size(&m->devices); i++) {
+                Device *d = key_map_value_at(&m->devices, i);
+                if (d->announced_up)
+                        (void) bus_publish(m->bus, BUS_TOPIC_LINK, "up", 2, d->identity, NULL, NULL, NULL);
+        }
+}
+
+void manager_bus_link_changed(Manager *m, Device *d, bool up) {
+        if (up)
+                device_flush_requests(d);
+        if (up == d->announced_up)
+                return;
+        d->announced_up = up;
+        if (m->bus)
+                (void) bus_publish(m->bus, BUS_TOPIC_LINK, up ? "up" : "down", up ? 2 : 4, d->identity, NULL, NULL,
+                                   NULL);
+}
+
+void manager_bus_tick(Manager *m, Device *d) {
+        uint64_t now = now_usec();
+        size_t expired = 0;
+
+        while (expired < d->n_requests && d->requests[expired].deadline_usec <= now)
+                expired++;
+        if (expired > 0) {
+                log_info("Dropped %zu request(s) of '%s' for the hub: its link did not come up in time", expired,
+                         d->identity);
+                device_requests_drop_first(d, expired);
+        }
+}
+
+void manager_cloud_message(Manager *m, Device *d, const char *topic, const void *payload, size_t len) {
+        _cleanup_free_ char *bus_topic = NULL;
+        int r;
+
+        if (strncmp(topic, IOTHUB_PREFIX, strlen(IOTHUB_PREFIX)) == 0) {
+                if (asprintf(&bus_topic, "%s%s", BUS_PREFIX_CLOUD, topic + strlen(IOTHUB_PREFIX)) < 0) {
+                        bus_topic = NULL;
+                        r = -ENOMEM;
+                } else
+                        r = m->bus ? bus_publish(m->bus, bus_topic, payload, len, d->identity, NULL, NULL, NULL)
+                                   : -ENOTCONN;
+                if (r < 0)
+                        log_ratelimit_warning(&bus_ratelimit, "Message from the hub for '%s' on '%s' dropped: %s",
+                                              d->identity, topic, strerror(-r));
+                return;
+        }
+        r = manager_c2d_store(m, d, topic, payload, len);
+        if (r < 0)
+                log_ratelimit_warning(&bus_ratelimit, "Cloud-to-device message for '%s' on '%s' not stored: %s",
+                                      d->identity, topic, strerror(-r));
+}
+
+int manager_bus_setup(Manager *m) {
+        _cleanup_free_ char *socket = NULL;
+        static const BusHandlers handlers = {
+                .message = manager_on_bus_message,
+                .connected = manager_on_bus_connected,
+        };
+        int r;
+
+        r = config_socket_path(m->config, SOCKET_BROKER, &socket);
+        if (r < 0)
+                return r;
+        r = bus_new(&m->bus, m->event, socket, "hub-store", &handlers, m);
+        if (r < 0)
+                return r;
+        r = bus_add_subscription(m->bus, BUS_TOPIC_UPSTREAM);
+        if (r < 0)
+                return r;
+        return bus_start(m->bus);
+}
