@@ -126,3 +126,4 @@ static inline void config_freep(Config **c) {
 #define SOCKET_AUTH_CACHE "auth-cache"  /* WIRE_AUTH_*, WIRE_KEY_*, control */
 #define SOCKET_HUB_STORE "hub-store"    /* WIRE_STORE_*, WIRE_PRESENCE_*, control */
 #define SOCKET_BROKER "broker"          /* mosquitto's internal MQTT listener */
+#define SOCKET_TWIN_SYNC "twin-sync"    /* control (hubctl twins) */
