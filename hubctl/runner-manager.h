@@ -11,7 +11,7 @@
 #include "hubctl/runner-setup.h"
 
 /*
- * Order: auth-cache, hub-store, mosquitto; each starts once the one before
+ * Order: auth-cache, hub-store, twin-sync, mosquitto; each starts once the one before
  * it was ready (the plugin needs both backends). Then READY=1 to our own
  * NOTIFY_SOCKET, if any, and "edgehub-run: all processes ready" on stderr.
  *
@@ -25,6 +25,7 @@
 enum {
         RUNNER_AUTH_CACHE,
         RUNNER_HUB_STORE,
+        RUNNER_TWIN_SYNC,
         RUNNER_BROKER,
         _RUNNER_CHILD_MAX,
 };

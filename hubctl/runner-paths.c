@@ -84,6 +84,9 @@ int runner_paths_resolve(const Config *c, const char *exe_dir, bool want_daemons
                 r = find_program(dir, "hub-store", "edgehub-hub-store", X_OK, &p.hub_store, ret_error);
                 if (r < 0)
                         return r;
+                r = find_program(dir, "twin-sync", "edgehub-twin-sync", X_OK, &p.twin_sync, ret_error);
+                if (r < 0)
+                        return r;
         }
         if (want_plugin) {
                 if (c->plugin_path)
@@ -106,6 +109,7 @@ int runner_paths_resolve(const Config *c, const char *exe_dir, bool want_daemons
 void runner_paths_deinit(RunnerPaths *p) {
         free(p->auth_cache);
         free(p->hub_store);
+        free(p->twin_sync);
         free(p->plugin);
         free(p->mosquitto);
         *p = RUNNER_PATHS_NULL;

@@ -12,6 +12,7 @@
  * relative to that folder:
  *   {dir}/edgehub-auth-cache  else {dir}/../auth-cache/edgehub-auth-cache
  *   {dir}/edgehub-hub-store   else {dir}/../hub-store/edgehub-hub-store
+ *   {dir}/edgehub-twin-sync   else {dir}/../twin-sync/edgehub-twin-sync
  *   {dir}/edgehub-plugin.so   else {dir}/../broker-plugin/edgehub-plugin.so
  * runner.plugin, when set, names the plugin exactly. All results are
  * absolute, in canonical folders (the file name itself may be a symlink).
@@ -19,6 +20,7 @@
 typedef struct RunnerPaths {
         char *auth_cache;
         char *hub_store;
+        char *twin_sync;
         char *plugin;    /* NULL unless want_plugin */
         char *mosquitto; /* NULL unless want_plugin */
 } RunnerPaths;
