@@ -23,13 +23,13 @@ static bool rid_is_valid(const char *s) {
         return true;
 }
 
-/* "{prefix}?{query}" with the query after the '?' in *ret_query. */
+/* "{path}?{query}" or just "{path}" (no query), the query in *ret_query. */
 static bool take_path(const char *topic, const char *path, const char **ret_query) {
         size_t n = strlen(path);
 
-        if (strncmp(topic, path, n) != 0 || topic[n] != '?')
+        if (strncmp(topic, path, n) != 0 || (topic[n] != '?' && topic[n] != '\0'))
                 return false;
-        *ret_query = topic + n + 1;
+        *ret_query = topic[n] ? topic + n + 1 : topic + n;
         return true;
 }
 
@@ -57,11 +57,11 @@ int twin_topic_parse(const char *topic, TwinTopic *ret) {
         else if (strncmp(topic, "twin/res/", 9) == 0) {
                 const char *p = topic + 9;
                 size_t digits = strspn(p, "0123456789");
-                if (digits == 0 || digits > 3 || p[digits] != '/' || p[digits + 1] != '?')
+                if (digits == 0 || digits > 3 || p[digits] != '/' || (p[digits + 1] != '?' && p[digits + 1] != '\0'))
                         return -EINVAL;
                 t.kind = TWIN_TOPIC_RESPONSE;
                 t.status = atoi(p);
-                query = p + digits + 2;
+                query = p[digits + 1] ? p + digits + 2 : p + digits + 1;
         } else
                 return -EINVAL;
 

@@ -6,7 +6,7 @@
 /*
  * The part after "$iothub/" (a device's or the cloud's topic; on the
  * internal bus after "$edgehub/device/" or "$edgehub/cloud/"):
- *   twin/GET/?$rid={rid}
+ *   twin/GET/?$rid={rid}        (the "?" and query may be missing: no $rid)
  *   twin/PATCH/properties/reported/?$rid={rid}
  *   twin/res/{status}/?$rid={rid}[&$version={n}]
  *   twin/PATCH/properties/desired/?$version={n}
