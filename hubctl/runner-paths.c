@@ -93,6 +93,10 @@ int runner_paths_resolve(const Config *c, const char *exe_dir, bool want_daemons
                                  &p.method_router, ret_error);
                 if (r < 0)
                         return r;
+                r = find_program(dir, "twin-sync", EDGEHUB_LIBEXECDIR, "edgehub-twin-sync", X_OK, &p.twin_sync,
+                                 ret_error);
+                if (r < 0)
+                        return r;
         }
         if (want_plugin) {
                 if (c->plugin_path)
@@ -116,6 +120,7 @@ void runner_paths_deinit(RunnerPaths *p) {
         free(p->auth_cache);
         free(p->hub_store);
         free(p->method_router);
+        free(p->twin_sync);
         free(p->plugin);
         free(p->mosquitto);
         *p = RUNNER_PATHS_NULL;

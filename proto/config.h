@@ -135,3 +135,4 @@ static inline void config_freep(Config **c) {
 #define SOCKET_HUB_STORE "hub-store"    /* WIRE_STORE_*, WIRE_PRESENCE_*, control */
 #define SOCKET_BROKER "broker"          /* mosquitto's internal MQTT listener */
 #define SOCKET_METHOD_ROUTER "method-router" /* control (hubctl methods) */
+#define SOCKET_TWIN_SYNC "twin-sync"    /* control (hubctl twins) */
