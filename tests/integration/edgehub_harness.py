@@ -251,7 +251,13 @@ runtime_dir: {self.runtime}
 log_level: {s['log_level']}
 """
         if s.get("routes"):
-            text += "routes:\n" + "".join(f"  {name}: {yaml_quote(r)}\n" for name, r in s["routes"].items())
+            text += "routes:\n"
+            for name, r in s["routes"].items():
+                if isinstance(r, dict):  # {route, priority, time_to_live_secs}
+                    text += f"  {name}:\n" + "".join(f"    {k}: {yaml_quote(v) if k == 'route' else v}\n"
+                                                     for k, v in r.items())
+                else:
+                    text += f"  {name}: {yaml_quote(r)}\n"
         with open(self.config_path, "w") as f:
             f.write(text)
 
