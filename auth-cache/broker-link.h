@@ -6,20 +6,15 @@
 #include <systemd/sd-event.h>
 
 /*
- * An MQTT v5 client (libmosquitto, driven from sd-event) on the broker's
- * Unix-socket listener, as client id "$edgehub-auth-cache", user
- * "$edgehub/auth-cache". A kick is a QoS 1 publish to "$edgehub/kick" whose
- * payload is the client id to disconnect; the broker plugin acts on it.
- * Kicks wait in a small pending set until the broker acknowledges them, so
- * a broker that is down gets them when it is back (reconnect with backoff).
- * Duplicates are harmless: kicking a client that is gone does nothing.
- * The link connects lazily, on the first kick.
+ * auth-cache on the internal bus (proto/bus.h, as "$edgehub/auth-cache"). A
+ * kick is a QoS 1 publish to "$edgehub/kick" whose payload is the client id
+ * to disconnect; the broker plugin acts on it. Kicks wait in a small
+ * pending set until the broker acknowledges them, so a broker that is down
+ * gets them when it is back. Duplicates are harmless: kicking a client that
+ * is gone does nothing.
  */
 typedef struct BrokerLink BrokerLink;
 
-#define BROKER_KICK_TOPIC "$edgehub/kick"
-#define BROKER_CLIENT_ID "$edgehub-auth-cache"
-#define BROKER_USERNAME "$edgehub/auth-cache"
 #define BROKER_KICKS_MAX 10000u
 
 int broker_link_new(BrokerLink **ret, sd_event *e, const char *socket_path);
