@@ -53,6 +53,7 @@ struct HttpRequest {
 };
 
 static void server_arm(HttpServer *s);
+static void server_kick(HttpServer *s);
 
 static inline void http_server_freep(HttpServer **s) {
         if (*s)
@@ -106,7 +107,7 @@ static void on_call_done(const CallResult *result, void *userdata) {
         if (req->suspended) {
                 req->suspended = false;
                 MHD_resume_connection(req->connection);
-                server_arm(req->server);
+                server_kick(req->server);
         }
 }
 
@@ -329,6 +330,12 @@ static void server_arm(HttpServer *s) {
         (void) sd_event_source_set_enabled(s->timer, SD_EVENT_ONESHOT);
 }
 
+/* MHD takes a resumed connection back only in MHD_run(), and says nothing of it before: run it now. */
+static void server_kick(HttpServer *s) {
+        (void) sd_event_source_set_time_relative(s->timer, 0);
+        (void) sd_event_source_set_enabled(s->timer, SD_EVENT_ONESHOT);
+}
+
 static int read_pem(const char *path, char **ret) {
         _cleanup_free_ char *buf = NULL;
         FILE *f;
@@ -390,6 +397,7 @@ int http_server_new(HttpServer **ret, Manager *m) {
                 MHD_USE_TLS | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
                         (addr.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
                 c->methods_port, NULL, NULL, on_access, s,
+                MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
                 MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr,
                 MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned) 1,
                 MHD_OPTION_HTTPS_MEM_CERT, s->cert,
@@ -398,7 +406,6 @@ int http_server_new(HttpServer **ret, Manager *m) {
                 MHD_OPTION_CONNECTION_LIMIT, (unsigned) CONNECTIONS_MAX,
                 MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) CONNECTION_MEMORY,
                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-                MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
                 MHD_OPTION_END);
         if (!s->daemon)
                 return log_error_errno(-EADDRNOTAVAIL,
