@@ -43,6 +43,7 @@ class Offline:
     def __init__(self, sim, make_hub, silent=False):
         self.child = sim.add_child("child-1")
         sim.add_child("child-absent")
+        self.late = sim.add_child("child-late")
         self.mod = sim.add_identity(EDGE_ID, MODULE)
         self.hub = make_hub().start()
         wait_until(lambda: self.hub.hubctl_json("status")["auth_cache"]["synced"], 20, what="scope sync")
@@ -217,3 +218,25 @@ def test_azure_sdk_module_invokes_child(offline):
     out = sdk_invoke(offline.hub, offline.mod["primaryKey"], "nobody", "reboot", None)
     assert out["status"] == 404 and out["name"] == "DeviceNotFoundError", out
     assert "not a device or module in this gateway's scope" in out["error"], out
+
+
+def test_connect_timeout_waits_for_the_target(offline):
+    """connectTimeoutInSeconds: a target that is not connected yet is called once it subscribes."""
+    late = offline.late
+    m = offline.module
+    assert m.subscribe("$iothub/methods/invoke/res/#")
+    m.client.publish("$iothub/methods/invoke/child-late/?$rid=late1",
+                     json.dumps({"methodName": "wake", "connectTimeoutInSeconds": 20}), qos=1)
+    time.sleep(1)
+    assert m.received("$iothub/methods/invoke/res/") == []
+    dev = Device(offline.hub, "child-late", late["primaryKey"])
+    assert dev.connect() == 0
+    try:
+        dev.answer_methods(lambda name, payload: (200, b'{"awake": true}'))
+        prefix = "$iothub/methods/invoke/res/"
+        got = wait_until(lambda: m.received(prefix), 15, what="the answer after the target connected")
+        topic, payload = got[0]
+        assert topic == prefix + "200/?$rid=late1", topic
+        assert json.loads(payload) == {"status": 200, "payload": {"awake": True}}
+    finally:
+        dev.close()
