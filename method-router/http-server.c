@@ -115,39 +115,6 @@ static void request_fail(HttpRequest *req, int status, const char *code, const c
         request_answer(req, status, manager_error_body(code, text));
 }
 
-/* "/twins/{d}/methods" or "/twins/{d}/modules/{m}/methods" -> "d" or "d/m". */
-static int target_from_url(const char *url, char **ret) {
-        _cleanup_free_ char *copy = strdup(url), *d = NULL, *mod = NULL;
-        char *seg[6];
-        size_t n = 0;
-
-        if (!copy)
-                return -ENOMEM;
-        if (copy[0] != '/')
-                return -EINVAL;
-        for (char *p = copy + 1, *s; n < ELEMENTSOF(seg); p = s + 1) {
-                seg[n++] = p;
-                s = strchr(p, '/');
-                if (!s)
-                        break;
-                *s = '\0';
-                if (n == ELEMENTSOF(seg))
-                        return -EINVAL;
-        }
-        bool device = n == 3 && strcmp(seg[2], "methods") == 0;
-        bool module = n == 5 && strcmp(seg[2], "modules") == 0 && strcmp(seg[4], "methods") == 0;
-        if (strcmp(seg[0], "twins") != 0 || (!device && !module))
-                return -EINVAL;
-        /* libmicrohttpd hands the path over still percent-encoded: decode each id once, here. */
-        if (url_decode(seg[1], strlen(seg[1]), &d) < 0 || !iot_id_is_valid(d))
-                return -EINVAL;
-        if (module && (url_decode(seg[3], strlen(seg[3]), &mod) < 0 || !iot_id_is_valid(mod)))
-                return -EINVAL;
-        if (module ? asprintf(ret, "%s/%s", d, mod) < 0 : !(*ret = strdup(d)))
-                return -ENOMEM;
-        return 0;
-}
-
 /* The caller's SAS checked by auth-cache as if it connected: 0, or an HTTP status with the answer set. */
 static int request_authenticate(HttpRequest *req, const char *caller, const char *token) {
         _cleanup_(frame_builder_deinit) FrameBuilder request = FRAME_BUILDER_NULL;
@@ -191,7 +158,7 @@ static void request_process(HttpRequest *req, const char *url, const char *metho
                 request_fail(req, 405, "MethodNotAllowed", "direct methods are invoked with POST");
                 return;
         }
-        if (target_from_url(url, &target) < 0) {
+        if (method_target_from_path(url, &target) < 0) {
                 request_fail(req, 404, "NotFound",
                              "no such resource; direct methods are POST /twins/{deviceId}/methods or "
                              "/twins/{deviceId}/modules/{moduleId}/methods");

@@ -92,6 +92,10 @@ def test_https_errors(offline):
     status, body = https_invoke(hub, "child-absent", {"methodName": "x"}, key)
     assert status == 404 and body["errorCode"] == "DeviceNotOnline", body
     assert "not connected" in body["message"]
+    # a module id with '$', percent-encoded in the path as the SDKs do: in scope, not connected
+    status, body = https_invoke(hub, f"{EDGE_ID}/$edgeAgent", {"methodName": "x"}, key)
+    assert status == 404 and body["errorCode"] == "DeviceNotOnline", body
+    assert f"'{EDGE_ID}/$edgeAgent'" in body["message"], body
     # not in scope at all
     status, body = https_invoke(hub, "nobody", {"methodName": "x"}, key)
     assert status == 404 and body["errorCode"] == "DeviceNotFound", body
