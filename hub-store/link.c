@@ -294,8 +294,8 @@ static void link_fill(Link *l) {
                 Sender *s = &l->senders[p];
                 if (!l->has_sender[p])
                         continue;
-                /* The TTL may have changed with the $edgeHub twin. */
-                s->ttl_ms = l->settings->message_ttl_ms;
+                /* A route's TTL, else the global one (which the $edgeHub twin may change). */
+                s->ttl_ms = s->stream->ttl_ms ? s->stream->ttl_ms : l->settings->message_ttl_ms;
                 n = sender_fill(s, realtime_msec(), link_publish, l);
                 if (n < 0 && r >= 0)
                         r = n;

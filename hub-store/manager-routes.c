@@ -122,7 +122,8 @@ void manager_routes_free(Manager *m) {
 }
 
 /* The $upstream stream of msg's identity at priority, remembered on its Device. */
-static int manager_store_upstream(Manager *m, uint8_t priority, const StoreMessage *msg, bool acknowledged) {
+static int manager_store_upstream(Manager *m, uint8_t priority, uint64_t ttl_ms, const StoreMessage *msg,
+                                  bool acknowledged) {
         StoreStream *st;
         Device *d;
         int r;
@@ -130,6 +131,7 @@ static int manager_store_upstream(Manager *m, uint8_t priority, const StoreMessa
         r = store_stream_get(m->store, STORE_ENDPOINT_UPSTREAM, priority, msg->identity, &st);
         if (r < 0)
                 return r;
+        st->ttl_ms = ttl_ms;
         r = acknowledged ? store_append_acknowledged(m->store, st, msg, NULL) : store_append(m->store, st, msg, NULL);
         if (r < 0)
                 return r;
@@ -176,7 +178,7 @@ int manager_route_message(Manager *m, const StoreMessage *msg, bool acknowledged
                 _cleanup_free_ char *endpoint = NULL;
 
                 if (e->route->sink.kind == ROUTE_SINK_UPSTREAM)
-                        r = manager_store_upstream(m, e->priority, msg, acknowledged);
+                        r = manager_store_upstream(m, e->priority, e->time_to_live_secs * 1000u, msg, acknowledged);
                 else {
                         r = route_sink_to_string(&e->route->sink, &endpoint);
                         if (r >= 0)

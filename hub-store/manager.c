@@ -75,6 +75,7 @@ Manager *manager_free(Manager *m) {
         manager_local_free(m);
         manager_routes_free(m);
         m->bus = bus_free(m->bus);
+        m->metrics = metrics_server_free(m->metrics);
         m->server = frame_server_free(m->server);
         m->tick_source = sd_event_source_disable_unref(m->tick_source);
         m->sweep_source = sd_event_source_disable_unref(m->sweep_source);
@@ -229,9 +230,7 @@ static int manager_on_sweep(sd_event_source *s, void *userdata) {
         uint64_t ttl_ms = m->ttl_sec * 1000u;
         uint64_t now = realtime_msec();
 
-        if (ttl_ms == 0 || now <= ttl_ms)
-                return 0;
-        int r = store_expire(m->store, now - ttl_ms, SWEEP_SLICE_REMOVALS);
+        int r = store_expire(m->store, now, ttl_ms, SWEEP_SLICE_REMOVALS);
         if (r < 0)
                 manager_store_result(m, r);
         if (r > 0)
@@ -346,6 +345,13 @@ int manager_start(Manager *m) {
          * serve any device: answer those before upstream link work.
          */
         frame_server_set_priority(m->server, SD_EVENT_PRIORITY_IMPORTANT);
+
+        if (m->config->metrics_port != 0) {
+                r = metrics_server_new(&m->metrics, m->event, m, m->config->metrics_address, m->config->metrics_port);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to serve metrics on '%s' port %u: %m",
+                                               m->config->metrics_address, m->config->metrics_port);
+        }
 
         r = sd_event_add_time_relative(m->event, &m->tick_source, CLOCK_MONOTONIC, TICK_USEC, 0, manager_on_tick, m);
         if (r < 0)

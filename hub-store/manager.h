@@ -10,6 +10,7 @@
 #include "hub-store/ingest.h"
 #include "hub-store/key-map.h"
 #include "hub-store/link.h"
+#include "hub-store/metrics.h"
 #include "hub-store/store.h"
 #include "proto/bus.h"
 #include "proto/client.h"
@@ -78,6 +79,8 @@ struct Manager {
         sd_event_source *sweep_source;  /* defer: more TTL slices */
         sd_event_source *sync_source;   /* sync: periodic */
         unsigned ticks;
+
+        MetricsServer *metrics;    /* metrics.port != 0 */
 
         bool store_failing;
         uint64_t store_failures;

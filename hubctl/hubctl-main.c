@@ -14,6 +14,7 @@
 #include "hubctl/hubctl-methods.h"
 #include "hubctl/hubctl-query.h"
 #include "hubctl/hubctl-render.h"
+#include "hubctl/hubctl-twins.h"
 
 #define DEFAULT_CONFIG "/etc/edgehub/config.yaml"
 
@@ -29,6 +30,8 @@ enum {
 
 static const char *arg_config;
 static bool arg_json;
+static char **arg_args; /* the command's own arguments */
+static int arg_n_args;
 
 typedef struct Daemon {
         const char *name;
@@ -38,6 +41,7 @@ typedef struct Daemon {
 typedef struct Context {
         Daemon hub_store;
         Daemon auth_cache;
+        Daemon twin_sync;
         char *failures[2]; /* messages for stderr, printed after the output */
         size_t n_failures;
         int exit_code;
@@ -46,6 +50,7 @@ typedef struct Context {
 static void context_deinit(Context *c) {
         free(c->hub_store.socket);
         free(c->auth_cache.socket);
+        free(c->twin_sync.socket);
         for (size_t i = 0; i < c->n_failures; i++)
                 free(c->failures[i]);
 }
@@ -68,12 +73,13 @@ static void context_fail(Context *c, int exit_code, const char *fmt, ...) {
 }
 
 /* Sets *ret, or records the failure in c and leaves *ret NULL. */
-static void context_query(Context *c, const Daemon *d, const char *command, json_t **ret) {
+static void context_query_argument(Context *c, const Daemon *d, const char *command, const char *argument,
+                                   json_t **ret) {
         _cleanup_free_ char *error = NULL;
         int r;
 
         *ret = NULL;
-        r = daemon_query(d->socket, command, HUBCTL_TIMEOUT_USEC, ret, &error);
+        r = daemon_query_argument(d->socket, command, argument, HUBCTL_TIMEOUT_USEC, ret, &error);
         switch (r) {
         case 0:
                 break;
@@ -105,6 +111,10 @@ static void context_query(Context *c, const Daemon *d, const char *command, json
                              error ?: "no details", strerror(-r));
                 break;
         }
+}
+
+static void context_query(Context *c, const Daemon *d, const char *command, json_t **ret) {
+        context_query_argument(c, d, command, NULL, ret);
 }
 
 static void context_bad_reply(Context *c, const Daemon *d, const char *command, const json_error_t *e) {
@@ -229,6 +239,30 @@ static void cmd_routes(Context *c) {
                 context_fail(c, EXIT_DAEMON, "hubctl: failed to write the output");
 }
 
+/* twins: the list; twins show ID: one twin in full. */
+static void cmd_twins(Context *c) {
+        json_auto_t *t = NULL;
+        json_error_t e = {};
+        bool show = arg_n_args == 2 && strcmp(arg_args[0], "show") == 0;
+        int r;
+
+        if (arg_n_args != 0 && !show) {
+                context_fail(c, EXIT_USAGE, "hubctl: usage: hubctl twins [show IDENTITY]");
+                return;
+        }
+        context_query_argument(c, &c->twin_sync, show ? "twin" : "twins", show ? arg_args[1] : NULL, &t);
+        if (!t)
+                return;
+        int (*render)(FILE *f, json_t *reply, json_error_t *error) = show ? render_twin : render_twins;
+        if (render(NULL, t, &e) == -EBADMSG) {
+                context_bad_reply(c, &c->twin_sync, show ? "twin" : "twins", &e);
+                return;
+        }
+        r = arg_json ? print_json(t) : render(stdout, t, &e);
+        if (r < 0)
+                context_fail(c, EXIT_DAEMON, "hubctl: failed to write the output");
+}
+
 static const struct {
         const char *name;
         void (*run)(Context *c);
@@ -239,6 +273,7 @@ static const struct {
         { "devices", cmd_devices, "Identities in scope, connected or queued" },
         { "sync", cmd_sync, "Ask auth-cache to refresh the device scope now" },
         { "routes", cmd_routes, "Routes in force and what each matched" },
+        { "twins", cmd_twins, "Twins with versions and pending reported patches; 'twins show ID' for one" },
 };
 
 static void help(void) {
@@ -294,7 +329,10 @@ static int parse_argv(int argc, char *argv[]) {
                 fprintf(stderr, "hubctl: missing command; see --help\n");
                 return -EINVAL;
         }
-        if (optind + 1 < argc) {
+        arg_args = argv + optind + 1;
+        arg_n_args = argc - optind - 1;
+        /* Only twins takes arguments ("show ID"); it checks them itself. */
+        if (optind + 1 < argc && strcmp(argv[optind], "twins") != 0) {
                 fprintf(stderr, "hubctl: unexpected argument '%s' after '%s'\n", argv[optind + 1], argv[optind]);
                 return -EINVAL;
         }
@@ -315,9 +353,12 @@ static int load_sockets(Context *c) {
         }
         c->hub_store.name = "hub-store";
         c->auth_cache.name = "auth-cache";
+        c->twin_sync.name = "twin-sync";
         r = config_socket_path(config, SOCKET_HUB_STORE, &c->hub_store.socket);
         if (r >= 0)
                 r = config_socket_path(config, SOCKET_AUTH_CACHE, &c->auth_cache.socket);
+        if (r >= 0)
+                r = config_socket_path(config, SOCKET_TWIN_SYNC, &c->twin_sync.socket);
         if (r < 0) {
                 fprintf(stderr, "hubctl: bad runtime_dir in %s: %s\n", path, strerror(-r));
                 return r;

@@ -23,6 +23,11 @@ int daemon_query(const char *socket_path, const char *command, uint64_t timeout_
         return daemon_query_with(socket_path, command, NULL, NULL, timeout_usec, ret, ret_error);
 }
 
+int daemon_query_argument(const char *socket_path, const char *command, const char *argument, uint64_t timeout_usec,
+                          json_t **ret, char **ret_error) {
+        return daemon_query_with(socket_path, command, NULL, argument, timeout_usec, ret, ret_error);
+}
+
 int daemon_query_with(const char *socket_path, const char *command, const char *identity, const char *argument,
                       uint64_t timeout_usec, json_t **ret, char **ret_error) {
         _cleanup_(frame_client_deinitp) FrameClient client = FRAME_CLIENT_NULL;

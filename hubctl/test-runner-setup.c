@@ -59,6 +59,7 @@ static void test_meson_layout(void **state) {
         touch("build/auth-cache/edgehub-auth-cache", 0755);
         touch("build/hub-store/edgehub-hub-store", 0755);
         touch("build/method-router/edgehub-method-router", 0755);
+        touch("build/twin-sync/edgehub-twin-sync", 0755);
         touch("build/broker-plugin/edgehub-plugin.so", 0644);
         touch("bin/mosquitto", 0755);
 
@@ -90,6 +91,7 @@ static void test_installed_layout(void **state) {
         touch("usr/libexec/edgehub/edgehub-auth-cache", 0755);
         touch("usr/libexec/edgehub/edgehub-hub-store", 0755);
         touch("usr/libexec/edgehub/edgehub-method-router", 0755);
+        touch("usr/libexec/edgehub/edgehub-twin-sync", 0755);
         touch("usr/libexec/edgehub/edgehub-plugin.so", 0644);
         touch("elsewhere/p.so", 0644);
 
@@ -112,8 +114,9 @@ static void test_missing(void **state) {
 
         assert_int_equal(mkdir_parents(dir, 0755), 0);
         assert_int_equal(runner_paths_resolve(&c, dir, true, false, &p, &error), -ENOENT);
-        assert_true(asprintf(&expected, "edgehub-auth-cache not found (looked for %s/edgehub-auth-cache and "
-                                        "%s/../auth-cache/edgehub-auth-cache)", dir, dir) > 0);
+        assert_true(asprintf(&expected, "edgehub-auth-cache not found (looked for %s/edgehub-auth-cache, "
+                                        "%s/../auth-cache/edgehub-auth-cache and "
+                                        EDGEHUB_LIBEXECDIR "/edgehub-auth-cache)", dir, dir) > 0);
         assert_string_equal(error, expected);
         assert_null(p.auth_cache);
 }

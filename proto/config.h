@@ -80,6 +80,10 @@ typedef struct Config {
          * Absent: one route "upstream" = CONFIG_ROUTE_DEFAULT. */
         RouteSpecs routes;
 
+        /* metrics: (hub-store's Prometheus endpoint) */
+        uint16_t metrics_port;        /* metrics.port (0 = off) */
+        char *metrics_address;        /* metrics.address (127.0.0.1) */
+
         char *runtime_dir;            /* runtime_dir (/run/edgehub): sockets */
         int log_level;                /* log_level (info) */
 
@@ -131,3 +135,4 @@ static inline void config_freep(Config **c) {
 #define SOCKET_HUB_STORE "hub-store"    /* WIRE_STORE_*, WIRE_PRESENCE_*, control */
 #define SOCKET_BROKER "broker"          /* mosquitto's internal MQTT listener */
 #define SOCKET_METHOD_ROUTER "method-router" /* control (hubctl methods) */
+#define SOCKET_TWIN_SYNC "twin-sync"    /* control (hubctl twins) */

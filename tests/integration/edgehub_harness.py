@@ -266,6 +266,9 @@ storage:
   ingest: {s['ingest']}
 store_and_forward:
   time_to_live: {s['time_to_live']}
+methods:
+  port: {self.methods_port}
+  bind: 127.0.0.1
 runtime_dir: {self.runtime}
 log_level: {s['log_level']}
 """
@@ -504,3 +507,77 @@ def bus_publish(hub, bus_topic, payload, name="test-pub", **user_properties):
     for k, v in user_properties.items():
         cmd += ["-D", "publish", "user-property", k, v]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+
+
+# ---------------------------------------------------------------- twins (tests/integration/test_twins.py)
+
+def _quote(identity):
+    return "/".join(urllib.parse.quote(p, safe="") for p in identity.split("/"))
+
+
+def sim_twin(sim, identity):
+    """The simulator's full twin of identity: {desired, reported} with $version."""
+    return sim.call("GET", f"/twins/{_quote(identity)}")
+
+
+def sim_patch_desired(sim, identity, patch):
+    """A desired change in the cloud: merged, version bumped, connected identity notified."""
+    return sim.call("PATCH", f"/twins/{_quote(identity)}/desired", patch)
+
+
+def sim_reported_log(sim, identity):
+    """Reported patches the simulator received for identity, in order (nulls kept)."""
+    return sim.call("GET", f"/twins/reported?identity={urllib.parse.quote(identity, safe='')}")["patches"]
+
+
+class TwinClient:
+    """The IoT Hub twin protocol on a connected Device: GET, reported PATCH, desired notifications."""
+
+    def __init__(self, device):
+        self.device = device
+        self.lock = threading.Condition()
+        self.responses = {}  # rid -> (status, version, body)
+        self.desired = []    # (version, patch) as notified, in order
+        self.rid = 0
+        device.client.on_message = self._on_message
+
+    def subscribe(self, desired=True, timeout=10):
+        topics = [("$iothub/twin/res/#", 0)] + ([("$iothub/twin/PATCH/properties/desired/#", 0)] if desired else [])
+        done = threading.Event()
+        self.device.client.on_subscribe = lambda *a: done.set()
+        self.device.client.subscribe(topics)
+        assert done.wait(timeout), "SUBACK"
+
+    def _on_message(self, client, userdata, msg):
+        query = urllib.parse.parse_qs(msg.topic.split("?", 1)[1] if "?" in msg.topic else "")
+        body = json.loads(msg.payload) if msg.payload else None
+        with self.lock:
+            if msg.topic.startswith("$iothub/twin/res/"):
+                status = int(msg.topic.split("/")[3])
+                version = int(query["$version"][0]) if "$version" in query else None
+                self.responses[query.get("$rid", [""])[0]] = (status, version, body)
+            elif msg.topic.startswith("$iothub/twin/PATCH/properties/desired/"):
+                self.desired.append((int(query["$version"][0]), body))
+            self.lock.notify_all()
+
+    def request(self, topic, payload=b"", timeout=10, rid=None):
+        """Publishes a twin request; returns (status, version, body), or None on timeout."""
+        with self.lock:
+            self.rid += 1
+            rid = rid or str(self.rid)
+        self.device.client.publish(f"{topic}?$rid={rid}", payload, qos=0)
+        with self.lock:
+            self.lock.wait_for(lambda: rid in self.responses, timeout)
+            return self.responses.pop(rid, None)
+
+    def get(self, timeout=10):
+        return self.request("$iothub/twin/GET/", timeout=timeout)
+
+    def report(self, patch, timeout=10):
+        payload = patch if isinstance(patch, (bytes, str)) else json.dumps(patch)
+        return self.request("$iothub/twin/PATCH/properties/reported/", payload, timeout=timeout)
+
+    def wait_desired(self, count, timeout=10):
+        with self.lock:
+            self.lock.wait_for(lambda: len(self.desired) >= count, timeout)
+            return list(self.desired)

@@ -12,6 +12,7 @@ import { validateSas } from './lib/sas.js'
 import { Registry, HttpError } from './lib/registry.js'
 import { TelemetryStore } from './lib/telemetry.js'
 import { CloudToDevice } from './lib/cloud-to-device.js'
+import { TwinStore, handleTwinControl, isTwinTopic } from './lib/twins.js'
 
 const HOST = '127.0.0.1'
 
@@ -49,6 +50,7 @@ const tlsOpts = { cert: fs.readFileSync(opts.cert), key: fs.readFileSync(opts.ke
 // ---------------------------------------------------------------- state
 const registry = new Registry(HUB)
 const telemetry = new TelemetryStore()
+const twins = new TwinStore()
 const stats = {
   connects: 0,
   disconnects: 0,
@@ -147,6 +149,12 @@ broker.authorizePublish = (client, packet, cb) => {
   const s = client.sim
   if (!linkUp || !s) return cb(new Error('link down'))
   const t = packet.topic
+  if (isTwinTopic(t)) {
+    if (twins.handlePublish(client, client.id, t, packet.payload, log)) return cb(null)
+    stats.publishDenied++
+    log(`twin publish denied for '${client.id}' on '${t}'; closing connection`)
+    return cb(new Error('publish not authorized'))
+  }
   let bag; let noSlash = false
   if (t.startsWith(s.eventsPrefix)) bag = t.slice(s.eventsPrefix.length)
   else if (t === s.eventsExact) { bag = ''; noSlash = true } else if (t.startsWith('$iothub/methods/res/') && c2d.onMethodResponse(client, t, packet.payload)) {
@@ -178,9 +186,12 @@ broker.authorizeSubscribe = (client, sub, cb) => {
 }
 
 // Telemetry goes to the "cloud", never back to MQTT subscribers.
-// Method replies are for the simulated service, never for other subscribers.
-broker.authorizeForward = (client, packet) =>
-  (packet.topic.includes('/messages/events') || packet.topic.startsWith('$iothub/methods/res/') ? null : packet)
+// Method replies and twin requests are for the simulated service, never for other subscribers.
+broker.authorizeForward = (client, packet) => (packet.topic.includes('/messages/events') ||
+  packet.topic.startsWith('$iothub/methods/res/') ||
+  packet.topic.startsWith('$iothub/twin/GET/') || packet.topic.startsWith('$iothub/twin/PATCH/properties/reported/')
+  ? null
+  : packet)
 
 broker.on('client', (c) => { stats.connects++; vlog(`connected '${c.id}'`) })
 broker.on('clientDisconnect', (c) => { stats.disconnects++; vlog(`disconnected '${c.id}'`) })
@@ -414,6 +425,9 @@ async function handleControl (req, res) {
     const b = await readJson(req)
     const r = r0 === 'c2d' ? c2d.sendC2d(seg[1], seg[2] || null, b) : await c2d.invokeMethod(seg[1], seg[2] || null, b)
     return sendJson(res, r.status, r.body)
+  } else if (r0 === 'twins') {
+    const clientsOf = (id) => connectedClients().filter(c => c.id === id && c.sim)
+    return handleTwinControl({ req, res, url, seg, twins, registry, clientsOf, readJson, sendJson })
   } else if (r0 === 'connections' && seg.length === 1 && M === 'GET') {
     return sendJson(res, 200, { connections: connectedClients().map(c => c.id) })
   } else if (r0 === 'stats' && seg.length === 1 && M === 'GET') {

@@ -1,0 +1,158 @@
+"""Twins through the hub: GET online and offline, reported patches queued durably
+and pushed in order, desired changes reconciled as one minimal patch."""
+import json
+import time
+
+from edgehub_harness import (Device, TwinClient, sim_patch_desired, sim_reported_log, sim_twin, wait_until)
+
+
+def twin_sync_on_bus(hub):
+    p = hub.hubctl("--json", "twins", check=False)
+    return p.returncode == 0 and json.loads(p.stdout)["bus_connected"]
+
+
+def connect_twin(hub, device_id, key, desired=True):
+    d = Device(hub, device_id, key)
+    assert d.connect() == 0
+    t = TwinClient(d)
+    t.subscribe(desired=desired)
+    return d, t
+
+
+def test_online_get_and_reported_reach_the_cloud(sim, make_hub):
+    key = sim.add_child("tw-1")["primaryKey"]
+    sim_patch_desired(sim, "tw-1", {"mode": "fast"})
+    hub = make_hub().start()
+    d, t = connect_twin(hub, "tw-1", key, desired=False)
+    status, _, body = t.get()
+    assert status == 200
+    assert body["desired"] == {"mode": "fast", "$version": 2}
+    status, version, _ = t.report({"temp": 21, "nested": {"a": 1}})
+    assert status == 204 and version >= 1
+    wait_until(lambda: len(sim_reported_log(sim, "tw-1")) == 1, 15, what="the reported patch upstream")
+    assert sim_twin(sim, "tw-1")["reported"]["temp"] == 21
+    d.close()
+
+
+def test_offline_reported_patches_survive_restarts_and_arrive_in_order(sim, make_hub):
+    key = sim.add_child("tw-off")["primaryKey"]
+    hub = make_hub().start()
+    d, t = connect_twin(hub, "tw-off", key, desired=False)
+    assert t.report({"boot": 1})[0] == 204
+    wait_until(lambda: len(sim_reported_log(sim, "tw-off")) == 1, 15, what="the online patch upstream")
+
+    sim.cut()
+    patches = [{"seq": i, "gone": i} for i in range(5)] + [{"gone": None, "nested": {"x": 1}}]
+    versions = []
+    for p in patches:
+        status, version, _ = t.report(p, timeout=5)
+        assert status == 204, "reported patches are answered at once while offline"
+        versions.append(version)
+    assert versions == sorted(versions) and len(set(versions)) == len(versions)
+
+    # kill -9 of twin-sync: nothing acknowledged is lost; the runner restarts it.
+    old = hub.kill9("edgehub-twin-sync")
+    wait_until(lambda: hub.child_pid("edgehub-twin-sync") not in (None, old), 15, what="twin-sync restarted")
+    wait_until(lambda: twin_sync_on_bus(hub), 15, what="twin-sync back on the bus")
+    d.close()
+    d, t = connect_twin(hub, "tw-off", key, desired=False)
+    more = [{"seq": 10}, {"nested": {"x": None, "y": 2}}]
+    for p in more:
+        assert t.report(p, timeout=5)[0] == 204
+    # An offline GET answers from the cache, with every patch applied.
+    status, _, body = t.get(timeout=5)
+    assert status == 200
+    assert body["reported"]["seq"] == 10 and body["reported"]["nested"] == {"y": 2} and "gone" not in body["reported"]
+    d.close()
+
+    # A whole offline restart of the hub.
+    hub.stop()
+    hub.start()
+    wait_until(lambda: twin_sync_on_bus(hub), 15, what="twin-sync on the bus")
+    assert sim_reported_log(sim, "tw-off")[-1]["patch"] == {"boot": 1}, "nothing went up while offline"
+    sim.restore()
+    want = [{"boot": 1}] + patches + more
+    wait_until(lambda: len(sim_reported_log(sim, "tw-off")) >= len(want), 30, what="queued patches upstream")
+    got = [r["patch"] for r in sim_reported_log(sim, "tw-off")]
+    deduped = [p for k, p in enumerate(got) if k == 0 or p != got[k - 1]]
+    assert deduped == want, "in order, nulls kept, none lost"
+    reported = sim_twin(sim, "tw-off")["reported"]
+    assert reported["seq"] == 10 and reported["nested"] == {"y": 2} and "gone" not in reported
+    wait_until(lambda: hub.hubctl_json("twins")["pending"] == 0, 15, what="the queue to empty")
+
+
+def test_desired_changed_while_hub_offline_arrives_as_one_minimal_patch(sim, make_hub):
+    key = sim.add_child("tw-des")["primaryKey"]
+    sim_patch_desired(sim, "tw-des", {"a": 1, "b": {"c": 1, "keep": True}, "arr": [1, 2]})
+    hub = make_hub().start()
+    d, t = connect_twin(hub, "tw-des", key)
+    status, _, body = t.get()
+    assert status == 200 and body["desired"]["a"] == 1
+    time.sleep(0.5)
+    t.desired.clear()
+
+    sim.cut()
+    sim_patch_desired(sim, "tw-des", {"a": None})
+    sim_patch_desired(sim, "tw-des", {"b": {"c": 2}})
+    sim_patch_desired(sim, "tw-des", {"d": "new", "arr": [3]})
+    version = sim_twin(sim, "tw-des")["desired"]["$version"]
+    time.sleep(1)
+    assert t.desired == [], "nothing reaches the device while the hub is offline"
+
+    sim.restore()
+    got = t.wait_desired(1, timeout=30)
+    assert got[0] == (version, {"a": None, "b": {"c": 2}, "d": "new", "arr": [3], "$version": version})
+    time.sleep(2)
+    assert len(t.desired) == 1, "exactly one patch"
+    d.close()
+
+
+def test_device_offline_while_hub_online_gets_the_diff_on_reconnect(sim, make_hub):
+    key = sim.add_child("tw-dev")["primaryKey"]
+    sim_patch_desired(sim, "tw-dev", {"x": 1, "y": {"z": 1}})
+    hub = make_hub().start()
+    d, t = connect_twin(hub, "tw-dev", key)
+    assert t.get()[0] == 200
+    d.close()
+    time.sleep(0.5)
+
+    sim_patch_desired(sim, "tw-dev", {"x": None, "y": {"z": 2}})
+    sim_patch_desired(sim, "tw-dev", {"w": 5})
+    version = sim_twin(sim, "tw-dev")["desired"]["$version"]
+
+    d, t = connect_twin(hub, "tw-dev", key)
+    got = t.wait_desired(1, timeout=15)
+    assert got[0] == (version, {"x": None, "y": {"z": 2}, "w": 5, "$version": version})
+    time.sleep(1.5)
+    assert len(t.desired) == 1
+
+    # Online, a change reaches the connected device as it happens.
+    sim_patch_desired(sim, "tw-dev", {"w": 6})
+    got = t.wait_desired(2, timeout=15)
+    assert got[1] == (version + 1, {"w": 6, "$version": version + 1})
+    d.close()
+
+
+def test_bad_patches_get_400_and_the_device_stays_connected(sim, make_hub):
+    key = sim.add_child("tw-bad")["primaryKey"]
+    hub = make_hub().start()
+    d, t = connect_twin(hub, "tw-bad", key, desired=False)
+    deep = {"k": 1}
+    for _ in range(11):
+        deep = {"k": deep}
+    bad = [b"not json", b"[1,2]", b'{"a":1,"a":2}', json.dumps({"a.b": 1}), json.dumps({"$x": 1}), json.dumps(deep),
+           json.dumps({"s": "x" * 5000})]
+    for p in bad:
+        assert t.report(p)[0] == 400, p
+    # Over IoT Hub's 32 KiB document: each patch fits, the sum does not.
+    for i in range(8):
+        assert t.report({f"k{i}": "y" * 4000})[0] == 204
+    assert t.report({"k8": "y" * 4000})[0] == 400
+    # A request without $rid is dropped with a log line, not answered.
+    d.client.publish("$iothub/twin/GET/", b"", qos=0)
+    hub.log.wait_for("without $rid", timeout=10)
+    assert not d.disconnected.is_set()
+    assert t.get()[0] == 200
+    assert d.send("still here")
+    wait_until(lambda: len(sim_reported_log(sim, "tw-bad")) == 8, 15, what="the good patches upstream")
+    d.close()

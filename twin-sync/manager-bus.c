@@ -1,0 +1,170 @@
+/* What arrives on the internal bus: device twin requests, the cloud's answers, link and presence changes */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto/cleanup.h"
+#include "proto/log.h"
+#include "proto/ratelimit.h"
+#include "twin-sync/manager.h"
+
+static bool has_prefix(const char *s, const char *prefix, const char **ret_rest) {
+        size_t n = strlen(prefix);
+        if (strncmp(s, prefix, n) != 0)
+                return false;
+        *ret_rest = s + n;
+        return true;
+}
+
+static bool payload_is(const BusMessage *msg, const char *word) {
+        return msg->len == strlen(word) && memcmp(msg->payload, word, msg->len) == 0;
+}
+
+static void on_device(Manager *m, const BusMessage *msg, const char *rest) {
+        TwinTopic tt = TWIN_TOPIC_NULL;
+        int r;
+
+        r = twin_topic_parse(rest, &tt);
+        if (r < 0 || (tt.kind != TWIN_TOPIC_GET && tt.kind != TWIN_TOPIC_REPORTED)) {
+                log_ratelimit_warning(&m->bad_input_log, "Ignoring a twin request from '%s' on an unknown topic",
+                                      msg->client);
+                twin_topic_deinit(&tt);
+                return;
+        }
+        if (!tt.rid) {
+                /* IoT Hub matches answers by $rid; without one nobody could use an answer. */
+                log_ratelimit_warning(&m->bad_input_log, "Ignoring a twin %s from '%s' without $rid",
+                                      tt.kind == TWIN_TOPIC_GET ? "GET" : "reported patch", msg->client);
+                twin_topic_deinit(&tt);
+                return;
+        }
+        Twin *t = manager_twin(m, msg->client);
+        if (!t) {
+                log_error("Out of memory: dropping a twin request from '%s'", msg->client);
+                twin_topic_deinit(&tt);
+                return;
+        }
+        if (tt.kind == TWIN_TOPIC_GET)
+                manager_device_get(m, t, tt.rid);
+        else
+                manager_device_reported(m, t, tt.rid, msg->payload, msg->len);
+        twin_topic_deinit(&tt);
+}
+
+static void on_cloud(Manager *m, const BusMessage *msg, const char *rest) {
+        TwinTopic tt = TWIN_TOPIC_NULL;
+
+        if (twin_topic_parse(rest, &tt) < 0 || (tt.kind != TWIN_TOPIC_RESPONSE && tt.kind != TWIN_TOPIC_DESIRED)) {
+                log_ratelimit_warning(&m->bad_input_log, "Ignoring a cloud twin message for '%s' on an unknown topic",
+                                      msg->client);
+                twin_topic_deinit(&tt);
+                return;
+        }
+        Twin *t = manager_twin(m, msg->client);
+        if (t) {
+                if (tt.kind == TWIN_TOPIC_RESPONSE)
+                        manager_cloud_response(m, t, &tt, msg->payload, msg->len);
+                else
+                        manager_cloud_desired(m, t, tt.version, msg->payload, msg->len);
+        }
+        twin_topic_deinit(&tt);
+}
+
+static void on_presence(Manager *m, const BusMessage *msg) {
+        Twin *t = manager_twin(m, msg->client);
+        if (!t)
+                return;
+        t->heard_presence = true;
+        if (payload_is(msg, "connected")) {
+                t->connected = true;
+        } else if (payload_is(msg, "disconnected")) {
+                t->connected = false;
+                t->subscribed = false;
+        } else
+                return;
+        manager_edgehub_clients_changed(m);
+}
+
+/* Does the MQTT filter (payload, not NUL-terminated) match the desired-patch topics? */
+static bool filter_covers_desired(const char *f, size_t len) {
+        static const char topic[] = "$iothub/twin/PATCH/properties/desired/?$version=1";
+        const char *t = topic, *end = f + len;
+
+        while (f < end) {
+                const char *fs = memchr(f, '/', (size_t) (end - f));
+                size_t flen = fs ? (size_t) (fs - f) : (size_t) (end - f);
+                const char *ts = strchr(t, '/');
+                size_t tlen = ts ? (size_t) (ts - t) : strlen(t);
+
+                if (flen == 1 && *f == '#')
+                        return true;
+                if (!(flen == 1 && *f == '+') && (flen != tlen || memcmp(f, t, flen) != 0))
+                        return false;
+                if (!fs)
+                        return !ts;
+                if (!ts)
+                        /* "a/b/#" also matches "a/b" */
+                        return (size_t) (end - fs) == 2 && fs[1] == '#';
+                f = fs + 1;
+                t = ts + 1;
+        }
+        return false;
+}
+
+static void on_subscribe(Manager *m, const BusMessage *msg) {
+        if (!filter_covers_desired(msg->payload, msg->len))
+                return;
+        Twin *t = manager_twin(m, msg->client);
+        if (!t)
+                return;
+        t->heard_presence = true;
+        t->connected = true;
+        t->subscribed = true;
+        /* Online: fetch first, so the device gets the cloud's current state in one patch, not two. */
+        if (manager_online(m, t))
+                manager_fetch(m, t);
+        else
+                manager_deliver(m, t);
+}
+
+static void on_link(Manager *m, const BusMessage *msg) {
+        Twin *t = manager_twin(m, msg->client);
+        if (!t)
+                return;
+        if (payload_is(msg, "up"))
+                manager_link_changed(m, t, true);
+        else if (payload_is(msg, "down"))
+                manager_link_changed(m, t, false);
+}
+
+void manager_on_bus_message(Bus *b, const BusMessage *msg, void *userdata) {
+        Manager *m = userdata;
+        const char *rest;
+
+        /* Every message of ours names its identity; the plugin and hub-store set it. */
+        if (!msg->client || !*msg->client) {
+                log_ratelimit_warning(&m->bad_input_log, "Ignoring a bus message on '%s' without a client", msg->topic);
+                return;
+        }
+        if (has_prefix(msg->topic, BUS_PREFIX_DEVICE, &rest))
+                on_device(m, msg, rest);
+        else if (has_prefix(msg->topic, BUS_PREFIX_CLOUD, &rest))
+                on_cloud(m, msg, rest);
+        else if (strcmp(msg->topic, BUS_TOPIC_PRESENCE) == 0)
+                on_presence(m, msg);
+        else if (strcmp(msg->topic, BUS_TOPIC_SUBSCRIBE) == 0)
+                on_subscribe(m, msg);
+        else if (strcmp(msg->topic, BUS_TOPIC_LINK) == 0)
+                on_link(m, msg);
+}
+
+void manager_on_bus_connected(Bus *b, void *userdata) {
+        Manager *m = userdata;
+
+        /* After a start or a broker restart: get the hub's own configuration, push what waits. */
+        Twin *eh = manager_twin(m, m->edgehub_identity);
+        if (eh)
+                manager_fetch(m, eh);
+        for (size_t i = 0; i < key_map_size(&m->twins); i++)
+                manager_push(m, key_map_value_at(&m->twins, i));
+}

@@ -1,0 +1,120 @@
+/* Control commands on twin-sync.sock for hubctl: twins, twin ID */
+#include <errno.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto/cleanup.h"
+#include "proto/log.h"
+#include "proto/wire.h"
+#include "twin-sync/manager.h"
+#include "twin-sync/twin-store.h"
+
+static const char *link_state_to_string(LinkState s) {
+        switch (s) {
+        case LINK_UP:
+                return "up";
+        case LINK_DOWN:
+                return "down";
+        default:
+                return "unknown";
+        }
+}
+
+static json_t *twin_summary(const Twin *t) {
+        return json_pack("{s:s, s:I, s:I, s:I, s:I, s:b, s:s, s:b}", "identity", t->identity, "desired_version",
+                         (json_int_t) t->desired_version, "reported_version", (json_int_t) t->reported_version,
+                         "seen_version", (json_int_t) t->seen_version, "pending", (json_int_t) t->n_pending,
+                         "connected", t->heard_presence && t->connected, "link", link_state_to_string(t->link),
+                         "in_flight", t->push_rid != NULL);
+}
+
+static json_t *control_twins(Manager *m, const char *argument, const char **ret_error) {
+        json_auto_t *list = json_array();
+        uint64_t pending = 0;
+
+        if (!list)
+                return NULL;
+        for (size_t i = 0; i < key_map_size(&m->twins); i++) {
+                const Twin *t = key_map_value_at(&m->twins, i);
+                pending += t->n_pending;
+                if (json_array_append_new(list, twin_summary(t)) < 0)
+                        return NULL;
+        }
+        return json_pack("{s:O, s:I, s:I, s:b}", "twins", list, "pending", (json_int_t) pending, "links_up",
+                         (json_int_t) m->links_up, "bus_connected", m->bus && bus_connected(m->bus));
+}
+
+static json_t *control_twin(Manager *m, const char *argument, const char **ret_error) {
+        if (!argument) {
+                *ret_error = "an identity is required";
+                return NULL;
+        }
+        const Twin *t = key_map_get(&m->twins, argument, strlen(argument));
+        if (!t) {
+                *ret_error = "no twin for this identity";
+                return NULL;
+        }
+        json_auto_t *o = twin_summary(t);
+        json_t *pending = twin_store_pending(m->kv, t);
+        if (!o || !pending || json_object_set_new(o, "pending_patches", pending) < 0 ||
+            json_object_set(o, "desired", t->desired) < 0 || json_object_set(o, "reported", t->reported) < 0 ||
+            json_object_set(o, "seen", t->seen) < 0)
+                return NULL;
+        return json_incref(o);
+}
+
+typedef struct ControlCommand {
+        const char *name;
+        json_t *(*run)(Manager *m, const char *argument, const char **ret_error);
+} ControlCommand;
+
+static const ControlCommand control_commands[] = {
+        { "twins", control_twins },
+        { "twin", control_twin },
+};
+
+static int manager_control(Manager *m, const char *command, const char *argument, FrameBuilder *reply) {
+        for (size_t i = 0; i < ELEMENTSOF(control_commands); i++) {
+                const char *error = NULL;
+                if (strcmp(control_commands[i].name, command) != 0)
+                        continue;
+                json_auto_t *result = control_commands[i].run(m, argument, &error);
+                if (!result && error) {
+                        wire_reply_init(reply, WIRE_CONTROL_REPLY, ENOENT, error);
+                        return 0;
+                }
+                _cleanup_free_ char *text = result ? json_dumps(result, JSON_COMPACT) : NULL;
+                if (!text) {
+                        wire_reply_init(reply, WIRE_CONTROL_REPLY, ENOMEM, "out of memory");
+                        return 0;
+                }
+                wire_reply_init(reply, WIRE_CONTROL_REPLY, 0, NULL);
+                frame_builder_add_string(reply, WIRE_JSON, text);
+                return 0;
+        }
+        wire_reply_init(reply, WIRE_CONTROL_REPLY, EINVAL, "unknown command; known: twins, twin");
+        return 0;
+}
+
+int manager_handle_request(void *userdata, const Frame *request, FrameBuilder *reply) {
+        Manager *m = userdata;
+        _cleanup_free_ char *command = NULL, *argument = NULL;
+        int r;
+
+        if (request->type != WIRE_CONTROL_REQUEST) {
+                /* Not ours: a confused or hostile peer. Closing it is the answer. */
+                log_debug("Unexpected request type %u, closing the connection", (unsigned) request->type);
+                return -EBADMSG;
+        }
+        if (frame_get_string(request, WIRE_COMMAND, &command) < 0) {
+                wire_reply_init(reply, WIRE_CONTROL_REPLY, EINVAL, "command is required");
+                return 0;
+        }
+        r = frame_get_string(request, WIRE_ARGUMENT, &argument);
+        if (r < 0 && r != -ENOENT) {
+                wire_reply_init(reply, WIRE_CONTROL_REPLY, EINVAL, "malformed argument");
+                return 0;
+        }
+        return manager_control(m, command, argument, reply);
+}

@@ -1,0 +1,163 @@
+/* The $edgeHub twin as the hub's live configuration, and what $edgeHub reports back */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "proto/cleanup.h"
+#include "proto/client.h"
+#include "proto/log.h"
+#include "proto/twin-patch.h"
+#include "proto/wire.h"
+#include "twin-sync/manager.h"
+
+#define CONFIG_APPLY_TIMEOUT_USEC (2u * 1000u * 1000u)
+#define CLIENTS_COALESCE_USEC (1000u * 1000u)
+
+/*
+ * Desired routes and storeAndForwardConfiguration go to hub-store, which
+ * validates, applies and persists them and says how it went; we report
+ * that as lastDesiredVersion/lastDesiredStatus, as edgeHub does. The
+ * desired document itself is persisted here too (the twin record), so an
+ * offline restart applies it again (manager_on_bus_connected fetches, and a
+ * failed fetch falls back to the cache, which lands here).
+ */
+static int apply_to_hub_store(Manager *m, const json_t *desired, int64_t version, int *ret_code,
+                              char **ret_description) {
+#ifdef WIRE_CONFIG_APPLY_REQUEST
+        _cleanup_(frame_client_deinit) FrameClient c = FRAME_CLIENT_NULL;
+        _cleanup_(frame_builder_deinit) FrameBuilder req = FRAME_BUILDER_NULL;
+        _cleanup_free_ char *text = json_dumps(desired, JSON_COMPACT);
+        Frame reply;
+        int r;
+
+        if (!text)
+                return -ENOMEM;
+        r = frame_client_init(&c, m->hub_store_socket);
+        if (r < 0)
+                return r;
+        frame_builder_init(&req, WIRE_CONFIG_APPLY_REQUEST);
+        frame_builder_add_string(&req, WIRE_JSON, text);
+        frame_builder_add_u64(&req, WIRE_VERSION, (uint64_t) version);
+        r = frame_builder_finish(&req);
+        if (r < 0)
+                return r;
+        r = frame_client_call(&c, &req, CONFIG_APPLY_TIMEOUT_USEC, &reply);
+        if (r < 0)
+                return r;
+        r = wire_reply_status(&reply);
+        *ret_code = r == 0 ? 200 : 400;
+        if (frame_get_string(&reply, WIRE_ERROR, ret_description) < 0)
+                *ret_description = strdup("");
+        return 0;
+#else
+        /* hub-store does not take configuration yet: say so instead of pretending. */
+        *ret_code = 501;
+        *ret_description = strdup("routes and TTL from the twin are not applied by this hub-store");
+        return 0;
+#endif
+}
+
+static int report(Manager *m, Twin *t, json_t *patch) {
+        json_auto_t *reported = NULL;
+        _cleanup_free_ char *text = json_dumps(patch, JSON_COMPACT);
+        int r;
+
+        if (!text)
+                return -ENOMEM;
+        r = twin_check_reported(t, patch, &reported);
+        if (r < 0)
+                return r;
+        r = manager_queue_reported(m, t, TAKE_PTR(reported), text, strlen(text));
+        if (r < 0)
+                return r;
+        manager_push(m, t);
+        return 0;
+}
+
+void manager_edgehub_desired_changed(Manager *m, Twin *t) {
+        _cleanup_free_ char *description = NULL;
+        int code = 0, r;
+
+        if (t->desired_version == m->applied_version || t->desired_version == 0)
+                return;
+        r = apply_to_hub_store(m, t->desired, t->desired_version, &code, &description);
+        if (r < 0) {
+                /* hub-store is restarting: the next fetch (link up, or our restart) tries again. */
+                log_warning_errno(r, "Cannot hand the $edgeHub configuration (version %" PRIi64 ") to hub-store: %m",
+                                  t->desired_version);
+                return;
+        }
+        m->applied_version = t->desired_version;
+        log_notice("$edgeHub desired version %" PRIi64 " applied: %d %s", t->desired_version, code,
+                   description ? description : "");
+
+        json_auto_t *patch = json_pack("{s:I, s:{s:i, s:s}, s:s}", "lastDesiredVersion",
+                                       (json_int_t) t->desired_version, "lastDesiredStatus", "code", code,
+                                       "description", description ? description : "", "schemaVersion", "1.0");
+        /* Already reported (a restart applying the cached document again): nothing new to say. */
+        json_t *last = json_object_get(t->reported, "lastDesiredVersion");
+        json_t *status = json_object_get(t->reported, "lastDesiredStatus");
+        if (patch && json_is_integer(last) && json_integer_value(last) == t->desired_version &&
+            json_equal(status, json_object_get(patch, "lastDesiredStatus")))
+                return;
+        if (!patch || report(m, t, patch) < 0)
+                log_warning("Cannot queue the $edgeHub report of desired version %" PRIi64, t->desired_version);
+}
+
+/* Twin property names may not hold '.', '$' or spaces: such client ids cannot be reported. */
+static bool reportable(const char *identity) {
+        return !strpbrk(identity, ".$ ");
+}
+
+static void utc_now(char buf[static 32]) {
+        struct timespec ts;
+        struct tm tm;
+
+        (void) clock_gettime(CLOCK_REALTIME, &ts);
+        (void) gmtime_r(&ts.tv_sec, &tm);
+        (void) strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static int on_clients_flush(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        Twin *eh = manager_twin(m, m->edgehub_identity);
+        json_auto_t *clients = json_object();
+        char now[32];
+
+        m->clients_defer = sd_event_source_disable_unref(m->clients_defer);
+        if (!eh || !clients)
+                return 0;
+        utc_now(now);
+        json_t *reported_clients = json_object_get(eh->reported, "clients");
+        for (size_t i = 0; i < key_map_size(&m->twins); i++) {
+                Twin *t = key_map_value_at(&m->twins, i);
+                if (!t->heard_presence || t == eh || !reportable(t->identity))
+                        continue;
+                const char *status = t->connected ? "Connected" : "Disconnected";
+                json_t *was = json_object_get(json_object_get(reported_clients, t->identity), "status");
+                if (json_is_string(was) && strcmp(json_string_value(was), status) == 0)
+                        continue;
+                json_t *c = json_pack("{s:s, s:s}", "status", status,
+                                      t->connected ? "lastConnectedTimeUtc" : "lastDisconnectedTimeUtc", now);
+                if (!c || json_object_set_new(clients, t->identity, c) < 0)
+                        return 0;
+        }
+        if (json_object_size(clients) == 0)
+                return 0;
+        json_auto_t *patch = json_pack("{s:O}", "clients", clients);
+        if (!patch || report(m, eh, patch) < 0)
+                log_warning("Cannot queue the $edgeHub report of connected clients");
+        return 0;
+}
+
+void manager_edgehub_clients_changed(Manager *m) {
+        /* Coalesce a burst of connects (a reconnect storm) into one reported patch. */
+        if (m->clients_defer)
+                return;
+        if (sd_event_add_time_relative(m->event, &m->clients_defer, CLOCK_MONOTONIC, CLIENTS_COALESCE_USEC, 0,
+                                       on_clients_flush, m) < 0)
+                log_warning("Cannot schedule the $edgeHub clients report, ignoring");
+}

@@ -1,0 +1,239 @@
+/* The twin-sync daemon: its loop, store, bus and control socket */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+
+#include "proto/cleanup.h"
+#include "proto/log.h"
+#include "twin-sync/manager.h"
+#include "twin-sync/twin-store.h"
+
+#define BAD_INPUT_LOG_INTERVAL_USEC (10u * 1000u * 1000u)
+#define BAD_INPUT_LOG_BURST 20u
+
+static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        log_notice("Reloading the configuration is not supported; restart the daemon to apply changes. Ignoring SIGHUP.");
+        return 0;
+}
+
+int manager_new(Manager **ret, Config **config) {
+        _cleanup_(manager_freep) Manager *m = NULL;
+        uint8_t rnd[4] = {};
+        int r;
+
+        m = calloc(1, sizeof(*m));
+        if (!m)
+                return -ENOMEM;
+        m->bad_input_log = RATELIMIT_INIT(BAD_INPUT_LOG_INTERVAL_USEC, BAD_INPUT_LOG_BURST);
+        m->applied_version = -1;
+        m->config = TAKE_PTR(*config);
+        if (asprintf(&m->edgehub_identity, "%s/$edgeHub", m->config->edge_device_id) < 0) {
+                m->edgehub_identity = NULL;
+                return -ENOMEM;
+        }
+        /* Only for telling runs apart; a weak value costs nothing but a rare stale match. */
+        (void) getrandom(rnd, sizeof(rnd), GRND_NONBLOCK);
+        snprintf(m->rid_prefix, sizeof(m->rid_prefix), "ts%02x%02x%02x%02x-", rnd[0], rnd[1], rnd[2], rnd[3]);
+
+        r = sd_event_default(&m->event);
+        if (r < 0)
+                return r;
+        (void) sd_event_set_watchdog(m->event, true);
+
+        /* A NULL handler exits the loop; the signals are already blocked by main(). */
+        r = sd_event_add_signal(m->event, &m->sigterm, SIGTERM, NULL, NULL);
+        if (r < 0)
+                return r;
+        r = sd_event_add_signal(m->event, &m->sigint, SIGINT, NULL, NULL);
+        if (r < 0)
+                return r;
+        r = sd_event_add_signal(m->event, &m->sighup, SIGHUP, on_sighup, m);
+        if (r < 0)
+                return r;
+
+        *ret = TAKE_PTR(m);
+        return 0;
+}
+
+Manager *manager_free(Manager *m) {
+        if (!m)
+                return NULL;
+        for (size_t i = 0; i < key_map_size(&m->twins); i++) {
+                Twin *t = key_map_value_at(&m->twins, i);
+                if (m->bus)
+                        bus_forget(m->bus, t);
+                twin_free(t);
+        }
+        key_map_deinit(&m->twins);
+        m->bus = bus_free(m->bus);
+        m->server = frame_server_free(m->server);
+        if (m->kv) {
+                (void) kv_sync_wal(m->kv);
+                m->kv = kv_close(m->kv);
+        }
+        free(m->store_dir);
+        free(m->hub_store_socket);
+        free(m->edgehub_identity);
+        m->clients_defer = sd_event_source_disable_unref(m->clients_defer);
+        m->probe_timer = sd_event_source_disable_unref(m->probe_timer);
+        m->sync_timer = sd_event_source_disable_unref(m->sync_timer);
+        m->sighup = sd_event_source_disable_unref(m->sighup);
+        m->sigint = sd_event_source_disable_unref(m->sigint);
+        m->sigterm = sd_event_source_disable_unref(m->sigterm);
+        sd_event_unref(m->event);
+        config_free(m->config);
+        free(m);
+        return NULL;
+}
+
+static int add_loaded(Twin **t, void *userdata) {
+        Manager *m = userdata;
+        (*t)->manager = m;
+        int r = key_map_put(&m->twins, (*t)->identity, strlen((*t)->identity), *t);
+        if (r < 0)
+                return r;
+        *t = NULL;
+        return 0;
+}
+
+static int on_sync_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        int r = kv_sync_wal(m->kv);
+        if (r < 0)
+                log_warning_errno(r, "Cannot sync the twin store's write-ahead log, retrying: %m");
+        (void) sd_event_source_set_time_relative(s, m->config->sync_interval_msec * 1000u);
+        return 0;
+}
+
+int manager_open_store(Manager *m) {
+        _cleanup_free_ char *error = NULL;
+        uint64_t pending = 0;
+        int r;
+
+        if (asprintf(&m->store_dir, "%s/twins", m->config->storage_dir) < 0) {
+                m->store_dir = NULL;
+                return log_error_errno(-ENOMEM, "Out of memory");
+        }
+        if (mkdir(m->config->storage_dir, 0750) < 0 && errno != EEXIST)
+                return log_error_errno(-errno, "Cannot create the storage folder '%s': %m", m->config->storage_dir);
+
+        KvOptions options = {
+                .sync_every_write = m->config->sync == SYNC_ALWAYS,
+                .write_buffer_bytes = 1024 * 1024,
+        };
+        r = kv_open(m->store_dir, &options, &m->kv, &error);
+        if (r == -EUCLEAN)
+                return log_error_errno(r, "The twin store '%s' is corrupt (%s); refusing to start. "
+                                       "The data was left in place: repair or remove the folder.",
+                                       m->store_dir, error ? error : "no details");
+        if (r < 0)
+                return log_error_errno(r, "Cannot open the twin store '%s': %s", m->store_dir, error ? error : "");
+
+        r = twin_store_load(m->kv, add_loaded, m);
+        if (r == -EUCLEAN)
+                return log_error_errno(r, "The twin store '%s' holds a malformed record; refusing to start. "
+                                       "The data was left in place: repair or remove the folder.", m->store_dir);
+        if (r < 0)
+                return log_error_errno(r, "Cannot read the twin store '%s': %m", m->store_dir);
+
+        for (size_t i = 0; i < key_map_size(&m->twins); i++)
+                pending += ((Twin *) key_map_value_at(&m->twins, i))->n_pending;
+        log_info("Loaded %zu twins, %llu reported patches waiting to go upstream", key_map_size(&m->twins),
+                 (unsigned long long) pending);
+
+        if (m->config->sync == SYNC_PERIODIC) {
+                r = sd_event_add_time_relative(m->event, &m->sync_timer, CLOCK_MONOTONIC,
+                                               m->config->sync_interval_msec * 1000u, 0, on_sync_timer, m);
+                if (r < 0)
+                        return log_error_errno(r, "Cannot arm the sync timer: %m");
+                (void) sd_event_source_set_enabled(m->sync_timer, SD_EVENT_ON);
+        }
+        return 0;
+}
+
+int manager_listen(Manager *m) {
+        _cleanup_free_ char *path = NULL;
+        int r;
+
+        if (mkdir(m->config->runtime_dir, 0755) < 0 && errno != EEXIST)
+                return log_error_errno(-errno, "Cannot create the runtime folder '%s': %m", m->config->runtime_dir);
+        r = config_socket_path(m->config, SOCKET_TWIN_SYNC, &path);
+        if (r < 0)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        r = frame_server_new(&m->server, m->event, path, 0660, manager_handle_request, m);
+        if (r < 0)
+                return log_error_errno(r, "Cannot listen on '%s': %m", path);
+        return 0;
+}
+
+static int on_probe(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+
+        /* Asking for the $edgeHub twin makes hub-store try that link; its "up" ends the outage for us. */
+        if (m->links_up == 0) {
+                Twin *t = manager_twin(m, m->edgehub_identity);
+                if (t)
+                        manager_fetch(m, t);
+        }
+        (void) sd_event_source_set_time_relative(s, TWIN_PROBE_INTERVAL_USEC);
+        return 0;
+}
+
+int manager_start(Manager *m) {
+        _cleanup_free_ char *broker = NULL;
+        static const char *const filters[] = {
+                BUS_PREFIX_DEVICE "twin/#", BUS_PREFIX_CLOUD "twin/#", BUS_TOPIC_LINK, BUS_TOPIC_PRESENCE,
+                BUS_TOPIC_SUBSCRIBE,
+        };
+        static const BusHandlers handlers = {
+                .message = manager_on_bus_message,
+                .connected = manager_on_bus_connected,
+        };
+        int r;
+
+        if (config_socket_path(m->config, SOCKET_BROKER, &broker) < 0 ||
+            config_socket_path(m->config, SOCKET_HUB_STORE, &m->hub_store_socket) < 0)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        r = bus_new(&m->bus, m->event, broker, "twin-sync", &handlers, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the bus client: %m");
+        for (size_t i = 0; i < ELEMENTSOF(filters); i++) {
+                r = bus_add_subscription(m->bus, filters[i]);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to subscribe to '%s': %m", filters[i]);
+        }
+        r = bus_start(m->bus);
+        if (r < 0)
+                return log_error_errno(r, "Failed to start the bus client: %m");
+
+        r = sd_event_add_time_relative(m->event, &m->probe_timer, CLOCK_MONOTONIC, TWIN_PROBE_INTERVAL_USEC, 0,
+                                       on_probe, m);
+        if (r < 0)
+                return log_error_errno(r, "Cannot arm the probe timer: %m");
+        (void) sd_event_source_set_enabled(m->probe_timer, SD_EVENT_ON);
+        return 0;
+}
+
+Twin *manager_twin(Manager *m, const char *identity) {
+        Twin *t = key_map_get(&m->twins, identity, strlen(identity));
+        if (t)
+                return t;
+        if (twin_new(&t, identity) < 0)
+                return NULL;
+        t->manager = m;
+        if (key_map_put(&m->twins, t->identity, strlen(t->identity), t) < 0)
+                return twin_free(t);
+        return t;
+}
+
+int manager_save(Manager *m, Twin *t, const void *patch, size_t patch_len) {
+        int r = twin_store_save(m->kv, t, patch, patch_len);
+        if (r < 0)
+                log_error_errno(r, "Cannot write the twin of '%s' to '%s': %m", t->identity, m->store_dir);
+        return r;
+}
