@@ -255,9 +255,6 @@ listeners:
     bind: 127.0.0.1
     cert_file: {self.pki.cert}
     key_file: {self.pki.key}
-methods:
-  port: {self.methods_port}
-  bind: 127.0.0.1
 storage:
   dir: {self.storage}
   max_bytes: {s['max_bytes']}
