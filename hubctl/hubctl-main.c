@@ -11,6 +11,7 @@
 #include "proto/cleanup.h"
 #include "proto/config.h"
 #include "proto/frame.h"
+#include "hubctl/hubctl-methods.h"
 #include "hubctl/hubctl-query.h"
 #include "hubctl/hubctl-render.h"
 #include "hubctl/hubctl-twins.h"
@@ -24,6 +25,7 @@ enum {
         /* EXIT_CONFIG (2) comes from proto/config.h */
         EXIT_UNAVAILABLE = 3, /* a daemon is not running or does not answer */
         EXIT_DAEMON = 4,      /* a daemon answered with an error or an invalid reply */
+        /* 5: a method call was refused or not answered (hubctl-methods.h) */
 };
 
 static const char *arg_config;
@@ -281,13 +283,14 @@ static void help(void) {
                program_invocation_short_name);
         for (size_t i = 0; i < ELEMENTSOF(commands); i++)
                 printf("  %-8s %s\n", commands[i].name, commands[i].help);
+        printf("  %-8s %s\n", "methods", "Call a direct method: methods invoke TARGET METHOD (see methods --help)");
         printf("\nOptions:\n"
                "  -h --help         Show this help\n"
                "     --version      Show the version\n"
                "  -c --config FILE  Configuration file (default: $EDGEHUB_CONFIG, else %s)\n"
                "  -j --json         Print the daemons' replies as one JSON object\n"
                "\nExit status: 0 ok, 1 usage, 2 configuration, 3 a daemon is not running or does not\n"
-               "answer, 4 a daemon replied with an error or an invalid reply.\n",
+               "answer, 4 a daemon replied with an error or an invalid reply, 5 a method call failed.\n",
                DEFAULT_CONFIG);
 }
 
@@ -363,14 +366,55 @@ static int load_sockets(Context *c) {
         return 0;
 }
 
+/*
+ * The index of the command among argv (-c/--config take a value), or -1.
+ * "methods" has options of its own: hubctl's own parsing stops at it.
+ */
+static int command_index(int argc, char *argv[]) {
+        for (int i = 1; i < argc; i++) {
+                if (strcmp(argv[i], "--") == 0)
+                        return i + 1 < argc ? i + 1 : -1;
+                if (strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) {
+                        i++;
+                        continue;
+                }
+                if (argv[i][0] != '-')
+                        return i;
+        }
+        return -1;
+}
+
+static int run_methods(int argc, char *argv[]) {
+        _cleanup_(config_freep) Config *config = NULL;
+        _cleanup_free_ char *error = NULL, *warnings = NULL, *socket = NULL;
+        const char *path = arg_config ?: getenv("EDGEHUB_CONFIG") ?: DEFAULT_CONFIG;
+        int r;
+
+        r = config_load(path, &config, &error, &warnings);
+        if (r < 0) {
+                fprintf(stderr, "hubctl: %s\n", error ?: strerror(-r));
+                return EXIT_CONFIG;
+        }
+        r = config_socket_path(config, SOCKET_METHOD_ROUTER, &socket);
+        if (r < 0) {
+                fprintf(stderr, "hubctl: bad runtime_dir in %s: %s\n", path, strerror(-r));
+                return EXIT_CONFIG;
+        }
+        return hubctl_methods(socket, arg_json, argc, argv);
+}
+
 int main(int argc, char *argv[]) {
         _cleanup_(context_deinit) Context c = {};
         const char *name;
         int r;
 
-        r = parse_argv(argc, argv);
+        int cmd = command_index(argc, argv);
+        bool methods = cmd > 0 && strcmp(argv[cmd], "methods") == 0;
+        r = parse_argv(methods ? cmd + 1 : argc, argv);
         if (r <= 0)
                 return r < 0 ? EXIT_USAGE : EXIT_OK;
+        if (methods)
+                return run_methods(argc - cmd, argv + cmd);
 
         name = argv[optind];
         for (size_t i = 0; i < ELEMENTSOF(commands); i++) {

@@ -20,11 +20,16 @@ static void frame_builder_deinitp(FrameBuilder *b) {
 
 int daemon_query(const char *socket_path, const char *command, uint64_t timeout_usec, json_t **ret,
                  char **ret_error) {
-        return daemon_query_argument(socket_path, command, NULL, timeout_usec, ret, ret_error);
+        return daemon_query_with(socket_path, command, NULL, NULL, timeout_usec, ret, ret_error);
 }
 
 int daemon_query_argument(const char *socket_path, const char *command, const char *argument, uint64_t timeout_usec,
                           json_t **ret, char **ret_error) {
+        return daemon_query_with(socket_path, command, NULL, argument, timeout_usec, ret, ret_error);
+}
+
+int daemon_query_with(const char *socket_path, const char *command, const char *identity, const char *argument,
+                      uint64_t timeout_usec, json_t **ret, char **ret_error) {
         _cleanup_(frame_client_deinitp) FrameClient client = FRAME_CLIENT_NULL;
         _cleanup_(frame_builder_deinitp) FrameBuilder request = FRAME_BUILDER_NULL;
         const FrameField *field;
@@ -41,6 +46,8 @@ int daemon_query_argument(const char *socket_path, const char *command, const ch
 
         frame_builder_init(&request, WIRE_CONTROL_REQUEST);
         frame_builder_add_string(&request, WIRE_COMMAND, command);
+        if (identity)
+                frame_builder_add_string(&request, WIRE_IDENTITY, identity);
         if (argument)
                 frame_builder_add_string(&request, WIRE_ARGUMENT, argument);
         r = frame_client_call(&client, &request, timeout_usec, &reply);

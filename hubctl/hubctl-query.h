@@ -21,3 +21,6 @@ int daemon_query(const char *socket_path, const char *command, uint64_t timeout_
 /* The same with WIRE_ARGUMENT (NULL: none). */
 int daemon_query_argument(const char *socket_path, const char *command, const char *argument, uint64_t timeout_usec,
                           json_t **ret, char **ret_error);
+/* The same with the request fields IDENTITY and ARGUMENT, each where not NULL. */
+int daemon_query_with(const char *socket_path, const char *command, const char *identity, const char *argument,
+                      uint64_t timeout_usec, json_t **ret, char **ret_error);

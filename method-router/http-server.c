@@ -53,6 +53,7 @@ struct HttpRequest {
 };
 
 static void server_arm(HttpServer *s);
+static void server_kick(HttpServer *s);
 
 static inline void http_server_freep(HttpServer **s) {
         if (*s)
@@ -106,45 +107,12 @@ static void on_call_done(const CallResult *result, void *userdata) {
         if (req->suspended) {
                 req->suspended = false;
                 MHD_resume_connection(req->connection);
-                server_arm(req->server);
+                server_kick(req->server);
         }
 }
 
 static void request_fail(HttpRequest *req, int status, const char *code, const char *text) {
         request_answer(req, status, manager_error_body(code, text));
-}
-
-/* "/twins/{d}/methods" or "/twins/{d}/modules/{m}/methods" -> "d" or "d/m". */
-static int target_from_url(const char *url, char **ret) {
-        _cleanup_free_ char *copy = strdup(url), *d = NULL, *mod = NULL;
-        char *seg[6];
-        size_t n = 0;
-
-        if (!copy)
-                return -ENOMEM;
-        if (copy[0] != '/')
-                return -EINVAL;
-        for (char *p = copy + 1, *s; n < ELEMENTSOF(seg); p = s + 1) {
-                seg[n++] = p;
-                s = strchr(p, '/');
-                if (!s)
-                        break;
-                *s = '\0';
-                if (n == ELEMENTSOF(seg))
-                        return -EINVAL;
-        }
-        bool device = n == 3 && strcmp(seg[2], "methods") == 0;
-        bool module = n == 5 && strcmp(seg[2], "modules") == 0 && strcmp(seg[4], "methods") == 0;
-        if (strcmp(seg[0], "twins") != 0 || (!device && !module))
-                return -EINVAL;
-        /* libmicrohttpd hands the path over still percent-encoded: decode each id once, here. */
-        if (url_decode(seg[1], strlen(seg[1]), &d) < 0 || !iot_id_is_valid(d))
-                return -EINVAL;
-        if (module && (url_decode(seg[3], strlen(seg[3]), &mod) < 0 || !iot_id_is_valid(mod)))
-                return -EINVAL;
-        if (module ? asprintf(ret, "%s/%s", d, mod) < 0 : !(*ret = strdup(d)))
-                return -ENOMEM;
-        return 0;
 }
 
 /* The caller's SAS checked by auth-cache as if it connected: 0, or an HTTP status with the answer set. */
@@ -190,7 +158,7 @@ static void request_process(HttpRequest *req, const char *url, const char *metho
                 request_fail(req, 405, "MethodNotAllowed", "direct methods are invoked with POST");
                 return;
         }
-        if (target_from_url(url, &target) < 0) {
+        if (method_target_from_path(url, &target) < 0) {
                 request_fail(req, 404, "NotFound",
                              "no such resource; direct methods are POST /twins/{deviceId}/methods or "
                              "/twins/{deviceId}/modules/{moduleId}/methods");
@@ -329,6 +297,12 @@ static void server_arm(HttpServer *s) {
         (void) sd_event_source_set_enabled(s->timer, SD_EVENT_ONESHOT);
 }
 
+/* MHD takes a resumed connection back only in MHD_run(), and says nothing of it before: run it now. */
+static void server_kick(HttpServer *s) {
+        (void) sd_event_source_set_time_relative(s->timer, 0);
+        (void) sd_event_source_set_enabled(s->timer, SD_EVENT_ONESHOT);
+}
+
 static int read_pem(const char *path, char **ret) {
         _cleanup_free_ char *buf = NULL;
         FILE *f;
@@ -390,6 +364,7 @@ int http_server_new(HttpServer **ret, Manager *m) {
                 MHD_USE_TLS | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
                         (addr.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
                 c->methods_port, NULL, NULL, on_access, s,
+                MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
                 MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr,
                 MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned) 1,
                 MHD_OPTION_HTTPS_MEM_CERT, s->cert,
@@ -398,7 +373,6 @@ int http_server_new(HttpServer **ret, Manager *m) {
                 MHD_OPTION_CONNECTION_LIMIT, (unsigned) CONNECTIONS_MAX,
                 MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) CONNECTION_MEMORY,
                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-                MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
                 MHD_OPTION_END);
         if (!s->daemon)
                 return log_error_errno(-EADDRNOTAVAIL,

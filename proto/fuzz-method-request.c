@@ -64,6 +64,15 @@ static void check_topic(const uint8_t *data, size_t size) {
         method_topic_deinit(&t);
 }
 
+static void check_path(const uint8_t *data, size_t size) {
+        _cleanup_free_ char *path = strndup((const char *) data, size), *target = NULL, *d = NULL, *m = NULL;
+
+        if (!path || method_target_from_path(path, &target) < 0)
+                return;
+        if (iot_identity_split(target, &d, &m) < 0 || !iot_id_is_valid(d) || (m && !iot_id_is_valid(m)))
+                abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         log_set_max_level(LOG_CRIT);
         if (size > METHOD_BODY_MAX + 16)
@@ -72,5 +81,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         check_request(data, size);
         (void) method_payload_check(data, size);
         check_topic(data, size);
+        check_path(data, size);
         return 0;
 }

@@ -303,6 +303,38 @@ void method_topic_deinit(MethodTopic *t) {
         *t = METHOD_TOPIC_NULL;
 }
 
+int method_target_from_path(const char *path, char **ret) {
+        _cleanup_free_ char *copy = strdup(path), *d = NULL, *mod = NULL;
+        char *seg[6];
+        size_t n = 0;
+
+        if (!copy)
+                return -ENOMEM;
+        if (copy[0] != '/')
+                return -EINVAL;
+        for (char *p = copy + 1, *s; n < ELEMENTSOF(seg); p = s + 1) {
+                seg[n++] = p;
+                s = strchr(p, '/');
+                if (!s)
+                        break;
+                *s = '\0';
+                if (n == ELEMENTSOF(seg))
+                        return -EINVAL;
+        }
+        bool device = n == 3 && strcmp(seg[2], "methods") == 0;
+        bool module = n == 5 && strcmp(seg[2], "modules") == 0 && strcmp(seg[4], "methods") == 0;
+        if (strcmp(seg[0], "twins") != 0 || (!device && !module))
+                return -EINVAL;
+        /* The SDKs percent-encode each id (encodeURIComponent): decode once, here. */
+        if (url_decode(seg[1], strlen(seg[1]), &d) < 0 || !iot_id_is_valid(d))
+                return -EINVAL;
+        if (module && (url_decode(seg[3], strlen(seg[3]), &mod) < 0 || !iot_id_is_valid(mod)))
+                return -EINVAL;
+        if (module ? asprintf(ret, "%s/%s", d, mod) < 0 : !(*ret = strdup(d)))
+                return -ENOMEM;
+        return 0;
+}
+
 int method_topic_format_post(const char *name, const char *rid, char **ret) {
         if (!method_name_is_valid(name) || !method_rid_is_valid(rid))
                 return -EINVAL;

@@ -100,6 +100,13 @@ typedef struct MethodTopic {
 int method_topic_parse(const char *rest, MethodTopic *ret);
 void method_topic_deinit(MethodTopic *t);
 
+/*
+ * The HTTP path of a call through the gateway, without its query:
+ * "/twins/{d}/methods" or "/twins/{d}/modules/{m}/methods", ids
+ * percent-encoded -> "d" or "d/m". -EINVAL for any other path or a bad id.
+ */
+int method_target_from_path(const char *path, char **ret);
+
 /* "$iothub/methods/POST/{name}/?$rid={rid}"; -EINVAL for a bad name or rid. */
 int method_topic_format_post(const char *name, const char *rid, char **ret);
 /* "$iothub/methods/res/{status}/?$rid={rid}" (invoke = false) or ".../methods/invoke/res/..." */

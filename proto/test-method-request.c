@@ -249,6 +249,44 @@ static void test_topic_format(void **state) {
         method_topic_deinit(&t);
 }
 
+static void test_target_from_path(void **state) {
+        static const struct {
+                const char *path;
+                int expect;
+                const char *target;
+        } cases[] = {
+                { "/twins/child-1/methods", 0, "child-1" },
+                { "/twins/edge-1/modules/filter/methods", 0, "edge-1/filter" },
+                { "/twins/edge-1/modules/%24edgeAgent/methods", 0, "edge-1/$edgeAgent" },
+                { "/twins/a%2Fb/methods", -EINVAL },
+                { "/twins//methods", -EINVAL },
+                { "/twins/d/methods/", -EINVAL },
+                { "/twins/d/modules//methods", -EINVAL },
+                { "/twins/d/modules/m/methods/x", -EINVAL },
+                { "/twins/d", -EINVAL },
+                { "/twins/d/method", -EINVAL },
+                { "/devices/d/methods", -EINVAL },
+                { "twins/d/methods", -EINVAL },
+                { "/twins/d%zz/methods", -EINVAL },
+                { "/twins/d%00/methods", -EINVAL },
+                { "/twins/d e/methods", -EINVAL },
+                { "/", -EINVAL },
+                { "", -EINVAL },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                char *target = NULL;
+                int r = method_target_from_path(cases[i].path, &target);
+                if (r != cases[i].expect)
+                        fail_msg("path '%s': got %d, want %d", cases[i].path, r, cases[i].expect);
+                if (r == 0)
+                        assert_string_equal(target, cases[i].target);
+                else
+                        assert_null(target);
+                free(target);
+        }
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_request_parse),
@@ -256,6 +294,7 @@ int main(void) {
                 cmocka_unit_test(test_response),
                 cmocka_unit_test(test_topic_parse),
                 cmocka_unit_test(test_topic_format),
+                cmocka_unit_test(test_target_from_path),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -186,6 +186,25 @@ class Simulator:
     def count(self):
         return self.call("GET", "/telemetry/count")
 
+    def _identity_path(self, device_id, module_id):
+        q = lambda s: urllib.parse.quote(s, safe="")
+        return q(device_id) + (f"/{q(module_id)}" if module_id else "")
+
+    def c2d(self, device_id, payload, properties=None, module_id=None):
+        body = {"payload": payload, "properties": properties or {}}
+        return self.call("POST", f"/c2d/{self._identity_path(device_id, module_id)}", body, expect=(200, 202))
+
+    def invoke_method(self, device_id, name, payload=None, timeout=30, module_id=None):
+        """The cloud calls a direct method: (HTTP status, body) as IoT Hub's service API answers."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.control_port, timeout=timeout + 30)
+        body = {"methodName": name, "payload": payload, "responseTimeoutInSeconds": timeout}
+        conn.request("POST", f"/methods/{self._identity_path(device_id, module_id)}", body=json.dumps(body).encode(),
+                     headers={"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        raw = resp.read()
+        conn.close()
+        return resp.status, (json.loads(raw) if raw else None)
+
 
 def yaml_quote(s):
     """A YAML single-quoted scalar (routes hold double quotes and '*')."""
@@ -345,6 +364,37 @@ class Device:
         self.disconnected = threading.Event()
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = lambda c, u, rc: self.disconnected.set()
+        self.messages = []  # (topic, payload bytes) of everything received
+        self.messages_lock = threading.Lock()
+        self.method_handler = None
+        self.client.on_message = self._on_message
+
+    def _on_message(self, client, userdata, msg):
+        with self.messages_lock:
+            self.messages.append((msg.topic, msg.payload))
+        prefix = "$iothub/methods/POST/"
+        if self.method_handler and msg.topic.startswith(prefix):
+            name, _, query = msg.topic[len(prefix):].partition("/?")
+            rid = urllib.parse.parse_qs(query).get("$rid", [""])[0]
+            answer = self.method_handler(name, msg.payload)
+            if answer is not None:
+                status, payload = answer
+                client.publish(f"$iothub/methods/res/{status}/?$rid={rid}", payload, qos=0)
+
+    def received(self, prefix=""):
+        with self.messages_lock:
+            return [(t, p) for t, p in self.messages if t.startswith(prefix)]
+
+    def subscribe(self, topic, qos=1, timeout=10):
+        done = threading.Event()
+        self.client.on_subscribe = lambda *a: done.set()
+        self.client.subscribe(topic, qos)
+        return done.wait(timeout)
+
+    def answer_methods(self, handler):
+        """handler(name, payload bytes) -> (status, payload bytes/str) or None (stay silent)."""
+        self.method_handler = handler
+        return self.subscribe("$iothub/methods/POST/#", qos=0)
 
     def _on_connect(self, client, userdata, flags, rc):
         self.connack = rc
