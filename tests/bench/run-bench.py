@@ -18,6 +18,11 @@ Stages, all against real processes on this machine:
       upstream (simulator /telemetry/count firstReceivedAt vs the restore time)
   (c) peak RSS (VmHWM) of mosquitto, edgehub-auth-cache, edgehub-hub-store
   (d) bytes on disk per stored message (storage/messages before the drain)
+  (e) route: module -> module through a route (modA/out1 -> modB/in1, uplink cut) beside
+      publisher -> subscriber through the bare mosquitto, by edgehub-routelat (one publisher,
+      one subscriber, QoS 1, TLS): one-way latency p50/p90/p99 at --route-rate msgs/s, and the
+      throughput of the one route (as fast as --route-window allows); hub/bare ratios. Once per
+      --route-ingest mode (socket and log). `--only route` runs this stage alone.
 """
 import argparse
 import json
@@ -423,6 +428,144 @@ def stage_backlog_and_drain(args, hub, sim, pki, exe, ids_file, pids, expected):
     return fill, disk, rss_backlog, drain
 
 
+# ---------------------------------------------------------------- (e) route
+
+ROUTE = 'FROM /messages/modules/modA/outputs/out1 INTO BrokeredEndpoint("/modules/modB/inputs/in1")'
+ROUTE_PUB_TOPIC = f"devices/{harness.EDGE_ID}/modules/modA/messages/events/%24.on=out1"
+ROUTE_SUB_TOPIC = f"devices/{harness.EDGE_ID}/modules/modB/inputs/#"
+
+
+def run_routelat(args, port, ca, rate, seconds, meter, pub=None, sub=None, topic=None):
+    """Runs edgehub-routelat once; pub/sub are (client id, username, password) or None (anonymous)."""
+    cmd = [args.routelat, "--host", "127.0.0.1", "--port", str(port), "--ca-file", ca,
+           "--rate", str(rate), "--seconds", str(seconds), "--warmup", "1", "--payload", str(args.payload),
+           "--window", str(args.route_window), "--drain", str(args.route_drain)]
+    if args.route_nodelay:
+        cmd += ["--nodelay"]
+    if topic:
+        cmd += ["--pub-topic", topic]
+    for side, cred in (("pub", pub), ("sub", sub)):
+        if cred:
+            cmd += [f"--{side}-id", cred[0], f"--{side}-username", cred[1], f"--{side}-password", cred[2]]
+    if sub:
+        cmd += ["--sub-topic", ROUTE_SUB_TOPIC]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def pump():
+        for line in p.stderr:
+            line = line.rstrip("\n")
+            if "routelat: connected" in line:
+                meter.start()
+            else:
+                log(line)
+    t = threading.Thread(target=pump, daemon=True)
+    t.start()
+    out = p.stdout.read()
+    p.wait(seconds + args.route_drain + 120)
+    t.join(5)
+    lines = [l for l in out.splitlines() if l.startswith("{")]
+    if not lines:
+        raise RuntimeError(f"routelat printed no figures (exit {p.returncode})")
+    figures = json.loads(lines[-1])
+    if meter.before:
+        meter.stop(extra_s=figures.get("cpu_seconds", 0.0))
+    figures["cpu"] = meter.result
+    figures["exit"] = p.returncode
+    if p.returncode != 0:
+        log(f"routelat exited {p.returncode}: sent {figures['sent']}, received {figures['received']}, "
+            f"lost {figures['lost']}")
+    return figures
+
+
+def module_credentials(sim, keys, module):
+    identity = f"{harness.EDGE_ID}/{module}"
+    token = harness.sas_token(f"{harness.GATEWAY_NAME}/devices/{harness.EDGE_ID}/modules/{module}", keys[module],
+                              time.time() + 24 * 3600)
+    return identity, f"{harness.HUB_NAME}/{identity}/?api-version=2021-04-12", token
+
+
+def route_ratio(hub, bare, key):
+    h, b = hub.get(key), bare.get(key)
+    return round(h / b, 2) if isinstance(h, (int, float)) and b else None
+
+
+def stage_route(args, work, pki, sim, edge_key):
+    """modA -> route -> modB through the hub (uplink cut) beside publisher -> subscriber through a bare
+    mosquitto, alternating, once per storage.ingest mode."""
+    keys = {m: sim.add_identity(harness.EDGE_ID, m)["primaryKey"] for m in ("modA", "modB")}
+    pub, sub = module_credentials(sim, keys, "modA"), module_credentials(sim, keys, "modB")
+    bare = BareMosquitto(os.path.join(work, "route-bare"), pki).start()
+    modes = {}
+    try:
+        for mode in args.route_ingest:
+            hub = Hub(os.path.join(work, f"route-hub-{mode}"), pki, sim, edge_key, max_bytes=args.max_bytes,
+                      sync=args.sync, ingest=mode, routes={"toB": ROUTE})
+            try:
+                sim.restore()  # the scope of the modules comes from the cloud once
+                hub.start()
+                wait_until(lambda: {f"{harness.EDGE_ID}/modA", f"{harness.EDGE_ID}/modB"} <=
+                           {d.get("identity") for d in hub.hubctl_json("devices").get("devices", [])},
+                           30, interval=0.2, what="the modules in the scope")
+                sim.cut()
+                pids = hub_pids(hub)
+                runs = {}
+                for kind, rate in (("latency", args.route_rate), ("throughput", 0)):
+                    log(f"(e) route, {kind}: bare mosquitto, rate {rate or 'max'}, {args.route_seconds} s")
+                    b = run_routelat(args, bare.port, pki.ca_cert, rate, args.route_seconds,
+                                     CpuMeter({"mosquitto": bare.proc.pid}), topic=ROUTE_PUB_TOPIC)
+                    log(f"(e) route, {kind}: hub (ingest {mode}), rate {rate or 'max'}, {args.route_seconds} s")
+                    h = run_routelat(args, hub.tls_port, pki.ca_cert, rate, args.route_seconds, CpuMeter(pids),
+                                     pub=pub, sub=sub, topic=ROUTE_PUB_TOPIC)
+                    ratio = {q: route_ratio(h["latency_ms"], b["latency_ms"], q) for q in ("p50", "p90", "p99")}
+                    ratio["msgs_per_s"] = route_ratio(h, b, "msgs_per_s")
+                    runs[kind] = {"bare": b, "hub": h, "ratio": ratio}
+                routes = hub.hubctl_json("routes")
+                runs["routes"] = {"matched": {r["name"]: r.get("matched") for r in routes.get("routes", [])},
+                                  "dropped_no_route": routes.get("dropped_no_route")}
+                modes[mode] = runs
+            finally:
+                hub.stop()
+                sim.restore()
+    finally:
+        bare.stop()
+    return {"rate": args.route_rate, "seconds": args.route_seconds, "window": args.route_window,
+            "payload": args.payload, "modes": modes}
+
+
+def print_route_table(r):
+    out = ["", f"(e) route modA/out1 -> modB/in1, uplink cut, beside publisher -> subscriber on a bare mosquitto",
+           f"    one publisher + one subscriber (edgehub-routelat), QoS 1, TLS, payload {r['payload']} B, "
+           f"window {r['window']}, {r['seconds']} s measured after 1 s warm-up",
+           f"    {'':<26}{'msgs/s':>9}{'p50 ms':>8}{'p90 ms':>8}{'p99 ms':>8}{'max ms':>8}{'ack p50':>8}"
+           f"{'ack p99':>8}{'lost':>6}{'dup':>5}{'reord':>6}{'mosq':>6}{'store':>6}{'auth':>6}{'other':>6}"]
+    for mode, runs in r["modes"].items():
+        for kind in ("latency", "throughput"):
+            k = runs.get(kind)
+            if not k:
+                continue
+            title = (f"latency at {r['rate']:,} msg/s" if kind == "latency" else "throughput (as fast as the window)")
+            out.append(f"  {title}, hub storage.ingest: {mode}")
+            for who, label in (("bare", "bare mosquitto"), ("hub", f"hub route (ingest {mode})")):
+                f = k[who]
+                lat, ack = f["latency_ms"], f["ack_latency_ms"]
+                out.append(f"    {label:<26}{fmt_rate(f['msgs_per_s']):>9}{lat['p50']:>8.2f}{lat['p90']:>8.2f}"
+                           f"{lat['p99']:>8.2f}{lat['max']:>8.1f}{ack['p50']:>8.2f}{ack['p99']:>8.2f}"
+                           f"{f['lost']:>6}{f['duplicates']:>5}{f['reordered']:>6}"
+                           f"{fmt_cpu(f['cpu'], 'mosquitto'):>6}{fmt_cpu(f['cpu'], 'edgehub-hub-store'):>6}"
+                           f"{fmt_cpu(f['cpu'], 'edgehub-auth-cache'):>6}{fmt_cpu(f['cpu'], 'other'):>6}")
+            x = k["ratio"]
+
+            def fx(v):
+                return f"{v:.2f}x" if v is not None else "-"
+            out.append(f"    {'hub/bare':<26}{fx(x['msgs_per_s']):>9}{fx(x['p50']):>8}{fx(x['p90']):>8}"
+                       f"{fx(x['p99']):>8}" + ("   (target: hub p99 <= 2 ms)" if kind == "latency" else ""))
+    out.append("    latency = one-way, publisher send -> subscriber receive (one process, CLOCK_MONOTONIC); "
+               "ack = the publisher's PUBACK")
+    out.append("    cpu columns: % of one core from connect to the end of the run; other = the rest of the machine")
+    out.append("")
+    print("\n".join(out), flush=True)
+
+
 # ---------------------------------------------------------------- output
 
 def fmt_rate(x):
@@ -526,6 +669,17 @@ def parse_args():
     p.add_argument("--perf", metavar="DIR",
                    help="perf record -g mosquitto and hub-store during the first hub ingest runs, and hub-store "
                         "during the drain, into DIR (perf figures are slower than without)")
+    p.add_argument("--only", choices=("route",), help="run only this stage")
+    p.add_argument("--skip-route", action="store_true", help="no route stage (e)")
+    p.add_argument("--routelat", help="edgehub-routelat binary (default BUILD/tests/bench/edgehub-routelat)")
+    p.add_argument("--route-rate", type=int, default=1000, help="route latency run: msgs/s (1000)")
+    p.add_argument("--route-seconds", type=float, help="route: measured seconds of each run (10; quick 3)")
+    p.add_argument("--route-window", type=int, default=100, help="route: unacknowledged publishes (100)")
+    p.add_argument("--route-drain", type=float, default=20,
+                   help="route: after the last publish, wait this long for the rest (20)")
+    p.add_argument("--route-nodelay", action="store_true", help="route: TCP_NODELAY on the clients' sockets")
+    p.add_argument("--route-ingest", default="socket,log",
+                   help="route: hub storage.ingest modes to run, comma-separated (socket,log)")
     p.add_argument("--keep", action="store_true", help="keep the work folder")
     p.add_argument("--verbose", action="store_true", help="echo loadgen progress")
     a = p.parse_args()
@@ -536,13 +690,19 @@ def parse_args():
     if a.messages is None:
         a.messages = 100_000 if a.quick else 1_000_000
     a.loadgen = a.loadgen or os.path.join(a.build, "tests", "bench", "edgehub-loadgen")
+    a.routelat = a.routelat or os.path.join(a.build, "tests", "bench", "edgehub-routelat")
+    if a.route_seconds is None:
+        a.route_seconds = 3 if a.quick else 10
+    a.route_ingest = [m for m in a.route_ingest.split(",") if m]
+    if any(m not in ("socket", "log") for m in a.route_ingest):
+        p.error("--route-ingest takes socket and/or log")
     return a
 
 
 def main():
     args = parse_args()
     harness.BUILD = args.build
-    for exe in (args.loadgen, os.path.join(args.build, "hubctl", "edgehub-run")):
+    for exe in (args.loadgen, args.routelat, os.path.join(args.build, "hubctl", "edgehub-run")):
         if not os.access(exe, os.X_OK):
             sys.exit(f"{exe} is missing: build first (meson setup build && ninja -C build)")
 
@@ -564,6 +724,13 @@ def main():
         ids = ids["identities"] if isinstance(ids, dict) else ids
         edge_key = next(i["primaryKey"] for i in ids if i.get("deviceId") == harness.EDGE_ID
                         and i.get("moduleId") == "$edgeHub")
+        if args.only == "route":
+            log("(e) route only")
+            result["route"] = stage_route(args, work, pki, sim, edge_key)
+            result["wall_seconds"] = round(time.monotonic() - t_begin, 1)
+            print_route_table(result["route"])
+            print(json.dumps(result, separators=(",", ":")), flush=True)
+            return
         n_ids = max(args.devices, args.drain_devices)
         ids_file = os.path.join(work, "devices.csv")
         with open(ids_file, "w") as f:
@@ -623,8 +790,14 @@ def main():
         fill, disk, rss_backlog, drain = stage_backlog_and_drain(args, hub, sim, pki, args.loadgen, ids_file, pids,
                                                                  expected)
         result.update(fill=fill, disk=disk, rss_backlog=rss_backlog, drain=drain, rss_end=rss_snapshot(pids))
+        if not args.skip_route:
+            hub.stop()  # its own hubs, one at a time: the machine has few cores
+            hub = None
+            result["route"] = stage_route(args, work, pki, sim, edge_key)
         result["wall_seconds"] = round(time.monotonic() - t_begin, 1)
         print_table(result)
+        if "route" in result:
+            print_route_table(result["route"])
         print(json.dumps(result, separators=(",", ":")), flush=True)
     finally:
         if bare:
