@@ -180,14 +180,14 @@ static bool env_name_is_valid(const char *s) {
         return true;
 }
 
-/* Module names become client ids, topic levels and file names: a conservative set, as IoT Hub's module ids. */
+/* Module names become client ids, topic levels, twin keys (no '.') and file names: a conservative set. */
 static bool module_name_is_valid(const char *s) {
         size_t n = strlen(s);
-        if (n == 0 || n > MANIFEST_NAME_MAX || s[0] == '$' || s[0] == '.' || s[0] == '-')
+        if (n == 0 || n > MANIFEST_NAME_MAX || s[0] == '-')
                 return false;
         for (; *s; s++)
                 if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '_' ||
-                      *s == '-' || *s == '.'))
+                      *s == '-'))
                         return false;
         return true;
 }
@@ -342,8 +342,8 @@ static int parse_module(const Schema *schema, const char *name, const json_t *ob
 
         shown(name, s);
         if (!module_name_is_valid(name))
-                return fail(ret_error, "modules: invalid module name '%s' (1..%u of A-Z a-z 0-9 _ - ., not starting "
-                            "with $ . or -)", s, MANIFEST_NAME_MAX);
+                return fail(ret_error, "modules: invalid module name '%s' (1..%u of A-Z a-z 0-9 _ -, not starting "
+                            "with -)", s, MANIFEST_NAME_MAX);
         if (asprintf(&path, "modules.%s", s) < 0)
                 return -ENOMEM;
         if (!json_is_object(obj))

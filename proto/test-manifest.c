@@ -229,7 +229,9 @@ static const Bad bad[] = {
         { "module named edgeHub", "{\"schemaVersion\": \"1.0\", " SYSTEM ", \"modules\": {\"edgeHub\": {}}}",
           "modules.edgeHub: duplicate module name (a system module)" },
         { "bad module name", "{\"schemaVersion\": \"1.0\", " SYSTEM ", \"modules\": {\"a/b\": {}}}",
-          "modules: invalid module name 'a/b' (1..64 of A-Z a-z 0-9 _ - ., not starting with $ . or -)" },
+          "modules: invalid module name 'a/b' (1..64 of A-Z a-z 0-9 _ -, not starting with -)" },
+        { "dot in module name", "{\"schemaVersion\": \"1.0\", " SYSTEM ", \"modules\": {\"a.b\": {}}}",
+          "modules: invalid module name 'a.b' (1..64 of A-Z a-z 0-9 _ -, not starting with -)" },
         { "amqp upstream",
           "{\"schemaVersion\": \"1.0\", \"runtime\": {\"type\": \"process\"}, \"systemModules\": {\"edgeAgent\": {\"type\": \"process\"},"
           " \"edgeHub\": {\"type\": \"process\", \"status\": \"running\", \"restartPolicy\": \"always\","
