@@ -20,8 +20,8 @@
 #define MODULE_BACKOFF_MIN_USEC (1000u * 1000u)
 #define MODULE_BACKOFF_MAX_USEC (5u * 60u * 1000u * 1000u)
 #define MODULE_HEALTHY_USEC (10u * 60u * 1000u * 1000u)
-/* SIGTERM, then SIGKILL after this long. */
-#define MODULE_STOP_GRACE_USEC (10u * 1000u * 1000u)
+/* SIGTERM, then SIGKILL after this long: within the 5 s edgehub-run gives the agent itself. */
+#define MODULE_STOP_GRACE_USEC (4u * 1000u * 1000u)
 
 /* edgeAgent's runtimeStatus values. */
 typedef enum RuntimeStatus {
