@@ -130,6 +130,14 @@ def test_offline_modules_route_backoff_and_cached_deployment(sim, make_hub, work
     assert reported["sink"]["runtimeStatus"] == "running"
     assert reported["crash"]["exitCode"] == 3
 
+    # The cloud calls the SDK module's direct method through the gateway.
+    def ping():
+        r = sim.call("POST", f"/methods/{EDGE_ID}/sample", {"methodName": "ping", "payload": {"x": 1},
+                                                          "responseTimeoutInSeconds": 5}, expect=(200, 404, 504))
+        return r if r and r.get("status") == 200 else None
+    r = wait_until(ping, 60, interval=1, what="the sample module to answer ping")
+    assert r["payload"] == {"pong": {"x": 1}, "module": "sample"}
+
 
 def test_online_deployment_from_twin_applied_and_reported(sim, make_hub, workdir):
     add_modules(sim, "a", "b", "c")
