@@ -12,6 +12,8 @@
 #include "proto/config.h"
 #include "proto/frame.h"
 #include "hubctl/hubctl-methods.h"
+#include "hubctl/hubctl-modules.h"
+#include "proto/manifest.h"
 #include "hubctl/hubctl-query.h"
 #include "hubctl/hubctl-render.h"
 #include "hubctl/hubctl-twins.h"
@@ -42,6 +44,7 @@ typedef struct Context {
         Daemon hub_store;
         Daemon auth_cache;
         Daemon twin_sync;
+        Daemon agent;
         char *failures[2]; /* messages for stderr, printed after the output */
         size_t n_failures;
         int exit_code;
@@ -51,6 +54,7 @@ static void context_deinit(Context *c) {
         free(c->hub_store.socket);
         free(c->auth_cache.socket);
         free(c->twin_sync.socket);
+        free(c->agent.socket);
         for (size_t i = 0; i < c->n_failures; i++)
                 free(c->failures[i]);
 }
@@ -263,6 +267,59 @@ static void cmd_twins(Context *c) {
                 context_fail(c, EXIT_DAEMON, "hubctl: failed to write the output");
 }
 
+static void cmd_agent(Context *c, const char *command, const char *argument,
+                      int (*render)(FILE *f, json_t *reply, json_error_t *error)) {
+        json_auto_t *t = NULL;
+        json_error_t e = {};
+
+        context_query_argument(c, &c->agent, command, argument, &t);
+        if (!t)
+                return;
+        if (render(NULL, t, &e) == -EBADMSG) {
+                context_bad_reply(c, &c->agent, command, &e);
+                return;
+        }
+        if ((arg_json ? print_json(t) : render(stdout, t, &e)) < 0)
+                context_fail(c, EXIT_DAEMON, "hubctl: failed to write the output");
+}
+
+static void cmd_modules(Context *c) {
+        cmd_agent(c, "modules", NULL, render_modules);
+}
+
+static void cmd_deployment(Context *c) {
+        cmd_agent(c, "deployment", NULL, render_deployment);
+}
+
+/* deploy FILE: the agent checks it as it checks the twin's; a refusal says why (exit 4). */
+static void cmd_deploy(Context *c) {
+        _cleanup_free_ char *text = NULL;
+        FILE *f;
+        size_t len;
+
+        if (arg_n_args != 1) {
+                context_fail(c, EXIT_USAGE, "hubctl: usage: hubctl deploy FILE");
+                return;
+        }
+        f = strcmp(arg_args[0], "-") == 0 ? stdin : fopen(arg_args[0], "re");
+        if (!f) {
+                context_fail(c, EXIT_USAGE, "hubctl: cannot open '%s': %s", arg_args[0], strerror(errno));
+                return;
+        }
+        text = malloc(MANIFEST_MAX + 2);
+        len = text ? fread(text, 1, MANIFEST_MAX + 1, f) : 0;
+        bool failed = text && ferror(f);
+        if (f != stdin)
+                fclose(f);
+        if (!text || failed || len > MANIFEST_MAX || memchr(text, 0, len)) {
+                context_fail(c, EXIT_USAGE, "hubctl: cannot read '%s': %s", arg_args[0],
+                             !text ? "out of memory" : failed ? "read error" : len > MANIFEST_MAX ? "too large" : "contains NUL bytes");
+                return;
+        }
+        text[len] = 0;
+        cmd_agent(c, "deploy", text, render_deployment);
+}
+
 static const struct {
         const char *name;
         void (*run)(Context *c);
@@ -274,6 +331,9 @@ static const struct {
         { "sync", cmd_sync, "Ask auth-cache to refresh the device scope now" },
         { "routes", cmd_routes, "Routes in force and what each matched" },
         { "twins", cmd_twins, "Twins with versions and pending reported patches; 'twins show ID' for one" },
+        { "modules", cmd_modules, "Modules the agent runs: status, pid, restarts, last exit" },
+        { "deployment", cmd_deployment, "The applied deployment, its version, why the last one was refused" },
+        { "deploy", cmd_deploy, "Apply a deployment manifest from FILE ('-': stdin), checked as the twin's" },
 };
 
 static void help(void) {
@@ -282,8 +342,8 @@ static void help(void) {
                "Commands:\n",
                program_invocation_short_name);
         for (size_t i = 0; i < ELEMENTSOF(commands); i++)
-                printf("  %-8s %s\n", commands[i].name, commands[i].help);
-        printf("  %-8s %s\n", "methods", "Call a direct method: methods invoke TARGET METHOD (see methods --help)");
+                printf("  %-11s %s\n", commands[i].name, commands[i].help);
+        printf("  %-11s %s\n", "methods", "Call a direct method: methods invoke TARGET METHOD (see methods --help)");
         printf("\nOptions:\n"
                "  -h --help         Show this help\n"
                "     --version      Show the version\n"
@@ -331,8 +391,8 @@ static int parse_argv(int argc, char *argv[]) {
         }
         arg_args = argv + optind + 1;
         arg_n_args = argc - optind - 1;
-        /* Only twins takes arguments ("show ID"); it checks them itself. */
-        if (optind + 1 < argc && strcmp(argv[optind], "twins") != 0) {
+        /* Only twins ("show ID") and deploy (FILE) take arguments; they check them themselves. */
+        if (optind + 1 < argc && strcmp(argv[optind], "twins") != 0 && strcmp(argv[optind], "deploy") != 0) {
                 fprintf(stderr, "hubctl: unexpected argument '%s' after '%s'\n", argv[optind + 1], argv[optind]);
                 return -EINVAL;
         }
@@ -354,11 +414,14 @@ static int load_sockets(Context *c) {
         c->hub_store.name = "hub-store";
         c->auth_cache.name = "auth-cache";
         c->twin_sync.name = "twin-sync";
+        c->agent.name = "agent";
         r = config_socket_path(config, SOCKET_HUB_STORE, &c->hub_store.socket);
         if (r >= 0)
                 r = config_socket_path(config, SOCKET_AUTH_CACHE, &c->auth_cache.socket);
         if (r >= 0)
                 r = config_socket_path(config, SOCKET_TWIN_SYNC, &c->twin_sync.socket);
+        if (r >= 0)
+                r = config_socket_path(config, SOCKET_AGENT, &c->agent.socket);
         if (r < 0) {
                 fprintf(stderr, "hubctl: bad runtime_dir in %s: %s\n", path, strerror(-r));
                 return r;

@@ -191,6 +191,10 @@ int manager_new(Manager **ret, const ManagerSpec *spec) {
         r = manager_add_child(m, "twin-sync", twin_argv, CHILD_READY_NOTIFY, notify_path, NULL);
         if (r < 0)
                 return r;
+        char *const agent_argv[] = { spec->paths->agent, (char *) "--config", (char *) spec->config_path, NULL };
+        r = manager_add_child(m, "agent", agent_argv, CHILD_READY_NOTIFY, notify_path, NULL);
+        if (r < 0)
+                return r;
         if (spec->broker_conf_path) {
                 char *const broker_argv[] = { spec->paths->mosquitto, (char *) "-c", (char *) spec->broker_conf_path,
                                               NULL };

@@ -28,6 +28,7 @@ enum {
         RUNNER_HUB_STORE,
         RUNNER_METHOD_ROUTER,
         RUNNER_TWIN_SYNC,
+        RUNNER_AGENT,
         RUNNER_BROKER,
         _RUNNER_CHILD_MAX,
 };

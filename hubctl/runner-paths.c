@@ -97,6 +97,9 @@ int runner_paths_resolve(const Config *c, const char *exe_dir, bool want_daemons
                                  ret_error);
                 if (r < 0)
                         return r;
+                r = find_program(dir, "agent", EDGEHUB_LIBEXECDIR, "edgehub-agent", X_OK, &p.agent, ret_error);
+                if (r < 0)
+                        return r;
         }
         if (want_plugin) {
                 if (c->plugin_path)
@@ -121,6 +124,7 @@ void runner_paths_deinit(RunnerPaths *p) {
         free(p->hub_store);
         free(p->method_router);
         free(p->twin_sync);
+        free(p->agent);
         free(p->plugin);
         free(p->mosquitto);
         *p = RUNNER_PATHS_NULL;

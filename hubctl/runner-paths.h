@@ -24,6 +24,7 @@ typedef struct RunnerPaths {
         char *hub_store;
         char *method_router;
         char *twin_sync;
+        char *agent;
         char *plugin;    /* NULL unless want_plugin */
         char *mosquitto; /* NULL unless want_plugin */
 } RunnerPaths;

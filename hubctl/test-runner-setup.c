@@ -60,6 +60,7 @@ static void test_meson_layout(void **state) {
         touch("build/hub-store/edgehub-hub-store", 0755);
         touch("build/method-router/edgehub-method-router", 0755);
         touch("build/twin-sync/edgehub-twin-sync", 0755);
+        touch("build/agent/edgehub-agent", 0755);
         touch("build/broker-plugin/edgehub-plugin.so", 0644);
         touch("bin/mosquitto", 0755);
 
@@ -92,6 +93,7 @@ static void test_installed_layout(void **state) {
         touch("usr/libexec/edgehub/edgehub-hub-store", 0755);
         touch("usr/libexec/edgehub/edgehub-method-router", 0755);
         touch("usr/libexec/edgehub/edgehub-twin-sync", 0755);
+        touch("usr/libexec/edgehub/edgehub-agent", 0755);
         touch("usr/libexec/edgehub/edgehub-plugin.so", 0644);
         touch("elsewhere/p.so", 0644);
 

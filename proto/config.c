@@ -290,6 +290,9 @@ static const ConfigItem config_items[] = {
         ITEM("metrics.port", type_port_or_off, metrics_port, "0"),
         ITEM("metrics.address", type_string, metrics_address, "127.0.0.1"),
 
+        ITEM("agent.ca_file", type_path, agent_ca_file, NULL),
+        ITEM("agent.gateway_hostname", type_host, agent_gateway_hostname, NULL), /* derived: gateway_hostname */
+
         ITEM("runtime_dir", type_path, runtime_dir, "/run/edgehub"),
         ITEM("log_level", type_log_level, log_level, "info"),
 
@@ -762,6 +765,8 @@ static int parser_validate(ConfigParser *p) {
         if (!c->gateway_hostname && set_string(&c->gateway_hostname, c->hub_hostname) < 0)
                 return -ENOMEM;
         if (!c->upstream_host && set_string(&c->upstream_host, c->hub_hostname) < 0)
+                return -ENOMEM;
+        if (!c->agent_gateway_hostname && set_string(&c->agent_gateway_hostname, c->gateway_hostname) < 0)
                 return -ENOMEM;
 
         if (c->tls_port != 0 && !c->tls_cert_file)

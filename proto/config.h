@@ -84,6 +84,10 @@ typedef struct Config {
         uint16_t metrics_port;        /* metrics.port (0 = off) */
         char *metrics_address;        /* metrics.address (127.0.0.1) */
 
+        /* agent: (modules the agent runs connect to the hub as devices do) */
+        char *agent_ca_file;          /* agent.ca_file: the CA modules trust for the hub (EdgeModuleCACertificateFile) */
+        char *agent_gateway_hostname; /* agent.gateway_hostname (default: edge.gateway_hostname): modules' GatewayHostName */
+
         char *runtime_dir;            /* runtime_dir (/run/edgehub): sockets */
         int log_level;                /* log_level (info) */
 
@@ -136,3 +140,4 @@ static inline void config_freep(Config **c) {
 #define SOCKET_BROKER "broker"          /* mosquitto's internal MQTT listener */
 #define SOCKET_METHOD_ROUTER "method-router" /* control (hubctl methods) */
 #define SOCKET_TWIN_SYNC "twin-sync"    /* control (hubctl twins) */
+#define SOCKET_AGENT "agent"            /* control (hubctl modules, deployment, deploy) */

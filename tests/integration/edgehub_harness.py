@@ -266,6 +266,9 @@ store_and_forward:
 methods:
   port: {self.methods_port}
   bind: 127.0.0.1
+agent:
+  ca_file: {self.pki.ca_cert}
+  gateway_hostname: localhost
 runtime_dir: {self.runtime}
 log_level: {s['log_level']}
 """

@@ -1,0 +1,256 @@
+/* The agent daemon: its loop, state folder, bus and control socket */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+
+#include "agent/manager.h"
+#include "agent/state-file.h"
+#include "proto/cleanup.h"
+#include "proto/log.h"
+
+#define BAD_INPUT_LOG_INTERVAL_USEC (10u * 1000u * 1000u)
+#define BAD_INPUT_LOG_BURST 20u
+#define DEPLOYMENT_FILE "deployment.json"
+#define DEPLOYMENT_FILE_MAX (2u * MANIFEST_MAX)
+
+const char *deployment_source_to_string(DeploymentSource s) {
+        switch (s) {
+        case SOURCE_TWIN:
+                return "twin";
+        case SOURCE_FILE:
+                return "file";
+        default:
+                return "none";
+        }
+}
+
+static DeploymentSource deployment_source_from_string(const char *s) {
+        if (s && strcmp(s, "twin") == 0)
+                return SOURCE_TWIN;
+        if (s && strcmp(s, "file") == 0)
+                return SOURCE_FILE;
+        return SOURCE_NONE;
+}
+
+static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        log_notice("Reloading the configuration is not supported; restart the daemon to apply changes. Ignoring SIGHUP.");
+        return 0;
+}
+
+static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        Manager *m = userdata;
+        /* Modules are ours: they stop with us, gracefully, before the loop ends. */
+        manager_shutdown(m);
+        return 0;
+}
+
+int manager_new(Manager **ret, Config **config) {
+        _cleanup_(manager_freep) Manager *m = NULL;
+        uint8_t rnd[4] = {};
+        int r;
+
+        m = calloc(1, sizeof(*m));
+        if (!m)
+                return -ENOMEM;
+        m->bad_input_log = RATELIMIT_INIT(BAD_INPUT_LOG_INTERVAL_USEC, BAD_INPUT_LOG_BURST);
+        m->auth_cache = FRAME_CLIENT_NULL;
+        m->twin_version = -1;
+        m->last_version = -1;
+        m->config = TAKE_PTR(*config);
+        if (asprintf(&m->identity, "%s/$edgeAgent", m->config->edge_device_id) < 0) {
+                m->identity = NULL;
+                return -ENOMEM;
+        }
+        /* Only for telling runs apart; a weak value costs nothing but a rare stale match. */
+        (void) getrandom(rnd, sizeof(rnd), GRND_NONBLOCK);
+        snprintf(m->rid_prefix, sizeof(m->rid_prefix), "ea%02x%02x%02x%02x-", rnd[0], rnd[1], rnd[2], rnd[3]);
+
+        r = sd_event_default(&m->event);
+        if (r < 0)
+                return r;
+        (void) sd_event_set_watchdog(m->event, true);
+
+        r = sd_event_add_signal(m->event, &m->sigterm, SIGTERM, on_sigterm, m);
+        if (r < 0)
+                return r;
+        r = sd_event_add_signal(m->event, &m->sigint, SIGINT, on_sigterm, m);
+        if (r < 0)
+                return r;
+        r = sd_event_add_signal(m->event, &m->sighup, SIGHUP, on_sighup, m);
+        if (r < 0)
+                return r;
+
+        *ret = TAKE_PTR(m);
+        return 0;
+}
+
+Manager *manager_free(Manager *m) {
+        if (!m)
+                return NULL;
+        for (size_t i = 0; i < m->n_modules; i++) {
+                Module *mod = m->modules[i];
+                /* Only reached with modules still running when the grace ran out, or on a failed start. */
+                if (mod->pid > 0)
+                        (void) kill(-mod->pid, SIGKILL);
+                if (m->bus)
+                        bus_forget(m->bus, mod);
+                module_free(mod);
+        }
+        free(m->modules);
+        if (m->bus)
+                bus_forget(m->bus, m);
+        m->bus = bus_free(m->bus);
+        m->server = frame_server_free(m->server);
+        frame_client_deinit(&m->auth_cache);
+        manifest_free(m->manifest);
+        json_decref(m->manifest_json);
+        json_decref(m->reported);
+        free(m->last_description);
+        free(m->twin_description);
+        free(m->get_rid);
+        free(m->state_dir);
+        free(m->identity);
+        m->shutdown_timer = sd_event_source_disable_unref(m->shutdown_timer);
+        m->report_timer = sd_event_source_disable_unref(m->report_timer);
+        m->get_timer = sd_event_source_disable_unref(m->get_timer);
+        m->poll_timer = sd_event_source_disable_unref(m->poll_timer);
+        m->sighup = sd_event_source_disable_unref(m->sighup);
+        m->sigint = sd_event_source_disable_unref(m->sigint);
+        m->sigterm = sd_event_source_disable_unref(m->sigterm);
+        sd_event_unref(m->event);
+        config_free(m->config);
+        free(m);
+        return NULL;
+}
+
+/* Persisted: the manifest, where it came from and the twin version handled, so an offline restart runs it. */
+int manager_save_deployment(Manager *m) {
+        json_auto_t *doc = json_pack("{s:O?, s:s, s:I, s:I}", "manifest", m->manifest_json, "source",
+                                     deployment_source_to_string(m->source), "twinVersion",
+                                     (json_int_t) m->twin_version, "appliedAt", (json_int_t) m->applied_at);
+        _cleanup_free_ char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+        if (!text)
+                return -ENOMEM;
+        int r = state_file_write(m->state_dir, DEPLOYMENT_FILE, text);
+        if (r < 0)
+                log_error_errno(r, "Cannot save the deployment in '%s/%s', a restart runs the previous one: %m",
+                                m->state_dir, DEPLOYMENT_FILE);
+        return r;
+}
+
+int manager_open_state(Manager *m) {
+        _cleanup_free_ char *text = NULL, *error = NULL, *manifest_text = NULL;
+        json_auto_t *doc = NULL;
+        json_t *manifest = NULL;
+        json_int_t twin_version = -1, applied_at = 0;
+        const char *source = NULL;
+        json_error_t e;
+        size_t len;
+        int r;
+
+        if (asprintf(&m->state_dir, "%s/agent", m->config->storage_dir) < 0) {
+                m->state_dir = NULL;
+                return log_error_errno(-ENOMEM, "Out of memory");
+        }
+        if (mkdir(m->config->storage_dir, 0750) < 0 && errno != EEXIST)
+                return log_error_errno(-errno, "Cannot create the storage folder '%s': %m", m->config->storage_dir);
+        if (mkdir(m->state_dir, 0750) < 0 && errno != EEXIST)
+                return log_error_errno(-errno, "Cannot create the agent's folder '%s': %m", m->state_dir);
+
+        manager_load_reported(m);
+        r = state_file_read(m->state_dir, DEPLOYMENT_FILE, DEPLOYMENT_FILE_MAX, &text, &len);
+        if (r == -ENOENT) {
+                log_info("No deployment saved yet: waiting for the $edgeAgent twin or hubctl deploy");
+                return 0;
+        }
+        if (r < 0)
+                return log_error_errno(r, "Cannot read the saved deployment '%s/%s': %m", m->state_dir, DEPLOYMENT_FILE);
+        doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &e);
+        if (!doc || json_unpack_ex(doc, &e, 0, "{s?o, s?s, s?I, s?I}", "manifest", &manifest, "source", &source,
+                                   "twinVersion", &twin_version, "appliedAt", &applied_at) < 0) {
+                /* Written atomically by us: damage means someone else wrote it. Start empty rather than never. */
+                log_warning("The saved deployment '%s/%s' is malformed (%s); starting without it", m->state_dir,
+                            DEPLOYMENT_FILE, e.text);
+                return 0;
+        }
+        m->twin_version = twin_version;
+        if (!manifest || json_is_null(manifest))
+                return 0;
+        manifest_text = json_dumps(manifest, JSON_COMPACT);
+        if (!manifest_text)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        DeploymentSource src = deployment_source_from_string(source);
+        json_t *v = json_object_get(manifest, "$version");
+        r = manager_deploy(m, manifest_text, strlen(manifest_text), src,
+                           json_is_integer(v) ? json_integer_value(v) : -1, &error);
+        if (r < 0) {
+                /* E.g. an executable that is gone: keep the file, the twin or hubctl deploy may fix it. */
+                log_warning("The saved deployment no longer applies: %s", error ? error : "out of memory");
+                return 0;
+        }
+        m->applied_at = (uint64_t) applied_at;
+        log_info("Running the saved deployment (%s, %zu modules)", deployment_source_to_string(src),
+                 m->manifest->n_modules);
+        return 0;
+}
+
+int manager_listen(Manager *m) {
+        _cleanup_free_ char *path = NULL, *auth = NULL;
+        int r;
+
+        if (mkdir(m->config->runtime_dir, 0755) < 0 && errno != EEXIST)
+                return log_error_errno(-errno, "Cannot create the runtime folder '%s': %m", m->config->runtime_dir);
+        if (config_socket_path(m->config, SOCKET_AGENT, &path) < 0 ||
+            config_socket_path(m->config, SOCKET_AUTH_CACHE, &auth) < 0)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        r = frame_client_init(&m->auth_cache, auth);
+        if (r < 0)
+                return log_error_errno(r, "Cannot set up the auth-cache client: %m");
+        r = frame_server_new(&m->server, m->event, path, 0660, manager_handle_request, m);
+        if (r < 0)
+                return log_error_errno(r, "Cannot listen on '%s': %m", path);
+        return 0;
+}
+
+static int on_poll(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+
+        manager_fetch_twin(m);
+        (void) sd_event_source_set_time_relative(s, AGENT_POLL_USEC);
+        return 0;
+}
+
+int manager_start(Manager *m) {
+        _cleanup_free_ char *broker = NULL;
+        static const char *const filters[] = { BUS_PREFIX_CLOUD "twin/#", BUS_TOPIC_LINK };
+        static const BusHandlers handlers = {
+                .message = manager_on_bus_message,
+                .connected = manager_on_bus_connected,
+        };
+        int r;
+
+        if (config_socket_path(m->config, SOCKET_BROKER, &broker) < 0)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        r = bus_new(&m->bus, m->event, broker, "agent", &handlers, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the bus client: %m");
+        for (size_t i = 0; i < ELEMENTSOF(filters); i++) {
+                r = bus_add_subscription(m->bus, filters[i]);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to subscribe to '%s': %m", filters[i]);
+        }
+        r = bus_start(m->bus);
+        if (r < 0)
+                return log_error_errno(r, "Failed to start the bus client: %m");
+
+        r = sd_event_add_time_relative(m->event, &m->poll_timer, CLOCK_MONOTONIC, AGENT_POLL_USEC, 0, on_poll, m);
+        if (r < 0)
+                return log_error_errno(r, "Cannot arm the twin poll timer: %m");
+        (void) sd_event_source_set_description(m->poll_timer, "agent-twin-poll");
+        (void) sd_event_source_set_enabled(m->poll_timer, SD_EVENT_ON);
+        return 0;
+}

@@ -1,0 +1,136 @@
+/* The agent daemon: the deployment, its modules, the $edgeAgent twin and the control socket */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <systemd/sd-event.h>
+
+#include "agent/module.h"
+#include "proto/bus.h"
+#include "proto/client.h"
+#include "proto/config.h"
+#include "proto/frame.h"
+#include "proto/manifest.h"
+#include "proto/ratelimit.h"
+#include "proto/server.h"
+
+/* hub-store closes idle links: asking again this often also picks up a deployment whose patch we missed. */
+#define AGENT_POLL_USEC (60u * 1000u * 1000u)
+#define AGENT_GET_TIMEOUT_USEC (10u * 1000u * 1000u)
+#define AGENT_REPORT_COALESCE_USEC (500u * 1000u)
+#define AGENT_REPORT_RETRY_USEC (5u * 1000u * 1000u)
+#define AGENT_KEY_TIMEOUT_USEC (1000u * 1000u)
+
+/* lastDesiredStatus codes, as edgeAgent uses them. */
+#define DESIRED_OK 200
+#define DESIRED_INVALID 400
+#define DESIRED_BAD_SCHEMA 412
+#define DESIRED_FAILED 500
+
+typedef enum DeploymentSource {
+        SOURCE_NONE,
+        SOURCE_TWIN,
+        SOURCE_FILE,
+} DeploymentSource;
+
+typedef struct Manager {
+        sd_event *event;
+        sd_event_source *sigterm;
+        sd_event_source *sigint;
+        sd_event_source *sighup;
+        sd_event_source *poll_timer;
+        sd_event_source *get_timer;
+        sd_event_source *report_timer;
+        sd_event_source *shutdown_timer;
+
+        Config *config;
+        char *state_dir;           /* {storage_dir}/agent */
+        char *identity;            /* {edge_device_id}/$edgeAgent */
+        FrameServer *server;
+        FrameClient auth_cache;
+        Bus *bus;
+
+        /* The applied deployment: its manifest, its text (as persisted), where it came from. */
+        Manifest *manifest;
+        json_t *manifest_json;
+        DeploymentSource source;
+        uint64_t applied_at;       /* CLOCK_REALTIME usec */
+        /* The $edgeAgent desired version last handled (applied or refused); -1 none. */
+        int64_t twin_version;
+        /* The outcome of the last deployment tried, from the twin or a file. */
+        int last_code;
+        char *last_description;
+        int64_t last_version;
+        DeploymentSource last_source;
+        /* The same for the twin alone: lastDesiredStatus. 0 = none yet. */
+        int twin_code;
+        char *twin_description;
+
+        Module **modules;
+        size_t n_modules;
+
+        char rid_prefix[16];
+        uint64_t rid_counter;
+        char *get_rid;             /* the twin GET in flight */
+        bool link_up;
+        json_t *reported;          /* the last reported document twin-sync accepted; NULL none yet */
+        bool report_in_flight;
+        bool shutting_down;
+
+        RateLimit bad_input_log;
+} Manager;
+
+int manager_new(Manager **ret, Config **config);
+Manager *manager_free(Manager *m);
+
+/* Creates {storage_dir}/agent and applies the deployment saved there, if any. Logs its errors. */
+int manager_open_state(Manager *m);
+/* Binds {runtime_dir}/agent.sock (mode 0660). */
+int manager_listen(Manager *m);
+/* Connects to the bus and arms the twin poll. */
+int manager_start(Manager *m);
+
+/* manager-deployment.c */
+/*
+ * Parses, checks and applies a manifest (text). On refusal returns
+ * -EBADMSG (or -ENOENT etc. for a missing executable) with *ret_error; the
+ * running deployment is left as it was. version: the twin's $version, or
+ * -1 for a local file (its own "$version" if it has one).
+ */
+int manager_deploy(Manager *m, const void *text, size_t len, DeploymentSource source, int64_t version,
+                   char **ret_error);
+int manager_save_deployment(Manager *m);
+void manager_record_outcome(Manager *m, DeploymentSource source, int64_t version, int code, const char *description);
+/* Called with the twin's full desired properties. */
+void manager_twin_desired(Manager *m, json_t *desired);
+
+/* manager-modules.c */
+/* Makes the running modules match m->manifest (removed stopped, changed restarted, new started). */
+void manager_reconcile(Manager *m);
+void manager_module_start(Manager *m, Module *mod);
+void manager_module_stop(Manager *m, Module *mod);
+/* SIGTERM to every module; the loop exits once all are gone (or after the grace). */
+void manager_shutdown(Manager *m);
+Module *manager_find_module(Manager *m, const char *name);
+
+/* manager-bus.c */
+void manager_on_bus_message(Bus *b, const BusMessage *msg, void *userdata);
+void manager_on_bus_connected(Bus *b, void *userdata);
+void manager_fetch_twin(Manager *m);
+/* Schedules a reported patch with the current state (coalesced). */
+void manager_report_soon(Manager *m);
+json_t *manager_reported_document(Manager *m);
+/* Loads what was last reported (a restart must still null modules that left). */
+void manager_load_reported(Manager *m);
+
+/* manager-control.c */
+int manager_handle_request(void *userdata, const Frame *request, FrameBuilder *reply);
+json_t *manager_module_json(Manager *m, const Module *mod);
+
+const char *deployment_source_to_string(DeploymentSource s);
+
+static inline void manager_freep(Manager **m) {
+        if (*m)
+                manager_free(*m);
+}

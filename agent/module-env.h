@@ -1,0 +1,33 @@
+/* The environment of a module process: what the Azure IoT module SDKs read, plus the manifest's env */
+#pragma once
+
+#include <stdint.h>
+
+#include "proto/manifest.h"
+
+typedef struct ModuleEnvInput {
+        const char *hub_hostname;     /* HostName, IOTEDGE_IOTHUBHOSTNAME */
+        const char *gateway_hostname; /* IOTEDGE_GATEWAYHOSTNAME */
+        uint16_t gateway_port;        /* appended to GatewayHostName unless 8883 or 0 */
+        const char *device_id;
+        const char *key;              /* the module's key (base64); NULL: no connection string */
+        const char *ca_file;          /* EdgeModuleCACertificateFile; NULL: not set */
+        const char *path;             /* PATH; NULL: a default */
+        const ManifestModule *spec;
+} ModuleEnvInput;
+
+/*
+ * A NULL-terminated "NAME=value" list:
+ *   EdgeHubConnectionString=HostName={hub};GatewayHostName={gw}[:{port}];DeviceId={d};ModuleId={m};SharedAccessKey={key}
+ *   EdgeModuleCACertificateFile, IOTEDGE_DEVICEID, IOTEDGE_MODULEID,
+ *   IOTEDGE_IOTHUBHOSTNAME, IOTEDGE_GATEWAYHOSTNAME, PATH,
+ * then the manifest's env, except names we set (ours win: the identity is not the manifest's to change).
+ * The Node SDK takes a port in GatewayHostName as the TCP target (see tests/simulator/README.md).
+ */
+int module_env_build(const ModuleEnvInput *in, char ***ret);
+char **strv_free(char **l);
+
+static inline void strv_freep(char ***l) {
+        if (*l)
+                strv_free(*l);
+}

@@ -1,0 +1,186 @@
+"""The agent (edgehub-agent): deployments from a local file and from the $edgeAgent
+twin, modules as supervised processes with back-off, the SDK environment, runtime
+status in the reported properties, and the last good deployment across restarts
+while the uplink is down. Real processes only: the simulator, edgehub-run with
+mosquitto + plugin + every daemon, an Azure IoT Node.js SDK module, a paho module."""
+import json
+import os
+import time
+
+import pytest
+
+from edgehub_harness import EDGE_ID, ROOT, sim_patch_desired, sim_reported_log, sim_twin, wait_until
+
+SAMPLE = os.path.join(ROOT, "tests", "modules", "sample-module", "index.cjs")
+SINK = os.path.join(ROOT, "tests", "modules", "sink", "sink.py")
+AGENT = f"{EDGE_ID}/$edgeAgent"
+ROUTE = 'FROM /messages/modules/sample/outputs/out1 INTO BrokeredEndpoint("/modules/sink/inputs/in1")'
+
+
+def system():
+    return {
+        "runtime": {"type": "process", "settings": {}},
+        "systemModules": {
+            "edgeAgent": {"type": "process", "settings": {}},
+            "edgeHub": {"type": "process", "status": "running", "restartPolicy": "always", "settings": {},
+                        "env": {"UpstreamProtocol": {"value": "Mqtt"}}},
+        },
+    }
+
+
+def module(path, args=(), policy="always", status="running", env=None):
+    m = {"type": "process", "status": status, "restartPolicy": policy,
+         "settings": {"path": path, "args": list(args)}}
+    if env:
+        m["env"] = {k: {"value": v} for k, v in env.items()}
+    return m
+
+
+def manifest(modules, schema="1.1"):
+    return {"schemaVersion": schema, **system(), "modules": modules}
+
+
+def deploy(hub, workdir, doc, check=True):
+    path = os.path.join(workdir, f"deploy-{time.monotonic_ns()}.json")
+    with open(path, "w") as f:
+        f.write(doc if isinstance(doc, str) else json.dumps(doc))
+    return hub.hubctl("deploy", path, check=check)
+
+
+def modules_by_name(hub):
+    return {m["name"]: m for m in hub.hubctl_json("modules")["modules"]}
+
+
+def sink_lines(path):
+    try:
+        with open(path) as f:
+            return [json.loads(line) for line in f if line.strip()]
+    except FileNotFoundError:
+        return []
+
+
+def add_modules(sim, *names):
+    for n in names:
+        sim.add_identity(EDGE_ID, n)
+
+
+def test_offline_modules_route_backoff_and_cached_deployment(sim, make_hub, workdir):
+    add_modules(sim, "sample", "sink", "crash")
+    hub = make_hub(routes={"sampleToSink": ROUTE}).start()
+    wait_until(lambda: hub.hubctl_json("status")["auth_cache"]["synced"], 20, what="scope sync")
+    sim.cut()
+
+    out = os.path.join(workdir, "sink.jsonl")
+    doc = manifest({
+        "sample": module("/usr/bin/node", [SAMPLE], env={"INTERVAL_MS": "200"}),
+        "sink": module("/usr/bin/python3", [SINK, out]),
+        "crash": module("/bin/sh", ["-c", "exit 3"], policy="on-failure"),
+    })
+    p = deploy(hub, workdir, doc)
+    assert "local file" in p.stdout
+
+    # The Node SDK module connects with its environment; its output reaches the sink through the route.
+    wait_until(lambda: len(sink_lines(out)) >= 3, 45, interval=0.3, what="messages from sample at sink")
+    got = sink_lines(out)
+    assert got[0]["input"] == "in1"
+    assert json.loads(got[0]["payload"])["from"] == "sample"
+    assert '"module":"sample","event":"twin"' in hub.log.text()
+
+    # The crashing module is restarted with back-off (1 s, 2 s, 4 s...), not in a fork storm.
+    t0 = time.monotonic()
+    wait_until(lambda: modules_by_name(hub)["crash"]["restartCount"] >= 2, 15, interval=0.2, what="two restarts")
+    time.sleep(2)
+    crash = modules_by_name(hub)["crash"]
+    assert crash["exitCode"] == 3
+    assert crash["runtimeStatus"] in ("backoff", "running")
+    assert crash["restartCount"] <= 2 + int(time.monotonic() - t0) // 2
+    assert crash["backoffMs"] >= 2000
+    assert "exited with code 3" in crash["statusDescription"]
+    text = hub.hubctl("modules").stdout
+    assert "crash" in text and "sample" in text and "running" in text
+
+    # The runtime status was reported while offline: twin-sync holds it for the cloud.
+    twin = hub.hubctl_json("twins", "show", AGENT)
+    assert twin["pending"] >= 1
+    assert twin["reported"]["modules"]["sample"]["runtimeStatus"] == "running"
+    assert twin["reported"]["modules"]["crash"]["exitCode"] == 3
+
+    # A refused deployment keeps the running one.
+    pids = {n: m["pid"] for n, m in modules_by_name(hub).items() if n != "crash"}
+    p = deploy(hub, workdir, manifest({"x": module("/nonexistent/module")}), check=False)
+    assert p.returncode == 4
+    assert "module 'x': executable '/nonexistent/module': No such file or directory" in p.stderr
+    dep = hub.hubctl_json("deployment")
+    assert dep["last"]["code"] == 400 and "nonexistent" in dep["last"]["description"]
+    assert {n: m["pid"] for n, m in modules_by_name(hub).items() if n != "crash"} == pids
+
+    # Restart the whole hub with the uplink still down: the saved deployment runs again.
+    hub.stop()
+    os.unlink(out)
+    hub.start()
+    dep = hub.hubctl_json("deployment")
+    assert dep["applied"]["source"] == "file" and dep["applied"]["modules"] == 3
+    wait_until(lambda: len(sink_lines(out)) >= 3, 45, interval=0.3, what="messages at sink after the restart")
+
+    # Back online: the queued reported status reaches the cloud.
+    sim.restore()
+    wait_until(lambda: "sample" in (sim_twin(sim, AGENT)["reported"].get("modules") or {}), 60, interval=0.5,
+               what="the agent's reported status in the cloud")
+    reported = sim_twin(sim, AGENT)["reported"]["modules"]
+    assert reported["sink"]["runtimeStatus"] == "running"
+    assert reported["crash"]["exitCode"] == 3
+
+    # The cloud calls the SDK module's direct method through the gateway.
+    def ping():
+        r = sim.call("POST", f"/methods/{EDGE_ID}/sample", {"methodName": "ping", "payload": {"x": 1},
+                                                          "responseTimeoutInSeconds": 5}, expect=(200, 404, 504))
+        return r if r and r.get("status") == 200 else None
+    r = wait_until(ping, 60, interval=1, what="the sample module to answer ping")
+    assert r["payload"] == {"pong": {"x": 1}, "module": "sample"}
+
+
+def test_online_deployment_from_twin_applied_and_reported(sim, make_hub, workdir):
+    add_modules(sim, "a", "b", "c")
+    hub = make_hub().start()
+    wait_until(lambda: hub.hubctl_json("status")["auth_cache"]["synced"], 20, what="scope sync")
+
+    sleep = "/bin/sleep"
+    sim_patch_desired(sim, AGENT, manifest({"a": module(sleep, ["1000"]), "b": module(sleep, ["1001"])}))
+    wait_until(lambda: {"a", "b"} <= {n for n, m in modules_by_name(hub).items() if m["runtimeStatus"] == "running"},
+               90, interval=0.5, what="a and b running from the twin")
+    v1 = sim_twin(sim, AGENT)["desired"]["$version"]
+    wait_until(lambda: sim_twin(sim, AGENT)["reported"].get("lastDesiredVersion") == v1, 30, interval=0.5,
+               what="lastDesiredVersion reported")
+    rep = sim_twin(sim, AGENT)["reported"]
+    assert rep["lastDesiredStatus"]["code"] == 200
+    assert rep["modules"]["a"]["runtimeStatus"] == "running"
+    before = modules_by_name(hub)
+
+    # Remove a, change b, add c; all in one new deployment.
+    sim_patch_desired(sim, AGENT, {"modules": {"a": None, "b": module(sleep, ["1002"]), "c": module(sleep, ["1003"])}})
+    v2 = sim_twin(sim, AGENT)["desired"]["$version"]
+
+    def applied():
+        ms = modules_by_name(hub)
+        return ("a" not in ms and ms.get("c", {}).get("runtimeStatus") == "running"
+                and ms.get("b", {}).get("runtimeStatus") == "running" and ms["b"]["pid"] != before["b"]["pid"])
+    wait_until(applied, 90, interval=0.5, what="the second deployment applied")
+    wait_until(lambda: sim_twin(sim, AGENT)["reported"].get("lastDesiredVersion") == v2, 30, interval=0.5,
+               what="the second deployment reported")
+    rep = sim_twin(sim, AGENT)["reported"]
+    assert "a" not in rep["modules"]
+    assert set(rep["modules"]) == {"b", "c"}
+    assert hub.hubctl_json("deployment")["applied"]["source"] == "twin"
+
+    # A docker module: refused whole, named; the running modules stay.
+    pids = {n: m["pid"] for n, m in modules_by_name(hub).items()}
+    sim_patch_desired(sim, AGENT, {"modules": {"d": {"type": "docker", "status": "running", "restartPolicy": "always",
+                                                     "settings": {"image": "mcr.microsoft.com/x"}}}})
+    v3 = sim_twin(sim, AGENT)["desired"]["$version"]
+    wait_until(lambda: sim_twin(sim, AGENT)["reported"].get("lastDesiredVersion") == v3, 90, interval=0.5,
+               what="the refusal reported")
+    status = sim_twin(sim, AGENT)["reported"]["lastDesiredStatus"]
+    assert status["code"] == 400
+    assert "module 'd' is of type docker" in status["description"]
+    assert {n: m["pid"] for n, m in modules_by_name(hub).items()} == pids
+    assert any(p["identity"] == AGENT for p in sim_reported_log(sim, AGENT))
