@@ -78,9 +78,11 @@ def main():
         configure(sim, pki, edge_key(sim))
         key = sim.add_child("pkg-dev-1")["primaryKey"]
 
-        # The production user, as the units run it; no systemd PID 1 here.
+        # The production user, as the units run it; no systemd PID 1 here. method-router's unit
+        # grants it CAP_NET_BIND_SERVICE for 443 (edgehub-method-router.service.d/port.conf).
         hub = subprocess.Popen(
             ["setpriv", "--reuid=edgehub", "--regid=edgehub", "--init-groups",
+             "--inh-caps=+net_bind_service", "--ambient-caps=+net_bind_service",
              "/usr/bin/edgehub-run", "--config", CONFIG],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
         log = LogPump(hub.stdout, "hub", echo=bool(os.environ.get("EDGEHUB_ECHO")))
