@@ -81,6 +81,8 @@ int broker_conf_format(const BrokerConf *b, char **ret, char **ret_error) {
                 "max_inflight_messages 100\n"
                 /* The plugin enforces IoT Hub's 256 KiB message limit; this only stops absurd packets early. */
                 "max_packet_size 300000\n"
+                /* A PUBACK sent alone otherwise waits for the client's next packet (Nagle): ~1 ms at 1,000 msg/s. */
+                "set_tcp_nodelay true\n"
                 "user %s\n",
                 b->config_path, b->user);
 

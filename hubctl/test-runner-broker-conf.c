@@ -67,6 +67,7 @@ static void test_tls_and_plain(void **state) {
                             "log_type information\n"
                             "max_inflight_messages 100\n"
                             "max_packet_size 300000\n"
+                            "set_tcp_nodelay true\n"
                             "user mosquitto\n"
                             "\n"
                             "listener 8883 0.0.0.0\n"
