@@ -199,13 +199,9 @@ static int segment_retire(Importer *im, const Segment *s, int fd) {
 /* One record into its stream, as WIRE_STORE_REQUEST would. <0 only for errors worth retrying. */
 static int import_record(Importer *im, const IngestRecord *rec) {
         Manager *m = im->manager;
-        _cleanup_free_ char *device = NULL, *module = NULL;
-        StoreStream *st;
-        Device *d;
         int r;
 
-        if (iot_identity_split(rec->identity, &device, &module) < 0 ||
-            store_stream_get(m->store, STORE_ENDPOINT_UPSTREAM, 0, rec->identity, &st) < 0) {
+        if (!identity_is_valid(rec->identity)) {
                 log_warning("Ingest record of invalid identity '%s', skipping it", rec->identity);
                 return 0;
         }
@@ -217,21 +213,14 @@ static int import_record(Importer *im, const IngestRecord *rec) {
                 .payload = rec->payload,
                 .payload_len = rec->payload_len,
         };
-        r = store_append_acknowledged(m->store, st, &msg, NULL);
+        r = manager_route_message(m, &msg, true);
         if (r == -ENOBUFS) {
                 /* Larger than the whole budget: it can never be stored (counted as rejected). */
                 log_warning("Ingest record of '%s' (%zu bytes) exceeds the store's budget, dropping it",
                             rec->identity, rec->payload_len);
                 return 0;
         }
-        if (r < 0)
-                return r;
-
-        if (manager_device_get(m, rec->identity, &d) >= 0) {
-                d->stream = st;
-                manager_device_changed(m, d);
-        }
-        return 0;
+        return r < 0 ? r : 0;
 }
 
 /* reject_new: a flag file the plugin stat()s, since it no longer asks us per message. */

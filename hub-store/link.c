@@ -47,7 +47,10 @@ struct Link {
         char *device_id;
         char *module_id;
         char *username;
-        Sender sender;
+        /* One per priority of the identity's $upstream queue; filled most urgent first. */
+        Sender senders[STORE_PRIORITY_MAX + 1];
+        bool has_sender[STORE_PRIORITY_MAX + 1];
+        Store *store;
 
         struct mosquitto *mosq;
         sd_event_source *io_source;
@@ -104,8 +107,32 @@ const char *link_identity(const Link *l) {
         return l->identity;
 }
 
-const Sender *link_sender(const Link *l) {
-        return &l->sender;
+const Sender *link_sender(const Link *l, uint8_t priority) {
+        return priority <= STORE_PRIORITY_MAX && l->has_sender[priority] ? &l->senders[priority] : NULL;
+}
+
+static void link_reset_senders(Link *l) {
+        for (size_t p = 0; p <= STORE_PRIORITY_MAX; p++)
+                if (l->has_sender[p])
+                        sender_reset(&l->senders[p]);
+}
+
+static size_t link_in_flight(const Link *l) {
+        size_t n = 0;
+        for (size_t p = 0; p <= STORE_PRIORITY_MAX; p++)
+                if (l->has_sender[p])
+                        n += sender_in_flight(&l->senders[p]);
+        return n;
+}
+
+int link_add_stream(Link *l, StoreStream *st) {
+        if (st->priority > STORE_PRIORITY_MAX || strcmp(st->identity, l->identity) != 0)
+                return -EINVAL;
+        if (!l->has_sender[st->priority]) {
+                sender_init(&l->senders[st->priority], l->store, st, l->settings->message_ttl_ms);
+                l->has_sender[st->priority] = true;
+        }
+        return 0;
 }
 
 static void link_set_state(Link *l, LinkState state, LinkFailure failure) {
@@ -148,7 +175,7 @@ static void link_teardown(Link *l, bool say_goodbye) {
         l->lost = false;
         l->connack = -1;
         l->renewing = false;
-        sender_reset(&l->sender);
+        link_reset_senders(l);
         (void) sd_event_source_set_enabled(l->fill_source, SD_EVENT_OFF);
 }
 
@@ -256,7 +283,27 @@ static int link_publish(void *userdata, const StoreRecord *r, int *ret_mid) {
 static void link_fill(Link *l) {
         if (l->state != LINK_UP || l->renewing || !l->mosq)
                 return;
-        int r = sender_fill(&l->sender, realtime_msec(), link_publish, l);
+        int r = 0, n;
+
+        /*
+         * Most urgent first, and a less urgent queue only once the more urgent
+         * ones have nothing left to send: a backlog of old low-priority data
+         * then delays fresh urgent data by at most one window in flight.
+         */
+        for (size_t p = 0; p <= STORE_PRIORITY_MAX && !l->lost; p++) {
+                Sender *s = &l->senders[p];
+                if (!l->has_sender[p])
+                        continue;
+                /* A route's TTL, else the global one (which the $edgeHub twin may change). */
+                s->ttl_ms = s->stream->ttl_ms ? s->stream->ttl_ms : l->settings->message_ttl_ms;
+                n = sender_fill(s, realtime_msec(), link_publish, l);
+                if (n < 0 && r >= 0)
+                        r = n;
+                else if (n > 0 && r >= 0)
+                        r += n;
+                if (sender_has_more(s))
+                        break;
+        }
         if (l->lost) {
                 link_fail(l, LINK_FAILURE_NETWORK, "publish failed");
                 return;
@@ -266,7 +313,7 @@ static void link_fill(Link *l) {
                                   l->identity);
         l->read_failing = r < 0 && r != -ENOMEM;
         if (r > 0)
-                log_debug("Link '%s': published %d, %zu in flight", l->identity, r, sender_in_flight(&l->sender));
+                log_debug("Link '%s': published %d, %zu in flight", l->identity, r, link_in_flight(l));
         link_update_events(l);
 }
 
@@ -302,7 +349,7 @@ static void link_on_up(Link *l) {
         }
         l->attempts = 0;
         link_disarm_timer(l);
-        sender_reset(&l->sender);
+        link_reset_senders(l);
         /* Renew at 90% of the token's life (a hub closes links whose token expired). */
         uint64_t renew_usec = l->settings->token_ttl_sec * 900000u;
         if (renew_usec > 0)
@@ -339,7 +386,7 @@ static void link_after_mosquitto(Link *l, int rc) {
         }
         if (l->connack == 0 && l->state == LINK_CONNECTING)
                 link_on_up(l);
-        if (l->state == LINK_UP && l->renewing && sender_in_flight(&l->sender) == 0) {
+        if (l->state == LINK_UP && l->renewing && link_in_flight(l) == 0) {
                 link_renew(l);
                 return;
         }
@@ -358,7 +405,11 @@ static void on_disconnect(struct mosquitto *mosq, void *userdata, int rc) {
 
 static void on_publish(struct mosquitto *mosq, void *userdata, int mid) {
         Link *l = userdata;
-        int r = sender_ack(&l->sender, mid);
+        int r = -ENOENT;
+
+        for (size_t p = 0; p <= STORE_PRIORITY_MAX && r == -ENOENT; p++)
+                if (l->has_sender[p])
+                        r = sender_ack(&l->senders[p], mid);
 
         /* Once per streak: a failing store (disk full) fails every removal. */
         if (r < 0 && r != -ENOENT && !l->remove_failing)
@@ -463,7 +514,7 @@ static int link_on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
                 if (l->state != LINK_UP)
                         break;
                 l->renewing = true;
-                if (sender_in_flight(&l->sender) == 0)
+                if (link_in_flight(l) == 0)
                         link_renew(l);
                 else
                         link_arm_timer(l, LINK_TIMER_DRAIN, LINK_RENEW_DRAIN_USEC);
@@ -484,7 +535,7 @@ static int link_on_fill(sd_event_source *s, void *userdata) {
 }
 
 int link_new(Link **ret, sd_event *e, const LinkSettings *settings, const LinkOps *ops, void *userdata,
-             Store *store, StoreStream *stream) {
+             Store *store, const char *identity) {
         _cleanup_(link_freep) Link *l = calloc(1, sizeof(*l));
         int r;
 
@@ -495,7 +546,8 @@ int link_new(Link **ret, sd_event *e, const LinkSettings *settings, const LinkOp
         l->ops = ops;
         l->userdata = userdata;
         l->connack = -1;
-        l->identity = strdup(stream->identity);
+        l->store = store;
+        l->identity = strdup(identity);
         if (!l->identity)
                 return -ENOMEM;
         r = iot_identity_split(l->identity, &l->device_id, &l->module_id);
@@ -505,7 +557,6 @@ int link_new(Link **ret, sd_event *e, const LinkSettings *settings, const LinkOp
                 l->username = NULL;
                 return -ENOMEM;
         }
-        sender_init(&l->sender, store, stream, settings->message_ttl_ms);
 
         /* sd-event's default accuracy is 250 ms: too coarse for a 100 ms first retry. */
         r = sd_event_add_time(e, &l->timer_source, CLOCK_MONOTONIC, 0, TIMER_ACCURACY_USEC, link_on_timer, l);
@@ -658,8 +709,7 @@ void link_close(Link *l) {
 }
 
 void link_kick(Link *l) {
-        if (sender_in_flight(&l->sender) < SENDER_WINDOW)
-                link_schedule_fill(l);
+        link_schedule_fill(l);
 }
 
 int link_send(Link *l, const char *topic, const void *payload, size_t len) {

@@ -66,7 +66,9 @@ typedef struct LinkOps {
 } LinkOps;
 
 int link_new(Link **ret, sd_event *e, const LinkSettings *settings, const LinkOps *ops, void *userdata,
-             Store *store, StoreStream *stream);
+             Store *store, const char *identity);
+/* The identity's $upstream queue at the stream's priority is sent on this link (idempotent). */
+int link_add_stream(Link *l, StoreStream *st);
 /* Closes the connection (no callback) and frees. */
 Link *link_free(Link *l);
 
@@ -91,7 +93,8 @@ int link_send(Link *l, const char *topic, const void *payload, size_t len);
 LinkState link_state(const Link *l);
 LinkFailure link_last_failure(const Link *l);
 const char *link_identity(const Link *l);
-const Sender *link_sender(const Link *l);
+/* The sender of a priority, or NULL. */
+const Sender *link_sender(const Link *l, uint8_t priority);
 
 const char *link_state_to_string(LinkState s);
 const char *link_failure_to_string(LinkFailure f);

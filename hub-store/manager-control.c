@@ -4,6 +4,7 @@
 
 #include "hub-store/manager.h"
 #include "proto/cleanup.h"
+#include "proto/route.h"
 
 /* Every command is O(identities), never O(messages): hubctl and benchmarks poll them. */
 
@@ -30,7 +31,7 @@ static int control_status(Manager *m, json_t **ret) {
                               "max_bytes", (json_int_t) store_max_bytes(m->store),
                               "disk_bytes", (json_int_t) store_disk_bytes(m->store),
                               "overflow", overflow_policy_to_string(m->config->overflow),
-                              "ttl_sec", (json_int_t) m->config->ttl_sec);
+                              "ttl_sec", (json_int_t) m->ttl_sec);
         if (!j)
                 return -ENOMEM;
         *ret = j;
@@ -117,6 +118,38 @@ static int control_queues(Manager *m, json_t **ret) {
         return 0;
 }
 
+static int control_routes(Manager *m, json_t **ret) {
+        json_auto_t *routes = json_array();
+
+        if (!routes)
+                return -ENOMEM;
+        for (size_t i = 0; i < m->routes->n; i++) {
+                const RouteTableEntry *e = &m->routes->entries[i];
+                _cleanup_free_ char *sink = NULL;
+
+                if (route_sink_to_string(&e->route->sink, &sink) < 0)
+                        return -ENOMEM;
+                json_t *j = json_pack("{s:s, s:s, s:s, s:i, s:I, s:I}",
+                                      "name", e->name,
+                                      "route", e->route->text,
+                                      "sink", sink,
+                                      "priority", (int) e->priority,
+                                      "time_to_live_sec", (json_int_t) e->time_to_live_secs,
+                                      "matched", (json_int_t) (m->route_matched ? m->route_matched[i] : 0));
+                if (!j || json_array_append_new(routes, j) < 0)
+                        return -ENOMEM;
+        }
+        json_t *j = json_pack("{s:s, s:I, s:I, s:O}",
+                              "source", m->routes_source,
+                              "ttl_sec", (json_int_t) m->ttl_sec,
+                              "dropped_no_route", (json_int_t) m->dropped_no_route,
+                              "routes", routes);
+        if (!j)
+                return -ENOMEM;
+        *ret = j;
+        return 0;
+}
+
 static int control_devices(Manager *m, json_t **ret) {
         json_auto_t *devices = json_array();
 
@@ -128,8 +161,8 @@ static int control_devices(Manager *m, json_t **ret) {
                                       "identity", d->identity,
                                       "connected", d->connected,
                                       "link", d->link ? link_state_to_string(link_state(d->link)) : "closed",
-                                      "queued", (json_int_t) (d->stream ? d->stream->messages : 0),
-                                      "delivered", (json_int_t) (d->stream ? d->stream->delivered : 0));
+                                      "queued", (json_int_t) device_queued(d),
+                                      "delivered", (json_int_t) device_delivered(d));
                 if (!j || json_array_append_new(devices, j) < 0)
                         return -ENOMEM;
         }
@@ -147,6 +180,7 @@ static const struct {
         { "status", control_status },
         { "queues", control_queues },
         { "devices", control_devices },
+        { "routes", control_routes },
 };
 
 int manager_control(Manager *m, const char *command, json_t **ret) {

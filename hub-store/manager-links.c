@@ -67,8 +67,32 @@ int manager_device_get(Manager *m, const char *identity, Device **ret) {
         return 0;
 }
 
+uint64_t device_queued(const Device *d) {
+        uint64_t n = 0;
+        for (size_t p = 0; p <= STORE_PRIORITY_MAX; p++)
+                if (d->streams[p])
+                        n += d->streams[p]->messages;
+        return n;
+}
+
+uint64_t device_delivered(const Device *d) {
+        uint64_t n = 0;
+        for (size_t p = 0; p <= STORE_PRIORITY_MAX; p++)
+                if (d->streams[p])
+                        n += d->streams[p]->delivered;
+        return n;
+}
+
 static bool device_needs_link(const Device *d) {
-        return d->connected || (d->stream && d->stream->messages > 0) || d->n_requests > 0;
+        return d->connected || device_queued(d) > 0 || d->n_requests > 0;
+}
+
+void manager_device_add_stream(Manager *m, Device *d, StoreStream *st) {
+        if (st->priority > STORE_PRIORITY_MAX || d->streams[st->priority] == st)
+                return;
+        d->streams[st->priority] = st;
+        if (d->link)
+                (void) link_add_stream(d->link, st);
 }
 
 static void connect_queue_remove(Manager *m, Link *l) {
@@ -312,14 +336,12 @@ static const LinkOps link_ops = {
 static int device_open_link(Manager *m, Device *d) {
         int r;
 
-        if (!d->stream) {
-                r = store_stream_get(m->store, STORE_ENDPOINT_UPSTREAM, 0, d->identity, &d->stream);
-                if (r < 0)
-                        return r;
-        }
-        r = link_new(&d->link, m->event, &m->link_settings, &link_ops, m, m->store, d->stream);
+        r = link_new(&d->link, m->event, &m->link_settings, &link_ops, m, m->store, d->identity);
         if (r < 0)
                 return r;
+        for (size_t p = 0; p <= STORE_PRIORITY_MAX; p++)
+                if (d->streams[p])
+                        (void) link_add_stream(d->link, d->streams[p]);
         link_start(d->link);
         return 0;
 }
@@ -443,12 +465,12 @@ int manager_links_setup(Manager *m) {
         for (size_t i = 0; i < store_n_streams(m->store); i++) {
                 StoreStream *st = store_stream_at(m->store, i);
                 Device *d;
-                if (st->messages == 0 || st->priority != 0 || strcmp(st->endpoint, STORE_ENDPOINT_UPSTREAM) != 0)
+                if (st->messages == 0 || strcmp(st->endpoint, STORE_ENDPOINT_UPSTREAM) != 0)
                         continue;
                 r = manager_device_get(m, st->identity, &d);
                 if (r < 0)
                         return r;
-                d->stream = st;
+                manager_device_add_stream(m, d, st);
                 manager_device_changed(m, d);
         }
         return 0;

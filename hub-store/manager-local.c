@@ -15,7 +15,7 @@ int manager_local_queue(Manager *m, StoreStream *st, uint64_t ttl_ms, LocalQueue
 
         if (!q) {
                 r = local_queue_new(&q, m->store, st, m->bus, m->config->edge_device_id,
-                                    ttl_ms ? ttl_ms : m->config->ttl_sec * 1000u);
+                                    ttl_ms ? ttl_ms : m->ttl_sec * 1000u);
                 if (r < 0)
                         return r;
                 r = key_map_put(&m->local_queues, st->prefix.buf, st->prefix.len, q);
@@ -44,6 +44,7 @@ int manager_store_local(Manager *m, const char *endpoint, uint8_t priority, uint
         r = acknowledged ? store_append_acknowledged(m->store, st, msg, NULL) : store_append(m->store, st, msg, NULL);
         if (r < 0)
                 return r;
+        st->ttl_ms = ttl_ms;
         r = manager_local_queue(m, st, ttl_ms, &q);
         if (r < 0)
                 /* Stored: manager_local_tick() sets the queue up again. */
@@ -99,6 +100,8 @@ void manager_local_tick(Manager *m) {
                 LocalQueue *q = key_map_value_at(&m->local_queues, i);
                 Device *target = manager_device_find(m, q->target);
 
+                /* The $edgeHub twin may have changed the global TTL. */
+                q->sender.ttl_ms = q->stream->ttl_ms ? q->stream->ttl_ms : m->ttl_sec * 1000u;
                 /* A refusal may have crossed the target's connect report: look again. */
                 if (q->blocked && target && target->connected)
                         local_queue_unblock(q);

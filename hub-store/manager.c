@@ -73,7 +73,9 @@ Manager *manager_free(Manager *m) {
         /* Links and local queues first: they point into the store's streams. */
         manager_links_free(m);
         manager_local_free(m);
+        manager_routes_free(m);
         m->bus = bus_free(m->bus);
+        m->metrics = metrics_server_free(m->metrics);
         m->server = frame_server_free(m->server);
         m->tick_source = sd_event_source_disable_unref(m->tick_source);
         m->sweep_source = sd_event_source_disable_unref(m->sweep_source);
@@ -107,7 +109,6 @@ void manager_store_result(Manager *m, int r) {
 
 static void manager_reply_store(Manager *m, const Frame *req, FrameBuilder *reply) {
         _cleanup_free_ char *identity = NULL, *properties = NULL, *output = NULL;
-        StoreStream *st;
         int r;
 
         r = frame_get_string(req, WIRE_IDENTITY, &identity);
@@ -129,10 +130,6 @@ static void manager_reply_store(Manager *m, const Frame *req, FrameBuilder *repl
         if (r < 0)
                 return wire_reply_init(reply, WIRE_STORE_REPLY, EINVAL, "malformed store request");
 
-        r = store_stream_get(m->store, STORE_ENDPOINT_UPSTREAM, 0, identity, &st);
-        if (r < 0)
-                return wire_reply_init(reply, WIRE_STORE_REPLY, r == -ENOMEM ? ENOMEM : EINVAL, "bad identity");
-
         StoreMessage msg = {
                 .time_ms = realtime_msec(),
                 .identity = identity,
@@ -142,7 +139,7 @@ static void manager_reply_store(Manager *m, const Frame *req, FrameBuilder *repl
                 .payload_len = payload->len,
         };
         /* Invariant 1: the reply (and so the device's PUBACK) only after RocksDB has it in the WAL. */
-        r = store_append(m->store, st, &msg, NULL);
+        r = manager_route_message(m, &msg, false);
         manager_store_result(m, r);
         if (r == -ENOBUFS) {
                 uint64_t now = now_usec();
@@ -157,12 +154,6 @@ static void manager_reply_store(Manager *m, const Frame *req, FrameBuilder *repl
                 return wire_reply_init(reply, WIRE_STORE_REPLY, EIO, "message store failed");
 
         wire_reply_init(reply, WIRE_STORE_REPLY, 0, NULL);
-
-        Device *d;
-        if (manager_device_get(m, identity, &d) >= 0) {
-                d->stream = st;
-                manager_device_changed(m, d);
-        }
 }
 
 static void manager_reply_presence(Manager *m, const Frame *req, FrameBuilder *reply) {
@@ -219,6 +210,7 @@ static const struct {
         { WIRE_STORE_REQUEST, manager_reply_store },
         { WIRE_PRESENCE_REQUEST, manager_reply_presence },
         { WIRE_CONTROL_REQUEST, manager_reply_control },
+        { WIRE_CONFIG_APPLY_REQUEST, manager_reply_config_apply },
 };
 
 static int manager_on_request(void *userdata, const Frame *req, FrameBuilder *reply) {
@@ -235,12 +227,10 @@ static int manager_on_request(void *userdata, const Frame *req, FrameBuilder *re
 
 static int manager_on_sweep(sd_event_source *s, void *userdata) {
         Manager *m = userdata;
-        uint64_t ttl_ms = m->config->ttl_sec * 1000u;
+        uint64_t ttl_ms = m->ttl_sec * 1000u;
         uint64_t now = realtime_msec();
 
-        if (ttl_ms == 0 || now <= ttl_ms)
-                return 0;
-        int r = store_expire(m->store, now - ttl_ms, SWEEP_SLICE_REMOVALS);
+        int r = store_expire(m->store, now, ttl_ms, SWEEP_SLICE_REMOVALS);
         if (r < 0)
                 manager_store_result(m, r);
         if (r > 0)
@@ -356,6 +346,13 @@ int manager_start(Manager *m) {
          */
         frame_server_set_priority(m->server, SD_EVENT_PRIORITY_IMPORTANT);
 
+        if (m->config->metrics_port != 0) {
+                r = metrics_server_new(&m->metrics, m->event, m, m->config->metrics_address, m->config->metrics_port);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to serve metrics on '%s' port %u: %m",
+                                               m->config->metrics_address, m->config->metrics_port);
+        }
+
         r = sd_event_add_time_relative(m->event, &m->tick_source, CLOCK_MONOTONIC, TICK_USEC, 0, manager_on_tick, m);
         if (r < 0)
                 return log_error_errno(r, "Failed to add the tick timer: %m");
@@ -381,6 +378,9 @@ int manager_start(Manager *m) {
                 (void) sd_event_source_set_enabled(m->sync_source, SD_EVENT_ON);
         }
 
+        r = manager_routes_setup(m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the routes: %m");
         r = manager_links_setup(m);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up upstream links: %m");

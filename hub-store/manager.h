@@ -10,6 +10,7 @@
 #include "hub-store/ingest.h"
 #include "hub-store/key-map.h"
 #include "hub-store/link.h"
+#include "hub-store/metrics.h"
 #include "hub-store/store.h"
 #include "proto/bus.h"
 #include "proto/client.h"
@@ -34,7 +35,7 @@ typedef struct UpstreamRequest {
 typedef struct Device {
         char *identity;
         bool connected;            /* per the broker plugin's presence reports */
-        StoreStream *stream;       /* $upstream, priority 0; NULL until first needed */
+        StoreStream *streams[STORE_PRIORITY_MAX + 1]; /* $upstream by priority; NULL until first needed */
         Link *link;                /* NULL: closed */
         bool link_setup_failed;    /* logged once, retried every tick */
         uint64_t unneeded_since;   /* CLOCK_MONOTONIC µs when the link stopped being needed; 0: needed */
@@ -62,6 +63,12 @@ struct Manager {
         size_t n_connect_queue, connect_queue_cap;
         sd_event_source *connect_source;
 
+        struct RouteTable *routes;  /* never NULL once started */
+        uint64_t *route_matched;    /* per route of the table: messages it took */
+        uint64_t dropped_no_route;
+        uint64_t ttl_sec;           /* in force: the twin's, else the configuration's */
+        char routes_source[64];
+
         UplinkState uplink;
         uint64_t offline_since_ms; /* realtime; valid while DOWN */
         uint64_t offline_count;
@@ -72,6 +79,8 @@ struct Manager {
         sd_event_source *sweep_source;  /* defer: more TTL slices */
         sd_event_source *sync_source;   /* sync: periodic */
         unsigned ticks;
+
+        MetricsServer *metrics;    /* metrics.port != 0 */
 
         bool store_failing;
         uint64_t store_failures;
@@ -88,6 +97,11 @@ int manager_start(Manager *m);
 int manager_device_get(Manager *m, const char *identity, Device **ret);
 Device *manager_device_find(Manager *m, const char *identity);
 void manager_device_changed(Manager *m, Device *d);
+/* st ($upstream, any priority) belongs to d and goes out on its link. */
+void manager_device_add_stream(Manager *m, Device *d, StoreStream *st);
+/* Messages stored for d's $upstream, over all priorities; and delivered since start. */
+uint64_t device_queued(const Device *d);
+uint64_t device_delivered(const Device *d);
 void manager_links_tick(Manager *m);
 void manager_links_free(Manager *m);
 int manager_links_setup(Manager *m);
@@ -122,6 +136,17 @@ int manager_local_setup(Manager *m);
 void manager_local_free(Manager *m);
 /* manager.c: storage failures, logged once per burst. */
 void manager_store_result(Manager *m, int r);
+
+/* manager-routes.c */
+int manager_routes_setup(Manager *m);
+void manager_routes_free(Manager *m);
+/*
+ * Stores msg in the queue of every endpoint its routes lead to (WAL before
+ * return: invariant 1); a message no route takes is counted (no_route).
+ * acknowledged: the device has its PUBACK already (the ingest log).
+ */
+int manager_route_message(Manager *m, const StoreMessage *msg, bool acknowledged);
+void manager_reply_config_apply(Manager *m, const Frame *req, FrameBuilder *reply);
 
 /* manager-control.c: a control command's JSON reply. -EINVAL unknown command. */
 int manager_control(Manager *m, const char *command, json_t **ret);

@@ -646,7 +646,7 @@ static int store_expire_stream(Store *s, StoreStream *st, uint64_t cutoff_ms, si
         return (int) n;
 }
 
-int store_expire(Store *s, uint64_t cutoff_ms, size_t max_removals) {
+int store_expire(Store *s, uint64_t now_ms, uint64_t default_ttl_ms, size_t max_removals) {
         size_t n_streams = key_map_size(&s->streams);
         size_t removed = 0;
 
@@ -655,6 +655,10 @@ int store_expire(Store *s, uint64_t cutoff_ms, size_t max_removals) {
         for (size_t k = 0; k < n_streams; k++) {
                 size_t i = (s->expire_cursor + k) % n_streams;
                 StoreStream *st = key_map_value_at(&s->streams, i);
+                uint64_t ttl_ms = st->ttl_ms ? st->ttl_ms : default_ttl_ms;
+                if (ttl_ms == 0 || now_ms <= ttl_ms)
+                        continue;
+                uint64_t cutoff_ms = now_ms - ttl_ms;
                 if (st->messages == 0 || st->head_time_ms >= cutoff_ms)
                         continue;
                 int r = store_expire_stream(s, st, cutoff_ms, max_removals - removed);

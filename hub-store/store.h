@@ -48,6 +48,7 @@ typedef struct StoreStream {
         uint64_t head_seq;      /* oldest stored record (valid when messages > 0) */
         uint64_t head_time_ms;
         uint64_t tail_seq;      /* newest stored record (valid when messages > 0) */
+        uint64_t ttl_ms;        /* a route's time to live for this queue; 0: the store-wide one (not persisted) */
 
         /* Since start. */
         uint64_t received, delivered, expired, dropped, rejected;
@@ -116,11 +117,12 @@ int store_read(Store *s, StoreStream *st, uint64_t from_seq, size_t max, StoreRe
 int store_remove(Store *s, StoreStream *st, uint64_t seq, size_t size, StoreRemoveReason reason);
 
 /*
- * TTL sweep: removes records enqueued before cutoff_ms (counted as expired),
+ * TTL sweep: removes records older than their stream's ttl_ms, or
+ * default_ttl_ms where that is 0 (0 too: never), counted as expired,
  * from the head of each stream, at most max_removals per call so the event
  * loop is never blocked for long. Returns 1 if more remain, 0 when done.
  */
-int store_expire(Store *s, uint64_t cutoff_ms, size_t max_removals);
+int store_expire(Store *s, uint64_t now_ms, uint64_t default_ttl_ms, size_t max_removals);
 
 /* Reclaims disk space of streams that removed many records (kv_compact_range), a bounded amount per call. */
 void store_compact_some(Store *s);

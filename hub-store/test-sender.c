@@ -183,7 +183,7 @@ static void test_removed_while_in_flight(void **state) {
         for (unsigned i = 0; i < 3; i++)
                 append(f, i, 1000);
         assert_int_equal(sender_fill(&f->sender, 1000, fake_publish, f), 3);
-        assert_int_equal(store_expire(f->store, 2000, 100), 0);
+        assert_int_equal(store_expire(f->store, 3000, 1000, 100), 0);
         assert_int_equal(f->stream->expired, 3);
         assert_int_equal(f->stream->messages, 0);
         for (unsigned i = 0; i < 3; i++)

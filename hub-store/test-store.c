@@ -326,11 +326,11 @@ static void test_ttl_expiry(void **state) {
         assert_int_equal(store_messages(f->store), 35);
 
         /* Slices: at most 7 per call, more remain. */
-        assert_int_equal(store_expire(f->store, 2000, 7), 1);
+        assert_int_equal(store_expire(f->store, 3000, 1000, 7), 1);
         assert_int_equal(store_messages(f->store), 28);
         int r;
         unsigned calls = 0;
-        while ((r = store_expire(f->store, 2000, 7)) > 0)
+        while ((r = store_expire(f->store, 3000, 1000, 7)) > 0)
                 calls++;
         assert_int_equal(r, 0);
         assert_true(calls <= 4);
@@ -347,7 +347,7 @@ static void test_ttl_expiry(void **state) {
         assert_string_equal(c.payload[0], "mixed:100");
 
         /* Nothing left to expire: a no-op. */
-        assert_int_equal(store_expire(f->store, 2000, 7), 0);
+        assert_int_equal(store_expire(f->store, 3000, 1000, 7), 0);
         assert_int_equal(store_messages(f->store), 5);
 
         /* Survives a restart. */

@@ -244,6 +244,23 @@ static void cmd_twins(Context *c) {
                 context_fail(c, EXIT_DAEMON, "hubctl: failed to write the output");
 }
 
+static void cmd_routes(Context *c) {
+        json_auto_t *q = NULL;
+        json_error_t e = {};
+        int r;
+
+        context_query(c, &c->hub_store, "routes", &q);
+        if (!q)
+                return;
+        if (render_routes(NULL, q, &e) == -EBADMSG) {
+                context_bad_reply(c, &c->hub_store, "routes", &e);
+                return;
+        }
+        r = arg_json ? print_json(q) : render_routes(stdout, q, &e);
+        if (r < 0)
+                context_fail(c, EXIT_DAEMON, "hubctl: failed to write the output");
+}
+
 static const struct {
         const char *name;
         void (*run)(Context *c);
@@ -254,6 +271,7 @@ static const struct {
         { "devices", cmd_devices, "Identities in scope, connected or queued" },
         { "sync", cmd_sync, "Ask auth-cache to refresh the device scope now" },
         { "twins", cmd_twins, "Twins with versions and pending reported patches; 'twins show ID' for one" },
+        { "routes", cmd_routes, "Routes in force and what each matched" },
 };
 
 static void help(void) {

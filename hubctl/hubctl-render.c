@@ -444,3 +444,46 @@ int render_sync(FILE *f, json_t *sync, json_error_t *error) {
         fputs(started ? "Scope sync started.\n" : "A scope sync is already running.\n", f);
         return ferror(f) ? -EIO : 0;
 }
+
+int render_routes(FILE *f, json_t *routes, json_error_t *error) {
+        static const char *const header[] = { "NAME", "PRIO", "TTL", "MATCHED", "ROUTE" };
+        static const TableAlign align[] = { TABLE_LEFT, TABLE_RIGHT, TABLE_RIGHT, TABLE_RIGHT, TABLE_LEFT };
+        _cleanup_(table_freep) Table *t = NULL;
+        const char *source;
+        json_int_t ttl, no_route;
+        json_t *list, *e;
+        size_t i;
+        int r;
+
+        r = json_unpack_ex(routes, error, 0, "{s:s, s:I, s:I, s:o}", "source", &source, "ttl_sec", &ttl,
+                           "dropped_no_route", &no_route, "routes", &list);
+        if (r < 0)
+                return -EBADMSG;
+        if (!json_is_array(list))
+                return bad_field(error, "'routes' is not an array");
+        r = table_new(&t, ELEMENTSOF(header), header, align);
+        if (r < 0)
+                return r;
+        json_array_foreach(list, i, e) {
+                const char *name, *text;
+                json_int_t prio, route_ttl, matched;
+
+                r = json_unpack_ex(e, error, 0, "{s:s, s:s, s:I, s:I, s:I}", "name", &name, "route", &text,
+                                   "priority", &prio, "time_to_live_sec", &route_ttl, "matched", &matched);
+                if (r < 0)
+                        return -EBADMSG;
+                table_add_cell(t, name);
+                table_add_cellf(t, "%jd", (intmax_t) prio);
+                if (route_ttl > 0)
+                        table_add_cellf(t, "%jds", (intmax_t) route_ttl);
+                else
+                        table_add_cell(t, "-");
+                table_add_cellf(t, "%jd", (intmax_t) matched);
+                table_add_cell(t, text);
+        }
+        if (!f)
+                return 0;
+        fprintf(f, "Routes from %s; time to live %jds; %jd message(s) matched no route.\n\n", source, (intmax_t) ttl,
+                (intmax_t) no_route);
+        return table_print(t, f);
+}

@@ -38,3 +38,5 @@ int render_devices(FILE *f, json_t *merged, json_error_t *error);
 
 /* auth-cache "sync". */
 int render_sync(FILE *f, json_t *sync, json_error_t *error);
+/* hub-store's "routes": the table in force, its source and per-route counts. */
+int render_routes(FILE *f, json_t *routes, json_error_t *error);

@@ -25,7 +25,7 @@ static bool arg_print_broker_config;
 
 static void help(void) {
         printf("%s --config FILE [OPTIONS...]\n\n"
-               "Run auth-cache, hub-store, twin-sync and mosquitto with the edgehub plugin in the foreground,\n"
+               "Run auth-cache, hub-store, twin-sync, method-router and mosquitto with the edgehub plugin in the foreground,\n"
                "restarting them when they exit; stop them all on SIGTERM or SIGINT.\n\n"
                "  -h --help                 Show this help\n"
                "     --version              Show the version\n"
@@ -33,7 +33,7 @@ static void help(void) {
                "     --no-broker            Run the daemons only, without mosquitto\n"
                "     --print-broker-config  Print the generated mosquitto.conf and exit\n\n"
                "Programs are looked up in runner.libexec_dir, else next to this executable, else\n"
-               "where a meson build tree puts them (../auth-cache/, ../hub-store/, ../twin-sync/, ../broker-plugin/).\n",
+               "where a meson build tree puts them (../auth-cache/, ../hub-store/, ../twin-sync/, ../method-router/, ../broker-plugin/).\n",
                program_invocation_short_name);
 }
 

@@ -186,6 +186,11 @@ int manager_new(Manager **ret, const ManagerSpec *spec) {
         r = manager_add_child(m, "twin-sync", twin_argv, CHILD_READY_NOTIFY, notify_path, NULL);
         if (r < 0)
                 return r;
+        char *const router_argv[] = { spec->paths->method_router, (char *) "--config", (char *) spec->config_path,
+                                      NULL };
+        r = manager_add_child(m, "method-router", router_argv, CHILD_READY_NOTIFY, notify_path, NULL);
+        if (r < 0)
+                return r;
         if (spec->broker_conf_path) {
                 char *const broker_argv[] = { spec->paths->mosquitto, (char *) "-c", (char *) spec->broker_conf_path,
                                               NULL };

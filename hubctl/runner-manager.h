@@ -11,8 +11,9 @@
 #include "hubctl/runner-setup.h"
 
 /*
- * Order: auth-cache, hub-store, twin-sync, mosquitto; each starts once the one before
- * it was ready (the plugin needs both backends). Then READY=1 to our own
+ * Order: auth-cache, hub-store, twin-sync, method-router, mosquitto; each starts once
+ * the one before it was ready (the plugin needs both backends; the
+ * method-router waits for the broker on its own). Then READY=1 to our own
  * NOTIFY_SOCKET, if any, and "edgehub-run: all processes ready" on stderr.
  *
  * A process that exits is restarted (systemd's Restart=always) after a
@@ -26,6 +27,7 @@ enum {
         RUNNER_AUTH_CACHE,
         RUNNER_HUB_STORE,
         RUNNER_TWIN_SYNC,
+        RUNNER_METHOD_ROUTER,
         RUNNER_BROKER,
         _RUNNER_CHILD_MAX,
 };

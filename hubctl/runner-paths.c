@@ -40,22 +40,27 @@ static int absolute_path(const char *path, char **ret) {
         return 0;
 }
 
-/* The first of {dir}/{name}, {dir}/../{subdir}/{name} that passes access(mode), canonical. */
-static int find_program(const char *dir, const char *subdir, const char *name, int mode, char **ret,
-                        char **ret_error) {
-        _cleanup_free_ char *installed = NULL, *built = NULL;
+/*
+ * The first of {dir}/{name}, {dir}/../{subdir}/{name}, {system_dir}/{name} that passes
+ * access(mode), canonical. system_dir is where "meson install" put it: an installed
+ * /usr/bin/edgehub-run finds /usr/libexec/edgehub/ with no runner.* keys in the config.
+ */
+static int find_program(const char *dir, const char *subdir, const char *system_dir, const char *name, int mode,
+                        char **ret, char **ret_error) {
+        _cleanup_free_ char *installed = NULL, *built = NULL, *system = NULL;
 
-        if (asprintf(&installed, "%s/%s", dir, name) < 0 || asprintf(&built, "%s/../%s/%s", dir, subdir, name) < 0)
+        if (asprintf(&installed, "%s/%s", dir, name) < 0 || asprintf(&built, "%s/../%s/%s", dir, subdir, name) < 0 ||
+            asprintf(&system, "%s/%s", system_dir, name) < 0)
                 return -ENOMEM;
 
-        const char *const candidates[] = { installed, built };
+        const char *const candidates[] = { installed, built, system };
         for (size_t i = 0; i < ELEMENTSOF(candidates); i++) {
                 if (access(candidates[i], mode) < 0)
                         continue;
                 return absolute_path(candidates[i], ret);
         }
 
-        if (asprintf(ret_error, "%s not found (looked for %s and %s)", name, installed, built) < 0)
+        if (asprintf(ret_error, "%s not found (looked for %s, %s and %s)", name, installed, built, system) < 0)
                 *ret_error = NULL;
         return -ENOENT;
 }
@@ -78,13 +83,17 @@ int runner_paths_resolve(const Config *c, const char *exe_dir, bool want_daemons
 
         *ret_error = NULL;
         if (want_daemons) {
-                r = find_program(dir, "auth-cache", "edgehub-auth-cache", X_OK, &p.auth_cache, ret_error);
+                r = find_program(dir, "auth-cache", EDGEHUB_LIBEXECDIR, "edgehub-auth-cache", X_OK, &p.auth_cache, ret_error);
                 if (r < 0)
                         return r;
-                r = find_program(dir, "hub-store", "edgehub-hub-store", X_OK, &p.hub_store, ret_error);
+                r = find_program(dir, "hub-store", EDGEHUB_LIBEXECDIR, "edgehub-hub-store", X_OK, &p.hub_store, ret_error);
                 if (r < 0)
                         return r;
-                r = find_program(dir, "twin-sync", "edgehub-twin-sync", X_OK, &p.twin_sync, ret_error);
+                r = find_program(dir, "method-router", EDGEHUB_LIBEXECDIR, "edgehub-method-router", X_OK,
+                                 &p.method_router, ret_error);
+                if (r < 0)
+                        return r;
+                r = find_program(dir, "twin-sync", EDGEHUB_LIBEXECDIR, "edgehub-twin-sync", X_OK, &p.twin_sync, ret_error);
                 if (r < 0)
                         return r;
         }
@@ -92,7 +101,7 @@ int runner_paths_resolve(const Config *c, const char *exe_dir, bool want_daemons
                 if (c->plugin_path)
                         r = find_exact("runner.plugin", c->plugin_path, R_OK, &p.plugin, ret_error);
                 else
-                        r = find_program(dir, "broker-plugin", "edgehub-plugin.so", R_OK, &p.plugin, ret_error);
+                        r = find_program(dir, "broker-plugin", EDGEHUB_PLUGINDIR, "edgehub-plugin.so", R_OK, &p.plugin, ret_error);
                 if (r < 0)
                         return r;
                 r = find_exact("runner.mosquitto", c->mosquitto_path ?: "/usr/sbin/mosquitto", X_OK, &p.mosquitto,
@@ -110,6 +119,7 @@ void runner_paths_deinit(RunnerPaths *p) {
         free(p->auth_cache);
         free(p->hub_store);
         free(p->twin_sync);
+        free(p->method_router);
         free(p->plugin);
         free(p->mosquitto);
         *p = RUNNER_PATHS_NULL;

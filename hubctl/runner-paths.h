@@ -13,7 +13,9 @@
  *   {dir}/edgehub-auth-cache  else {dir}/../auth-cache/edgehub-auth-cache
  *   {dir}/edgehub-hub-store   else {dir}/../hub-store/edgehub-hub-store
  *   {dir}/edgehub-twin-sync   else {dir}/../twin-sync/edgehub-twin-sync
+ *   {dir}/edgehub-method-router else {dir}/../method-router/edgehub-method-router
  *   {dir}/edgehub-plugin.so   else {dir}/../broker-plugin/edgehub-plugin.so
+ * and last where "meson install" puts them (EDGEHUB_LIBEXECDIR, EDGEHUB_PLUGINDIR).
  * runner.plugin, when set, names the plugin exactly. All results are
  * absolute, in canonical folders (the file name itself may be a symlink).
  */
@@ -21,6 +23,7 @@ typedef struct RunnerPaths {
         char *auth_cache;
         char *hub_store;
         char *twin_sync;
+        char *method_router;
         char *plugin;    /* NULL unless want_plugin */
         char *mosquitto; /* NULL unless want_plugin */
 } RunnerPaths;

@@ -50,6 +50,7 @@ static int teardown(void **state) {
 static void test_meson_layout(void **state) {
         _cleanup_free_ char *exe_dir = at("build/hubctl"), *error = NULL, *auth = at("build/auth-cache/edgehub-auth-cache"),
                             *store = at("build/hub-store/edgehub-hub-store"),
+                            *router = at("build/method-router/edgehub-method-router"),
                             *plugin = at("build/broker-plugin/edgehub-plugin.so"), *mosq = at("bin/mosquitto");
         RunnerPaths p = RUNNER_PATHS_NULL;
         Config c = { .mosquitto_path = mosq };
@@ -58,12 +59,14 @@ static void test_meson_layout(void **state) {
         touch("build/auth-cache/edgehub-auth-cache", 0755);
         touch("build/hub-store/edgehub-hub-store", 0755);
         touch("build/twin-sync/edgehub-twin-sync", 0755);
+        touch("build/method-router/edgehub-method-router", 0755);
         touch("build/broker-plugin/edgehub-plugin.so", 0644);
         touch("bin/mosquitto", 0755);
 
         assert_int_equal(runner_paths_resolve(&c, exe_dir, true, true, &p, &error), 0);
         assert_string_equal(p.auth_cache, auth);
         assert_string_equal(p.hub_store, store);
+        assert_string_equal(p.method_router, router);
         assert_string_equal(p.plugin, plugin);
         assert_string_equal(p.mosquitto, mosq);
         runner_paths_deinit(&p);
@@ -88,6 +91,7 @@ static void test_installed_layout(void **state) {
         touch("usr/libexec/edgehub/edgehub-auth-cache", 0755);
         touch("usr/libexec/edgehub/edgehub-hub-store", 0755);
         touch("usr/libexec/edgehub/edgehub-twin-sync", 0755);
+        touch("usr/libexec/edgehub/edgehub-method-router", 0755);
         touch("usr/libexec/edgehub/edgehub-plugin.so", 0644);
         touch("elsewhere/p.so", 0644);
 
@@ -110,8 +114,9 @@ static void test_missing(void **state) {
 
         assert_int_equal(mkdir_parents(dir, 0755), 0);
         assert_int_equal(runner_paths_resolve(&c, dir, true, false, &p, &error), -ENOENT);
-        assert_true(asprintf(&expected, "edgehub-auth-cache not found (looked for %s/edgehub-auth-cache and "
-                                        "%s/../auth-cache/edgehub-auth-cache)", dir, dir) > 0);
+        assert_true(asprintf(&expected, "edgehub-auth-cache not found (looked for %s/edgehub-auth-cache, "
+                                        "%s/../auth-cache/edgehub-auth-cache and "
+                                        EDGEHUB_LIBEXECDIR "/edgehub-auth-cache)", dir, dir) > 0);
         assert_string_equal(error, expected);
         assert_null(p.auth_cache);
 }

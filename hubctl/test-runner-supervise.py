@@ -144,7 +144,7 @@ def main():
         with tempfile.TemporaryDirectory(prefix="test-runner-") as root:
             os.chmod(root, 0o755)
             os.mkdir(os.path.join(root, "libexec"))
-            for name in ("edgehub-auth-cache", "edgehub-hub-store", "edgehub-twin-sync"):
+            for name in ("edgehub-auth-cache", "edgehub-hub-store", "edgehub-twin-sync", "edgehub-method-router"):
                 path = os.path.join(root, "libexec", name)
                 with open(path, "w") as f:
                     f.write(FAKE)

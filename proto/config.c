@@ -1,4 +1,5 @@
 /* The one configuration file shared by every edgehub process (YAML) */
+#include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -274,6 +275,9 @@ static const ConfigItem config_items[] = {
         ITEM("listeners.plain.port", type_port_or_off, plain_port, "0"),
         ITEM("listeners.plain.bind", type_string, plain_bind, "127.0.0.1"),
 
+        ITEM("methods.port", type_port_or_off, methods_port, NULL), /* derived: 443 with a TLS cert, else off */
+        ITEM("methods.bind", type_string, methods_bind, "0.0.0.0"),
+
         ITEM("storage.dir", type_path, storage_dir, "/var/lib/edgehub"),
         ITEM("storage.max_bytes", type_bytes, max_bytes, "1GiB"),
         ITEM("storage.overflow", type_overflow, overflow, "drop_oldest"),
@@ -282,6 +286,9 @@ static const ConfigItem config_items[] = {
         ITEM("storage.ingest", type_ingest, ingest, "socket"),
 
         ITEM("store_and_forward.time_to_live", type_sec, ttl_sec, "2h"),
+
+        ITEM("metrics.port", type_port_or_off, metrics_port, "0"),
+        ITEM("metrics.address", type_string, metrics_address, "127.0.0.1"),
 
         ITEM("runtime_dir", type_path, runtime_dir, "/run/edgehub"),
         ITEM("log_level", type_log_level, log_level, "info"),
@@ -729,6 +736,12 @@ static const yaml_mark_t *parser_mark(ConfigParser *p, const char *key) {
         return p->set[idx] ? &p->marks[idx] : NULL;
 }
 
+static bool address_is_numeric(const char *s) {
+        struct in6_addr a;
+
+        return s && (inet_pton(AF_INET, s, &a) == 1 || inet_pton(AF_INET6, s, &a) == 1);
+}
+
 static int parser_validate(ConfigParser *p) {
         Config *c = p->config;
 
@@ -758,6 +771,16 @@ static int parser_validate(ConfigParser *p) {
         if (c->tls_port != 0 && c->tls_port == c->plain_port)
                 return parser_fail(p, parser_mark(p, "listeners.plain.port"),
                                    "key 'listeners.plain.port': same port as listeners.tls.port (%u)", c->plain_port);
+        if (c->metrics_port != 0 && !address_is_numeric(c->metrics_address))
+                return parser_fail(p, parser_mark(p, "metrics.address"),
+                                   "key 'metrics.address': not a numeric IPv4 or IPv6 address");
+        /* The method HTTPS listener uses the device listener's certificate. */
+        if (!parser_mark(p, "methods.port"))
+                c->methods_port = c->tls_cert_file && c->tls_key_file ? 443 : 0;
+        else if (c->methods_port != 0 && (!c->tls_cert_file || !c->tls_key_file))
+                return parser_fail(p, parser_mark(p, "methods.port"),
+                                   "key 'methods.port': the methods HTTPS listener needs listeners.tls.cert_file and "
+                                   "listeners.tls.key_file (or methods.port: 0)");
         if (c->max_bytes < MIB)
                 return parser_fail(p, parser_mark(p, "storage.max_bytes"),
                                    "key 'storage.max_bytes': must be at least 1MiB (is %" PRIu64 ")", c->max_bytes);

@@ -60,6 +60,10 @@ typedef struct Config {
         uint16_t plain_port;          /* listeners.plain.port (0 = off) */
         char *plain_bind;             /* listeners.plain.bind (127.0.0.1) */
 
+        /* methods: the direct-method HTTPS listener of method-router, with listeners.tls's cert and key */
+        uint16_t methods_port;        /* methods.port (443 when listeners.tls has a cert; 0 = off) */
+        char *methods_bind;           /* methods.bind (0.0.0.0) */
+
         /* storage: */
         char *storage_dir;            /* storage.dir (/var/lib/edgehub) */
         uint64_t max_bytes;           /* storage.max_bytes (1 GiB) */
@@ -75,6 +79,10 @@ typedef struct Config {
          * Each route's syntax is checked here; route_table_new() builds the table.
          * Absent: one route "upstream" = CONFIG_ROUTE_DEFAULT. */
         RouteSpecs routes;
+
+        /* metrics: (hub-store's Prometheus endpoint) */
+        uint16_t metrics_port;        /* metrics.port (0 = off) */
+        char *metrics_address;        /* metrics.address (127.0.0.1) */
 
         char *runtime_dir;            /* runtime_dir (/run/edgehub): sockets */
         int log_level;                /* log_level (info) */
@@ -127,3 +135,4 @@ static inline void config_freep(Config **c) {
 #define SOCKET_HUB_STORE "hub-store"    /* WIRE_STORE_*, WIRE_PRESENCE_*, control */
 #define SOCKET_BROKER "broker"          /* mosquitto's internal MQTT listener */
 #define SOCKET_TWIN_SYNC "twin-sync"    /* control (hubctl twins) */
+#define SOCKET_METHOD_ROUTER "method-router" /* control (hubctl methods) */

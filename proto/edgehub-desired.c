@@ -22,6 +22,7 @@ typedef struct Schema {
 static const Schema schemas[] = {
         { "1.0", false },
         { "1.1", true },
+        { "1.2", true },  /* adds fields of other features; routes and TTL as in 1.1 */
 };
 
 static int fail(char **ret_error, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -122,7 +123,7 @@ int edgehub_desired_parse(const void *buf, size_t len, EdgeHubDesired *ret, char
         if (!schema) {
                 char s[SHOWN_MAX + 4];
                 shown(schema_version, s);
-                return fail(ret_error, "unsupported schemaVersion '%s' (1.0 or 1.1)", s);
+                return fail(ret_error, "unsupported schemaVersion '%s' (1.0, 1.1 or 1.2)", s);
         }
         d.schema_version = strdup(schema->version);
         if (!d.schema_version)

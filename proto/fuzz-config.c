@@ -6,6 +6,7 @@
 
 #include "proto/config.h"
 #include "proto/log.h"
+#include "proto/route.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -35,6 +36,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 if (config_socket_path(c, "hub-store", &path) < 0)
                         abort();
                 free(path);
+                /* Config refuses bad routes, so every route it keeps parses. */
+                for (size_t i = 0; i < c->routes.n; i++) {
+                        Route *route = NULL;
+                        if (route_parse(c->routes.specs[i].text, strlen(c->routes.specs[i].text), &route, NULL) < 0)
+                                abort();
+                        route_free(route);
+                }
         }
         config_free(c);
         free(error);

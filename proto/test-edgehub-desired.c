@@ -92,7 +92,7 @@ static void test_errors(void **state) {
                 { "[]", "invalid desired properties:" },
                 { "{\"routes\": {}}", "invalid desired properties:" },
                 { "{\"schemaVersion\": 1.0, \"routes\": {}}", "invalid desired properties:" },
-                { "{\"schemaVersion\": \"2.0\", \"routes\": {}}", "unsupported schemaVersion '2.0' (1.0 or 1.1)" },
+                { "{\"schemaVersion\": \"2.0\", \"routes\": {}}", "unsupported schemaVersion '2.0' (1.0, 1.1 or 1.2)" },
                 { "{\"schemaVersion\": \"1.1\"}", "invalid desired properties:" },
                 { "{\"schemaVersion\": \"1.1\", \"routes\": []}", "routes: expected an object" },
                 { "{\"schemaVersion\": \"1.1\", \"routes\": {\"r\": 5}}", "routes.r: expected a string or {route, priority, timeToLiveSecs}" },

@@ -22,6 +22,9 @@ enum {
         /* hubctl -> any daemon */
         WIRE_CONTROL_REQUEST,      /* COMMAND [ARGUMENT] */
         WIRE_CONTROL_REPLY,        /* STATUS [ERROR] [JSON] */
+
+        WIRE_CONFIG_APPLY_REQUEST, /* JSON: the $edgeHub twin's desired properties (with "$version") */
+        WIRE_CONFIG_APPLY_REPLY,   /* STATUS [ERROR]; EINVAL refused (ERROR says why, for lastDesiredStatus) */
         _WIRE_TYPE_MAX,
 };
 

@@ -187,6 +187,11 @@ class Simulator:
         return self.call("GET", "/telemetry/count")
 
 
+def yaml_quote(s):
+    """A YAML single-quoted scalar (routes hold double quotes and '*')."""
+    return "'" + s.replace("'", "''") + "'"
+
+
 class Hub:
     """edgehub-run with mosquitto + plugin + auth-cache + hub-store, configured for the simulator."""
 
@@ -197,6 +202,7 @@ class Hub:
         self.pki = pki
         self.sim = sim
         self.tls_port = free_port()
+        self.methods_port = free_port()
         self.runtime = os.path.join(folder, "run")
         self.storage = os.path.join(folder, "lib")
         self.config_path = os.path.join(folder, "config.yaml")
@@ -238,9 +244,14 @@ storage:
   ingest: {s['ingest']}
 store_and_forward:
   time_to_live: {s['time_to_live']}
+methods:
+  port: {self.methods_port}
+  bind: 127.0.0.1
 runtime_dir: {self.runtime}
 log_level: {s['log_level']}
 """
+        if s.get("routes"):
+            text += "routes:\n" + "".join(f"  {name}: {yaml_quote(r)}\n" for name, r in s["routes"].items())
         with open(self.config_path, "w") as f:
             f.write(text)
 
@@ -369,6 +380,24 @@ class Device:
             self.client.disconnect()
         finally:
             self.client.loop_stop()
+
+    def listen_inputs(self):
+        """Collects (input name, payload, properties) of module input messages, in arrival order."""
+        self.inputs = []
+        lock = threading.Lock()
+
+        def on_message(client, userdata, msg):
+            parts = msg.topic.split("/")
+            if len(parts) >= 6 and parts[4] == "inputs":
+                props = dict(urllib.parse.parse_qsl(parts[6] if len(parts) > 6 else "", keep_blank_values=True))
+                with lock:
+                    self.inputs.append((parts[5], msg.payload.decode(errors="replace"), props))
+        self.client.on_message = on_message
+        return self.inputs
+
+    def send_output(self, output, payload, props="", timeout=10):
+        bag = f"%24.on={output}" + (f"&{props}" if props else "")
+        return self.send(payload, props=bag, timeout=timeout)
 
 
 def telemetry_payloads(sim, identity):

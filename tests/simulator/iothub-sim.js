@@ -12,6 +12,7 @@ import { validateSas } from './lib/sas.js'
 import { Registry, HttpError } from './lib/registry.js'
 import { TelemetryStore } from './lib/telemetry.js'
 import { TwinStore, handleTwinControl, isTwinTopic } from './lib/twins.js'
+import { CloudToDevice } from './lib/cloud-to-device.js'
 
 const HOST = '127.0.0.1'
 
@@ -156,7 +157,9 @@ broker.authorizePublish = (client, packet, cb) => {
   }
   let bag; let noSlash = false
   if (t.startsWith(s.eventsPrefix)) bag = t.slice(s.eventsPrefix.length)
-  else if (t === s.eventsExact) { bag = ''; noSlash = true } else {
+  else if (t === s.eventsExact) { bag = ''; noSlash = true } else if (t.startsWith('$iothub/methods/res/') && c2d.onMethodResponse(client, t, packet.payload)) {
+    return cb(null)
+  } else {
     stats.publishDenied++
     log(`publish denied for '${client.id}' on '${t}'; closing connection`)
     return cb(new Error('publish not authorized'))
@@ -183,11 +186,13 @@ broker.authorizeSubscribe = (client, sub, cb) => {
 }
 
 // Telemetry goes to the "cloud", never back to MQTT subscribers.
-// Twin requests are answered by the simulator alone, never forwarded.
-broker.authorizeForward = (client, packet) => (packet.topic.includes('/messages/events') ||
-  packet.topic.startsWith('$iothub/twin/GET/') || packet.topic.startsWith('$iothub/twin/PATCH/properties/reported/')
-  ? null
-  : packet)
+// Method replies are for the simulated service, never for other subscribers;
+// twin requests are answered by the simulator alone, never forwarded.
+broker.authorizeForward = (client, packet) =>
+  (packet.topic.includes('/messages/events') || packet.topic.startsWith('$iothub/methods/res/') ||
+   packet.topic.startsWith('$iothub/twin/GET/') || packet.topic.startsWith('$iothub/twin/PATCH/properties/reported/')
+    ? null
+    : packet)
 
 broker.on('client', (c) => { stats.connects++; vlog(`connected '${c.id}'`) })
 broker.on('clientDisconnect', (c) => { stats.disconnects++; vlog(`disconnected '${c.id}'`) })
@@ -197,6 +202,9 @@ broker.on('connectionError', (c, err) => vlog(`connection error: ${err.message}`
 function connectedClients () {
   return Object.values(broker.clients).filter(c => !c.closed)
 }
+
+const c2d = new CloudToDevice({ clients: connectedClients, registry, log })
+broker.on('subscribe', (subs, client) => c2d.onSubscribe(client))
 
 registry.onKick = (d, m) => {
   for (const c of Object.values(broker.clients)) {
@@ -417,10 +425,14 @@ async function handleControl (req, res) {
   } else if (r0 === 'twins') {
     const clientsOf = (id) => connectedClients().filter(c => c.id === id && c.sim)
     return handleTwinControl({ req, res, url, seg, twins, registry, clientsOf, readJson, sendJson })
+  } else if ((r0 === 'c2d' || r0 === 'methods') && (seg.length === 2 || seg.length === 3) && M === 'POST') {
+    const b = await readJson(req)
+    const r = r0 === 'c2d' ? c2d.sendC2d(seg[1], seg[2] || null, b) : await c2d.invokeMethod(seg[1], seg[2] || null, b)
+    return sendJson(res, r.status, r.body)
   } else if (r0 === 'connections' && seg.length === 1 && M === 'GET') {
     return sendJson(res, 200, { connections: connectedClients().map(c => c.id) })
   } else if (r0 === 'stats' && seg.length === 1 && M === 'GET') {
-    return sendJson(res, 200, { ...stats, linkUp, connected: connectedClients().length, telemetryTotal: telemetry.total })
+    return sendJson(res, 200, { ...stats, ...c2d.stats, linkUp, connected: connectedClients().length, telemetryTotal: telemetry.total })
   }
   throw new HttpError(404, `no route ${M} ${url.pathname}`)
 }

@@ -1,0 +1,449 @@
+/* Direct methods over HTTPS, as the Azure module SDKs call the gateway (libmicrohttpd on sd-event) */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+#include "method-router/http-server.h"
+#include "proto/cleanup.h"
+#include "proto/log.h"
+#include "proto/method-request.h"
+#include "proto/ratelimit.h"
+#include "proto/sas.h"
+#include "proto/wire.h"
+
+#define PEM_FILE_MAX (1024u * 1024u)
+#define IDLE_TIMEOUT_SEC 30u
+#define CONNECTIONS_MAX 256u
+/* A request carries at most METHOD_BODY_MAX of body; headers and MHD's own state fit in the rest. */
+#define CONNECTION_MEMORY (64u * 1024u)
+#define USERNAME_API "?api-version=2021-04-12"
+
+typedef struct HttpRequest HttpRequest;
+
+struct HttpServer {
+        Manager *manager;
+        struct MHD_Daemon *daemon;
+        sd_event_source *io;
+        sd_event_source *timer;
+        char *cert;
+        char *key;
+        HttpRequest *requests; /* every request MHD holds for us, for a clean stop */
+        RateLimit refusal_log;
+};
+
+struct HttpRequest {
+        HttpServer *server;
+        struct MHD_Connection *connection;
+        HttpRequest *prev, *next;
+        char *body;
+        size_t len;
+        bool too_large;
+        bool processed;
+        bool suspended;
+        Call *call;     /* while the device is called */
+        int status;     /* 0 until answered */
+        char *reply;
+};
+
+static void server_arm(HttpServer *s);
+
+static inline void http_server_freep(HttpServer **s) {
+        if (*s)
+                http_server_free(*s);
+}
+
+static void request_free(HttpRequest *req) {
+        HttpServer *s = req->server;
+
+        if (req->prev)
+                req->prev->next = req->next;
+        else
+                s->requests = req->next;
+        if (req->next)
+                req->next->prev = req->prev;
+        call_cancel(req->call);
+        free(req->body);
+        free(req->reply);
+        free(req);
+}
+
+static void request_answer(HttpRequest *req, int status, char *body) {
+        req->status = status;
+        free(req->reply);
+        req->reply = body;
+}
+
+static enum MHD_Result request_queue_reply(HttpRequest *req) {
+        static const char oom[] = "{\"errorCode\":\"ServerError\",\"message\":\"out of memory\"}";
+        struct MHD_Response *response;
+        enum MHD_Result ret;
+        const char *body = req->reply ?: oom;
+
+        response = MHD_create_response_from_buffer(strlen(body), (void *) body, MHD_RESPMEM_MUST_COPY);
+        if (!response)
+                return MHD_NO;
+        (void) MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json; charset=utf-8");
+        ret = MHD_queue_response(req->connection, (unsigned) (req->reply ? req->status : 500), response);
+        MHD_destroy_response(response);
+        return ret;
+}
+
+static void on_call_done(const CallResult *result, void *userdata) {
+        HttpRequest *req = userdata;
+        char *body = NULL;
+        int status;
+
+        req->call = NULL;
+        status = manager_result_reply(result, &body);
+        request_answer(req, status, body);
+        if (req->suspended) {
+                req->suspended = false;
+                MHD_resume_connection(req->connection);
+                server_arm(req->server);
+        }
+}
+
+static void request_fail(HttpRequest *req, int status, const char *code, const char *text) {
+        request_answer(req, status, manager_error_body(code, text));
+}
+
+/* "/twins/{d}/methods" or "/twins/{d}/modules/{m}/methods" -> "d" or "d/m". */
+static int target_from_url(const char *url, char **ret) {
+        _cleanup_free_ char *copy = strdup(url), *d = NULL, *mod = NULL;
+        char *seg[6];
+        size_t n = 0;
+
+        if (!copy)
+                return -ENOMEM;
+        if (copy[0] != '/')
+                return -EINVAL;
+        for (char *p = copy + 1, *s; n < ELEMENTSOF(seg); p = s + 1) {
+                seg[n++] = p;
+                s = strchr(p, '/');
+                if (!s)
+                        break;
+                *s = '\0';
+                if (n == ELEMENTSOF(seg))
+                        return -EINVAL;
+        }
+        bool device = n == 3 && strcmp(seg[2], "methods") == 0;
+        bool module = n == 5 && strcmp(seg[2], "modules") == 0 && strcmp(seg[4], "methods") == 0;
+        if (strcmp(seg[0], "twins") != 0 || (!device && !module))
+                return -EINVAL;
+        /* libmicrohttpd hands the path over still percent-encoded: decode each id once, here. */
+        if (url_decode(seg[1], strlen(seg[1]), &d) < 0 || !iot_id_is_valid(d))
+                return -EINVAL;
+        if (module && (url_decode(seg[3], strlen(seg[3]), &mod) < 0 || !iot_id_is_valid(mod)))
+                return -EINVAL;
+        if (module ? asprintf(ret, "%s/%s", d, mod) < 0 : !(*ret = strdup(d)))
+                return -ENOMEM;
+        return 0;
+}
+
+/* The caller's SAS checked by auth-cache as if it connected: 0, or an HTTP status with the answer set. */
+static int request_authenticate(HttpRequest *req, const char *caller, const char *token) {
+        _cleanup_(frame_builder_deinit) FrameBuilder request = FRAME_BUILDER_NULL;
+        _cleanup_free_ char *username = NULL, *reason = NULL, *text = NULL;
+        Manager *m = req->server->manager;
+        Frame reply;
+        int r;
+
+        if (asprintf(&username, "%s/%s/%s", m->config->hub_hostname, caller, USERNAME_API) < 0)
+                return -ENOMEM;
+        frame_builder_init(&request, WIRE_AUTH_REQUEST);
+        frame_builder_add_string(&request, WIRE_CLIENT_ID, caller);
+        frame_builder_add_string(&request, WIRE_USERNAME, username);
+        frame_builder_add(&request, WIRE_PASSWORD, token, strlen(token));
+        r = frame_client_call(&m->auth_cache, &request, MANAGER_AUTH_TIMEOUT_USEC, &reply);
+        if (r < 0 || reply.type != WIRE_AUTH_REPLY) {
+                log_warning_errno(r < 0 ? r : -EBADMSG, "Cannot ask auth-cache about caller '%s': %m", caller);
+                request_fail(req, 503, "ServiceUnavailable", "the gateway's auth-cache is not reachable");
+                return 503;
+        }
+        r = wire_reply_status(&reply);
+        if (r == 0)
+                return 0;
+        (void) frame_get_string(&reply, WIRE_ERROR, &reason);
+        log_ratelimit(&req->server->refusal_log, LOG_INFO, "Refused a method call by '%s': %s", caller,
+                      reason ?: "refused");
+        (void) asprintf(&text, "the caller '%s' is not authorized: %s", caller,
+                        r == -ENOENT ? "not in this gateway's scope" : (reason ?: "refused"));
+        request_fail(req, 401, "IotHubUnauthorizedAccess", text ?: "not authorized");
+        return 401;
+}
+
+static void request_process(HttpRequest *req, const char *url, const char *method) {
+        _cleanup_(method_request_deinit) MethodRequest mr = METHOD_REQUEST_NULL;
+        _cleanup_free_ char *target = NULL, *body = NULL, *cd = NULL, *cm = NULL;
+        Manager *m = req->server->manager;
+        const char *caller, *token, *error = NULL;
+        int r, status;
+
+        if (strcmp(method, MHD_HTTP_METHOD_POST) != 0) {
+                request_fail(req, 405, "MethodNotAllowed", "direct methods are invoked with POST");
+                return;
+        }
+        if (target_from_url(url, &target) < 0) {
+                request_fail(req, 404, "NotFound",
+                             "no such resource; direct methods are POST /twins/{deviceId}/methods or "
+                             "/twins/{deviceId}/modules/{moduleId}/methods");
+                return;
+        }
+        if (req->too_large) {
+                request_fail(req, 413, "MessageTooLarge", "the request body is larger than 128 KiB plus 4 KiB");
+                return;
+        }
+
+        caller = MHD_lookup_connection_value(req->connection, MHD_HEADER_KIND, "x-ms-edge-moduleId");
+        if (!caller || iot_identity_split(caller, &cd, &cm) < 0) {
+                request_fail(req, 400, "ArgumentInvalid",
+                             "the header x-ms-edge-moduleId must name the caller as {deviceId}/{moduleId}");
+                return;
+        }
+        token = MHD_lookup_connection_value(req->connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+        if (!token) {
+                request_fail(req, 401, "IotHubUnauthorizedAccess",
+                             "the Authorization header (the caller's SharedAccessSignature) is missing");
+                return;
+        }
+        r = request_authenticate(req, caller, token);
+        if (r != 0) {
+                if (r < 0)
+                        request_fail(req, 500, "ServerError", "out of memory");
+                return;
+        }
+
+        r = method_request_parse(req->body ?: "", req->len, &mr, &error);
+        if (r < 0) {
+                request_fail(req, r == -E2BIG ? 413 : 400, r == -E2BIG ? "MessageTooLarge" : "ArgumentInvalid",
+                             error ?: "malformed request");
+                return;
+        }
+
+        r = manager_invoke(m, caller, target, mr.name, mr.payload, mr.payload_len, mr.response_timeout_sec,
+                           mr.connect_timeout_sec, on_call_done, req, &req->call, &status, &body);
+        if (r > 0)
+                request_answer(req, status, TAKE_PTR(body));
+}
+
+static enum MHD_Result on_access(void *cls, struct MHD_Connection *connection, const char *url, const char *method,
+                                 const char *version, const char *upload_data, size_t *upload_data_size,
+                                 void **con_cls) {
+        HttpServer *s = cls;
+        HttpRequest *req = *con_cls;
+
+        if (!req) {
+                req = calloc(1, sizeof(*req));
+                if (!req)
+                        return MHD_NO;
+                req->server = s;
+                req->connection = connection;
+                req->next = s->requests;
+                if (s->requests)
+                        s->requests->prev = req;
+                s->requests = req;
+                *con_cls = req;
+                return MHD_YES;
+        }
+
+        if (*upload_data_size > 0) {
+                size_t n = *upload_data_size;
+                *upload_data_size = 0;
+                if (req->too_large || req->len + n > METHOD_BODY_MAX) {
+                        req->too_large = true; /* read to the end, answered 413 */
+                        return MHD_YES;
+                }
+                char *b = realloc(req->body, req->len + n + 1);
+                if (!b)
+                        return MHD_NO;
+                memcpy(b + req->len, upload_data, n);
+                req->len += n;
+                b[req->len] = '\0';
+                req->body = b;
+                return MHD_YES;
+        }
+
+        if (!req->processed) {
+                req->processed = true;
+                request_process(req, url, method);
+        }
+        if (req->status == 0) {
+                /* The device is being called: park the connection until on_call_done(). */
+                req->suspended = true;
+                MHD_suspend_connection(connection);
+                return MHD_YES;
+        }
+        return request_queue_reply(req);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *connection, void **con_cls,
+                         enum MHD_RequestTerminationCode toe) {
+        HttpRequest *req = *con_cls;
+
+        if (req)
+                request_free(req);
+        *con_cls = NULL;
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
+        char line[256];
+
+        /* TLS handshakes that fail and the like: a client's doing, not ours. */
+        (void) vsnprintf(line, sizeof(line), fmt, ap);
+        line[strcspn(line, "\n")] = '\0';
+        log_debug("libmicrohttpd: %s", line);
+}
+
+static void server_run(HttpServer *s) {
+        if (MHD_run(s->daemon) != MHD_YES)
+                log_debug("MHD_run() failed, continuing");
+        server_arm(s);
+}
+
+static int on_io(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
+        server_run(userdata);
+        return 0;
+}
+
+static int on_timer(sd_event_source *source, uint64_t usec, void *userdata) {
+        server_run(userdata);
+        return 0;
+}
+
+/* Wakes us when MHD wants to run again without socket activity (timeouts, resumed connections). */
+static void server_arm(HttpServer *s) {
+        MHD_UNSIGNED_LONG_LONG ms;
+
+        if (MHD_get_timeout(s->daemon, &ms) != MHD_YES) {
+                (void) sd_event_source_set_enabled(s->timer, SD_EVENT_OFF);
+                return;
+        }
+        (void) sd_event_source_set_time_relative(s->timer, (uint64_t) ms * 1000u);
+        (void) sd_event_source_set_enabled(s->timer, SD_EVENT_ONESHOT);
+}
+
+static int read_pem(const char *path, char **ret) {
+        _cleanup_free_ char *buf = NULL;
+        FILE *f;
+        size_t n;
+
+        f = fopen(path, "re");
+        if (!f)
+                return -errno;
+        buf = malloc(PEM_FILE_MAX + 1);
+        n = buf ? fread(buf, 1, PEM_FILE_MAX + 1, f) : 0;
+        int failed = ferror(f);
+        fclose(f);
+        if (!buf)
+                return -ENOMEM;
+        if (failed)
+                return -EIO;
+        if (n > PEM_FILE_MAX)
+                return -EFBIG;
+        buf[n] = '\0';
+        *ret = TAKE_PTR(buf);
+        return 0;
+}
+
+int http_server_new(HttpServer **ret, Manager *m) {
+        const Config *c = m->config;
+        struct sockaddr_storage addr = {};
+        struct addrinfo hints = { .ai_flags = AI_NUMERICHOST | AI_PASSIVE, .ai_socktype = SOCK_STREAM };
+        struct addrinfo *ai = NULL;
+        const union MHD_DaemonInfo *info;
+        _cleanup_(http_server_freep) HttpServer *s = NULL;
+        char port[8];
+        int r;
+
+        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
+                return log_error_errno(-EOPNOTSUPP, "This libmicrohttpd has no TLS support: cannot serve methods.port");
+
+        snprintf(port, sizeof(port), "%u", c->methods_port);
+        r = getaddrinfo(c->methods_bind, port, &hints, &ai);
+        if (r != 0)
+                return log_error_errno(-EINVAL, "methods.bind '%s' is not a numeric IPv4 or IPv6 address",
+                                       c->methods_bind);
+        memcpy(&addr, ai->ai_addr, ai->ai_addrlen);
+        freeaddrinfo(ai);
+
+        s = calloc(1, sizeof(*s));
+        if (!s)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        s->manager = m;
+        s->refusal_log = RATELIMIT_INIT(10u * 1000u * 1000u, 20u);
+
+        r = read_pem(c->tls_cert_file, &s->cert);
+        if (r < 0)
+                return log_error_errno(r, "Cannot read listeners.tls.cert_file '%s': %m", c->tls_cert_file);
+        r = read_pem(c->tls_key_file, &s->key);
+        if (r < 0)
+                return log_error_errno(r, "Cannot read listeners.tls.key_file '%s': %m", c->tls_key_file);
+
+        s->daemon = MHD_start_daemon(
+                MHD_USE_TLS | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
+                        (addr.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
+                c->methods_port, NULL, NULL, on_access, s,
+                MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr,
+                MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned) 1,
+                MHD_OPTION_HTTPS_MEM_CERT, s->cert,
+                MHD_OPTION_HTTPS_MEM_KEY, s->key,
+                MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) IDLE_TIMEOUT_SEC,
+                MHD_OPTION_CONNECTION_LIMIT, (unsigned) CONNECTIONS_MAX,
+                MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) CONNECTION_MEMORY,
+                MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
+                MHD_OPTION_END);
+        if (!s->daemon)
+                return log_error_errno(-EADDRNOTAVAIL,
+                                       "Cannot serve HTTPS on %s:%u (methods.bind, methods.port): in use, not "
+                                       "allowed, or a bad certificate/key in listeners.tls",
+                                       c->methods_bind, c->methods_port);
+
+        info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_EPOLL_FD);
+        if (!info)
+                return log_error_errno(-EIO, "libmicrohttpd gave no epoll fd");
+        r = sd_event_add_io(m->event, &s->io, info->epoll_fd, EPOLLIN, on_io, s);
+        if (r < 0)
+                return log_error_errno(r, "Cannot watch the HTTPS listener: %m");
+        (void) sd_event_source_set_description(s->io, "methods-https");
+        r = sd_event_add_time_relative(m->event, &s->timer, CLOCK_MONOTONIC, 0, 1000, on_timer, s);
+        if (r < 0)
+                return log_error_errno(r, "Cannot set up the HTTPS timer: %m");
+        (void) sd_event_source_set_description(s->timer, "methods-https-timer");
+        server_arm(s);
+        log_info("Serving direct methods on https://%s:%u", c->methods_bind, c->methods_port);
+        *ret = TAKE_PTR(s);
+        return 0;
+}
+
+HttpServer *http_server_free(HttpServer *s) {
+        if (!s)
+                return NULL;
+        /* MHD refuses to stop with suspended connections: end their calls and let them go. */
+        for (HttpRequest *req = s->requests; req; req = req->next) {
+                call_cancel(req->call);
+                req->call = NULL;
+                if (req->suspended) {
+                        req->suspended = false;
+                        MHD_resume_connection(req->connection);
+                }
+        }
+        if (s->daemon)
+                MHD_stop_daemon(s->daemon); /* frees what is left through on_completed() */
+        /* Requests MHD never reported complete (none expected). */
+        while (s->requests)
+                request_free(s->requests);
+        s->timer = sd_event_source_disable_unref(s->timer);
+        s->io = sd_event_source_disable_unref(s->io);
+        free(s->cert);
+        free(s->key);
+        free(s);
+        return NULL;
+}

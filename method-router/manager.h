@@ -1,0 +1,79 @@
+/* The method-router daemon: its loop, bus link, HTTPS listener and control socket */
+#pragma once
+
+#include <stdbool.h>
+#include <systemd/sd-event.h>
+
+#include "method-router/call.h"
+#include "proto/bus.h"
+#include "proto/client.h"
+#include "proto/config.h"
+#include "proto/frame.h"
+#include "proto/ratelimit.h"
+#include "proto/server.h"
+
+/*
+ * Direct methods between local clients, and from the cloud to them, with or
+ * without the uplink. Three ways in, one way out (call.h):
+ *   HTTPS   POST /twins/{d}[/modules/{m}]/methods (http-server.h), as the
+ *           Azure module SDKs call the gateway;
+ *   MQTT    "$iothub/methods/invoke/{d}[/{m}]/?$rid=R" from any local client,
+ *           answered on "$iothub/methods/invoke/res/{status}/?$rid=R";
+ *   cloud   "$edgehub/cloud/methods/POST/{name}/?$rid=R" for client X (via
+ *           hub-store's upstream link of X), answered upstream as X;
+ * plus `hubctl methods invoke` on method-router.sock.
+ */
+typedef struct HttpServer HttpServer;
+
+typedef struct Manager {
+        sd_event *event;
+        sd_event_source *sigterm;
+        sd_event_source *sigint;
+        sd_event_source *sighup;
+        Config *config;
+        Bus *bus;
+        FrameServer *control;
+        FrameClient auth_cache; /* WIRE_AUTH_* and WIRE_KEY_* (is the target in scope?) */
+        HttpServer *http;
+        CallTable calls;
+        struct ControlCall *control_calls; /* hubctl invocations, until their result is fetched */
+        uint64_t next_control_id;
+        RateLimit bad_message_log; /* malformed method messages on the bus */
+} Manager;
+
+/* How long the auth-cache may take per request; the loop waits for it. */
+#define MANAGER_AUTH_TIMEOUT_USEC (1000u * 1000u)
+
+int manager_new(Manager **ret, Config **config);
+Manager *manager_free(Manager *m);
+/* Binds the control socket and the HTTPS listener; logs its own errors. */
+int manager_listen(Manager *m);
+/* Connects the bus. */
+int manager_start(Manager *m);
+
+/*
+ * What the three front ends share. A local invocation by caller (for the log)
+ * of method name on target: checks the target is in the device scope, then
+ * calls it. Returns 1 when it is answered at once (an error) with
+ * *ret_status and *ret_body, or 0 when done will be called (never from
+ * inside this call); *ret_call (may be NULL) is then for call_cancel().
+ */
+int manager_invoke(Manager *m, const char *caller, const char *target, const char *name, const char *payload,
+                   size_t len, unsigned response_timeout_sec, unsigned connect_timeout_sec, CallDone done,
+                   void *userdata, Call **ret_call, int *ret_status, char **ret_body);
+/* An error body (method_error_format); NULL only when out of memory. */
+char *manager_error_body(const char *code, const char *text);
+/* The HTTP status and JSON body ({"status","payload"} or an error) of a call's result. */
+int manager_result_reply(const CallResult *r, char **ret_body);
+
+/* Requests on the bus (manager-bus.c). */
+void manager_on_bus_message(Bus *b, const BusMessage *msg, void *userdata);
+
+/* method-router.sock (manager-control.c). */
+int manager_handle_request(void *userdata, const Frame *request, FrameBuilder *reply);
+void manager_control_free_all(Manager *m);
+
+static inline void manager_freep(Manager **m) {
+        if (*m)
+                manager_free(*m);
+}
