@@ -99,7 +99,8 @@ static void fetch_done(Manager *m, Twin *t, bool fresh) {
         t->fetch_rid = mfree(t->fetch_rid);
         t->fetch_timer = sd_event_source_disable_unref(t->fetch_timer);
         answer_waiters(m, t);
-        if (fresh && strcmp(t->identity, m->edgehub_identity) == 0)
+        /* Fresh, or the cached document after a restart: hub-store gets what it has not had from us. */
+        if (strcmp(t->identity, m->edgehub_identity) == 0)
                 manager_edgehub_desired_changed(m, t);
         /* Fresh or not: a device that (re)subscribed gets what it has not seen of what we know. */
         manager_deliver(m, t);
