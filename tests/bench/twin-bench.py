@@ -18,6 +18,7 @@ Stages, against the real hub (edgehub-run) and the IoT Hub simulator:
 """
 import argparse
 import json
+import multiprocessing
 import os
 import resource
 import shutil
@@ -33,6 +34,69 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 import edgehub_harness as harness  # noqa: E402
 from edgehub_harness import (Device, Hub, Pki, Simulator, TwinClient, sim_patch_desired,  # noqa: E402
                              wait_until)
+
+
+PER_WORKER = 250
+
+
+class _HubRef:
+    """What Device needs of a Hub, in a worker process."""
+
+    def __init__(self, folder, tls_port, ca_cert):
+        self.folder = folder
+        self.tls_port = tls_port
+        self.pki = type("P", (), {"ca_cert": ca_cert})()
+
+
+def worker(conn, folder, tls_port, ca_cert, keys):
+    hub = _HubRef(folder, tls_port, ca_cert)
+    twins = {}
+    while True:
+        cmd = conn.recv()
+        try:
+            if cmd[0] == "connect":
+                for n, k in keys.items():
+                    d = Device(hub, n, k)
+                    for _ in range(5):
+                        if d.connect(timeout=30) == 0:
+                            break
+                        time.sleep(1)
+                    else:
+                        raise RuntimeError(f"{n} cannot connect")
+                    t = TwinClient(d)
+                    t.subscribe()
+                    twins[n] = (d, t)
+                for n, (d, t) in twins.items():
+                    r = t.get(timeout=30)
+                    assert r and r[0] == 200, (n, r)
+                    t.desired.clear()
+                conn.send(("ok", None))
+            elif cmd[0] == "report":
+                for n, (d, t) in twins.items():
+                    r = t.report({"bench": {"n": n, "at": time.time()}}, timeout=10)
+                    assert r and r[0] == 204, (n, r)
+                conn.send(("ok", None))
+            elif cmd[0] == "desired":
+                conn.send(("ok", {n: [v for v, _ in t.desired] for n, (d, t) in twins.items()}))
+            elif cmd[0] == "quit":
+                for d, t in twins.values():
+                    d.close()
+                conn.send(("ok", None))
+                return
+        except Exception as e:  # reported to the parent, which stops
+            conn.send(("error", repr(e)))
+
+
+def call_all(workers, cmd):
+    for _, conn in workers:
+        conn.send(cmd)
+    out = []
+    for _, conn in workers:
+        status, value = conn.recv()
+        if status != "ok":
+            sys.exit(f"worker failed: {value}")
+        out.append(value)
+    return out
 
 
 def percentile(values, p):
@@ -53,7 +117,7 @@ def main():
     work = tempfile.mkdtemp(prefix="edgehub-twin-bench-")
     os.chmod(work, 0o755)
     sim = hub = None
-    devices = []
+    workers = []
     try:
         pki = Pki(os.path.join(work, "pki"))
         sim = Simulator(work, pki).start()
@@ -62,27 +126,31 @@ def main():
         key = next(i["primaryKey"] for i in ids if i.get("deviceId") == harness.EDGE_ID and i.get("moduleId") == "$edgeHub")
         names = [f"bench-{i:04d}" for i in range(args.devices)]
         keys = {n: sim.add_child(n)["primaryKey"] for n in names}
+        probe_key = sim.add_child("bench-probe")["primaryKey"]
         hub = Hub(os.path.join(work, "hub"), pki, sim, key, log_level="warning").start()
         wait_until(lambda: len(hub.hubctl_json("devices").get("devices", [])) >= args.devices, 60,
                    what="the scope")
 
         print(f"connecting {args.devices} devices ...", flush=True)
         t0 = time.monotonic()
-        for n in names:
-            d = Device(hub, n, keys[n])
-            assert d.connect(timeout=30) == 0, n
-            t = TwinClient(d)
-            t.subscribe()
-            devices.append((n, d, t))
-        for n, d, t in devices:
-            r = t.get(timeout=30)
-            assert r and r[0] == 200, (n, r)
-        print(f"  connected and fetched in {time.monotonic() - t0:.1f}s", flush=True)
+        # paho's loop uses select(): one process holds at most ~300 connections (fds < 1024).
+        groups = [names[i:i + PER_WORKER] for i in range(0, len(names), PER_WORKER)]
+        for g in groups:
+            parent, child = multiprocessing.Pipe()
+            p = multiprocessing.Process(target=worker, args=(child, hub.folder, hub.tls_port, hub.pki.ca_cert,
+                                                            {n: keys[n] for n in g}))
+            p.start()
+            workers.append((p, parent))
+        call_all(workers, ("connect",))
+        print(f"  connected and fetched in {time.monotonic() - t0:.1f}s ({len(workers)} client processes)", flush=True)
 
-        # (a) GET latency offline
+        # (a) GET latency offline, from this process on a device of its own
+        probe_dev = Device(hub, "bench-probe", probe_key)
+        assert probe_dev.connect() == 0
+        probe = TwinClient(probe_dev)
+        probe.subscribe()
         sim.cut()
         wait_until(lambda: hub.hubctl_json("twins")["links_up"] == 0, 30, what="links down")
-        _, probe_dev, probe = devices[0]
         probe.get(timeout=10)  # the first one may still wait for the cloud once
 
         def measure():
@@ -99,50 +167,56 @@ def main():
         print(f"    paho as is (Nagle on):  {measure()}", flush=True)
         probe_dev.client.socket().setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         print(f"    with TCP_NODELAY:       {measure()}", flush=True)
+        probe_dev.close()
 
         # (b) reconcile
         t1 = time.monotonic()
-        for n, d, t in devices:
-            r = t.report({"bench": {"n": n, "at": time.time()}}, timeout=10)
-            assert r and r[0] == 204, (n, r)
+        call_all(workers, ("report",))
         report_s = time.monotonic() - t1
         want = {}
-        for n, _, t in devices:
-            t.desired.clear()
+        for n in names:
             want[n] = sim_patch_desired(sim, n, {"setpoint": 21, "owner": n})["desired"]["$version"]
-        print(f"  offline: {args.devices} reported patches answered in {report_s:.2f}s "
-              f"({report_s / args.devices * 1000:.2f} ms each); desired changed in the cloud", flush=True)
+        print(f"  offline: {args.devices} reported patches answered 204 in {report_s:.2f}s "
+              f"({report_s / args.devices * 1000:.2f} ms each, {len(workers)} processes in parallel); "
+              f"desired changed in the cloud", flush=True)
 
         before = len(sim.call("GET", "/twins/reported")["patches"])
         t_restore = time.monotonic()
         sim.restore()
         done_reported = done_desired = None
         deadline = t_restore + 600
+        desired = {}
         while time.monotonic() < deadline and (done_reported is None or done_desired is None):
             now = time.monotonic()
             if done_reported is None:
                 got = len(sim.call("GET", "/twins/reported")["patches"]) - before
                 if got >= args.devices:
                     done_reported = now - t_restore
-            if done_desired is None and all(any(v == want[n] for v, _ in t.desired) for n, _, t in devices):
-                done_desired = now - t_restore
-            time.sleep(0.05)
-        extra = sum(max(0, len(t.desired) - 1) for _, _, t in devices)
+            if done_desired is None:
+                desired = {}
+                for part in call_all(workers, ("desired",)):
+                    desired.update(part)
+                if all(want[n] in desired.get(n, []) for n in names):
+                    done_desired = time.monotonic() - t_restore
+            time.sleep(0.1)
+        multi = sum(1 for n in names if len(desired.get(n, [])) > 1)
         print(f"(b) reconcile of {args.devices} twins after the uplink returned:")
-        print(f"    reported patches all acknowledged by the cloud: "
-              f"{done_reported:.2f}s" if done_reported is not None else "    reported: not complete in 600 s")
-        print(f"    desired changes all delivered to the devices:   "
-              f"{done_desired:.2f}s" if done_desired is not None else "    desired: not complete in 600 s")
-        print(f"    devices that got more than one desired patch: {sum(1 for _, _, t in devices if len(t.desired) > 1)}"
-              f" ({extra} extra patches)")
+        print(f"    reported patches all acknowledged by the cloud: {done_reported:.2f}s"
+              if done_reported is not None else "    reported: not complete in 600 s")
+        print(f"    desired changes all delivered to the devices:   {done_desired:.2f}s"
+              if done_desired is not None else "    desired: not complete in 600 s")
+        print(f"    devices that got more than one desired patch: {multi}")
         status = hub.hubctl_json("twins")
         print(f"    pending reported patches left: {status['pending']}", flush=True)
     finally:
-        for _, d, _ in devices:
+        for p, conn in workers:
             try:
-                d.close()
+                conn.send(("quit",))
             except Exception:
                 pass
+            p.join(5)
+            if p.is_alive():
+                p.kill()
         if hub:
             hub.stop()
         if sim:
