@@ -1,10 +1,12 @@
 /* Fuzz target: hubctl's checks, merge and rendering of daemon replies */
+#include <errno.h>
 #include <jansson.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "hubctl/hubctl-render.h"
+#include "hubctl/hubctl-twins.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -28,6 +30,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         (void) render_status(out, j, j, 0, &e);
         (void) render_queues(out, j, &e);
         (void) render_sync(out, j, &e);
+        /* What the check accepts, rendering must take. */
+        if (render_twins(NULL, j, &e) == 0 && render_twins(out, j, &e) == -EBADMSG)
+                abort();
+        if (render_twin(NULL, j, &e) == 0 && render_twin(out, j, &e) == -EBADMSG)
+                abort();
         if (devices_merge(j, j, &merged, &e) == 0) {
                 /* What merge produces, render must take. */
                 if (render_devices(out, merged, &e) < 0)

@@ -80,6 +80,12 @@ int render_twin(FILE *f, json_t *reply, json_error_t *error) {
                            &seen, "pending_patches", &patches) < 0 ||
             !json_is_array(patches))
                 return -EBADMSG;
+        json_array_foreach(patches, i, p) {
+                json_int_t seq;
+                json_t *patch;
+                if (json_unpack_ex(p, error, 0, "{s:I, s:o}", "seq", &seq, "patch", &patch) < 0)
+                        return -EBADMSG;
+        }
         if (!f)
                 return 0;
         if (fprintf(f,

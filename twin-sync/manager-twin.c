@@ -96,14 +96,22 @@ static void answer_waiters(Manager *m, Twin *t) {
 }
 
 static void fetch_done(Manager *m, Twin *t, bool fresh) {
-        t->fetch_rid = mfree(t->fetch_rid);
+        free(t->late_fetch_rid);
+        /* Timed out: hub-store may still send it once the link is up; that answer is still good. */
+        t->late_fetch_rid = fresh ? mfree(t->fetch_rid) : t->fetch_rid;
+        t->fetch_rid = NULL;
         t->fetch_timer = sd_event_source_disable_unref(t->fetch_timer);
         answer_waiters(m, t);
-        if (fresh && strcmp(t->identity, m->edgehub_identity) == 0)
+        /* Fresh, or the cached document after a restart: hub-store gets what it has not had from us. */
+        if (strcmp(t->identity, m->edgehub_identity) == 0)
                 manager_edgehub_desired_changed(m, t);
         /* Fresh or not: a device that (re)subscribed gets what it has not seen of what we know. */
         manager_deliver(m, t);
         manager_push(m, t);
+        if (t->refetch) {
+                t->refetch = false;
+                manager_fetch(m, t);
+        }
 }
 
 typedef struct TimerContext {
@@ -275,7 +283,8 @@ void manager_push(Manager *m, Twin *t) {
                 push_retry_later(m, t);
                 return;
         }
-        (void) arm_timer(m, t, &t->push_timer, TWIN_PUSH_TIMEOUT_USEC, on_push_expired, "twin-push");
+        (void) arm_timer(m, t, &t->push_timer, t->link == LINK_UP ? TWIN_PUSH_TIMEOUT_USEC : TWIN_PUSH_TIMEOUT_LINK_DOWN_USEC,
+                         on_push_expired, "twin-push");
 }
 
 static void push_answered(Manager *m, Twin *t, int status, int64_t version) {
@@ -345,8 +354,18 @@ void manager_cloud_response(Manager *m, Twin *t, const TwinTopic *tt, const void
                 push_answered(m, t, tt->status, tt->version);
                 return;
         }
-        if (!tt->rid || !t->fetch_rid || strcmp(tt->rid, t->fetch_rid) != 0) {
-                log_debug("Ignoring a late or unknown twin answer for '%s'", t->identity);
+        bool late = tt->rid && t->late_fetch_rid && strcmp(tt->rid, t->late_fetch_rid) == 0;
+        if (!late && (!tt->rid || !t->fetch_rid || strcmp(tt->rid, t->fetch_rid) != 0)) {
+                log_debug("Ignoring an unknown twin answer for '%s'", t->identity);
+                return;
+        }
+        if (late) {
+                t->late_fetch_rid = mfree(t->late_fetch_rid);
+                if (tt->status != 200 || apply_full_twin(m, t, payload, len) < 0)
+                        return;
+                if (strcmp(t->identity, m->edgehub_identity) == 0)
+                        manager_edgehub_desired_changed(m, t);
+                manager_deliver(m, t);
                 return;
         }
         if (tt->status != 200) {
@@ -465,7 +484,10 @@ void manager_link_changed(Manager *m, Twin *t, bool up) {
 
         log_debug("Upstream link of '%s' is up: reconciling its twin", t->identity);
         /* Reconcile: the cloud's current twin (then the desired diff to the device), then our reported queue. */
-        manager_fetch(m, t);
+        if (t->fetch_rid)
+                t->refetch = true; /* sent before the link was up: it may be dropped; ask again after it */
+        else
+                manager_fetch(m, t);
         manager_push(m, t);
         if (before == 0) {
                 /* The outage is over: push every queue (hub-store opens those links on demand). */

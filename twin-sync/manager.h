@@ -20,6 +20,8 @@
 #define TWIN_FETCH_TIMEOUT_USEC (5u * 1000u * 1000u)
 #define TWIN_FETCH_TIMEOUT_UNSURE_USEC (2u * 1000u * 1000u)
 #define TWIN_PUSH_TIMEOUT_USEC (10u * 1000u * 1000u)
+/* hub-store holds a request up to 30 s while it opens the link: wait that long before sending it again. */
+#define TWIN_PUSH_TIMEOUT_LINK_DOWN_USEC (35u * 1000u * 1000u)
 #define TWIN_PUSH_BACKOFF_MAX_USEC (30u * 1000u * 1000u)
 /* While no upstream link is up: fetch the $edgeHub twin this often, which makes hub-store try its link. */
 #define TWIN_PROBE_INTERVAL_USEC (5u * 1000u * 1000u)

@@ -34,6 +34,7 @@ Twin *twin_free(Twin *t) {
         t->fetch_timer = sd_event_source_disable_unref(t->fetch_timer);
         t->push_timer = sd_event_source_disable_unref(t->push_timer);
         free(t->fetch_rid);
+        free(t->late_fetch_rid);
         free(t->push_rid);
         json_decref(t->delivering_state);
         json_decref(t->desired);

@@ -49,6 +49,8 @@ typedef struct Twin {
         bool subscribed;          /* to desired patches, since it connected */
 
         char *fetch_rid;          /* full twin GET upstream in flight */
+        char *late_fetch_rid;     /* the last one that timed out: its answer is still the cloud's twin */
+        bool refetch;             /* the link came up while a fetch was in flight: fetch again after it */
         sd_event_source *fetch_timer;
         GetWaiter *waiters;       /* device GETs waiting for that fetch */
 

@@ -156,3 +156,73 @@ def test_bad_patches_get_400_and_the_device_stays_connected(sim, make_hub):
     assert d.send("still here")
     wait_until(lambda: len(sim_reported_log(sim, "tw-bad")) == 8, 15, what="the good patches upstream")
     d.close()
+
+
+def test_edgehub_twin_changes_routes_and_ttl_of_the_running_hub_and_survives_offline_restart(sim, make_hub):
+    from edgehub_harness import EDGE_ID, telemetry_payloads
+    keys = {m: sim.add_identity(EDGE_ID, m)["primaryKey"] for m in ("modA", "modB")}
+    child = sim.add_child("ttl-twin")["primaryKey"]
+    hub = make_hub().start()
+    edgehub = f"{EDGE_ID}/$edgeHub"
+    wait_until(lambda: hub.hubctl_json("twins")["links_up"] > 0, 20, what="an upstream link")
+
+    # Deployed routes send modA's output to modB's "viaTwin" input; devices upstream with a 2 s TTL.
+    desired = {
+        "schemaVersion": "1.1",
+        "routes": {
+            "viaTwin": {"route": 'FROM /messages/modules/modA/outputs/* INTO BrokeredEndpoint("/modules/modB/inputs/viaTwin")'},
+            "up": 'FROM /messages/* WHERE NOT IS_DEFINED($connectionModuleId) INTO $upstream',
+        },
+        "storeAndForwardConfiguration": {"timeToLiveSecs": 2},
+    }
+    version = sim_patch_desired(sim, edgehub, desired)["desired"]["$version"]
+    wait_until(lambda: "viaTwin" in {r["name"] for r in hub.hubctl_json("routes")["routes"]}, 20,
+               what="the twin's routes in hub-store")
+    routes = hub.hubctl_json("routes")
+    assert routes["ttl_sec"] == 2 and f"version {version}" in routes["source"]
+
+    # What edgeHub reports back.
+    def reported_status():
+        r = sim_twin(sim, edgehub)["reported"]
+        return r.get("lastDesiredVersion") == version and r.get("lastDesiredStatus", {}).get("code") == 200
+    wait_until(reported_status, 20, what="lastDesiredVersion/lastDesiredStatus reported")
+
+    # The running hub routes differently.
+    b = Device(hub, EDGE_ID, keys["modB"], module_id="modB")
+    b.listen_inputs()
+    assert b.connect() == 0
+    b.client.subscribe(f"devices/{EDGE_ID}/modules/modB/inputs/#", qos=1)
+    a = Device(hub, EDGE_ID, keys["modA"], module_id="modA")
+    assert a.connect() == 0
+    time.sleep(0.5)
+    assert a.send_output("anything", "routed-by-twin")
+    wait_until(lambda: len(b.inputs) >= 1, 10, what="the message at modB")
+    assert b.inputs[0][0] == "viaTwin"
+    a.close()
+    b.close()
+
+    # An offline restart keeps the twin's configuration, and its TTL is enforced.
+    sim.cut()
+    hub.stop()
+    hub.start()
+    routes = hub.hubctl_json("routes")
+    assert "viaTwin" in {r["name"] for r in routes["routes"]} and routes["ttl_sec"] == 2
+    d = Device(hub, "ttl-twin", child)
+    assert d.connect() == 0
+    for i in range(3):
+        assert d.send(f"old-{i}")
+    time.sleep(4)
+    assert d.send("fresh")
+    sim.restore()
+    wait_until(lambda: "fresh" in telemetry_payloads(sim, "ttl-twin"), 30, what="the fresh message upstream")
+    assert [p for p in telemetry_payloads(sim, "ttl-twin") if p.startswith("old")] == []
+    d.close()
+
+    # A malformed deployment is refused with 400 and the running routes stay.
+    bad = sim_patch_desired(sim, edgehub, {"routes": {"broken": "FROM nowhere INTO"}})["desired"]["$version"]
+
+    def refused():
+        r = sim_twin(sim, edgehub)["reported"]
+        return r.get("lastDesiredVersion") == bad and r.get("lastDesiredStatus", {}).get("code") == 400
+    wait_until(refused, 30, what="the refusal reported")
+    assert "viaTwin" in {r["name"] for r in hub.hubctl_json("routes")["routes"]}
