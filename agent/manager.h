@@ -7,6 +7,7 @@
 #include <systemd/sd-event.h>
 
 #include "agent/module.h"
+#include "proto/daemon-event.h"
 #include "proto/bus.h"
 #include "proto/client.h"
 #include "proto/config.h"
@@ -36,9 +37,7 @@ typedef enum DeploymentSource {
 
 typedef struct Manager {
         sd_event *event;
-        sd_event_source *sigterm;
-        sd_event_source *sigint;
-        sd_event_source *sighup;
+        DaemonSignals signals;
         sd_event_source *poll_timer;
         sd_event_source *get_timer;
         sd_event_source *report_timer;

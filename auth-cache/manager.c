@@ -36,19 +36,7 @@ int manager_new(Manager **ret, Config **config) {
         m->refusal_log = RATELIMIT_INIT(REFUSAL_LOG_INTERVAL_USEC, REFUSAL_LOG_BURST);
         m->config = TAKE_PTR(*config);
 
-        r = sd_event_default(&m->event);
-        if (r < 0)
-                return r;
-        (void) sd_event_set_watchdog(m->event, true);
-
-        /* A NULL handler exits the loop; the signals are already blocked by main(). */
-        r = sd_event_add_signal(m->event, &m->sigterm, SIGTERM, NULL, NULL);
-        if (r < 0)
-                return r;
-        r = sd_event_add_signal(m->event, &m->sigint, SIGINT, NULL, NULL);
-        if (r < 0)
-                return r;
-        r = sd_event_add_signal(m->event, &m->sighup, SIGHUP, on_sighup, m);
+        r = daemon_event_new(&m->event, &m->signals, NULL, on_sighup, m);
         if (r < 0)
                 return r;
 
@@ -69,9 +57,7 @@ Manager *manager_free(Manager *m) {
         m->scope = scope_free(m->scope);
         m->kv = kv_close(m->kv);
         free(m->store_dir);
-        m->sighup = sd_event_source_disable_unref(m->sighup);
-        m->sigint = sd_event_source_disable_unref(m->sigint);
-        m->sigterm = sd_event_source_disable_unref(m->sigterm);
+        daemon_signals_release(&m->signals);
         sd_event_unref(m->event);
         config_free(m->config);
         free(m);

@@ -5,6 +5,7 @@
 #include <systemd/sd-event.h>
 
 #include "auth-cache/broker-link.h"
+#include "proto/daemon-event.h"
 #include "proto/ratelimit.h"
 #include "auth-cache/scope-sync.h"
 #include "auth-cache/scope.h"
@@ -15,9 +16,7 @@
 
 typedef struct Manager {
         sd_event *event;
-        sd_event_source *sigterm;
-        sd_event_source *sigint;
-        sd_event_source *sighup;
+        DaemonSignals signals;
 
         Config *config;
         char *store_dir;          /* {storage_dir}/scope */

@@ -48,18 +48,7 @@ int manager_new(Manager **ret, Config *config) {
         m->config = config;
         m->auth_cache = FRAME_CLIENT_NULL;
 
-        r = sd_event_default(&m->event);
-        if (r < 0)
-                return r;
-        (void) sd_event_set_watchdog(m->event, true);
-
-        r = sd_event_add_signal(m->event, NULL, SIGTERM, NULL, NULL);
-        if (r < 0)
-                return r;
-        r = sd_event_add_signal(m->event, NULL, SIGINT, NULL, NULL);
-        if (r < 0)
-                return r;
-        r = sd_event_add_signal(m->event, NULL, SIGHUP, manager_on_sighup, m);
+        r = daemon_event_new(&m->event, &m->signals, NULL, manager_on_sighup, m);
         if (r < 0)
                 return r;
 
@@ -84,6 +73,7 @@ Manager *manager_free(Manager *m) {
         /* store_free() syncs the WAL: a clean stop loses nothing even with sync: periodic. */
         m->store = store_free(m->store);
         frame_client_deinit(&m->auth_cache);
+        daemon_signals_release(&m->signals);
         sd_event_unref(m->event);
         config_free(m->config);
         free(m);

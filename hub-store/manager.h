@@ -13,6 +13,7 @@
 #include "hub-store/metrics.h"
 #include "hub-store/store.h"
 #include "proto/bus.h"
+#include "proto/daemon-event.h"
 #include "proto/client.h"
 #include "proto/config.h"
 #include "proto/server.h"
@@ -46,6 +47,7 @@ typedef struct Device {
 
 struct Manager {
         sd_event *event;
+        DaemonSignals signals;
         Config *config;
         Store *store;
         Importer *importer;        /* storage.ingest: log; NULL otherwise */

@@ -40,19 +40,7 @@ int manager_new(Manager **ret, Config **config) {
         m->bad_message_log = RATELIMIT_INIT(10u * 1000u * 1000u, 10u);
         m->config = TAKE_PTR(*config);
 
-        r = sd_event_default(&m->event);
-        if (r < 0)
-                return r;
-        (void) sd_event_set_watchdog(m->event, true);
-
-        /* A NULL handler exits the loop; the signals are already blocked by main(). */
-        r = sd_event_add_signal(m->event, &m->sigterm, SIGTERM, NULL, NULL);
-        if (r < 0)
-                return r;
-        r = sd_event_add_signal(m->event, &m->sigint, SIGINT, NULL, NULL);
-        if (r < 0)
-                return r;
-        r = sd_event_add_signal(m->event, &m->sighup, SIGHUP, on_sighup, m);
+        r = daemon_event_new(&m->event, &m->signals, NULL, on_sighup, m);
         if (r < 0)
                 return r;
 
@@ -92,9 +80,7 @@ Manager *manager_free(Manager *m) {
         m->bus = bus_free(m->bus);
         m->control = frame_server_free(m->control);
         frame_client_deinit(&m->auth_cache);
-        m->sighup = sd_event_source_disable_unref(m->sighup);
-        m->sigint = sd_event_source_disable_unref(m->sigint);
-        m->sigterm = sd_event_source_disable_unref(m->sigterm);
+        daemon_signals_release(&m->signals);
         sd_event_unref(m->event);
         config_free(m->config);
         free(m);

@@ -5,6 +5,7 @@
 #include <systemd/sd-event.h>
 
 #include "method-router/call.h"
+#include "proto/daemon-event.h"
 #include "proto/bus.h"
 #include "proto/client.h"
 #include "proto/config.h"
@@ -27,9 +28,7 @@ typedef struct HttpServer HttpServer;
 
 typedef struct Manager {
         sd_event *event;
-        sd_event_source *sigterm;
-        sd_event_source *sigint;
-        sd_event_source *sighup;
+        DaemonSignals signals;
         Config *config;
         Bus *bus;
         FrameServer *control;

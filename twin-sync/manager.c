@@ -40,19 +40,7 @@ int manager_new(Manager **ret, Config **config) {
         (void) getrandom(rnd, sizeof(rnd), GRND_NONBLOCK);
         snprintf(m->rid_prefix, sizeof(m->rid_prefix), "ts%02x%02x%02x%02x-", rnd[0], rnd[1], rnd[2], rnd[3]);
 
-        r = sd_event_default(&m->event);
-        if (r < 0)
-                return r;
-        (void) sd_event_set_watchdog(m->event, true);
-
-        /* A NULL handler exits the loop; the signals are already blocked by main(). */
-        r = sd_event_add_signal(m->event, &m->sigterm, SIGTERM, NULL, NULL);
-        if (r < 0)
-                return r;
-        r = sd_event_add_signal(m->event, &m->sigint, SIGINT, NULL, NULL);
-        if (r < 0)
-                return r;
-        r = sd_event_add_signal(m->event, &m->sighup, SIGHUP, on_sighup, m);
+        r = daemon_event_new(&m->event, &m->signals, NULL, on_sighup, m);
         if (r < 0)
                 return r;
 
@@ -82,9 +70,7 @@ Manager *manager_free(Manager *m) {
         m->clients_defer = sd_event_source_disable_unref(m->clients_defer);
         m->probe_timer = sd_event_source_disable_unref(m->probe_timer);
         m->sync_timer = sd_event_source_disable_unref(m->sync_timer);
-        m->sighup = sd_event_source_disable_unref(m->sighup);
-        m->sigint = sd_event_source_disable_unref(m->sigint);
-        m->sigterm = sd_event_source_disable_unref(m->sigterm);
+        daemon_signals_release(&m->signals);
         sd_event_unref(m->event);
         config_free(m->config);
         free(m);

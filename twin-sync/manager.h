@@ -7,6 +7,7 @@
 #include <systemd/sd-event.h>
 
 #include "hub-store/key-map.h"
+#include "proto/daemon-event.h"
 #include "proto/bus.h"
 #include "proto/config.h"
 #include "proto/frame.h"
@@ -28,9 +29,7 @@
 
 typedef struct Manager {
         sd_event *event;
-        sd_event_source *sigterm;
-        sd_event_source *sigint;
-        sd_event_source *sighup;
+        DaemonSignals signals;
         sd_event_source *sync_timer;
         sd_event_source *probe_timer;
         sd_event_source *clients_defer;

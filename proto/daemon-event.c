@@ -1,0 +1,43 @@
+/* Every daemon's event loop: sd-event with the watchdog and the stop and reload signals */
+#include <signal.h>
+#include <stdbool.h>
+
+#include "proto/cleanup.h"
+#include "proto/daemon-event.h"
+
+static int ignore_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        return 0;
+}
+
+int daemon_event_new(sd_event **ret_event, DaemonSignals *ret_signals, sd_event_signal_handler_t on_term,
+                     sd_event_signal_handler_t on_hangup, void *userdata) {
+        sd_event *e = NULL;
+        DaemonSignals s = {};
+        int r;
+
+        r = sd_event_default(&e);
+        if (r < 0)
+                return r;
+        (void) sd_event_set_watchdog(e, true);
+
+        /* A NULL handler makes sd-event exit the loop. */
+        r = sd_event_add_signal(e, &s.term, SIGTERM, on_term, userdata);
+        if (r >= 0)
+                r = sd_event_add_signal(e, &s.interrupt, SIGINT, on_term, userdata);
+        if (r >= 0)
+                r = sd_event_add_signal(e, &s.hangup, SIGHUP, on_hangup ? on_hangup : ignore_signal, userdata);
+        if (r < 0) {
+                daemon_signals_release(&s);
+                sd_event_unref(e);
+                return r;
+        }
+        *ret_event = e;
+        *ret_signals = s;
+        return 0;
+}
+
+void daemon_signals_release(DaemonSignals *s) {
+        s->hangup = sd_event_source_disable_unref(s->hangup);
+        s->interrupt = sd_event_source_disable_unref(s->interrupt);
+        s->term = sd_event_source_disable_unref(s->term);
+}

@@ -1,0 +1,21 @@
+/* Every daemon's event loop: sd-event with the watchdog and the stop and reload signals */
+#pragma once
+
+#include <systemd/sd-event.h>
+
+typedef struct DaemonSignals {
+        sd_event_source *term;
+        sd_event_source *interrupt;
+        sd_event_source *hangup;
+} DaemonSignals;
+
+/*
+ * sd_event_default() with the watchdog on (WatchdogSec= of the unit: the
+ * loop pings while it runs), SIGTERM and SIGINT calling on_term (NULL: end
+ * the loop) and SIGHUP calling on_hangup (NULL: ignored). daemon_start()
+ * blocked the signals already. The sources are the caller's, so a test can
+ * make and free a daemon twice in one process.
+ */
+int daemon_event_new(sd_event **ret_event, DaemonSignals *ret_signals, sd_event_signal_handler_t on_term,
+                     sd_event_signal_handler_t on_hangup, void *userdata);
+void daemon_signals_release(DaemonSignals *s);
