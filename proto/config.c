@@ -14,6 +14,7 @@
 
 #include "proto/base64.h"
 #include "proto/cleanup.h"
+#include "proto/shown.h"
 #include "proto/config.h"
 #include "proto/number.h"
 #include "proto/log.h"
@@ -34,7 +35,6 @@
 #define MIB (KIB * 1024)
 #define GIB (MIB * 1024)
 #define TIB (GIB * 1024)
-#define VALUE_SHOWN_MAX 64u
 #define WARNINGS_MAX 32u
 
 typedef struct ConfigType {
@@ -399,16 +399,6 @@ Config *config_free(Config *c) {
         return NULL;
 }
 
-/* User text in a one-line message: control bytes become '?', long values are cut. */
-static void quote_value(const char *s, char out[static VALUE_SHOWN_MAX + 4]) {
-        size_t i = 0;
-        for (; s[i] && i < VALUE_SHOWN_MAX; i++)
-                out[i] = (unsigned char) s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
-        if (s[i])
-                out[i++] = '.', out[i++] = '.', out[i++] = '.';
-        out[i] = 0;
-}
-
 static int parser_fail(ConfigParser *p, const yaml_mark_t *mark, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
 
@@ -438,19 +428,19 @@ static int parser_fail(ConfigParser *p, const yaml_mark_t *mark, const char *fmt
 }
 
 static int parser_warn(ConfigParser *p, const yaml_mark_t *mark, const char *key) {
-        char shown[VALUE_SHOWN_MAX + 4];
+        char quoted[SHOWN_MAX + 4];
         char *w;
         int r;
 
         if (++p->n_warnings > WARNINGS_MAX)
                 return 0;
-        quote_value(key, shown);
+        shown(key, quoted);
         if (p->n_warnings == WARNINGS_MAX)
                 r = asprintf(&w, "%s%s%s: more unknown keys, ignoring", p->warnings ?: "", p->warnings ? "\n" : "",
                              p->name);
         else
                 r = asprintf(&w, "%s%s%s:%zu:%zu: unknown key '%s', ignoring", p->warnings ?: "",
-                             p->warnings ? "\n" : "", p->name, mark->line + 1, mark->column + 1, shown);
+                             p->warnings ? "\n" : "", p->name, mark->line + 1, mark->column + 1, quoted);
         if (r < 0)
                 return -ENOMEM;
         free(p->warnings);
@@ -482,7 +472,7 @@ static bool scalar_is_null(const yaml_node_t *n) {
 
 static int parser_set(ConfigParser *p, const ConfigItem *item, const yaml_node_t *value) {
         size_t idx = (size_t) (item - config_items);
-        char shown[VALUE_SHOWN_MAX + 4];
+        char quoted[SHOWN_MAX + 4];
 
         if (p->set[idx])
                 return parser_fail(p, &value->start_mark, "key '%s': duplicate (first set at line %zu)", item->key,
@@ -506,8 +496,8 @@ static int parser_set(ConfigParser *p, const ConfigItem *item, const yaml_node_t
         if (r < 0) {
                 if (item->type->secret)
                         return parser_fail(p, &value->start_mark, "key '%s': %s", item->key, item->type->what);
-                quote_value(s, shown);
-                return parser_fail(p, &value->start_mark, "key '%s': %s '%s'", item->key, item->type->what, shown);
+                shown(s, quoted);
+                return parser_fail(p, &value->start_mark, "key '%s': %s '%s'", item->key, item->type->what, quoted);
         }
         return 0;
 }
@@ -529,15 +519,15 @@ static const char *scalar_text(ConfigParser *p, const yaml_node_t *v, const char
 }
 
 static int parse_route_number(ConfigParser *p, const yaml_node_t *v, const char *key, uint64_t max, uint64_t *ret) {
-        char shown[VALUE_SHOWN_MAX + 4];
+        char quoted[SHOWN_MAX + 4];
         int r = 0;
 
         const char *s = scalar_text(p, v, key, &r);
         if (!s)
                 return r;
         if (parse_u64(s, strlen(s), ret) < 0 || *ret > max) {
-                quote_value(s, shown);
-                return parser_fail(p, &v->start_mark, "key '%s': invalid number '%s' (0..%" PRIu64 ")", key, shown,
+                shown(s, quoted);
+                return parser_fail(p, &v->start_mark, "key '%s': invalid number '%s' (0..%" PRIu64 ")", key, quoted,
                                    max);
         }
         return 0;
@@ -626,7 +616,7 @@ static int parse_routes(ConfigParser *p, yaml_document_t *doc, const yaml_node_t
         for (yaml_node_pair_t *pair = v->data.mapping.pairs.start; pair < v->data.mapping.pairs.top; pair++) {
                 yaml_node_t *rk = yaml_document_get_node(doc, pair->key);
                 yaml_node_t *rv = yaml_document_get_node(doc, pair->value);
-                char shown[VALUE_SHOWN_MAX + 4];
+                char quoted[SHOWN_MAX + 4];
                 int r = 0;
 
                 if (!rk || !rv)
@@ -635,8 +625,8 @@ static int parse_routes(ConfigParser *p, yaml_document_t *doc, const yaml_node_t
                 if (!name)
                         return r;
                 if (!route_spec_name_is_valid(name)) {
-                        quote_value(name, shown);
-                        return parser_fail(p, &rk->start_mark, "key 'routes': invalid route name '%s'", shown);
+                        shown(name, quoted);
+                        return parser_fail(p, &rk->start_mark, "key 'routes': invalid route name '%s'", quoted);
                 }
                 r = parse_route(p, doc, name, rv);
                 if (r < 0)

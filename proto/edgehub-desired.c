@@ -9,9 +9,9 @@
 #include <jansson.h>
 
 #include "proto/cleanup.h"
+#include "proto/shown.h"
 #include "proto/edgehub-desired.h"
 
-#define SHOWN_MAX 64u
 
 typedef struct Schema {
         const char *version;
@@ -24,33 +24,6 @@ static const Schema schemas[] = {
         { "1.1", true },
         { "1.2", true },  /* adds fields of other features; routes and TTL as in 1.1 */
 };
-
-static int fail(char **ret_error, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int fail(char **ret_error, const char *fmt, ...) {
-        va_list ap;
-
-        if (!ret_error)
-                return -EBADMSG;
-        va_start(ap, fmt);
-        int r = vasprintf(ret_error, fmt, ap);
-        va_end(ap);
-        if (r < 0) {
-                *ret_error = NULL;
-                return -ENOMEM;
-        }
-        return -EBADMSG;
-}
-
-/* A name from the cloud, safe in a one-line message. */
-static void shown(const char *s, char out[static SHOWN_MAX + 4]) {
-        size_t i = 0;
-        for (; s[i] && i < SHOWN_MAX; i++)
-                out[i] = (unsigned char) s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
-        if (s[i])
-                out[i++] = '.', out[i++] = '.', out[i++] = '.';
-        out[i] = 0;
-}
 
 void edgehub_desired_deinit(EdgeHubDesired *d) {
         if (!d)
@@ -68,27 +41,27 @@ static int parse_route(const Schema *schema, const char *name, json_t *v, RouteS
 
         shown(name, n);
         if (!route_spec_name_is_valid(name))
-                return fail(ret_error, "routes: invalid route name '%s'", n);
+                return fail_bad_message(ret_error, "routes: invalid route name '%s'", n);
         if (json_is_string(v))
                 text = json_string_value(v);
         else if (!schema->route_objects)
-                return fail(ret_error, "routes.%s: expected a string (schemaVersion %s)", n, schema->version);
+                return fail_bad_message(ret_error, "routes.%s: expected a string (schemaVersion %s)", n, schema->version);
         else if (json_unpack_ex(v, &e, JSON_STRICT, "{s:s, s?I, s?I}", "route", &text, "priority", &priority,
                                 "timeToLiveSecs", &ttl) < 0)
-                return fail(ret_error, "routes.%s: expected a string or {route, priority, timeToLiveSecs}: %s", n,
+                return fail_bad_message(ret_error, "routes.%s: expected a string or {route, priority, timeToLiveSecs}: %s", n,
                             e.text);
         if (priority < 0 || priority > ROUTE_PRIORITY_MAX)
-                return fail(ret_error, "routes.%s: priority must be 0..%u", n, ROUTE_PRIORITY_MAX);
+                return fail_bad_message(ret_error, "routes.%s: priority must be 0..%u", n, ROUTE_PRIORITY_MAX);
         if (ttl < 0 || (uint64_t) ttl > UINT32_MAX)
-                return fail(ret_error, "routes.%s: timeToLiveSecs must be 0..%u", n, UINT32_MAX);
+                return fail_bad_message(ret_error, "routes.%s: timeToLiveSecs must be 0..%u", n, UINT32_MAX);
 
         int r = route_specs_add(specs, name, text, (unsigned) priority, (uint64_t) ttl);
         if (r == -E2BIG)
-                return fail(ret_error, "routes: more than %u routes", ROUTE_SPECS_MAX);
+                return fail_bad_message(ret_error, "routes: more than %u routes", ROUTE_SPECS_MAX);
         if (r == -EEXIST) /* JSON_REJECT_DUPLICATES makes this unreachable, but say so if it is not */
-                return fail(ret_error, "routes.%s: duplicate route name", n);
+                return fail_bad_message(ret_error, "routes.%s: duplicate route name", n);
         if (r == -EINVAL)
-                return fail(ret_error, "routes.%s: invalid route", n);
+                return fail_bad_message(ret_error, "routes.%s: invalid route", n);
         return r;
 }
 
@@ -107,15 +80,15 @@ int edgehub_desired_parse(const void *buf, size_t len, EdgeHubDesired *ret, char
         if (ret_error)
                 *ret_error = NULL;
         if (len > EDGEHUB_DESIRED_MAX)
-                return fail(ret_error, "desired properties larger than %u bytes", EDGEHUB_DESIRED_MAX);
+                return fail_bad_message(ret_error, "desired properties larger than %u bytes", EDGEHUB_DESIRED_MAX);
 
         root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &e);
         if (!root)
-                return fail(ret_error, "invalid JSON at line %d column %d: %s", e.line, e.column, e.text);
+                return fail_bad_message(ret_error, "invalid JSON at line %d column %d: %s", e.line, e.column, e.text);
         /* Not JSON_STRICT: the twin carries $version, $metadata and keys of newer schemas. */
         if (json_unpack_ex(root, &e, 0, "{s:s, s:o, s?o, s?I}", "schemaVersion", &schema_version, "routes", &routes,
                            "storeAndForwardConfiguration", &snf, "$version", &version) < 0)
-                return fail(ret_error, "invalid desired properties: %s", e.text);
+                return fail_bad_message(ret_error, "invalid desired properties: %s", e.text);
 
         for (size_t i = 0; i < ELEMENTSOF(schemas) && !schema; i++)
                 if (strcmp(schemas[i].version, schema_version) == 0)
@@ -123,7 +96,7 @@ int edgehub_desired_parse(const void *buf, size_t len, EdgeHubDesired *ret, char
         if (!schema) {
                 char s[SHOWN_MAX + 4];
                 shown(schema_version, s);
-                return fail(ret_error, "unsupported schemaVersion '%s' (1.0, 1.1 or 1.2)", s);
+                return fail_bad_message(ret_error, "unsupported schemaVersion '%s' (1.0, 1.1 or 1.2)", s);
         }
         d.schema_version = strdup(schema->version);
         if (!d.schema_version)
@@ -131,7 +104,7 @@ int edgehub_desired_parse(const void *buf, size_t len, EdgeHubDesired *ret, char
         d.version = version;
 
         if (!json_is_object(routes))
-                return fail(ret_error, "routes: expected an object");
+                return fail_bad_message(ret_error, "routes: expected an object");
         json_object_foreach(routes, name, v) {
                 r = parse_route(schema, name, v, &d.routes, ret_error);
                 if (r < 0)
@@ -140,10 +113,10 @@ int edgehub_desired_parse(const void *buf, size_t len, EdgeHubDesired *ret, char
 
         if (snf && !json_is_null(snf)) {
                 if (json_unpack_ex(snf, &e, 0, "{s?I}", "timeToLiveSecs", &ttl) < 0)
-                        return fail(ret_error, "storeAndForwardConfiguration: %s", e.text);
+                        return fail_bad_message(ret_error, "storeAndForwardConfiguration: %s", e.text);
                 bool given = json_is_object(snf) && json_object_get(snf, "timeToLiveSecs");
                 if (given && (ttl < 1 || (uint64_t) ttl > UINT32_MAX))
-                        return fail(ret_error, "storeAndForwardConfiguration.timeToLiveSecs must be 1..%u",
+                        return fail_bad_message(ret_error, "storeAndForwardConfiguration.timeToLiveSecs must be 1..%u",
                                     UINT32_MAX);
                 d.ttl_secs = (uint64_t) ttl;
         }

@@ -11,9 +11,9 @@
 #include <jansson.h>
 
 #include "proto/cleanup.h"
+#include "proto/shown.h"
 #include "proto/manifest.h"
 
-#define SHOWN_MAX 64u
 
 static const char *const module_status_names[_MODULE_STATUS_MAX] = {
         [MODULE_STATUS_RUNNING] = "running",
@@ -60,64 +60,18 @@ static const Schema schemas[] = {
         { "1.1", true },
 };
 
-static int fail(char **ret_error, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int fail(char **ret_error, const char *fmt, ...) {
-        va_list ap;
-
-        if (!ret_error)
-                return -EBADMSG;
-        va_start(ap, fmt);
-        int r = vasprintf(ret_error, fmt, ap);
-        va_end(ap);
-        if (r < 0) {
-                *ret_error = NULL;
-                return -ENOMEM;
-        }
-        return -EBADMSG;
-}
-
-/* A name from the manifest, safe in a one-line message. */
-static void shown(const char *s, char out[static SHOWN_MAX + 4]) {
-        size_t i = 0;
-        for (; s[i] && i < SHOWN_MAX; i++)
-                out[i] = (unsigned char) s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
-        if (s[i])
-                out[i++] = '.', out[i++] = '.', out[i++] = '.';
-        out[i] = 0;
-}
-
-static const char *json_type_name(const json_t *v) {
-        switch (json_typeof(v)) {
-        case JSON_OBJECT:
-                return "an object";
-        case JSON_ARRAY:
-                return "an array";
-        case JSON_STRING:
-                return "a string";
-        case JSON_INTEGER:
-        case JSON_REAL:
-                return "a number";
-        case JSON_TRUE:
-        case JSON_FALSE:
-                return "a boolean";
-        default:
-                return "null";
-        }
-}
-
 /* obj[key] as an object; *ret NULL when absent and not required. */
 static int get_object(const json_t *obj, const char *path, const char *key, bool required, json_t **ret,
                       char **ret_error) {
         json_t *v = json_object_get(obj, key);
         if (!v) {
                 if (required)
-                        return fail(ret_error, "%s: missing required key '%s'", path, key);
+                        return fail_bad_message(ret_error, "%s: missing required key '%s'", path, key);
                 *ret = NULL;
                 return 0;
         }
         if (!json_is_object(v))
-                return fail(ret_error, "%s.%s: expected an object, got %s", path, key, json_type_name(v));
+                return fail_bad_message(ret_error, "%s.%s: expected an object, got %s", path, key, json_type_name(v));
         *ret = v;
         return 0;
 }
@@ -127,15 +81,15 @@ static int get_string(const json_t *obj, const char *path, const char *key, bool
         json_t *v = json_object_get(obj, key);
         if (!v) {
                 if (required)
-                        return fail(ret_error, "%s: missing required key '%s'", path, key);
+                        return fail_bad_message(ret_error, "%s: missing required key '%s'", path, key);
                 *ret = NULL;
                 return 0;
         }
         if (!json_is_string(v))
-                return fail(ret_error, "%s.%s: expected a string, got %s", path, key, json_type_name(v));
+                return fail_bad_message(ret_error, "%s.%s: expected a string, got %s", path, key, json_type_name(v));
         /* A NUL inside would cut the value short in argv/environ: refuse rather than run something else. */
         if (strlen(json_string_value(v)) != json_string_length(v))
-                return fail(ret_error, "%s.%s: contains a NUL character", path, key);
+                return fail_bad_message(ret_error, "%s.%s: contains a NUL character", path, key);
         *ret = json_string_value(v);
         return 0;
 }
@@ -205,7 +159,7 @@ static int parse_env(const json_t *obj, const char *path, ManifestEnv **ret, siz
         if (r < 0 || !env)
                 return r;
         if (json_object_size(env) > MANIFEST_ENV_MAX)
-                return fail(ret_error, "%s.env: more than %u variables", path, MANIFEST_ENV_MAX);
+                return fail_bad_message(ret_error, "%s.env: more than %u variables", path, MANIFEST_ENV_MAX);
         ManifestEnv *list = calloc(json_object_size(env) + 1, sizeof(*list));
         if (!list)
                 return -ENOMEM;
@@ -216,11 +170,11 @@ static int parse_env(const json_t *obj, const char *path, ManifestEnv **ret, siz
                 shown(name, s);
                 if (!env_name_is_valid(name)) {
                         env_deinit(list, n);
-                        return fail(ret_error, "%s.env: invalid variable name '%s'", path, s);
+                        return fail_bad_message(ret_error, "%s.env: invalid variable name '%s'", path, s);
                 }
                 if (!json_is_object(v)) {
                         env_deinit(list, n);
-                        return fail(ret_error, "%s.env.%s: expected {\"value\": ...}, got %s", path, s,
+                        return fail_bad_message(ret_error, "%s.env.%s: expected {\"value\": ...}, got %s", path, s,
                                     json_type_name(v));
                 }
                 _cleanup_free_ char *vpath = NULL;
@@ -268,12 +222,12 @@ static int parse_status_and_policy(const json_t *obj, const char *path, ModuleSt
         *ret_status = module_status_from_string(status);
         if (*ret_status < 0) {
                 shown(status, s);
-                return fail(ret_error, "%s.status: '%s' is not running or stopped", path, s);
+                return fail_bad_message(ret_error, "%s.status: '%s' is not running or stopped", path, s);
         }
         *ret_policy = restart_policy_from_string(policy);
         if (*ret_policy < 0) {
                 shown(policy, s);
-                return fail(ret_error, "%s.restartPolicy: '%s' is not never, on-failure, on-unhealthy or always", path,
+                return fail_bad_message(ret_error, "%s.restartPolicy: '%s' is not never, on-failure, on-unhealthy or always", path,
                             s);
         }
         return 0;
@@ -296,15 +250,15 @@ static int parse_process_settings(const json_t *obj, const char *path, ManifestM
                 if (strcmp(key, "path") != 0 && strcmp(key, "args") != 0) {
                         char s[SHOWN_MAX + 4];
                         shown(key, s);
-                        return fail(ret_error, "%s: unknown key '%s' (a process module has path and args)", spath, s);
+                        return fail_bad_message(ret_error, "%s: unknown key '%s' (a process module has path and args)", spath, s);
                 }
         r = get_string(settings, spath, "path", true, &exe, ret_error);
         if (r < 0)
                 return r;
         if (exe[0] != '/')
-                return fail(ret_error, "%s.path: must be an absolute path", spath);
+                return fail_bad_message(ret_error, "%s.path: must be an absolute path", spath);
         if (strlen(exe) > 4095)
-                return fail(ret_error, "%s.path: longer than 4095 bytes", spath);
+                return fail_bad_message(ret_error, "%s.path: longer than 4095 bytes", spath);
         mm->path = strdup(exe);
         if (!mm->path)
                 return -ENOMEM;
@@ -313,17 +267,17 @@ static int parse_process_settings(const json_t *obj, const char *path, ManifestM
         if (!args)
                 return 0;
         if (!json_is_array(args))
-                return fail(ret_error, "%s.args: expected an array of strings, got %s", spath, json_type_name(args));
+                return fail_bad_message(ret_error, "%s.args: expected an array of strings, got %s", spath, json_type_name(args));
         if (json_array_size(args) > MANIFEST_ARGS_MAX)
-                return fail(ret_error, "%s.args: more than %u arguments", spath, MANIFEST_ARGS_MAX);
+                return fail_bad_message(ret_error, "%s.args: more than %u arguments", spath, MANIFEST_ARGS_MAX);
         mm->args = calloc(json_array_size(args) + 1, sizeof(char *));
         if (!mm->args)
                 return -ENOMEM;
         json_array_foreach(args, i, a) {
                 if (!json_is_string(a))
-                        return fail(ret_error, "%s.args[%zu]: expected a string, got %s", spath, i, json_type_name(a));
+                        return fail_bad_message(ret_error, "%s.args[%zu]: expected a string, got %s", spath, i, json_type_name(a));
                 if (strlen(json_string_value(a)) != json_string_length(a))
-                        return fail(ret_error, "%s.args[%zu]: contains a NUL character", spath, i);
+                        return fail_bad_message(ret_error, "%s.args[%zu]: contains a NUL character", spath, i);
                 mm->args[i] = strdup(json_string_value(a));
                 if (!mm->args[i])
                         return -ENOMEM;
@@ -342,12 +296,12 @@ static int parse_module(const Schema *schema, const char *name, const json_t *ob
 
         shown(name, s);
         if (!module_name_is_valid(name))
-                return fail(ret_error, "modules: invalid module name '%s' (1..%u of A-Z a-z 0-9 _ -, not starting "
+                return fail_bad_message(ret_error, "modules: invalid module name '%s' (1..%u of A-Z a-z 0-9 _ -, not starting "
                             "with -)", s, MANIFEST_NAME_MAX);
         if (asprintf(&path, "modules.%s", s) < 0)
                 return -ENOMEM;
         if (!json_is_object(obj))
-                return fail(ret_error, "%s: expected an object, got %s", path, json_type_name(obj));
+                return fail_bad_message(ret_error, "%s: expected an object, got %s", path, json_type_name(obj));
         mm->name = strdup(name);
         if (!mm->name)
                 return -ENOMEM;
@@ -356,12 +310,12 @@ static int parse_module(const Schema *schema, const char *name, const json_t *ob
         if (r < 0)
                 return r;
         if (strcmp(type, "docker") == 0)
-                return fail(ret_error, "module '%s' is of type docker: this runtime has no container engine "
+                return fail_bad_message(ret_error, "module '%s' is of type docker: this runtime has no container engine "
                             "(use type process with settings.path)", s);
         if (strcmp(type, "process") != 0) {
                 char t[SHOWN_MAX + 4];
                 shown(type, t);
-                return fail(ret_error, "module '%s': unknown type '%s' (this runtime runs type process)", s, t);
+                return fail_bad_message(ret_error, "module '%s': unknown type '%s' (this runtime runs type process)", s, t);
         }
         r = parse_status_and_policy(obj, path, &mm->status, &mm->restart_policy, ret_error);
         if (r < 0)
@@ -376,11 +330,11 @@ static int parse_module(const Schema *schema, const char *name, const json_t *ob
         order = json_object_get(obj, "startupOrder");
         if (order) {
                 if (!schema->startup_order)
-                        return fail(ret_error, "%s.startupOrder: not in schemaVersion %s (use 1.1)", path,
+                        return fail_bad_message(ret_error, "%s.startupOrder: not in schemaVersion %s (use 1.1)", path,
                                     schema->version);
                 if (!json_is_integer(order) || json_integer_value(order) < 0 ||
                     json_integer_value(order) > UINT32_MAX)
-                        return fail(ret_error, "%s.startupOrder: expected an integer 0..%u", path, UINT32_MAX);
+                        return fail_bad_message(ret_error, "%s.startupOrder: expected an integer 0..%u", path, UINT32_MAX);
                 mm->startup_order = (unsigned) json_integer_value(order);
         }
         r = parse_process_settings(obj, path, mm, ret_error);
@@ -406,7 +360,7 @@ static int parse_system_modules(const json_t *root, Manifest *m, char **ret_erro
                 if (strcmp(key, "edgeAgent") != 0 && strcmp(key, "edgeHub") != 0) {
                         char s[SHOWN_MAX + 4];
                         shown(key, s);
-                        return fail(ret_error, "systemModules: unknown module '%s' (edgeAgent, edgeHub)", s);
+                        return fail_bad_message(ret_error, "systemModules: unknown module '%s' (edgeAgent, edgeHub)", s);
                 }
         r = get_object(system, "systemModules", "edgeAgent", true, &agent, ret_error);
         if (r < 0)
@@ -429,7 +383,7 @@ static int parse_system_modules(const json_t *root, Manifest *m, char **ret_erro
         if (r < 0)
                 return r;
         if (status != MODULE_STATUS_RUNNING)
-                return fail(ret_error, "systemModules.edgeHub.status: the hub cannot be stopped by its own "
+                return fail_bad_message(ret_error, "systemModules.edgeHub.status: the hub cannot be stopped by its own "
                             "deployment (must be running)");
         r = parse_env(hub, "systemModules.edgeHub", &env, &n_env, ret_error);
         if (r < 0)
@@ -441,7 +395,7 @@ static int parse_system_modules(const json_t *root, Manifest *m, char **ret_erro
                 char s[SHOWN_MAX + 4];
                 shown(protocol, s);
                 env_deinit(env, n_env);
-                return fail(ret_error, "systemModules.edgeHub.env.UpstreamProtocol: '%s' is not supported; this hub "
+                return fail_bad_message(ret_error, "systemModules.edgeHub.env.UpstreamProtocol: '%s' is not supported; this hub "
                             "talks to IoT Hub over MQTT only (Mqtt)", s);
         }
         if ((protocol && !(m->upstream_protocol = strdup(protocol))) ||
@@ -475,14 +429,14 @@ int manifest_parse(const void *buf, size_t len, Manifest **ret, char **ret_error
         if (ret_error)
                 *ret_error = NULL;
         if (len > MANIFEST_MAX)
-                return fail(ret_error, "manifest larger than %u bytes", MANIFEST_MAX);
+                return fail_bad_message(ret_error, "manifest larger than %u bytes", MANIFEST_MAX);
 
         /* Duplicate keys are refused here, so two modules of one name never reach the checks below. */
         root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &e);
         if (!root)
-                return fail(ret_error, "not valid JSON: line %d column %d: %s", e.line, e.column, e.text);
+                return fail_bad_message(ret_error, "not valid JSON: line %d column %d: %s", e.line, e.column, e.text);
         if (!json_is_object(root))
-                return fail(ret_error, "manifest: expected an object, got %s", json_type_name(root));
+                return fail_bad_message(ret_error, "manifest: expected an object, got %s", json_type_name(root));
 
         m = calloc(1, sizeof(*m));
         if (!m)
@@ -498,7 +452,7 @@ int manifest_parse(const void *buf, size_t len, Manifest **ret, char **ret_error
         if (!schema) {
                 char s[SHOWN_MAX + 4];
                 shown(schema_version, s);
-                return fail(ret_error, "unsupported schemaVersion '%s' (1.0 or 1.1)", s);
+                return fail_bad_message(ret_error, "unsupported schemaVersion '%s' (1.0 or 1.1)", s);
         }
         m->schema_version = strdup(schema->version);
         if (!m->schema_version)
@@ -507,7 +461,7 @@ int manifest_parse(const void *buf, size_t len, Manifest **ret, char **ret_error
         version = json_object_get(root, "$version");
         if (version) {
                 if (!json_is_integer(version) || json_integer_value(version) < 0)
-                        return fail(ret_error, "$version: expected a non-negative integer");
+                        return fail_bad_message(ret_error, "$version: expected a non-negative integer");
                 m->version = json_integer_value(version);
         }
 
@@ -521,7 +475,7 @@ int manifest_parse(const void *buf, size_t len, Manifest **ret, char **ret_error
         if (strcmp(runtime_type, "process") != 0 && strcmp(runtime_type, "docker") != 0) {
                 char s[SHOWN_MAX + 4];
                 shown(runtime_type, s);
-                return fail(ret_error, "runtime.type: unknown runtime '%s' (process)", s);
+                return fail_bad_message(ret_error, "runtime.type: unknown runtime '%s' (process)", s);
         }
 
         r = parse_system_modules(root, m, ret_error);
@@ -533,13 +487,13 @@ int manifest_parse(const void *buf, size_t len, Manifest **ret, char **ret_error
                 return r;
         if (modules) {
                 if (json_object_size(modules) > MANIFEST_MODULES_MAX)
-                        return fail(ret_error, "modules: more than %u modules", MANIFEST_MODULES_MAX);
+                        return fail_bad_message(ret_error, "modules: more than %u modules", MANIFEST_MODULES_MAX);
                 m->modules = calloc(json_object_size(modules) + 1, sizeof(*m->modules));
                 if (!m->modules)
                         return -ENOMEM;
                 json_object_foreach(modules, name, v) {
                         if (strcmp(name, "edgeAgent") == 0 || strcmp(name, "edgeHub") == 0)
-                                return fail(ret_error, "modules.%s: duplicate module name (a system module)", name);
+                                return fail_bad_message(ret_error, "modules.%s: duplicate module name (a system module)", name);
                         ManifestModule *mm = &m->modules[m->n_modules++];
                         r = parse_module(schema, name, v, mm, ret_error);
                         if (r < 0)
@@ -591,7 +545,7 @@ int manifest_check_executables(const Manifest *m, char **ret_error) {
                 if (r < 0) {
                         char s[SHOWN_MAX + 4];
                         shown(mm->path, s);
-                        (void) fail(ret_error, "module '%s': executable '%s': %s", mm->name, s,
+                        (void) fail_bad_message(ret_error, "module '%s': executable '%s': %s", mm->name, s,
                                     r == -EISDIR ? "not a regular file" : strerror(-r));
                         return r;
                 }

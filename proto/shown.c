@@ -1,0 +1,50 @@
+/* Untrusted text and values in one-line error messages */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "proto/shown.h"
+
+void shown(const char *s, char out[static SHOWN_MAX + 4]) {
+        size_t i = 0;
+
+        for (; s[i] && i < SHOWN_MAX; i++)
+                out[i] = (unsigned char) s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
+        if (s[i])
+                out[i++] = '.', out[i++] = '.', out[i++] = '.';
+        out[i] = 0;
+}
+
+const char *json_type_name(const json_t *v) {
+        switch (json_typeof(v)) {
+        case JSON_OBJECT:
+                return "an object";
+        case JSON_ARRAY:
+                return "an array";
+        case JSON_STRING:
+                return "a string";
+        case JSON_INTEGER:
+        case JSON_REAL:
+                return "a number";
+        case JSON_TRUE:
+        case JSON_FALSE:
+                return "a boolean";
+        default:
+                return "null";
+        }
+}
+
+int fail_bad_message(char **ret_error, const char *fmt, ...) {
+        va_list ap;
+
+        if (!ret_error)
+                return -EBADMSG;
+        va_start(ap, fmt);
+        int r = vasprintf(ret_error, fmt, ap);
+        va_end(ap);
+        if (r < 0) {
+                *ret_error = NULL;
+                return -ENOMEM;
+        }
+        return -EBADMSG;
+}
