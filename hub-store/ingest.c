@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -45,6 +46,8 @@ struct Importer {
         bool full;                     /* the flag file exists */
         sd_event_source *timer;
         sd_event_source *sync_timer;   /* sync: periodic */
+        sd_event_source *watch;        /* inotify on the ingest folder: wakes an idle importer */
+        bool idle;                     /* the last pass found nothing: the timer waits IMPORTER_IDLE_USEC */
 
         Segment *known;                /* offsets in memory, by name */
         size_t n_known, cap_known;
@@ -328,7 +331,26 @@ static int importer_on_timer(sd_event_source *s, uint64_t usec, void *userdata) 
         int r = importer_run(im);
 
         importer_update_full(im);
+        im->idle = r <= 0;
         (void) sd_event_source_set_time_relative(s, r > 0 ? IMPORTER_BUSY_USEC : IMPORTER_IDLE_USEC);
+        return 0;
+}
+
+/*
+ * The plugin appended a record to a quiet log: import now rather than after
+ * the idle tick (up to 50 ms), so a lone message is routed within a
+ * millisecond. While records flow the busy tick batches them: importing on
+ * every write measured slower at 1,000 msg/s (route benchmark, p99 ~50 ms
+ * against ~6 ms), so the watch only wakes an idle importer.
+ */
+static int importer_on_inotify(sd_event_source *s, const struct inotify_event *event, void *userdata) {
+        Importer *im = userdata;
+
+        if (!im->idle)
+                return 0;
+        im->idle = false;
+        (void) sd_event_source_set_time_relative(im->timer, 0);
+        (void) sd_event_source_set_enabled(im->timer, SD_EVENT_ON);
         return 0;
 }
 
@@ -382,6 +404,14 @@ int importer_new(Manager *m, Importer **ret) {
         (void) sd_event_source_set_description(im->timer, "ingest-import");
         (void) sd_event_source_set_enabled(im->timer, SD_EVENT_ON);
 
+        r = sd_event_add_inotify(m->event, &im->watch, im->dir, IN_MODIFY | IN_CREATE | IN_MOVED_TO,
+                                 importer_on_inotify, im);
+        if (r < 0)
+                /* Only latency depends on it: the timer still imports everything. */
+                log_warning_errno(r, "Failed to watch '%s', importing on the timer only: %m", im->dir);
+        else
+                (void) sd_event_source_set_description(im->watch, "ingest-watch");
+
         if (m->config->sync == SYNC_PERIODIC) {
                 r = sd_event_add_time_relative(m->event, &im->sync_timer, CLOCK_MONOTONIC,
                                                m->config->sync_interval_msec * 1000u, 10000u, importer_on_sync, im);
@@ -399,6 +429,7 @@ Importer *importer_free(Importer *im) {
                 return NULL;
         im->timer = sd_event_source_disable_unref(im->timer);
         im->sync_timer = sd_event_source_disable_unref(im->sync_timer);
+        im->watch = sd_event_source_disable_unref(im->watch);
         safe_close(im->open_fd);
         ingest_reader_deinit(&im->reader);
         free(im->known);
