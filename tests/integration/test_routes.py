@@ -72,9 +72,9 @@ def test_absent_module_gets_its_backlog_in_order_when_it_returns(sim, make_hub):
     a = module(hub, keys, "modA")
     for i in range(30):
         assert a.send_output("out1", f"early-{i}")
-    queues = hub.hubctl_json("queues")["queues"]
-    q = [e for e in queues if e["endpoint"] == "/modules/modB/inputs/in1"]
-    assert q and q[0]["messages"] == 30, queues
+    # With storage.ingest: log the PUBACK comes before the import: wait for it.
+    wait_until(lambda: sum(e["messages"] for e in hub.hubctl_json("queues")["queues"]
+                           if e["endpoint"] == "/modules/modB/inputs/in1") == 30, 10, what="30 queued for modB")
 
     b = module(hub, keys, "modB")
     wait_until(lambda: len(b.inputs) >= 30, 10, what="the backlog at modB")
