@@ -68,8 +68,11 @@ def test_urgent_messages_leave_before_an_older_backlog(sim, make_hub):
         assert d.send(f"bulk-{i}")
     for i in range(5):
         assert d.send(f"urgent-{i}", props="urgent=yes")
-    prios = {(e["endpoint"], e["priority"]): e["messages"] for e in hub.hubctl_json("queues")["queues"]}
-    assert prios[("$upstream", 0)] == 5 and prios[("$upstream", 7)] == 300, prios
+    def queued():
+        return {(e["endpoint"], e["priority"]): e["messages"] for e in hub.hubctl_json("queues")["queues"]}
+    # storage.ingest: log acknowledges before the import: wait for it.
+    wait_until(lambda: queued().get(("$upstream", 0)) == 5 and queued().get(("$upstream", 7)) == 300, 10,
+               what="5 urgent and 300 bulk queued")
 
     sim.restore()
     wait_until(lambda: len(telemetry_payloads(sim, "dev-p")) >= 305, 60, what="everything upstream")
