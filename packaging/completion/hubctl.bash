@@ -8,6 +8,10 @@ _hubctl() {
 		_filedir '@(yaml|yml)'
 		return
 		;;
+	deploy)
+		_filedir '@(json)'
+		return
+		;;
 	esac
 
 	if [[ $cur == -* ]]; then
@@ -15,11 +19,24 @@ _hubctl() {
 		return
 	fi
 
-	local i
+	local i command=""
 	for ((i = 1; i < cword; i++)); do
 		case ${words[i]} in
-		status | queues | devices | sync) return ;;
+		status | queues | devices | sync | routes | twins | modules | deployment | deploy | methods)
+			command=${words[i]}
+			break
+			;;
 		esac
 	done
-	COMPREPLY=($(compgen -W 'status queues devices sync' -- "$cur"))
+	case $command in
+	"")
+		COMPREPLY=($(compgen -W 'status queues devices sync routes twins modules deployment deploy methods' -- "$cur"))
+		;;
+	twins)
+		[[ $prev == twins ]] && COMPREPLY=($(compgen -W 'show' -- "$cur"))
+		;;
+	methods)
+		[[ $prev == methods ]] && COMPREPLY=($(compgen -W 'invoke' -- "$cur"))
+		;;
+	esac
 } && complete -F _hubctl hubctl

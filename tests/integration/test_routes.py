@@ -102,3 +102,29 @@ def test_backlog_survives_a_hub_store_restart(sim, make_hub):
     assert [p for (_, p, _) in b.inputs][:10] == [f"kept-{i}" for i in range(10)]
     a.close()
     b.close()
+
+
+def test_an_absent_module_blocks_nobody_and_a_route_ttl_expires_its_queue(sim, make_hub):
+    routes = dict(ROUTES)
+    routes["toC"] = {"route": 'FROM /messages/modules/modA/outputs/out1 INTO BrokeredEndpoint("/modules/modC/inputs/in1")',
+                     "time_to_live_secs": 2}
+    sim.add_identity(EDGE_ID, "modC")
+    hub, keys = offline_hub(sim, make_hub, routes=routes)
+    b = module(hub, keys, "modB")
+    a = module(hub, keys, "modA")
+    # modC never connects: its queue grows, modB still gets every message at once.
+    for i in range(20):
+        assert a.send_output("out1", f"m{i}")
+    wait_until(lambda: len(b.inputs) >= 20, 10, what="modB's messages while modC is away")
+    assert [p for (_, p, _) in b.inputs] == [f"m{i}" for i in range(20)]
+
+    def queue_c():
+        return next((e for e in hub.hubctl_json("queues")["queues"] if e["endpoint"] == "/modules/modC/inputs/in1"),
+                    {"messages": 0, "expired": 0})
+    assert queue_c()["messages"] + queue_c()["expired"] == 20
+    # The route's time to live (2 s, not the global 7200 s) empties it, counted as expired.
+    wait_until(lambda: queue_c()["expired"] == 20 and queue_c()["messages"] == 0, 10, what="modC's queue to expire")
+    routes_json = {r["name"]: r for r in hub.hubctl_json("routes")["routes"]}
+    assert routes_json["toC"]["time_to_live_sec"] == 2
+    a.close()
+    b.close()
