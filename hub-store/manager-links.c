@@ -12,10 +12,9 @@
 
 /*
  * A hub throttles connection storms: after an outage a hundred identities
- * reconnect at most CONNECTS_PER_SEC per second, in the order they asked.
+ * reconnect at most upstream.connect_rate per second (a burst of as many),
+ * in the order they asked.
  */
-#define CONNECTS_PER_SEC 20u
-#define CONNECT_BURST 20u
 /*
  * While the uplink is down one link at a time retries this often, whatever
  * its own backoff says; when it gets through, every link retries at once
@@ -445,7 +444,7 @@ int manager_links_setup(Manager *m) {
                 .message_ttl_ms = m->config->ttl_sec * 1000u,
                 .keepalive_sec = KEEPALIVE_SEC,
         };
-        token_bucket_init(&m->connect_bucket, CONNECTS_PER_SEC, CONNECT_BURST);
+        token_bucket_init(&m->connect_bucket, m->config->connect_rate, m->config->connect_rate);
 
         /* 1 ms accuracy: sd-event's default (250 ms) would stretch the rate limit and the probe. */
         r = sd_event_add_time_relative(m->event, &m->connect_source, CLOCK_MONOTONIC, 0, TIMER_ACCURACY_USEC,

@@ -111,6 +111,16 @@ static int parse_port_value(const char *s, bool allow_zero, void *field) {
         return 0;
 }
 
+/* Upstream connections opened per second: IoT Hub throttles connect storms (S1: 100/s per unit). */
+static int parse_connect_rate(const char *s, void *field) {
+        uint64_t v;
+
+        if (parse_u64(s, strlen(s), &v) < 0 || v < 1 || v > 1000)
+                return -EINVAL;
+        *(uint32_t *) field = (uint32_t) v;
+        return 0;
+}
+
 static int parse_port(const char *s, void *field) {
         return parse_port_value(s, false, field);
 }
@@ -242,6 +252,7 @@ static const ConfigType type_key = { "invalid key (must be base64 of 16..64 byte
                                      .secret = true };
 static const ConfigType type_port = { "invalid port", parse_port };
 static const ConfigType type_port_or_off = { "invalid port", parse_port_or_off };
+static const ConfigType type_connect_rate = { "invalid rate (1..1000 connections per second)", parse_connect_rate };
 static const ConfigType type_bytes = { "invalid size", parse_bytes };
 static const ConfigType type_sec = { "invalid duration", parse_sec };
 static const ConfigType type_msec = { "invalid duration", parse_msec };
@@ -267,6 +278,7 @@ static const ConfigItem config_items[] = {
         ITEM("upstream.scope_refresh", type_sec, scope_refresh_sec, "1h"),
         ITEM("upstream.idle_timeout", type_sec, idle_timeout_sec, "5m"),
         ITEM("upstream.token_ttl", type_sec, token_ttl_sec, "1h"),
+        ITEM("upstream.connect_rate", type_connect_rate, connect_rate, "20"),
 
         ITEM("listeners.tls.port", type_port_or_off, tls_port, "8883"),
         ITEM("listeners.tls.bind", type_string, tls_bind, "0.0.0.0"),

@@ -51,6 +51,7 @@ typedef struct Config {
         uint64_t scope_refresh_sec;   /* upstream.scope_refresh (3600) */
         uint64_t idle_timeout_sec;    /* upstream.idle_timeout (300): close an idle identity link */
         uint64_t token_ttl_sec;       /* upstream.token_ttl (3600) */
+        uint32_t connect_rate;        /* upstream.connect_rate (20): links opened per second at most */
 
         /* listeners: */
         uint16_t tls_port;            /* listeners.tls.port (8883; 0 = off) */

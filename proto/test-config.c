@@ -130,6 +130,7 @@ static void test_defaults(void **state) {
         assert_int_equal(c->scope_refresh_sec, 3600);
         assert_int_equal(c->idle_timeout_sec, 300);
         assert_int_equal(c->token_ttl_sec, 3600);
+        assert_int_equal(c->connect_rate, 20);
         assert_int_equal(c->tls_port, 0);
         assert_string_equal(c->tls_bind, "0.0.0.0");
         assert_null(c->tls_cert_file);
@@ -198,6 +199,11 @@ static void test_values(void **state) {
                 { "store_and_forward:\n  time_to_live: 1500ms\n", 0,
                   "test.yaml:9:17: key 'store_and_forward.time_to_live': invalid duration '1500ms'" },
                 { "store_and_forward:\n  time_to_live: 2h\n", 1 },
+                { "upstream:\n  connect_rate: 100\n", 1 },
+                { "upstream:\n  connect_rate: 0\n", 0,
+                  "test.yaml:9:17: key 'upstream.connect_rate': invalid rate (1..1000 connections per second) '0'" },
+                { "upstream:\n  connect_rate: 1001\n", 0,
+                  "test.yaml:9:17: key 'upstream.connect_rate': invalid rate (1..1000 connections per second) '1001'" },
                 { "store_and_forward:\n  time_to_live: h\n", 0,
                   "test.yaml:9:17: key 'store_and_forward.time_to_live': invalid duration 'h'" },
                 { "store_and_forward:\n  time_to_live: 1h 30m\n", 0,
