@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "proto/cleanup.h"
+#include "proto/shown.h"
 #include "proto/route-condition.h"
 
 /*
@@ -20,7 +21,7 @@
  */
 
 #define NUMBER_TEXT_MAX 127u
-#define SHOWN_MAX 32u
+#define SPAN_SHOWN_MAX 32u
 
 typedef enum NodeKind {
         NODE_LITERAL,
@@ -163,48 +164,24 @@ static bool is_space(char c) {
 }
 
 /* "'INTO'" or "end of input": user text made safe for a one-line message. */
-static void describe(const Parser *p, size_t start, size_t end, char out[static SHOWN_MAX + 8]) {
-        if (start >= p->len) {
-                strcpy(out, "end of input");
-                return;
-        }
-        if (end <= start)
-                end = start + 1;
-        size_t n = 0;
-        out[n++] = '\'';
-        for (size_t i = start; i < end && i < p->len && i - start < SHOWN_MAX; i++)
-                out[n++] = (unsigned char) p->s[i] < 0x20 || p->s[i] == 0x7f ? '?' : p->s[i];
-        if (end - start > SHOWN_MAX)
-                out[n++] = '.', out[n++] = '.', out[n++] = '.';
-        out[n++] = '\'';
-        out[n] = 0;
+static void describe(const Parser *p, size_t start, size_t end, char out[static SPAN_SHOWN_MAX + 8]) {
+        shown_span(p->s, p->len, start, end, SPAN_SHOWN_MAX, "end of input", out);
 }
 
 static int parser_fail(Parser *p, size_t at, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Records the first error; returns -EINVAL (or -ENOMEM). */
 static int parser_fail(Parser *p, size_t at, const char *fmt, ...) {
-        _cleanup_free_ char *msg = NULL;
         va_list ap;
 
-        if (p->error)
-                return -EINVAL;
         va_start(ap, fmt);
-        int r = vasprintf(&msg, fmt, ap);
+        int r = fail_at_position(&p->error, at, fmt, ap);
         va_end(ap);
-        if (r < 0) {
-                msg = NULL;
-                return -ENOMEM;
-        }
-        if (asprintf(&p->error, "position %zu: %s", at + 1, msg) < 0) {
-                p->error = NULL;
-                return -ENOMEM;
-        }
-        return -EINVAL;
+        return r;
 }
 
 static int parser_expected(Parser *p, const char *what) {
-        char found[SHOWN_MAX + 8];
+        char found[SPAN_SHOWN_MAX + 8];
         describe(p, p->tok.start, p->tok.end, found);
         return parser_fail(p, p->tok.start, "expected %s, found %s", what, found);
 }
@@ -385,7 +362,7 @@ static int lex_next(Parser *p) {
                                 t.kind = keywords[k].kind;
                 p->pos = i;
         } else {
-                char found[SHOWN_MAX + 8];
+                char found[SPAN_SHOWN_MAX + 8];
                 describe(p, p->pos, p->pos + 1, found);
                 return parser_fail(p, t.start, "unexpected character %s", found);
         }
@@ -580,7 +557,7 @@ static int parse_operand(Parser *p, RouteCondition **ret) {
                 if (token_is_word(p, "IS_DEFINED"))
                         return parse_is_defined(p, ret);
                 if (after < p->len && p->s[after] == '(') {
-                        char name[SHOWN_MAX + 8];
+                        char name[SPAN_SHOWN_MAX + 8];
                         describe(p, p->tok.start, p->tok.end, name);
                         return parser_fail(p, p->tok.start, "unsupported function %s (only IS_DEFINED)", name);
                 }

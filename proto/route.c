@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "proto/cleanup.h"
+#include "proto/shown.h"
 #include "proto/route.h"
 #include "proto/sas.h"
 
@@ -16,7 +17,7 @@
  * the first token that cannot continue it, where INTO must follow.
  */
 
-#define SHOWN_MAX 32u
+#define SPAN_SHOWN_MAX 32u
 #define SOURCE_SEGMENTS_MAX 6u
 
 typedef struct RouteParser {
@@ -30,48 +31,24 @@ typedef struct Span {
         size_t start, end;
 } Span;
 
-static void describe(const RouteParser *p, Span sp, char out[static SHOWN_MAX + 8]) {
-        if (sp.start >= p->len) {
-                strcpy(out, "end of route");
-                return;
-        }
-        if (sp.end <= sp.start)
-                sp.end = sp.start + 1;
-        size_t n = 0;
-        out[n++] = '\'';
-        for (size_t i = sp.start; i < sp.end && i < p->len && i - sp.start < SHOWN_MAX; i++)
-                out[n++] = (unsigned char) p->s[i] < 0x20 || p->s[i] == 0x7f ? '?' : p->s[i];
-        if (sp.end - sp.start > SHOWN_MAX)
-                out[n++] = '.', out[n++] = '.', out[n++] = '.';
-        out[n++] = '\'';
-        out[n] = 0;
+static void describe(const RouteParser *p, Span sp, char out[static SPAN_SHOWN_MAX + 8]) {
+        shown_span(p->s, p->len, sp.start, sp.end, SPAN_SHOWN_MAX, "end of route", out);
 }
 
 static int fail(RouteParser *p, size_t at, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 static int fail(RouteParser *p, size_t at, const char *fmt, ...) {
-        _cleanup_free_ char *msg = NULL;
         va_list ap;
 
-        if (p->error)
-                return -EINVAL;
         va_start(ap, fmt);
-        int r = vasprintf(&msg, fmt, ap);
+        int r = fail_at_position(&p->error, at, fmt, ap);
         va_end(ap);
-        if (r < 0) {
-                msg = NULL;
-                return -ENOMEM;
-        }
-        if (asprintf(&p->error, "position %zu: %s", at + 1, msg) < 0) {
-                p->error = NULL;
-                return -ENOMEM;
-        }
-        return -EINVAL;
+        return r;
 }
 
 /* "expected X, found 'Y'" with Y the span (or what starts at sp.start). */
 static int fail_expected(RouteParser *p, Span sp, const char *what) {
-        char found[SHOWN_MAX + 8];
+        char found[SPAN_SHOWN_MAX + 8];
         describe(p, sp, found);
         return fail(p, sp.start, "expected %s, found %s", what, found);
 }

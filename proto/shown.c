@@ -2,6 +2,8 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "proto/shown.h"
 
@@ -47,4 +49,37 @@ int fail_bad_message(char **ret_error, const char *fmt, ...) {
                 return -ENOMEM;
         }
         return -EBADMSG;
+}
+
+void shown_span(const char *s, size_t len, size_t start, size_t end, size_t max, const char *at_end, char *out) {
+        if (start >= len) {
+                snprintf(out, max + 8, "%s", at_end);
+                return;
+        }
+        if (end <= start)
+                end = start + 1;
+        size_t n = 0;
+        out[n++] = '\'';
+        for (size_t i = start; i < end && i < len && i - start < max; i++)
+                out[n++] = (unsigned char) s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
+        if (end - start > max)
+                out[n++] = '.', out[n++] = '.', out[n++] = '.';
+        out[n++] = '\'';
+        out[n] = 0;
+}
+
+int fail_at_position(char **error, size_t at, const char *fmt, va_list ap) {
+        char *msg = NULL;
+
+        if (*error)
+                return -EINVAL;
+        if (vasprintf(&msg, fmt, ap) < 0)
+                return -ENOMEM;
+        int r = asprintf(error, "position %zu: %s", at + 1, msg);
+        free(msg);
+        if (r < 0) {
+                *error = NULL;
+                return -ENOMEM;
+        }
+        return -EINVAL;
 }

@@ -2,6 +2,8 @@
 #pragma once
 
 #include <jansson.h>
+#include <stdarg.h>
+#include <stddef.h>
 
 /* Longest piece of untrusted text an error message repeats. */
 #define SHOWN_MAX 64u
@@ -14,3 +16,17 @@ const char *json_type_name(const json_t *v);
 
 /* Sets *ret_error (if ret_error) to the formatted line; returns -EBADMSG, or -ENOMEM. */
 int fail_bad_message(char **ret_error, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/*
+ * s[start, end) of a text being parsed, quoted ("'INTO'"), made safe as by
+ * shown() and cut after max bytes; at_end (e.g. "end of input") when start
+ * is past the text. An empty span shows the one character at start. out
+ * has room for max + 8 bytes.
+ */
+void shown_span(const char *s, size_t len, size_t start, size_t end, size_t max, const char *at_end, char *out);
+
+/*
+ * A parser's first error: unless *error is set already, sets it to
+ * "position N: <fmt>" with N = at + 1. Returns -EINVAL, or -ENOMEM.
+ */
+int fail_at_position(char **error, size_t at, const char *fmt, va_list ap) __attribute__((format(printf, 3, 0)));
