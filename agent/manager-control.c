@@ -68,16 +68,6 @@ static const ControlCommand control_commands[] = {
         { "deployment", control_deployment },
 };
 
-static void reply_json(FrameBuilder *reply, json_t *result) {
-        _cleanup_free_ char *text = result ? json_dumps(result, JSON_COMPACT) : NULL;
-        if (!text) {
-                wire_reply_init(reply, WIRE_CONTROL_REPLY, ENOMEM, "out of memory");
-                return;
-        }
-        wire_reply_init(reply, WIRE_CONTROL_REPLY, 0, NULL);
-        frame_builder_add_string(reply, WIRE_JSON, text);
-}
-
 /* deploy: the argument is the manifest's text, checked and applied as a twin's would be. */
 static void control_deploy(Manager *m, const char *argument, FrameBuilder *reply) {
         _cleanup_free_ char *error = NULL;
@@ -93,7 +83,7 @@ static void control_deploy(Manager *m, const char *argument, FrameBuilder *reply
                 return;
         }
         json_auto_t *result = deployment_json(m);
-        reply_json(reply, result);
+        wire_reply_json(reply, result);
 }
 
 static int manager_control(Manager *m, const char *command, const char *argument, FrameBuilder *reply) {
@@ -110,7 +100,7 @@ static int manager_control(Manager *m, const char *command, const char *argument
                         wire_reply_init(reply, WIRE_CONTROL_REPLY, ENOENT, error);
                         return 0;
                 }
-                reply_json(reply, result);
+                wire_reply_json(reply, result);
                 return 0;
         }
         wire_reply_init(reply, WIRE_CONTROL_REPLY, EINVAL, "unknown command; known: modules, deployment, deploy");
@@ -118,22 +108,11 @@ static int manager_control(Manager *m, const char *command, const char *argument
 }
 
 int manager_handle_request(void *userdata, const Frame *request, FrameBuilder *reply) {
-        Manager *m = userdata;
         _cleanup_free_ char *command = NULL, *argument = NULL;
         int r;
 
-        if (request->type != WIRE_CONTROL_REQUEST) {
-                log_debug("Unexpected request type %u, closing the connection", (unsigned) request->type);
-                return -EBADMSG;
-        }
-        if (frame_get_string(request, WIRE_COMMAND, &command) < 0) {
-                wire_reply_init(reply, WIRE_CONTROL_REPLY, EINVAL, "command is required");
-                return 0;
-        }
-        r = frame_get_string(request, WIRE_ARGUMENT, &argument);
-        if (r < 0 && r != -ENOENT) {
-                wire_reply_init(reply, WIRE_CONTROL_REPLY, EINVAL, "malformed argument");
-                return 0;
-        }
-        return manager_control(m, command, argument, reply);
+        r = wire_control_request_parse(request, &command, &argument, reply);
+        if (r != 0)
+                return r < 0 ? r : 0;
+        return manager_control(userdata, command, argument, reply);
 }

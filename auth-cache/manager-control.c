@@ -67,19 +67,12 @@ static const ControlCommand control_commands[] = {
 
 int manager_control(Manager *m, const char *command, const char *argument, FrameBuilder *reply) {
         json_auto_t *result = NULL;
-        _cleanup_free_ char *text = NULL;
 
         for (size_t i = 0; i < ELEMENTSOF(control_commands); i++) {
                 if (strcmp(control_commands[i].name, command) != 0)
                         continue;
                 result = control_commands[i].run(m, argument);
-                text = result ? json_dumps(result, JSON_COMPACT) : NULL;
-                if (!text) {
-                        wire_reply_init(reply, WIRE_CONTROL_REPLY, ENOMEM, "out of memory");
-                        return 0;
-                }
-                wire_reply_init(reply, WIRE_CONTROL_REPLY, 0, NULL);
-                frame_builder_add_string(reply, WIRE_JSON, text);
+                wire_reply_json(reply, result);
                 return 0;
         }
         wire_reply_init(reply, WIRE_CONTROL_REPLY, EINVAL, "unknown command; known: status, devices, sync");

@@ -172,7 +172,7 @@ static void manager_reply_presence(Manager *m, const Frame *req, FrameBuilder *r
 }
 
 static void manager_reply_control(Manager *m, const Frame *req, FrameBuilder *reply) {
-        _cleanup_free_ char *command = NULL, *text = NULL;
+        _cleanup_free_ char *command = NULL;
         json_auto_t *json = NULL;
         int r;
 
@@ -184,11 +184,7 @@ static void manager_reply_control(Manager *m, const Frame *req, FrameBuilder *re
                 return wire_reply_init(reply, WIRE_CONTROL_REPLY, EINVAL, "unknown command");
         if (r < 0)
                 return wire_reply_init(reply, WIRE_CONTROL_REPLY, -r, "command failed");
-        text = json_dumps(json, JSON_COMPACT);
-        if (!text)
-                return wire_reply_init(reply, WIRE_CONTROL_REPLY, ENOMEM, NULL);
-        wire_reply_init(reply, WIRE_CONTROL_REPLY, 0, NULL);
-        frame_builder_add_string(reply, WIRE_JSON, text);
+        wire_reply_json(reply, json);
 }
 
 typedef void (*RequestHandler)(Manager *m, const Frame *req, FrameBuilder *reply);

@@ -175,7 +175,7 @@ static json_t *control_status(Manager *m) {
 }
 
 static int handle_control(Manager *m, const Frame *req, FrameBuilder *reply) {
-        _cleanup_free_ char *command = NULL, *argument = NULL, *text = NULL;
+        _cleanup_free_ char *command = NULL, *argument = NULL;
         json_auto_t *result = NULL;
         const char *error = NULL;
         int r;
@@ -204,13 +204,7 @@ static int handle_control(Manager *m, const Frame *req, FrameBuilder *reply) {
                 wire_reply_init(reply, WIRE_CONTROL_REPLY, EINVAL, error);
                 return 0;
         }
-        text = result ? json_dumps(result, JSON_COMPACT) : NULL;
-        if (!text) {
-                wire_reply_init(reply, WIRE_CONTROL_REPLY, ENOMEM, "out of memory");
-                return 0;
-        }
-        wire_reply_init(reply, WIRE_CONTROL_REPLY, 0, NULL);
-        frame_builder_add_string(reply, WIRE_JSON, text);
+        wire_reply_json(reply, result);
         return 0;
 }
 

@@ -299,3 +299,35 @@ void wire_reply_init(FrameBuilder *reply, uint16_t type, int status, const char 
         if (error)
                 frame_builder_add_string(reply, WIRE_ERROR, error);
 }
+
+void wire_reply_json(FrameBuilder *reply, const json_t *result) {
+        _cleanup_free_ char *text = result ? json_dumps(result, JSON_COMPACT) : NULL;
+
+        if (!text)
+                return wire_reply_init(reply, WIRE_CONTROL_REPLY, ENOMEM, "out of memory");
+        wire_reply_init(reply, WIRE_CONTROL_REPLY, 0, NULL);
+        frame_builder_add_string(reply, WIRE_JSON, text);
+}
+
+int wire_control_request_parse(const Frame *request, char **ret_command, char **ret_argument, FrameBuilder *reply) {
+        _cleanup_free_ char *command = NULL, *argument = NULL;
+        int r;
+
+        if (request->type != WIRE_CONTROL_REQUEST) {
+                /* Not ours: a confused or hostile peer. Closing it is the answer. */
+                log_debug("Unexpected request type %u, closing the connection", (unsigned) request->type);
+                return -EBADMSG;
+        }
+        if (frame_get_string(request, WIRE_COMMAND, &command) < 0) {
+                wire_reply_init(reply, WIRE_CONTROL_REPLY, EINVAL, "command is required");
+                return 1;
+        }
+        r = frame_get_string(request, WIRE_ARGUMENT, &argument);
+        if (r < 0 && r != -ENOENT) {
+                wire_reply_init(reply, WIRE_CONTROL_REPLY, EINVAL, "malformed argument");
+                return 1;
+        }
+        *ret_command = TAKE_PTR(command);
+        *ret_argument = TAKE_PTR(argument);
+        return 0;
+}

@@ -1,6 +1,7 @@
 /* A Unix-socket request/reply server on sd-event */
 #pragma once
 
+#include <jansson.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <systemd/sd-event.h>
@@ -31,6 +32,14 @@ void frame_server_set_priority(FrameServer *s, int64_t priority);
 
 /* Reply helpers: a status-only reply of the given type. */
 void wire_reply_init(FrameBuilder *reply, uint16_t type, int status, const char *error);
+/* A successful WIRE_CONTROL_REPLY carrying result as compact JSON (ENOMEM if result is NULL or won't dump). */
+void wire_reply_json(FrameBuilder *reply, const json_t *result);
+/*
+ * The command and optional argument of a WIRE_CONTROL_REQUEST. 0 when both
+ * were read; 1 when the request was malformed and *reply already says why;
+ * -EBADMSG when it is not a control request at all (close the peer).
+ */
+int wire_control_request_parse(const Frame *request, char **ret_command, char **ret_argument, FrameBuilder *reply);
 
 static inline void frame_server_freep(FrameServer **s) {
         if (*s)
