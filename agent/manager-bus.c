@@ -7,7 +7,7 @@
 #include <sys/utsname.h>
 
 #include "agent/manager.h"
-#include "agent/state-file.h"
+#include "proto/state-file.h"
 #include "proto/cleanup.h"
 #include "proto/log.h"
 #include "proto/twin-topic.h"

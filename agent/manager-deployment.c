@@ -35,7 +35,28 @@ void manager_record_outcome(Manager *m, DeploymentSource source, int64_t version
                 m->twin_code = code;
                 (void) set_text(&m->twin_description, description ? description : "");
         }
+        (void) manager_save_deployment(m);
         manager_report_soon(m);
+}
+
+/* Takes a saved outcome back; a malformed one is dropped (it only ever explains, never decides). */
+void manager_restore_outcome(Manager *m, json_t *o, bool twin) {
+        const char *description = NULL, *source = NULL;
+        json_int_t version = -1;
+        int code = 0;
+
+        if (!o || json_unpack(o, "{s:i, s:s, s:I, s?s}", "code", &code, "description", &description, "version",
+                              &version, "source", &source) < 0 || code < 100 || code > 599)
+                return;
+        if (twin) {
+                m->twin_code = code;
+                (void) set_text(&m->twin_description, description);
+        } else {
+                m->last_code = code;
+                m->last_version = version;
+                m->last_source = deployment_source_from_string(source);
+                (void) set_text(&m->last_description, description);
+        }
 }
 
 /* A refusal's code as edgeAgent reports it: 412 for a schema version it does not know, 400 otherwise. */
@@ -50,7 +71,7 @@ static int refusal_code(int r, const char *error) {
 int manager_deploy(Manager *m, const void *text, size_t len, DeploymentSource source, int64_t version,
                    char **ret_error) {
         _cleanup_(manifest_freep) Manifest *manifest = NULL;
-        _cleanup_free_ char *error = NULL, *note = NULL;
+        _cleanup_free_ char *error = NULL;
         json_auto_t *json = NULL;
         json_error_t e;
         int r;
@@ -62,6 +83,17 @@ int manager_deploy(Manager *m, const void *text, size_t len, DeploymentSource so
                 json = json_loadb(text, len, JSON_REJECT_DUPLICATES, &e);
                 if (!json)
                         r = -ENOMEM; /* it parsed a moment ago */
+        }
+        /* Last, as it has an effect: hub-store moves its store once it accepts. */
+        if (r >= 0) {
+                r = manager_storage_folder(m, manifest, &error);
+                if (r < 0 && m->loading) {
+                        /* The saved deployment's modules run regardless; the store stays where it is. */
+                        log_warning("The saved deployment's storage folder is refused: %s", error ? error : "n/a");
+                        free(error);
+                        error = NULL;
+                        r = 0;
+                }
         }
         if (version < 0 && manifest)
                 version = manifest->version;
@@ -77,12 +109,6 @@ int manager_deploy(Manager *m, const void *text, size_t len, DeploymentSource so
         /* The twin's bookkeeping is not part of what we run. */
         (void) json_object_del(json, "$metadata");
 
-        if (manifest->storage_folder && strcmp(manifest->storage_folder, m->config->storage_dir) != 0 &&
-            asprintf(&note, "edgeHub storageFolder '%s' is not used: storage.dir in %s ('%s') decides where the "
-                     "hub stores", manifest->storage_folder, m->config->source ? m->config->source : "the configuration",
-                     m->config->storage_dir) < 0)
-                note = NULL;
-
         /* Swap, then reconcile while the old manifest is still alive (modules compare against it). */
         Manifest *old = m->manifest;
         m->manifest = TAKE_PTR(manifest);
@@ -95,11 +121,9 @@ int manager_deploy(Manager *m, const void *text, size_t len, DeploymentSource so
         manager_reconcile(m);
         manifest_free(old);
 
-        log_notice("Applied the deployment from the %s (version %" PRIi64 "): %zu modules%s%s",
-                   source == SOURCE_TWIN ? "$edgeAgent twin" : "file", version, m->manifest->n_modules,
-                   note ? "; " : "", note ? note : "");
-        (void) manager_save_deployment(m);
-        manager_record_outcome(m, source, version, DESIRED_OK, note ? note : "");
+        log_notice("Applied the deployment from the %s (version %" PRIi64 "): %zu modules",
+                   source == SOURCE_TWIN ? "$edgeAgent twin" : "file", version, m->manifest->n_modules);
+        manager_record_outcome(m, source, version, DESIRED_OK, "");
         return 0;
 }
 

@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 
 #include "agent/manager.h"
-#include "agent/state-file.h"
+#include "proto/state-file.h"
 #include "proto/cleanup.h"
 #include "proto/log.h"
 
@@ -28,7 +28,7 @@ const char *deployment_source_to_string(DeploymentSource s) {
         }
 }
 
-static DeploymentSource deployment_source_from_string(const char *s) {
+DeploymentSource deployment_source_from_string(const char *s) {
         if (s && strcmp(s, "twin") == 0)
                 return SOURCE_TWIN;
         if (s && strcmp(s, "file") == 0)
@@ -58,6 +58,7 @@ int manager_new(Manager **ret, Config **config) {
                 return -ENOMEM;
         m->bad_input_log = RATELIMIT_INIT(BAD_INPUT_LOG_INTERVAL_USEC, BAD_INPUT_LOG_BURST);
         m->auth_cache = FRAME_CLIENT_NULL;
+        m->hub_store = FRAME_CLIENT_NULL;
         m->twin_version = -1;
         m->last_version = -1;
         m->config = TAKE_PTR(*config);
@@ -95,6 +96,10 @@ Manager *manager_free(Manager *m) {
         m->bus = bus_free(m->bus);
         m->server = frame_server_free(m->server);
         frame_client_deinit(&m->auth_cache);
+        frame_client_deinit(&m->hub_store);
+        free(m->storage_sent);
+        free(m->storage_pending);
+        m->retry_storage = sd_event_source_disable_unref(m->retry_storage);
         manifest_free(m->manifest);
         json_decref(m->manifest_json);
         json_decref(m->reported);
@@ -114,11 +119,29 @@ Manager *manager_free(Manager *m) {
         return NULL;
 }
 
-/* Persisted: the manifest, where it came from and the twin version handled, so an offline restart runs it. */
+/* What the last deployment tried came to, so a refusal outlives a restart (hubctl deployment, lastDesiredStatus). */
+static json_t *outcome_json(int code, const char *description, int64_t version, DeploymentSource source) {
+        if (code == 0)
+                return json_null();
+        return json_pack("{s:i, s:s, s:I, s:s}", "code", code, "description", description ? description : "",
+                         "version", (json_int_t) version, "source", deployment_source_to_string(source));
+}
+
+/*
+ * Persisted: the manifest, where it came from, the twin version handled and
+ * the outcomes of the last deployment tried (from anywhere, and from the
+ * twin), so an offline restart runs the deployment and still says why the
+ * last one was refused.
+ */
 int manager_save_deployment(Manager *m) {
-        json_auto_t *doc = json_pack("{s:O?, s:s, s:I, s:I}", "manifest", m->manifest_json, "source",
+        if (m->loading)
+                return 0; /* re-applying the saved one: the file already says so */
+        json_auto_t *doc = json_pack("{s:O?, s:s, s:I, s:I, s:o, s:o}", "manifest", m->manifest_json, "source",
                                      deployment_source_to_string(m->source), "twinVersion",
-                                     (json_int_t) m->twin_version, "appliedAt", (json_int_t) m->applied_at);
+                                     (json_int_t) m->twin_version, "appliedAt", (json_int_t) m->applied_at, "last",
+                                     outcome_json(m->last_code, m->last_description, m->last_version, m->last_source),
+                                     "twin", outcome_json(m->twin_code, m->twin_description, m->twin_version,
+                                                          SOURCE_TWIN));
         _cleanup_free_ char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
         if (!text)
                 return -ENOMEM;
@@ -132,7 +155,7 @@ int manager_save_deployment(Manager *m) {
 int manager_open_state(Manager *m) {
         _cleanup_free_ char *text = NULL, *error = NULL, *manifest_text = NULL;
         json_auto_t *doc = NULL;
-        json_t *manifest = NULL;
+        json_t *manifest = NULL, *last = NULL, *twin = NULL;
         json_int_t twin_version = -1, applied_at = 0;
         const char *source = NULL;
         json_error_t e;
@@ -157,46 +180,56 @@ int manager_open_state(Manager *m) {
         if (r < 0)
                 return log_error_errno(r, "Cannot read the saved deployment '%s/%s': %m", m->state_dir, DEPLOYMENT_FILE);
         doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &e);
-        if (!doc || json_unpack_ex(doc, &e, 0, "{s?o, s?s, s?I, s?I}", "manifest", &manifest, "source", &source,
-                                   "twinVersion", &twin_version, "appliedAt", &applied_at) < 0) {
+        if (!doc || json_unpack_ex(doc, &e, 0, "{s?o, s?s, s?I, s?I, s?o, s?o}", "manifest", &manifest, "source",
+                                   &source, "twinVersion", &twin_version, "appliedAt", &applied_at, "last", &last,
+                                   "twin", &twin) < 0) {
                 /* Written atomically by us: damage means someone else wrote it. Start empty rather than never. */
                 log_warning("The saved deployment '%s/%s' is malformed (%s); starting without it", m->state_dir,
                             DEPLOYMENT_FILE, e.text);
                 return 0;
         }
         m->twin_version = twin_version;
-        if (!manifest || json_is_null(manifest))
-                return 0;
-        manifest_text = json_dumps(manifest, JSON_COMPACT);
-        if (!manifest_text)
-                return log_error_errno(-ENOMEM, "Out of memory");
-        DeploymentSource src = deployment_source_from_string(source);
-        json_t *v = json_object_get(manifest, "$version");
-        r = manager_deploy(m, manifest_text, strlen(manifest_text), src,
-                           json_is_integer(v) ? json_integer_value(v) : -1, &error);
-        if (r < 0) {
-                /* E.g. an executable that is gone: keep the file, the twin or hubctl deploy may fix it. */
-                log_warning("The saved deployment no longer applies: %s", error ? error : "out of memory");
-                return 0;
+        if (manifest && !json_is_null(manifest)) {
+                manifest_text = json_dumps(manifest, JSON_COMPACT);
+                if (!manifest_text)
+                        return log_error_errno(-ENOMEM, "Out of memory");
+                DeploymentSource src = deployment_source_from_string(source);
+                json_t *v = json_object_get(manifest, "$version");
+                m->loading = true;
+                r = manager_deploy(m, manifest_text, strlen(manifest_text), src,
+                                   json_is_integer(v) ? json_integer_value(v) : -1, &error);
+                m->loading = false;
+                if (r < 0) {
+                        /* E.g. an executable that is gone: keep the file, the twin or hubctl deploy may fix it. */
+                        log_warning("The saved deployment no longer applies: %s", error ? error : "out of memory");
+                        return 0; /* that refusal is the news now, not the saved outcome */
+                }
+                m->applied_at = (uint64_t) applied_at;
+                log_info("Running the saved deployment (%s, %zu modules)", deployment_source_to_string(src),
+                         m->manifest->n_modules);
         }
-        m->applied_at = (uint64_t) applied_at;
-        log_info("Running the saved deployment (%s, %zu modules)", deployment_source_to_string(src),
-                 m->manifest->n_modules);
+        /* Re-applying recorded a success; what was last said before the restart is what stays true. */
+        manager_restore_outcome(m, last, false);
+        manager_restore_outcome(m, twin, true);
+        m->twin_version = twin_version;
         return 0;
 }
 
 int manager_listen(Manager *m) {
-        _cleanup_free_ char *path = NULL, *auth = NULL;
+        _cleanup_free_ char *path = NULL, *auth = NULL, *store = NULL;
         int r;
 
         if (mkdir(m->config->runtime_dir, 0755) < 0 && errno != EEXIST)
                 return log_error_errno(-errno, "Cannot create the runtime folder '%s': %m", m->config->runtime_dir);
         if (config_socket_path(m->config, SOCKET_AGENT, &path) < 0 ||
-            config_socket_path(m->config, SOCKET_AUTH_CACHE, &auth) < 0)
+            config_socket_path(m->config, SOCKET_AUTH_CACHE, &auth) < 0 ||
+            config_socket_path(m->config, SOCKET_HUB_STORE, &store) < 0)
                 return log_error_errno(-ENOMEM, "Out of memory");
         r = frame_client_init(&m->auth_cache, auth);
+        if (r >= 0)
+                r = frame_client_init(&m->hub_store, store);
         if (r < 0)
-                return log_error_errno(r, "Cannot set up the auth-cache client: %m");
+                return log_error_errno(r, "Cannot set up the auth-cache and hub-store clients: %m");
         r = frame_server_new(&m->server, m->event, path, 0660, manager_handle_request, m);
         if (r < 0)
                 return log_error_errno(r, "Cannot listen on '%s': %m", path);

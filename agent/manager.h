@@ -48,6 +48,7 @@ typedef struct Manager {
         char *identity;            /* {edge_device_id}/$edgeAgent */
         FrameServer *server;
         FrameClient auth_cache;
+        FrameClient hub_store;     /* the storage folder request */
         Bus *bus;
 
         /* The applied deployment: its manifest, its text (as persisted), where it came from. */
@@ -76,6 +77,12 @@ typedef struct Manager {
         json_t *reported;          /* the last reported document twin-sync accepted; NULL none yet */
         bool report_in_flight;
         bool shutting_down;
+        bool loading;              /* re-applying the saved deployment at start: nothing new to save */
+
+        /* The edgeHub storageFolder hub-store accepted, and one still to tell it (it was not answering). */
+        char *storage_sent;
+        char *storage_pending;
+        sd_event_source *retry_storage;
 
         RateLimit bad_input_log;
 } Manager;
@@ -100,7 +107,10 @@ int manager_start(Manager *m);
 int manager_deploy(Manager *m, const void *text, size_t len, DeploymentSource source, int64_t version,
                    char **ret_error);
 int manager_save_deployment(Manager *m);
+/* Remembers (and saves) what a deployment tried came to; reported as lastDesiredStatus when from the twin. */
 void manager_record_outcome(Manager *m, DeploymentSource source, int64_t version, int code, const char *description);
+/* Takes back an outcome saved by manager_save_deployment() (twin: lastDesiredStatus's); malformed ones are ignored. */
+void manager_restore_outcome(Manager *m, json_t *outcome, bool twin);
 /* Called with the twin's full desired properties. */
 void manager_twin_desired(Manager *m, json_t *desired);
 
@@ -123,11 +133,21 @@ json_t *manager_reported_document(Manager *m);
 /* Loads what was last reported (a restart must still null modules that left). */
 void manager_load_reported(Manager *m);
 
+/* manager-storage.c */
+/*
+ * Tells hub-store where the manifest wants the message store (its edgeHub
+ * storageFolder, else storage.dir). 0 accepted, unchanged, or hub-store not
+ * answering (told later, retried); -errno with *ret_error when it refused
+ * the folder: the deployment is refused with it.
+ */
+int manager_storage_folder(Manager *m, const Manifest *manifest, char **ret_error);
+
 /* manager-control.c */
 int manager_handle_request(void *userdata, const Frame *request, FrameBuilder *reply);
 json_t *manager_module_json(Manager *m, const Module *mod);
 
 const char *deployment_source_to_string(DeploymentSource s);
+DeploymentSource deployment_source_from_string(const char *s);
 
 static inline void manager_freep(Manager **m) {
         if (*m)

@@ -13,7 +13,7 @@
 
 #include "agent/module-env.h"
 #include "agent/module.h"
-#include "agent/state-file.h"
+#include "proto/state-file.h"
 #include "proto/cleanup.h"
 
 static void test_policy(void **state) {

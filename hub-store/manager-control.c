@@ -18,7 +18,7 @@ static int control_status(Manager *m, json_t **ret) {
         }
         json_t *offline_since = m->uplink == UPLINK_DOWN ? json_integer((json_int_t) m->offline_since_ms) : json_null();
 
-        json_t *j = json_pack("{s:s, s:I, s:I, s:o, s:I, s:I, s:{s:I, s:I, s:I, s:I, s:s, s:I}}",
+        json_t *j = json_pack("{s:s, s:I, s:I, s:o, s:I, s:I, s:{s:I, s:I, s:I, s:I, s:s, s:I, s:s}}",
                               "uplink", manager_uplink_string(m),
                               "links_up", (json_int_t) manager_links_up(m),
                               "links_total", (json_int_t) manager_links_total(m),
@@ -31,9 +31,17 @@ static int control_status(Manager *m, json_t **ret) {
                               "max_bytes", (json_int_t) store_max_bytes(m->store),
                               "disk_bytes", (json_int_t) store_disk_bytes(m->store),
                               "overflow", overflow_policy_to_string(m->config->overflow),
-                              "ttl_sec", (json_int_t) m->ttl_sec);
+                              "ttl_sec", (json_int_t) m->ttl_sec,
+                              "dir", store_dir(m->store));
         if (!j)
                 return -ENOMEM;
+        /* Only while there is something to say: a move waiting (for a start), or why the last one failed. */
+        json_t *store = json_object_get(j, "store");
+        if ((m->location.wanted && json_object_set_new(store, "moving_to", json_string(m->location.wanted)) < 0) ||
+            (m->storage_error && json_object_set_new(store, "move_error", json_string(m->storage_error)) < 0)) {
+                json_decref(j);
+                return -ENOMEM;
+        }
         *ret = j;
         return 0;
 }

@@ -68,10 +68,13 @@ Manager *manager_free(Manager *m) {
         m->server = frame_server_free(m->server);
         m->tick_source = sd_event_source_disable_unref(m->tick_source);
         m->sweep_source = sd_event_source_disable_unref(m->sweep_source);
+        m->move_source = sd_event_source_disable_unref(m->move_source);
         m->sync_source = sd_event_source_disable_unref(m->sync_source);
         m->importer = importer_free(m->importer);
         /* store_free() syncs the WAL: a clean stop loses nothing even with sync: periodic. */
         m->store = store_free(m->store);
+        store_location_deinit(&m->location);
+        free(m->storage_error);
         frame_client_deinit(&m->auth_cache);
         daemon_signals_release(&m->signals);
         sd_event_unref(m->event);
@@ -197,6 +200,7 @@ static const struct {
         { WIRE_PRESENCE_REQUEST, manager_reply_presence },
         { WIRE_CONTROL_REQUEST, manager_reply_control },
         { WIRE_CONFIG_APPLY_REQUEST, manager_reply_config_apply },
+        { WIRE_STORAGE_FOLDER_REQUEST, manager_reply_storage_folder },
 };
 
 static int manager_on_request(void *userdata, const Frame *req, FrameBuilder *reply) {
@@ -270,7 +274,7 @@ static int manager_on_sync(sd_event_source *s, uint64_t usec, void *userdata) {
 }
 
 static int manager_open_store(Manager *m) {
-        _cleanup_free_ char *dir = NULL, *error = NULL;
+        _cleanup_free_ char *error = NULL;
         StoreOptions o = {
                 .max_bytes = m->config->max_bytes,
                 .overflow = m->config->overflow,
@@ -281,10 +285,10 @@ static int manager_open_store(Manager *m) {
 
         if (mkdir(m->config->storage_dir, 0750) < 0 && errno != EEXIST)
                 return log_error_errno(-errno, "Failed to create '%s': %m", m->config->storage_dir);
-        if (asprintf(&dir, "%s/messages", m->config->storage_dir) < 0) {
-                dir = NULL;
-                return log_error_errno(-ENOMEM, "Out of memory");
-        }
+        r = manager_storage_resolve(m);
+        if (r < 0)
+                return r;
+        const char *dir = m->location.dir;
         r = store_open(dir, &o, &m->store, &error);
         if (r == -EUCLEAN)
                 return log_error_errno(r, "Message store '%s' is corrupt (%s). Refusing to start; "
@@ -298,6 +302,7 @@ static int manager_open_store(Manager *m) {
 
         log_info("Message store '%s': %" PRIu64 " message(s), %" PRIu64 " bytes of %" PRIu64 " queued",
                  dir, store_messages(m->store), store_bytes(m->store), store_max_bytes(m->store));
+        manager_storage_resume(m);
         return 0;
 }
 

@@ -12,6 +12,7 @@
 #include "hub-store/link.h"
 #include "hub-store/metrics.h"
 #include "hub-store/store.h"
+#include "hub-store/store-location.h"
 #include "proto/bus.h"
 #include "proto/daemon-event.h"
 #include "proto/client.h"
@@ -50,6 +51,9 @@ struct Manager {
         DaemonSignals signals;
         Config *config;
         Store *store;
+        StoreLocation location;    /* where the store lives, and a move in progress */
+        sd_event_source *move_source; /* defer: the move a storageFolder request accepted */
+        char *storage_error;       /* why the last move failed; NULL none */
         Importer *importer;        /* storage.ingest: log; NULL otherwise */
         FrameServer *server;
         FrameClient auth_cache;    /* keys for upstream tokens, scope sync */
@@ -136,6 +140,13 @@ void manager_local_bus_connected(Manager *m);
 void manager_local_tick(Manager *m);
 int manager_local_setup(Manager *m);
 void manager_local_free(Manager *m);
+/* manager-storage.c */
+/* Reads where the store lives ({storage.dir}/store-location.json), finishing a completed move. */
+int manager_storage_resolve(Manager *m);
+/* With the store open: redoes a move a crash interrupted. */
+void manager_storage_resume(Manager *m);
+void manager_reply_storage_folder(Manager *m, const Frame *req, FrameBuilder *reply);
+
 /* manager.c: storage failures, logged once per burst. */
 void manager_store_result(Manager *m, int r);
 

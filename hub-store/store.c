@@ -289,6 +289,51 @@ int store_reopen(Store *s, char **ret_error) {
         return 0;
 }
 
+int store_checkpoint(Store *s, const char *dir, char **ret_error) {
+        if (s->broken)
+                return -EIO; /* a failed WAL must not be read as if whole: reopen first */
+        if (s->dirty && kv_sync_wal(s->kv) >= 0)
+                s->dirty = false;
+        return kv_checkpoint(s->kv, dir, ret_error);
+}
+
+int store_switch(Store *s, const char *dir, char **ret_error) {
+        uint64_t messages = s->messages, bytes = s->bytes;
+        _cleanup_free_ char *old = s->dir, *copy = strdup(dir);
+        Kv *kv = NULL;
+        int r;
+
+        if (!copy)
+                return -ENOMEM;
+        s->kv = kv_close(s->kv);
+        r = kv_open(dir, &s->kv_options, &kv, ret_error);
+        if (r >= 0) {
+                s->kv = kv;
+                s->dir = TAKE_PTR(copy);
+                store_reset_counters(s);
+                r = store_scan(s);
+                if (r >= 0 && (s->messages != messages || s->bytes != bytes)) {
+                        if (ret_error && asprintf(ret_error, "the copy holds %" PRIu64 " message(s) of %" PRIu64,
+                                                  s->messages, messages) < 0)
+                                *ret_error = NULL;
+                        r = -EIO;
+                }
+                if (r >= 0) {
+                        s->broken = false;
+                        s->dirty = false;
+                        return 0;
+                }
+                s->kv = kv_close(s->kv);
+                copy = TAKE_PTR(s->dir);
+        }
+        /* Back to where we were: nothing was written since the copy, so nothing is lost. */
+        s->dir = TAKE_PTR(old);
+        int k = store_reopen(s, NULL);
+        if (k < 0)
+                log_error_errno(k, "Cannot reopen the message store '%s' either: %m", s->dir);
+        return r;
+}
+
 /* The stream holding the globally oldest record, and the oldest head seq among all others. */
 static StoreStream *store_oldest_stream(Store *s, uint64_t *ret_next_head) {
         StoreStream *oldest = NULL;
@@ -706,6 +751,10 @@ int store_sync(Store *s) {
                 return store_write_failed(s, r);
         s->dirty = false;
         return 0;
+}
+
+const char *store_dir(const Store *s) {
+        return s->dir;
 }
 
 uint64_t store_messages(const Store *s) {

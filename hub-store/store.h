@@ -139,6 +139,17 @@ int store_sync(Store *s);
 bool store_is_broken(const Store *s);
 int store_reopen(Store *s, char **ret_error);
 
+/*
+ * Moving the store to another folder (edgeHub's storageFolder): a
+ * consistent copy in dir (must not exist), then store_switch() closes this
+ * one and opens the copy, checking that it holds every message. Nothing may
+ * be written between the two (the event loop's one callback). On failure
+ * the store is back on its old folder; the copy is the caller's to delete.
+ */
+int store_checkpoint(Store *s, const char *dir, char **ret_error);
+int store_switch(Store *s, const char *dir, char **ret_error);
+const char *store_dir(const Store *s);
+
 uint64_t store_messages(const Store *s);
 uint64_t store_bytes(const Store *s);
 uint64_t store_max_bytes(const Store *s);

@@ -10,6 +10,8 @@
 
 #include "hub-store/store.h"
 #include "hub-store/test-util.h"
+#include "proto/cleanup.h"
+#include "proto/kv.h"
 #include "proto/log.h"
 
 typedef struct Fixture {
@@ -434,6 +436,53 @@ static void test_meta(void **state) {
         assert_int_equal(store_meta_put(f->store, "", &v, sizeof(v)), -EINVAL);
 }
 
+/* Moving the store (storageFolder): the copy holds every record and the meta, streams stay valid, the old one goes. */
+static void test_checkpoint_switch(void **state) {
+        Fixture *f = *state;
+        _cleanup_free_ char *to = NULL, *bad = NULL, *old = strdup(f->dir);
+        _cleanup_free_ char *error = NULL;
+        uint64_t seq, last = 0, v = 7;
+        void *val = NULL;
+        size_t len = 0;
+
+        for (unsigned i = 0; i < 10; i++) {
+                assert_int_equal(append(f, i % 2 ? "a" : "b", i, 100 + i, &seq), 0);
+                last = seq;
+        }
+        assert_int_equal(store_meta_put(f->store, "m", &v, sizeof(v)), 0);
+        StoreStream *a = stream(f, "a");
+        uint64_t bytes = store_bytes(f->store);
+        assert_true(asprintf(&to, "%s/moved", f->dir) > 0);
+
+        assert_int_equal(store_checkpoint(f->store, to, NULL), 0);
+        assert_true(store_checkpoint(f->store, to, &error) < 0); /* never over an existing folder */
+        assert_non_null(error);
+        assert_int_equal(store_switch(f->store, to, NULL), 0);
+        assert_string_equal(store_dir(f->store), to);
+        assert_ptr_equal(stream(f, "a"), a);
+        assert_int_equal(a->messages, 5);
+        assert_int_equal(store_messages(f->store), 10);
+        assert_int_equal(store_bytes(f->store), bytes);
+        Collected c = read_all(f, "b");
+        assert_int_equal(c.n, 5);
+        assert_string_equal(c.payload[4], "b:008");
+        assert_int_equal(store_meta_get(f->store, "m", &val, &len), 0);
+        assert_memory_equal(val, &v, sizeof(v));
+        free(val);
+        assert_int_equal(append(f, "a", 99, 999, &seq), 0);
+        assert_true(seq > last);
+
+        /* A folder that cannot be opened: the store stays where it is, whole. */
+        assert_true(asprintf(&bad, "%s/moved/CURRENT/x", f->dir) > 0);
+        assert_true(store_switch(f->store, bad, NULL) < 0);
+        assert_string_equal(store_dir(f->store), to);
+        assert_int_equal(store_messages(f->store), 11);
+
+        /* The old folder can go (closed, so RocksDB lets it). */
+        assert_int_equal(kv_destroy(old, NULL), 0);
+        assert_int_equal(store_messages(f->store), 11);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_append_order, setup, teardown),
@@ -447,6 +496,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_sync, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_append_acknowledged, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_meta, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_checkpoint_switch, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -59,7 +59,7 @@ static char *format_ago(char buf[static FORMAT_TIMESTAMP_MAX + FORMAT_DURATION_M
 }
 
 static int status_hub_store(Table *t, json_t *j, uint64_t now_ms, json_error_t *error) {
-        const char *uplink, *overflow;
+        const char *uplink, *overflow, *dir = NULL, *moving_to = NULL, *move_error = NULL;
         json_int_t links_up, links_total, offline_count, connected, messages, bytes, max_bytes, disk_bytes, ttl;
         json_t *offline_since_j;
         bool offline_set;
@@ -69,7 +69,7 @@ static int status_hub_store(Table *t, json_t *j, uint64_t now_ms, json_error_t *
         int r;
 
         r = json_unpack_ex(j, error, 0,
-                           "{s:s, s:I, s:I, s:o, s:I, s:I, s:{s:I, s:I, s:I, s:I, s:s, s:I}}",
+                           "{s:s, s:I, s:I, s:o, s:I, s:I, s:{s:I, s:I, s:I, s:I, s:s, s:I, s?s, s?s, s?s}}",
                            "uplink", &uplink,
                            "links_up", &links_up,
                            "links_total", &links_total,
@@ -82,7 +82,10 @@ static int status_hub_store(Table *t, json_t *j, uint64_t now_ms, json_error_t *
                            "max_bytes", &max_bytes,
                            "disk_bytes", &disk_bytes,
                            "overflow", &overflow,
-                           "ttl_sec", &ttl);
+                           "ttl_sec", &ttl,
+                           "dir", &dir,
+                           "moving_to", &moving_to,
+                           "move_error", &move_error);
         if (r < 0)
                 return -EBADMSG;
         if (links_up < 0 || links_total < 0 || offline_count < 0 || connected < 0 || messages < 0 || bytes < 0 ||
@@ -116,6 +119,17 @@ static int status_hub_store(Table *t, json_t *j, uint64_t now_ms, json_error_t *
                                 format_bytes(a, (uint64_t) bytes), format_bytes(c, (uint64_t) disk_bytes));
         table_add_cell(t, "Store policy:");
         table_add_cellf(t, "%s when full, messages expire after %s", overflow, format_duration(d, (uint64_t) ttl));
+        if (dir) {
+                table_add_cell(t, "Store folder:");
+                if (moving_to)
+                        table_add_cellf(t, "%s (moving to %s)", dir, moving_to);
+                else
+                        table_add_cell(t, dir);
+        }
+        if (move_error) {
+                table_add_cell(t, "Store move:");
+                table_add_cell(t, move_error);
+        }
         return 0;
 }
 

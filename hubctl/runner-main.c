@@ -12,6 +12,7 @@
 #include "proto/ingest-log.h"
 #include "proto/config.h"
 #include "proto/log.h"
+#include "proto/state-file.h"
 #include "hubctl/runner-broker-conf.h"
 #include "hubctl/runner-manager.h"
 #include "hubctl/runner-paths.h"

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "proto/cleanup.h"
+#include "proto/state-file.h"
 #include "proto/ingest-log.h"
 #include "hubctl/runner-setup.h"
 
@@ -38,29 +39,6 @@ int broker_user_lookup(BrokerUser *ret) {
 void broker_user_deinit(BrokerUser *u) {
         free(u->name);
         *u = BROKER_USER_NULL;
-}
-
-int mkdir_parents(const char *path, mode_t mode) {
-        _cleanup_free_ char *p = strdup(path);
-
-        if (!p)
-                return -ENOMEM;
-        for (char *s = p + 1;; s++) {
-                if (*s != '/' && *s != '\0')
-                        continue;
-                char c = *s;
-                *s = '\0';
-                if (mkdir(p, mode) < 0 && errno != EEXIST)
-                        return -errno;
-                *s = c;
-                if (c == '\0')
-                        break;
-        }
-
-        struct stat st;
-        if (stat(path, &st) < 0)
-                return -errno;
-        return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
 }
 
 int runner_dirs_setup(const Config *c, const BrokerUser *u) {
@@ -102,50 +80,6 @@ int runner_ingest_dir_setup(const Config *c, const BrokerUser *u) {
         if (chown(c->storage_dir, (uid_t) -1, u->gid) < 0 || chmod(c->storage_dir, 0750) < 0)
                 return -errno;
         return 0;
-}
-
-static int write_all(int fd, const void *data, size_t len) {
-        const char *p = data;
-
-        while (len > 0) {
-                ssize_t n = write(fd, p, len);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                p += n;
-                len -= (size_t) n;
-        }
-        return 0;
-}
-
-int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, uid_t uid, gid_t gid) {
-        _cleanup_free_ char *tmp = NULL;
-        _cleanup_close_ int fd = -1;
-        int r;
-
-        if (asprintf(&tmp, "%s.XXXXXX", path) < 0)
-                return -ENOMEM;
-        fd = mkostemp(tmp, O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-
-        r = fchmod(fd, mode) < 0 ? -errno : 0;
-        if (r >= 0 && uid != (uid_t) -1 && fchown(fd, uid, gid) < 0)
-                r = -errno;
-        if (r >= 0)
-                r = write_all(fd, data, len);
-        if (r >= 0 && fsync(fd) < 0)
-                r = -errno;
-        if (r >= 0) {
-                r = close(TAKE_FD(fd)) < 0 ? -errno : 0;
-        }
-        if (r >= 0 && rename(tmp, path) < 0)
-                r = -errno;
-        if (r < 0)
-                (void) unlink(tmp);
-        return r;
 }
 
 int copy_file_atomic(const char *src, const char *dst, mode_t mode, uid_t uid, gid_t gid) {

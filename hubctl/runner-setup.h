@@ -34,19 +34,11 @@ typedef struct BrokerUser {
 int broker_user_lookup(BrokerUser *ret);
 void broker_user_deinit(BrokerUser *u);
 
-/* mkdir -p with mode for the folders created. */
-int mkdir_parents(const char *path, mode_t mode);
 
 /* Creates runtime_dir and storage_dir (0750) and hands runtime_dir to the broker user. */
 int runner_dirs_setup(const Config *c, const BrokerUser *u);
 /* storage.ingest: log — creates {storage_dir}/ingest for the broker user. No-op otherwise. */
 int runner_ingest_dir_setup(const Config *c, const BrokerUser *u);
-
-/*
- * Writes data to path through a temporary file and rename(), checking write,
- * fsync and close first; uid/gid (uid_t)-1 keep the caller's.
- */
-int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, uid_t uid, gid_t gid);
 
 /* Copies src (at most 1 MiB) to dst like write_file_atomic(). */
 int copy_file_atomic(const char *src, const char *dst, mode_t mode, uid_t uid, gid_t gid);

@@ -20,7 +20,8 @@
 static const char HUB_STORE_STATUS[] =
         "{\"uplink\":\"down\",\"links_up\":0,\"links_total\":2,\"offline_since_ms\":1714564608000,"
         "\"offline_count\":3,\"connected_devices\":4,\"store\":{\"messages\":120,\"bytes\":1572864,"
-        "\"max_bytes\":1073741824,\"disk_bytes\":4194304,\"overflow\":\"drop_oldest\",\"ttl_sec\":7200}}";
+        "\"max_bytes\":1073741824,\"disk_bytes\":4194304,\"overflow\":\"drop_oldest\",\"ttl_sec\":7200,"
+        "\"dir\":\"/var/lib/edgehub/messages\",\"moving_to\":\"/mnt/sd/messages\"}}";
 static const char AUTH_CACHE_STATUS[] =
         "{\"synced\":true,\"last_sync_ms\":1714561200000,\"last_attempt_ms\":1714564500000,"
         "\"last_error\":\"HTTP 503\",\"identities\":12,\"syncing\":false}";
@@ -109,6 +110,7 @@ static void test_status_both(void **state) {
                             "Connected devices:  4\n"
                             "Store:              120 messages, 1.5 MiB of 1.0 GiB (0.1%), 4.0 MiB on disk\n"
                             "Store policy:       drop_oldest when full, messages expire after 2h00m\n"
+                            "Store folder:       /var/lib/edgehub/messages (moving to /mnt/sd/messages)\n"
                             "Scope:              12 identities, synced 2024-05-01 11:00:00 UTC (1h00m ago)\n"
                             "Last sync attempt:  2024-05-01 11:55:00 UTC (5m00s ago) failed: 'HTTP 503'\n");
         json_decref(hs);

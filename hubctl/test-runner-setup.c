@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "proto/cleanup.h"
+#include "proto/state-file.h"
 #include "hubctl/runner-paths.h"
 #include "hubctl/runner-setup.h"
 

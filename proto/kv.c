@@ -127,6 +127,36 @@ Kv *kv_close(Kv *kv) {
         return NULL;
 }
 
+/* RocksDB's error text for *ret_error (when asked for), and its kind. */
+static int kv_fail(char *err, char **ret_error) {
+        if (ret_error)
+                *ret_error = err ? strdup(err) : NULL;
+        return kv_error(err);
+}
+
+int kv_checkpoint(Kv *kv, const char *dir, char **ret_error) {
+        char *err = NULL;
+
+        rocksdb_checkpoint_t *c = rocksdb_checkpoint_object_create(kv->db, &err);
+        if (!c)
+                return kv_fail(err, ret_error);
+        /* log_size_for_flush 0: always flush the memtable first, so the copy stands on SST files alone. */
+        rocksdb_checkpoint_create(c, dir, 0, &err);
+        rocksdb_checkpoint_object_destroy(c);
+        return err ? kv_fail(err, ret_error) : 0;
+}
+
+int kv_destroy(const char *dir, char **ret_error) {
+        char *err = NULL;
+
+        rocksdb_options_t *o = rocksdb_options_create();
+        if (!o)
+                return -ENOMEM;
+        rocksdb_destroy_db(o, dir, &err);
+        rocksdb_options_destroy(o);
+        return err ? kv_fail(err, ret_error) : 0;
+}
+
 int kv_put(Kv *kv, const void *key, size_t klen, const void *val, size_t vlen) {
         char *err = NULL;
 

@@ -49,6 +49,16 @@ void kv_iter_next(KvIter *it);
 /* Why iteration stopped early: 0 at a clean end, -EUCLEAN corruption, -EIO. Check after the loop. */
 int kv_iter_error(KvIter *it);
 
+/*
+ * A consistent copy of the open store in dir (which must not exist): hard
+ * links where dir is on the same file system, copies elsewhere; RocksDB
+ * syncs it before it returns. -EEXIST-like failures come back as -EIO with
+ * *ret_error saying why.
+ */
+int kv_checkpoint(Kv *kv, const char *dir, char **ret_error);
+/* Deletes a closed store's files and its folder (rocksdb_destroy_db). */
+int kv_destroy(const char *dir, char **ret_error);
+
 /* fsync the WAL (the periodic sync policy). */
 int kv_sync_wal(Kv *kv);
 /* Reclaims space of deleted keys in [from, to). */

@@ -36,19 +36,32 @@ const char *json_type_name(const json_t *v) {
         }
 }
 
-int fail_bad_message(char **ret_error, const char *fmt, ...) {
-        va_list ap;
-
+static int vfail(char **ret_error, int error, const char *fmt, va_list ap) {
         if (!ret_error)
-                return -EBADMSG;
-        va_start(ap, fmt);
-        int r = vasprintf(ret_error, fmt, ap);
-        va_end(ap);
-        if (r < 0) {
+                return -error;
+        if (vasprintf(ret_error, fmt, ap) < 0) {
                 *ret_error = NULL;
                 return -ENOMEM;
         }
-        return -EBADMSG;
+        return -error;
+}
+
+int fail_bad_message(char **ret_error, const char *fmt, ...) {
+        va_list ap;
+
+        va_start(ap, fmt);
+        int r = vfail(ret_error, EBADMSG, fmt, ap);
+        va_end(ap);
+        return r;
+}
+
+int fail_errno(char **ret_error, int error, const char *fmt, ...) {
+        va_list ap;
+
+        va_start(ap, fmt);
+        int r = vfail(ret_error, error, fmt, ap);
+        va_end(ap);
+        return r;
 }
 
 void shown_span(const char *s, size_t len, size_t start, size_t end, size_t max, const char *at_end, char *out) {

@@ -16,6 +16,8 @@ const char *json_type_name(const json_t *v);
 
 /* Sets *ret_error (if ret_error) to the formatted line; returns -EBADMSG, or -ENOMEM. */
 int fail_bad_message(char **ret_error, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The same with another errno (positive): returns -error, or -ENOMEM. */
+int fail_errno(char **ret_error, int error, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /*
  * s[start, end) of a text being parsed, quoted ("'INTO'"), made safe as by

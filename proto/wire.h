@@ -25,6 +25,9 @@ enum {
 
         WIRE_CONFIG_APPLY_REQUEST, /* JSON: the $edgeHub twin's desired properties (with "$version") */
         WIRE_CONFIG_APPLY_REPLY,   /* STATUS [ERROR]; EINVAL refused (ERROR says why, for lastDesiredStatus) */
+        /* agent -> hub-store: the deployment's edgeHub storageFolder, where the message store is to live */
+        WIRE_STORAGE_FOLDER_REQUEST, /* ARGUMENT: an absolute folder */
+        WIRE_STORAGE_FOLDER_REPLY,   /* STATUS [ERROR]; 0 accepted (the move follows: hubctl status), else why not */
         _WIRE_TYPE_MAX,
 };
 

@@ -5,6 +5,7 @@ while the uplink is down. Real processes only: the simulator, edgehub-run with
 mosquitto + plugin + every daemon, an Azure IoT Node.js SDK module, a paho module."""
 import json
 import os
+import shutil
 import time
 
 import pytest
@@ -120,6 +121,8 @@ def test_offline_modules_route_backoff_and_cached_deployment(sim, make_hub, work
     hub.start()
     dep = hub.hubctl_json("deployment")
     assert dep["applied"]["source"] == "file" and dep["applied"]["modules"] == 3
+    # ... and still says why the last one was refused.
+    assert dep["last"]["code"] == 400 and "nonexistent" in dep["last"]["description"]
     wait_until(lambda: len(sink_lines(out)) >= 3, 45, interval=0.3, what="messages at sink after the restart")
 
     # Back online: the queued reported status reaches the cloud.
@@ -184,3 +187,92 @@ def test_online_deployment_from_twin_applied_and_reported(sim, make_hub, workdir
     assert "module 'd' is of type docker" in status["description"]
     assert {n: m["pid"] for n, m in modules_by_name(hub).items()} == pids
     assert any(p["identity"] == AGENT for p in sim_reported_log(sim, AGENT))
+
+
+def with_storage_folder(doc, folder):
+    if folder is not None:
+        doc["systemModules"]["edgeHub"]["env"]["storageFolder"] = {"value": folder}
+    return doc
+
+
+def store_status(hub):
+    return hub.hubctl_json("status")["hub_store"]["store"]
+
+
+def test_storage_folder_moves_the_store_offline_losing_nothing(sim, make_hub, workdir):
+    """edgeHub's storageFolder moves the message store (a copy checked whole, then the switch) while
+    messages wait in it; a folder that cannot hold it refuses the deployment whole; the store is
+    found there after a restart; everything reaches the cloud in order once the uplink returns."""
+    from edgehub_harness import Device, telemetry_payloads
+    key = sim.add_child("mover")["primaryKey"]
+    hub = make_hub().start()
+    wait_until(lambda: hub.hubctl_json("status")["auth_cache"]["synced"], 20, what="scope sync")
+    sim.cut()
+    d = Device(hub, "mover", key)
+    assert d.connect() == 0
+    for i in range(40):
+        assert d.send(f"m-{i}")
+    default_dir = os.path.join(hub.storage, "messages")
+    assert store_status(hub)["dir"] == default_dir and store_status(hub)["messages"] == 40
+
+    sd = os.path.join(workdir, "sd card")
+    sleeper = {"s": module("/bin/sleep", ["1000"])}
+    deploy(hub, workdir, with_storage_folder(manifest(sleeper), sd))
+    moved = os.path.join(sd, "messages")
+    wait_until(lambda: store_status(hub)["dir"] == moved and "moving_to" not in store_status(hub), 20,
+               interval=0.2, what="the store moved")
+    assert store_status(hub)["messages"] == 40
+    assert not os.path.exists(default_dir), "the old folder is deleted once the copy holds everything"
+    assert "moving to" not in hub.hubctl("status").stdout and moved in hub.hubctl("status").stdout
+    assert hub.hubctl_json("deployment")["last"]["code"] == 200
+    assert f"Message store moved to '{moved}': 40 message(s)" in hub.log.text()
+
+    # Folders that cannot hold it: the deployment is refused whole, the store and the modules stay.
+    afile = os.path.join(workdir, "a-file")
+    open(afile, "w").close()
+    taken = os.path.join(workdir, "taken")
+    os.makedirs(os.path.join(taken, "messages"))
+    open(os.path.join(taken, "messages", "CURRENT"), "w").close()
+    pid = modules_by_name(hub)["s"]["pid"]
+    for folder, reason in ((os.path.join(afile, "x"), "Not a directory"),
+                           (taken, "exists already and is not an empty folder"),
+                           ("relative/dir", "not an absolute, normalized path"),
+                           (sd + "/../elsewhere", "not an absolute, normalized path")):
+        p = deploy(hub, workdir, with_storage_folder(manifest({"t": module("/bin/sleep", ["1001"])}), folder),
+                   check=False)
+        assert p.returncode == 4, p.stderr
+        assert "systemModules.edgeHub.env.storageFolder: " in p.stderr and reason in p.stderr, p.stderr
+        assert hub.hubctl_json("deployment")["last"]["code"] == 400
+    assert set(modules_by_name(hub)) == {"s"} and modules_by_name(hub)["s"]["pid"] == pid
+    assert store_status(hub)["dir"] == moved and store_status(hub)["messages"] == 40
+
+    # A restart (still offline) opens the store where it went.
+    for i in range(40, 50):
+        assert d.send(f"m-{i}")
+    d.close()
+    hub.stop()
+    hub.start()
+    assert store_status(hub)["dir"] == moved and store_status(hub)["messages"] == 50
+
+    # A crash after a copy was made but before the switch was recorded: the next start redoes the move
+    # from the whole old folder (the agent then asks for the deployment's folder again, and it moves back).
+    hub.stop()
+    again = os.path.join(workdir, "sd2", "messages")
+    shutil.copytree(moved, again)
+    with open(os.path.join(hub.storage, "store-location.json"), "w") as f:
+        json.dump({"dir": moved, "wanted": again}, f)
+    hub.start()
+    assert f"Message store moved to '{again}': 50 message(s)" in hub.log.text()
+    wait_until(lambda: store_status(hub)["dir"] == moved, 20, interval=0.2, what="the deployment's folder again")
+    assert store_status(hub)["messages"] == 50 and not os.path.exists(again)
+
+    # A deployment without storageFolder puts it back under storage.dir.
+    deploy(hub, workdir, manifest(sleeper))
+    wait_until(lambda: store_status(hub)["dir"] == default_dir, 20, interval=0.2, what="the store moved back")
+    assert store_status(hub)["messages"] == 50 and not os.path.exists(moved)
+
+    sim.restore()
+    wait_until(lambda: len(set(telemetry_payloads(sim, "mover"))) == 50, 60, interval=0.3,
+               what="every stored message upstream")
+    got = telemetry_payloads(sim, "mover")
+    assert [p for k, p in enumerate(got) if p not in got[:k]] == [f"m-{i}" for i in range(50)]
