@@ -187,6 +187,13 @@ static void request_process(HttpRequest *req, const char *url, const char *metho
                         request_fail(req, 500, "ServerError", "out of memory");
                 return;
         }
+        status = manager_caller_check(m, caller, &body);
+        if (status != 0) {
+                log_ratelimit(&req->server->refusal_log, LOG_INFO, "Refused a method call by '%s': not a module of "
+                              "this edge device", caller);
+                request_answer(req, status, TAKE_PTR(body));
+                return;
+        }
 
         r = method_request_parse(req->body ?: "", req->len, &mr, &error);
         if (r < 0) {

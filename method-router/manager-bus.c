@@ -125,6 +125,13 @@ static void on_device_invoke(Manager *m, const char *client, const MethodTopic *
         const char *error = NULL;
         int r;
 
+        r = manager_caller_check(m, client, &body);
+        if (r != 0) {
+                log_ratelimit(&m->bad_message_log, LOG_INFO, "Refused a method call by '%s': not a module of this edge device",
+                              client);
+                reply_invoke(m, client, t->rid, r, body);
+                return;
+        }
         r = method_request_parse(payload, len, &req, &error);
         if (r < 0) {
                 body = manager_error_body(r == -E2BIG ? "MessageTooLarge" : "ArgumentInvalid",

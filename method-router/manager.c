@@ -11,6 +11,7 @@
 #include "proto/cleanup.h"
 #include "proto/log.h"
 #include "proto/method-request.h"
+#include "proto/sas.h"
 #include "proto/wire.h"
 
 #define BUS_NAME "method-router"
@@ -145,6 +146,18 @@ int manager_result_reply(const CallResult *r, char **ret_body) {
         }
         *ret_body = manager_error_body(r->error_code, r->error_text);
         return r->http_status;
+}
+
+int manager_caller_check(Manager *m, const char *caller, char **ret_body) {
+        _cleanup_free_ char *d = NULL, *mod = NULL, *text = NULL;
+
+        if (iot_identity_split(caller, &d, &mod) >= 0 && mod && strcmp(d, m->config->edge_device_id) == 0)
+                return 0;
+        if (asprintf(&text, "only modules of edge device '%s' may invoke direct methods, not '%s'",
+                     m->config->edge_device_id, caller) < 0)
+                text = NULL;
+        *ret_body = manager_error_body("IotHubUnauthorizedAccess", text ?: "not allowed");
+        return 403;
 }
 
 /* Whether target is an enabled identity of the scope: 0, or 404/503 with *ret_body. */

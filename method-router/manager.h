@@ -62,6 +62,13 @@ int manager_invoke(Manager *m, const char *caller, const char *target, const cha
                    void *userdata, Call **ret_call, int *ret_status, char **ret_body);
 /* An error body (method_error_format); NULL only when out of memory. */
 char *manager_error_body(const char *code, const char *text);
+/*
+ * Who may call: modules of this edge device, as in IoT Edge (whose method
+ * API takes module identities only); a leaf device would otherwise reach
+ * every other device in scope with no more than its own key. 0, or 403
+ * with *ret_body.
+ */
+int manager_caller_check(Manager *m, const char *caller, char **ret_body);
 /* The HTTP status and JSON body ({"status","payload"} or an error) of a call's result. */
 int manager_result_reply(const CallResult *r, char **ret_body);
 

@@ -45,6 +45,7 @@ class Offline:
         sim.add_child("child-absent")
         self.late = sim.add_child("child-late")
         self.mod = sim.add_identity(EDGE_ID, MODULE)
+        self.other = sim.add_identity("child-1", "helper")  # a module, but not of the edge device
         self.hub = make_hub().start()
         wait_until(lambda: self.hub.hubctl_json("status")["auth_cache"]["synced"], 20, what="scope sync")
         sim.cut()
@@ -120,6 +121,9 @@ def test_https_errors(offline):
     assert status == 401, body
     status, body = https_invoke(hub, "child-1", {"methodName": "x"}, key, headers={"x-ms-edge-moduleId": "child-1"})
     assert status == 401, body
+    # authenticated, but a module of another device: only the edge device's modules may call
+    status, body = https_invoke(hub, "child-1", {"methodName": "x"}, offline.other["primaryKey"], caller="child-1/helper")
+    assert status == 403 and body["errorCode"] == "IotHubUnauthorizedAccess", body
     # unknown routes
     ctx = ssl.create_default_context(cafile=hub.pki.ca_cert)
     conn = http.client.HTTPSConnection("localhost", hub.methods_port, context=ctx, timeout=10)
@@ -166,11 +170,15 @@ def test_mqtt_invoke_form(offline):
     assert status == 400 and body["errorCode"] == "ArgumentInvalid", body
     status, body = mqtt_invoke(m, "child-1", {"methodName": "a/b"}, "r4")
     assert status == 400 and "methodName" in body["message"], body
-    # a device may call a module too
+    # only modules of the edge device call methods (as in IoT Edge): a leaf device may not, not even a module
     m.answer_methods(lambda name, payload: (200, b'"from the module"'))
     offline.device.subscribe("$iothub/methods/invoke/res/#")
     status, body = mqtt_invoke(offline.device, CALLER, {"methodName": "hello"}, "d1")
-    assert status == 200 and body == {"status": 200, "payload": "from the module"}, body
+    assert status == 403 and body["errorCode"] == "IotHubUnauthorizedAccess", body
+    assert f"only modules of edge device '{EDGE_ID}'" in body["message"] and "'child-1'" in body["message"], body
+    status, body = mqtt_invoke(offline.device, "child-1", {"methodName": "self"}, "d2")
+    assert status == 403, body
+    assert [name for name, _ in offline.calls] == ["add"], offline.calls
 
 
 def test_hubctl_methods_invoke(offline):
