@@ -35,6 +35,7 @@ static const struct {
         { MOSQ_EVT_ACL_CHECK, acl_check_callback },
         { MOSQ_EVT_MESSAGE, message_callback },
         { MOSQ_EVT_DISCONNECT, disconnect_callback },
+        { MOSQ_EVT_TICK, watchdog_tick_callback },
 };
 
 /* ---- options ---- */
@@ -167,6 +168,7 @@ int plugin_new(Plugin **ret, mosquitto_plugin_id_t *identifier, const struct mos
         log_info("edgehub plugin: internal listener %s, auth-cache %s (%" PRIu64 " ms), hub-store %s (%" PRIu64
                  " ms)",
                  p->broker_socket, auth_cache, o.auth_timeout_msec, hub_store, o.store_timeout_msec);
+        watchdog_init(&p->watchdog);
         *ret = TAKE_PTR(p);
         return 0;
 }

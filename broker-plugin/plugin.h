@@ -8,6 +8,7 @@
 #include "broker-plugin/identity.h"
 #include "broker-plugin/ingest-append.h"
 #include "broker-plugin/presence.h"
+#include "broker-plugin/watchdog.h"
 #include "proto/ratelimit.h"
 #include "proto/config.h"
 
@@ -32,6 +33,8 @@ typedef struct Plugin {
         unsigned presence_synced;       /* hub-store client's connects at the last presence sync */
         bool presence_lost;             /* a CONNECTED=1 report did not reach hub-store */
         bool presence_syncing;          /* presence_sync() is running */
+
+        Watchdog watchdog;
 
         RateLimit auth_ratelimit;
         RateLimit store_ratelimit;

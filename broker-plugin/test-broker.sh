@@ -85,10 +85,22 @@ if timeout 10 "$broker" -c "$dir/mosquitto.conf" > "$dir/broker.log" 2>&1; then
         fail "mosquitto started with a zero timeout"
 fi
 
-# 2. With it, the broker starts.
+# 2. With it, the broker starts. Given WATCHDOG_USEC (what systemd's WatchdogSec= sets) the plugin pings
+#    NOTIFY_SOCKET from mosquitto's loop, at half the timeout.
+python3 - "$dir/run/notify.sock" "$dir/notify.log" <<'PY' &
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+os.chmod(sys.argv[1], 0o666)  # mosquitto sends as its own user
+with open(sys.argv[2], "a", buffering=1) as f:
+    while True:
+        f.write(s.recv(4096).decode(errors="replace").replace("\n", " ") + "\n")
+PY
+fakes="$fakes $!"
+for i in $(seq 50); do [ -S "$dir/run/notify.sock" ] && break; sleep 0.1; done
 write_conf "plugin_opt_config $dir/edgehub.yaml
 plugin_opt_auth_timeout_ms 500"
-"$broker" -c "$dir/mosquitto.conf" > "$dir/broker.log" 2>&1 &
+NOTIFY_SOCKET="$dir/run/notify.sock" WATCHDOG_USEC=400000 "$broker" -c "$dir/mosquitto.conf" > "$dir/broker.log" 2>&1 &
 pid=$!
 for i in $(seq 50); do
         [ -S "$dir/run/broker.sock" ] && grep -q "running" "$dir/broker.log" && break
@@ -97,6 +109,10 @@ for i in $(seq 50); do
 done
 [ -S "$dir/run/broker.sock" ] || fail "no internal listener"
 grep -q "edgehub: edgehub plugin: internal listener $dir/run/broker.sock" "$dir/broker.log" || fail "plugin did not log its start"
+grep -q "pinging the systemd watchdog every 200 ms" "$dir/broker.log" || fail "the plugin did not take WATCHDOG_USEC"
+sleep 1.2
+pings=$(grep -c "WATCHDOG=1" "$dir/notify.log" || true)
+[ "$pings" -ge 4 ] || fail "expected a watchdog ping every 200 ms, got $pings in 1.2 s"
 
 sas="SharedAccessSignature sr=myhub.azure-devices.net%2Fdevices%2Fd&sig=AAAA&se=4102444800"
 
