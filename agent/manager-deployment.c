@@ -16,24 +16,15 @@ static uint64_t realtime_usec(void) {
         return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
 }
 
-static int set_text(char **slot, const char *text) {
-        char *copy = text ? strdup(text) : NULL;
-        if (text && !copy)
-                return -ENOMEM;
-        free(*slot);
-        *slot = copy;
-        return 0;
-}
-
 void manager_record_outcome(Manager *m, DeploymentSource source, int64_t version, int code, const char *description) {
         m->last_source = source;
         m->last_version = version;
         m->last_code = code;
-        (void) set_text(&m->last_description, description ? description : "");
+        (void) free_and_strdup(&m->last_description, description ? description : "");
         if (source == SOURCE_TWIN) {
                 m->twin_version = version;
                 m->twin_code = code;
-                (void) set_text(&m->twin_description, description ? description : "");
+                (void) free_and_strdup(&m->twin_description, description ? description : "");
         }
         (void) manager_save_deployment(m);
         manager_report_soon(m);
@@ -50,12 +41,12 @@ void manager_restore_outcome(Manager *m, json_t *o, bool twin) {
                 return;
         if (twin) {
                 m->twin_code = code;
-                (void) set_text(&m->twin_description, description);
+                (void) free_and_strdup(&m->twin_description, description);
         } else {
                 m->last_code = code;
                 m->last_version = version;
                 m->last_source = deployment_source_from_string(source);
-                (void) set_text(&m->last_description, description);
+                (void) free_and_strdup(&m->last_description, description);
         }
 }
 

@@ -79,11 +79,7 @@ int manager_storage_folder(Manager *m, const Manifest *manifest, char **ret_erro
         r = storage_call(m, folder, ret_error);
         if (r != STORAGE_UNREACHABLE) {
                 if (r == 0) {
-                        char *copy = strdup(folder);
-                        if (copy) {
-                                free(m->storage_sent);
-                                m->storage_sent = copy;
-                        }
+                        (void) free_and_strdup(&m->storage_sent, folder);
                         free(m->storage_pending);
                         m->storage_pending = NULL;
                         if (m->retry_storage)
@@ -93,11 +89,8 @@ int manager_storage_folder(Manager *m, const Manifest *manifest, char **ret_erro
         }
         /* hub-store is not up (yet): the deployment goes ahead, the folder follows when it answers. */
         log_info("hub-store is not answering; telling it the storage folder '%s' later", folder);
-        char *copy = strdup(folder);
-        if (!copy)
+        if (free_and_strdup(&m->storage_pending, folder) < 0)
                 return 0;
-        free(m->storage_pending);
-        m->storage_pending = copy;
         if (!m->retry_storage) {
                 r = sd_event_add_time_relative(m->event, &m->retry_storage, CLOCK_MONOTONIC, STORAGE_RETRY_USEC, 0,
                                                on_retry, m);

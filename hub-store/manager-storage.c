@@ -29,15 +29,6 @@ static int location_save(Manager *m) {
         return state_file_write(m->config->storage_dir, STORE_LOCATION_FILE, text);
 }
 
-static int set_path(char **slot, const char *path) {
-        char *copy = path ? strdup(path) : NULL;
-        if (path && !copy)
-                return -ENOMEM;
-        free(*slot);
-        *slot = copy;
-        return 0;
-}
-
 /* Deletes a store folder RocksDB no longer has open; a failure only costs disk space. */
 static void destroy_store_dir(const char *dir) {
         _cleanup_free_ char *error = NULL;
@@ -78,7 +69,7 @@ int manager_storage_resolve(Manager *m) {
                 log_info("Deleting the message store's old folder '%s' (moved to '%s')", m->location.remove,
                          m->location.dir);
                 destroy_store_dir(m->location.remove);
-                (void) set_path(&m->location.remove, NULL);
+                (void) free_and_strdup(&m->location.remove, NULL);
                 r = location_save(m);
                 if (r < 0)
                         log_warning_errno(r, "Cannot update '%s/" STORE_LOCATION_FILE "': %m", m->config->storage_dir);
@@ -109,9 +100,9 @@ static int storage_move(Manager *m, char **ret_error) {
         r = store_checkpoint(m->store, to, ret_error);
         if (r >= 0) {
                 /* From here the copy is whole: a crash finishes the move instead of redoing it. */
-                (void) set_path(&m->location.dir, to);
-                (void) set_path(&m->location.wanted, NULL);
-                r = set_path(&m->location.remove, from);
+                (void) free_and_strdup(&m->location.dir, to);
+                (void) free_and_strdup(&m->location.wanted, NULL);
+                r = free_and_strdup(&m->location.remove, from);
                 if (r >= 0)
                         r = location_save(m);
                 if (r >= 0)
@@ -121,9 +112,9 @@ static int storage_move(Manager *m, char **ret_error) {
                 (void) sd_notifyf(false, "WATCHDOG_USEC=%" PRIu64, watchdog_usec);
         if (r < 0) {
                 /* The store is (back) on 'from', whole: forget the copy. */
-                (void) set_path(&m->location.dir, from);
-                (void) set_path(&m->location.wanted, NULL);
-                (void) set_path(&m->location.remove, NULL);
+                (void) free_and_strdup(&m->location.dir, from);
+                (void) free_and_strdup(&m->location.wanted, NULL);
+                (void) free_and_strdup(&m->location.remove, NULL);
                 int k = location_save(m);
                 if (k < 0)
                         log_warning_errno(k, "Cannot update '%s/" STORE_LOCATION_FILE "': %m", m->config->storage_dir);
@@ -131,7 +122,7 @@ static int storage_move(Manager *m, char **ret_error) {
                 return r;
         }
         destroy_store_dir(from);
-        (void) set_path(&m->location.remove, NULL);
+        (void) free_and_strdup(&m->location.remove, NULL);
         r = location_save(m);
         if (r < 0)
                 log_warning_errno(r, "Cannot update '%s/" STORE_LOCATION_FILE "' (the next start deletes '%s'): %m",
@@ -232,7 +223,7 @@ void manager_reply_storage_folder(Manager *m, const Frame *req, FrameBuilder *re
         if (m->location.wanted && strcmp(m->location.wanted, to) == 0)
                 goto accepted; /* asked again while moving */
         if (strcmp(store_dir(m->store), to) == 0) {
-                (void) set_path(&m->location.wanted, NULL); /* a newer request takes back one not started yet */
+                (void) free_and_strdup(&m->location.wanted, NULL); /* a newer request takes back one not started yet */
                 goto accepted;
         }
         r = storage_check(m, folder, to, &error);
@@ -240,11 +231,11 @@ void manager_reply_storage_folder(Manager *m, const Frame *req, FrameBuilder *re
                 log_warning("Refusing to move the message store to '%s': %s", folder, error ? error : strerror(-r));
                 return wire_reply_init(reply, WIRE_STORAGE_FOLDER_REPLY, -r, error);
         }
-        r = set_path(&m->location.wanted, to);
+        r = free_and_strdup(&m->location.wanted, to);
         if (r >= 0)
                 r = location_save(m);
         if (r < 0) {
-                (void) set_path(&m->location.wanted, NULL);
+                (void) free_and_strdup(&m->location.wanted, NULL);
                 return wire_reply_init(reply, WIRE_STORAGE_FOLDER_REPLY, -r, "cannot record the move");
         }
         /* Answer first: the agent must not wait for a copy that may take minutes. */

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #define _cleanup_(f) __attribute__((cleanup(f)))
@@ -46,5 +47,16 @@ static inline void closep(int *fd) {
         (void) safe_close(*fd);
 }
 #define _cleanup_close_ _cleanup_(closep)
+
+/* Replaces the string *p owns with a copy of s (NULL: none); *p is left alone on ENOMEM. */
+static inline int free_and_strdup(char **p, const char *s) {
+        char *copy = NULL;
+
+        if (s && !(copy = strdup(s)))
+                return -ENOMEM;
+        free(*p);
+        *p = copy;
+        return 0;
+}
 
 #define ELEMENTSOF(a) (sizeof(a) / sizeof((a)[0]))

@@ -55,12 +55,7 @@ typedef struct ConfigItem {
 /* ---- typed parsers: each exists once ---- */
 
 static int set_string(void *field, const char *s) {
-        char *copy = strdup(s);
-        if (!copy)
-                return -ENOMEM;
-        free(*(char **) field);
-        *(char **) field = copy;
-        return 0;
+        return free_and_strdup(field, s);
 }
 
 static int parse_string(const char *s, void *field) {
