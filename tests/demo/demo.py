@@ -70,7 +70,8 @@ ROUTES = {
 def modules_offline(hub, sim):
     """The agent runs a deployment with the uplink down: an Azure IoT Node.js SDK module
     (tests/modules/sample-module) whose output a route takes to a second module's input."""
-    say("Offline again: the agent runs a deployment of two modules; a route takes one's output to the other")
+    say("Offline again: the agent runs a deployment of two modules; a route takes one's output to the other;\n"
+        "its edgeHub storageFolder moves the message store (a checked copy) to another folder")
     sim.cut()
     out = os.path.join(DEMO_DIR, "sink.jsonl")
     proc = lambda path, args: {"type": "process", "status": "running", "restartPolicy": "always",  # noqa: E731
@@ -80,7 +81,8 @@ def modules_offline(hub, sim):
         "runtime": {"type": "process", "settings": {}},
         "systemModules": {"edgeAgent": {"type": "process", "settings": {}},
                           "edgeHub": {"type": "process", "status": "running", "restartPolicy": "always",
-                                      "settings": {}}},
+                                      "settings": {},
+                                      "env": {"storageFolder": {"value": os.path.join(DEMO_DIR, "bigger-disk")}}}},
         "modules": {
             "sample": proc("/usr/bin/node", [os.path.join(ROOT, "tests", "modules", "sample-module", "index.cjs")]),
             "sink": proc("/usr/bin/python3", [os.path.join(ROOT, "tests", "modules", "sink", "sink.py"), out]),
@@ -100,6 +102,7 @@ def modules_offline(hub, sim):
     wait_until(lambda: len(received()) >= 5, 60, interval=0.5, what="the sink module to receive 5 messages")
     show(hub, "modules")
     show(hub, "routes")
+    show(hub, "status")
     got = received()
     print(f"sink received {len(got)} messages from the sample module on input "
           f"'{got[0]['input']}', with the uplink down")
