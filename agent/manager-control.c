@@ -10,7 +10,8 @@
 #include "proto/log.h"
 #include "proto/wire.h"
 
-static json_t *control_modules(Manager *m, const char *argument, const char **ret_error) {
+static json_t *control_modules(void *userdata, const char *argument, const char **ret_error) {
+        Manager *m = userdata;
         json_auto_t *list = json_array();
 
         if (!list)
@@ -54,16 +55,12 @@ static json_t *deployment_json(Manager *m) {
                          m->bus && bus_connected(m->bus));
 }
 
-static json_t *control_deployment(Manager *m, const char *argument, const char **ret_error) {
+static json_t *control_deployment(void *userdata, const char *argument, const char **ret_error) {
+        Manager *m = userdata;
         return deployment_json(m);
 }
 
-typedef struct ControlCommand {
-        const char *name;
-        json_t *(*run)(Manager *m, const char *argument, const char **ret_error);
-} ControlCommand;
-
-static const ControlCommand control_commands[] = {
+static const WireControlCommand control_commands[] = {
         { "modules", control_modules },
         { "deployment", control_deployment },
 };
@@ -91,18 +88,8 @@ static int manager_control(Manager *m, const char *command, const char *argument
                 control_deploy(m, argument, reply);
                 return 0;
         }
-        for (size_t i = 0; i < ELEMENTSOF(control_commands); i++) {
-                const char *error = NULL;
-                if (strcmp(control_commands[i].name, command) != 0)
-                        continue;
-                json_auto_t *result = control_commands[i].run(m, argument, &error);
-                if (!result && error) {
-                        wire_reply_init(reply, WIRE_CONTROL_REPLY, ENOENT, error);
-                        return 0;
-                }
-                wire_reply_json(reply, result);
+        if (wire_control_dispatch(control_commands, ELEMENTSOF(control_commands), m, command, argument, reply))
                 return 0;
-        }
         wire_reply_init(reply, WIRE_CONTROL_REPLY, EINVAL, "unknown command; known: modules, deployment, deploy");
         return 0;
 }

@@ -331,3 +331,19 @@ int wire_control_request_parse(const Frame *request, char **ret_command, char **
         *ret_argument = TAKE_PTR(argument);
         return 0;
 }
+
+bool wire_control_dispatch(const WireControlCommand *table, size_t n, void *userdata, const char *command,
+                           const char *argument, FrameBuilder *reply) {
+        for (size_t i = 0; i < n; i++) {
+                const char *error = NULL;
+                if (strcmp(table[i].name, command) != 0)
+                        continue;
+                json_auto_t *result = table[i].run(userdata, argument, &error);
+                if (!result && error)
+                        wire_reply_init(reply, WIRE_CONTROL_REPLY, ENOENT, error);
+                else
+                        wire_reply_json(reply, result);
+                return true;
+        }
+        return false;
+}

@@ -2,6 +2,8 @@
 #pragma once
 
 #include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <systemd/sd-event.h>
@@ -40,6 +42,15 @@ void wire_reply_json(FrameBuilder *reply, const json_t *result);
  * -EBADMSG when it is not a control request at all (close the peer).
  */
 int wire_control_request_parse(const Frame *request, char **ret_command, char **ret_argument, FrameBuilder *reply);
+
+/* A read-only control command: its JSON result, or NULL with *ret_error (ENOENT) or without (ENOMEM). */
+typedef struct WireControlCommand {
+        const char *name;
+        json_t *(*run)(void *userdata, const char *argument, const char **ret_error);
+} WireControlCommand;
+/* Runs the command of table named command and sets *reply from it; false (reply untouched) when none is. */
+bool wire_control_dispatch(const WireControlCommand *table, size_t n, void *userdata, const char *command,
+                           const char *argument, FrameBuilder *reply);
 
 static inline void frame_server_freep(FrameServer **s) {
         if (*s)

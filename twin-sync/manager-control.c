@@ -29,7 +29,8 @@ static json_t *twin_summary(const Twin *t) {
                          "in_flight", t->push_rid != NULL);
 }
 
-static json_t *control_twins(Manager *m, const char *argument, const char **ret_error) {
+static json_t *control_twins(void *userdata, const char *argument, const char **ret_error) {
+        Manager *m = userdata;
         json_auto_t *list = json_array();
         uint64_t pending = 0;
 
@@ -45,7 +46,8 @@ static json_t *control_twins(Manager *m, const char *argument, const char **ret_
                          (json_int_t) m->links_up, "bus_connected", m->bus && bus_connected(m->bus));
 }
 
-static json_t *control_twin(Manager *m, const char *argument, const char **ret_error) {
+static json_t *control_twin(void *userdata, const char *argument, const char **ret_error) {
+        Manager *m = userdata;
         if (!argument) {
                 *ret_error = "an identity is required";
                 return NULL;
@@ -64,29 +66,14 @@ static json_t *control_twin(Manager *m, const char *argument, const char **ret_e
         return json_incref(o);
 }
 
-typedef struct ControlCommand {
-        const char *name;
-        json_t *(*run)(Manager *m, const char *argument, const char **ret_error);
-} ControlCommand;
-
-static const ControlCommand control_commands[] = {
+static const WireControlCommand control_commands[] = {
         { "twins", control_twins },
         { "twin", control_twin },
 };
 
 static int manager_control(Manager *m, const char *command, const char *argument, FrameBuilder *reply) {
-        for (size_t i = 0; i < ELEMENTSOF(control_commands); i++) {
-                const char *error = NULL;
-                if (strcmp(control_commands[i].name, command) != 0)
-                        continue;
-                json_auto_t *result = control_commands[i].run(m, argument, &error);
-                if (!result && error) {
-                        wire_reply_init(reply, WIRE_CONTROL_REPLY, ENOENT, error);
-                        return 0;
-                }
-                wire_reply_json(reply, result);
+        if (wire_control_dispatch(control_commands, ELEMENTSOF(control_commands), m, command, argument, reply))
                 return 0;
-        }
         wire_reply_init(reply, WIRE_CONTROL_REPLY, EINVAL, "unknown command; known: twins, twin");
         return 0;
 }
