@@ -614,16 +614,11 @@ static int link_configure(Link *l, struct mosquitto *mosq) {
         if (rc == MOSQ_ERR_SUCCESS)
                 rc = mosquitto_username_pw_set(mosq, l->username, password);
         explicit_bzero(password, strlen(password));
-        if (rc == MOSQ_ERR_SUCCESS) {
-                if (l->settings->ca_file)
-                        rc = mosquitto_tls_set(mosq, l->settings->ca_file, NULL, NULL, NULL, NULL);
-                else
-                        rc = mosquitto_int_option(mosq, MOSQ_OPT_TLS_USE_OS_CERTS, 1);
-        }
+        /* The shared context as it is: libmosquitto's defaults would load the CA file into it again. */
         if (rc == MOSQ_ERR_SUCCESS)
-                rc = mosquitto_tls_opts_set(mosq, SSL_VERIFY_PEER, NULL, NULL);
+                rc = mosquitto_int_option(mosq, MOSQ_OPT_SSL_CTX_WITH_DEFAULTS, 0);
         if (rc == MOSQ_ERR_SUCCESS)
-                rc = mosquitto_tls_insecure_set(mosq, false);
+                rc = mosquitto_void_option(mosq, MOSQ_OPT_SSL_CTX, l->settings->ssl_ctx);
         if (rc != MOSQ_ERR_SUCCESS)
                 return rc == MOSQ_ERR_NOMEM ? -ENOMEM : -EINVAL;
 

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <errno.h>
+#include <openssl/ssl.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <systemd/sd-event.h>
@@ -47,6 +48,7 @@ typedef struct LinkSettings {
         const char *host;
         uint16_t port;
         const char *ca_file;         /* NULL: the system's CA store */
+        SSL_CTX *ssl_ctx;            /* shared by every link (link-tls.h); ca_file and host are in it */
         const char *hub_hostname;
         uint64_t token_ttl_sec;
         uint64_t message_ttl_ms;     /* 0: no TTL */

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hub-store/link-tls.h"
 #include "hub-store/manager.h"
 #include "proto/cleanup.h"
 #include "proto/log.h"
@@ -444,6 +445,9 @@ int manager_links_setup(Manager *m) {
                 .message_ttl_ms = m->config->ttl_sec * 1000u,
                 .keepalive_sec = KEEPALIVE_SEC,
         };
+        r = link_tls_context_new(m->link_settings.ca_file, m->link_settings.host, &m->link_settings.ssl_ctx);
+        if (r < 0)
+                return r;
         token_bucket_init(&m->connect_bucket, m->config->connect_rate, m->config->connect_rate);
 
         /* 1 ms accuracy: sd-event's default (250 ms) would stretch the rate limit and the probe. */
@@ -484,4 +488,7 @@ void manager_links_free(Manager *m) {
         m->n_connect_queue = m->connect_queue_cap = 0;
         m->connect_source = sd_event_source_disable_unref(m->connect_source);
         m->probe_source = sd_event_source_disable_unref(m->probe_source);
+        /* Each link's client held a reference of its own, released with it above. */
+        SSL_CTX_free(m->link_settings.ssl_ctx);
+        m->link_settings.ssl_ctx = NULL;
 }

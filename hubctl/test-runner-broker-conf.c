@@ -65,6 +65,7 @@ static void test_tls_and_plain(void **state) {
                             "log_type warning\n"
                             "log_type notice\n"
                             "log_type information\n"
+                            "connection_messages false\n"
                             "max_inflight_messages 100\n"
                             "max_packet_size 300000\n"
                             "set_tcp_nodelay true\n"

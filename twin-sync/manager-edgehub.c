@@ -9,6 +9,7 @@
 #include "proto/cleanup.h"
 #include "proto/client.h"
 #include "proto/log.h"
+#include "proto/ratelimit.h"
 #include "proto/twin-patch.h"
 #include "proto/wire.h"
 #include "twin-sync/manager.h"
@@ -83,6 +84,15 @@ void manager_edgehub_desired_changed(Manager *m, Twin *t) {
 
         if (t->desired_version == m->applied_version || t->desired_version == 0)
                 return;
+        /* A twin no deployment has written yet (IoT Hub's new twin holds only "$version"): there is
+         * nothing to apply, and handing it on would have hub-store refuse it for lacking
+         * schemaVersion. The configured routes stay. */
+        if (!json_object_get(t->desired, "schemaVersion") && !json_object_get(t->desired, "routes")) {
+                log_info("$edgeHub desired version %" PRIi64 " holds no deployment; keeping the configured routes",
+                         t->desired_version);
+                m->applied_version = t->desired_version;
+                return;
+        }
         r = apply_to_hub_store(m, t->desired, t->desired_version, &code, &description);
         if (r < 0) {
                 /* hub-store is restarting: the next fetch (link up, or our restart) tries again. */
@@ -121,14 +131,88 @@ static void utc_now(char buf[static 32]) {
         (void) strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+/* Queues {"clients": the first n entries of changes}; -EMSGSIZE when that would not fit in 32 KiB. */
+static int report_clients(Manager *m, Twin *eh, json_t *changes, size_t n) {
+        json_auto_t *clients = json_object();
+        const char *key;
+        json_t *value;
+        size_t i = 0;
+
+        if (!clients)
+                return -ENOMEM;
+        json_object_foreach(changes, key, value) {
+                if (i++ == n)
+                        break;
+                if (json_object_set(clients, key, value) < 0)
+                        return -ENOMEM;
+        }
+        json_auto_t *patch = json_pack("{s:O}", "clients", clients);
+        if (!patch)
+                return -ENOMEM;
+        return report(m, eh, patch);
+}
+
+/*
+ * A report with every changed client can pass IoT Hub's 32 KiB limit for the
+ * reported document (about 300 clients): then we report the most that fit, as
+ * edgeHub does, rather than nothing at all. The clients left out are tried
+ * again at the next change.
+ */
+static void report_clients_that_fit(Manager *m, Twin *eh, json_t *changes) {
+        static RateLimit left_out_log = RATELIMIT_INIT(60u * 1000000u, 1u);
+        size_t n = json_object_size(changes), lo = 0, hi;
+        int r;
+
+        r = report_clients(m, eh, changes, n);
+        if (r != -EMSGSIZE) {
+                if (r < 0)
+                        log_warning_errno(r, "Cannot queue the $edgeHub report of connected clients: %m");
+                return;
+        }
+        /* Binary search for the largest prefix that fits: each try is one size count of the document. */
+        hi = n - 1;
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo + 1) / 2;
+                json_auto_t *clients = json_object(), *patch = NULL, *reported = NULL;
+                const char *key;
+                json_t *value;
+                size_t i = 0;
+
+                if (!clients)
+                        return;
+                json_object_foreach(changes, key, value) {
+                        if (i++ == mid)
+                                break;
+                        (void) json_object_set(clients, key, value);
+                }
+                patch = json_pack("{s:O}", "clients", clients);
+                if (!patch)
+                        return;
+                r = twin_check_reported(eh, patch, &reported);
+                if (r == 0)
+                        lo = mid;
+                else
+                        hi = mid - 1;
+        }
+        log_ratelimit_warning(&left_out_log,
+                              "The $edgeHub report of connected clients is at IoT Hub's 32 KiB limit: %zu of %zu "
+                              "changed client(s) left out",
+                              n - lo, n);
+        if (lo > 0) {
+                r = report_clients(m, eh, changes, lo);
+                if (r < 0)
+                        log_warning_errno(r, "Cannot queue the $edgeHub report of connected clients: %m");
+        }
+}
+
 static int on_clients_flush(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
         Twin *eh = manager_twin(m, m->edgehub_identity);
-        json_auto_t *clients = json_object();
+        json_auto_t *changes = json_object();
         char now[32];
 
         m->clients_defer = sd_event_source_disable_unref(m->clients_defer);
-        if (!eh || !clients)
+        if (!eh || !changes)
                 return 0;
         utc_now(now);
         json_t *reported_clients = json_object_get(eh->reported, "clients");
@@ -142,14 +226,11 @@ static int on_clients_flush(sd_event_source *s, uint64_t usec, void *userdata) {
                         continue;
                 json_t *c = json_pack("{s:s, s:s}", "status", status,
                                       t->connected ? "lastConnectedTimeUtc" : "lastDisconnectedTimeUtc", now);
-                if (!c || json_object_set_new(clients, t->identity, c) < 0)
+                if (!c || json_object_set_new(changes, t->identity, c) < 0)
                         return 0;
         }
-        if (json_object_size(clients) == 0)
-                return 0;
-        json_auto_t *patch = json_pack("{s:O}", "clients", clients);
-        if (!patch || report(m, eh, patch) < 0)
-                log_warning("Cannot queue the $edgeHub report of connected clients");
+        if (json_object_size(changes) > 0)
+                report_clients_that_fit(m, eh, changes);
         return 0;
 }
 
