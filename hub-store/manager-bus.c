@@ -107,23 +107,30 @@ static void manager_on_upstream_request(Manager *m, const BusMessage *msg) {
         manager_device_changed(m, d);
 }
 
+/* Link states are announced as they change; a daemon that joined the bus later asks for them. */
+static void manager_announce_links_up(Manager *m) {
+        for (size_t i = 0; i < key_map_size(&m->devices); i++) {
+                Device *d = key_map_value_at(&m->devices, i);
+                if (d->announced_up)
+                        (void) bus_publish(m->bus, BUS_TOPIC_LINK, "up", 2, d->identity, NULL, NULL, NULL);
+        }
+}
+
 static void manager_on_bus_message(Bus *b, const BusMessage *msg, void *userdata) {
         Manager *m = userdata;
 
         if (strcmp(msg->topic, BUS_TOPIC_UPSTREAM) == 0)
                 manager_on_upstream_request(m, msg);
+        else if (strcmp(msg->topic, BUS_TOPIC_LINK_QUERY) == 0)
+                manager_announce_links_up(m);
 }
 
 static void manager_on_bus_connected(Bus *b, void *userdata) {
         Manager *m = userdata;
 
         manager_local_bus_connected(m);
-        /* Daemons that started after us learn which links are up. */
-        for (size_t i = 0; i < key_map_size(&m->devices); i++) {
-                Device *d = key_map_value_at(&m->devices, i);
-                if (d->announced_up)
-                        (void) bus_publish(m->bus, BUS_TOPIC_LINK, "up", 2, d->identity, NULL, NULL, NULL);
-        }
+        /* Daemons that started before us learn which links are up. */
+        manager_announce_links_up(m);
 }
 
 void manager_bus_link_changed(Manager *m, Device *d, bool up) {
@@ -187,6 +194,8 @@ int manager_bus_setup(Manager *m) {
         if (r < 0)
                 return r;
         r = bus_add_subscription(m->bus, BUS_TOPIC_UPSTREAM);
+        if (r >= 0)
+                r = bus_add_subscription(m->bus, BUS_TOPIC_LINK_QUERY);
         if (r < 0)
                 return r;
         return bus_start(m->bus);

@@ -84,7 +84,7 @@ uint64_t device_delivered(const Device *d) {
 }
 
 static bool device_needs_link(const Device *d) {
-        return d->connected || device_queued(d) > 0 || d->n_requests > 0;
+        return d->always_linked || d->connected || device_queued(d) > 0 || d->n_requests > 0;
 }
 
 void manager_device_add_stream(Manager *m, Device *d, StoreStream *st) {
@@ -463,6 +463,25 @@ int manager_links_setup(Manager *m) {
                 return r;
         (void) sd_event_source_set_enabled(m->probe_source, SD_EVENT_OFF);
         (void) sd_event_source_set_description(m->probe_source, "uplink-probe");
+
+        /*
+         * The edge's own modules stay connected, as edgeHub and edgeAgent do: a deployment or a
+         * route change in their desired properties reaches us only over their link, and a lazily
+         * opened one depended on a daemon's first request reaching us, which a start-up race
+         * could lose (the $edgeHub twin then stayed unread until a restart).
+         */
+        static const char *const own_modules[] = { "$edgeHub", "$edgeAgent" };
+        for (size_t i = 0; i < ELEMENTSOF(own_modules); i++) {
+                _cleanup_free_ char *identity = NULL;
+                Device *d;
+                if (asprintf(&identity, "%s/%s", m->config->edge_device_id, own_modules[i]) < 0)
+                        return -ENOMEM;
+                r = manager_device_get(m, identity, &d);
+                if (r < 0)
+                        return r;
+                d->always_linked = true;
+                manager_device_changed(m, d);
+        }
 
         /* Whatever survived the last run goes out first. */
         for (size_t i = 0; i < store_n_streams(m->store); i++) {

@@ -44,6 +44,7 @@ typedef struct Device {
         UpstreamRequest *requests; /* from the bus, for the hub, in order */
         size_t n_requests;
         bool announced_up;         /* the bus was told this identity's link is up */
+        bool always_linked;        /* the edge's own $edgeHub and $edgeAgent: their twins are our configuration */
 } Device;
 
 struct Manager {

@@ -24,6 +24,7 @@
 #define BUS_TOPIC_DELIVER "$edgehub/deliver"     /* to one device: properties client, topic */
 #define BUS_TOPIC_UPSTREAM "$edgehub/upstream"   /* to the cloud as an identity: client, topic */
 #define BUS_TOPIC_LINK "$edgehub/link"           /* upstream link of client: "up" or "down" */
+#define BUS_TOPIC_LINK_QUERY "$edgehub/link-query" /* hub-store announces every link that is up again */
 #define BUS_TOPIC_PRESENCE "$edgehub/presence"   /* client "connected" or "disconnected" */
 #define BUS_TOPIC_SUBSCRIBE "$edgehub/subscribe" /* client subscribed to the filter in the payload */
 #define BUS_TOPIC_KICK "$edgehub/kick"           /* payload: the client id to disconnect */

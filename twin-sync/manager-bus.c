@@ -161,6 +161,10 @@ void manager_on_bus_message(Bus *b, const BusMessage *msg, void *userdata) {
 void manager_on_bus_connected(Bus *b, void *userdata) {
         Manager *m = userdata;
 
+        /* Links that came up before we subscribed were announced to nobody: hub-store says them again. */
+        if (bus_publish(m->bus, BUS_TOPIC_LINK_QUERY, "", 0, NULL, NULL, NULL, NULL) < 0)
+                log_debug("Cannot ask hub-store which upstream links are up, ignoring");
+
         /* After a start or a broker restart: get the hub's own configuration, push what waits. */
         Twin *eh = manager_twin(m, m->edgehub_identity);
         if (eh)
