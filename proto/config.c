@@ -281,6 +281,7 @@ static const ConfigItem config_items[] = {
         ITEM("listeners.tls.key_file", type_path, tls_key_file, NULL),
         ITEM("listeners.plain.port", type_port_or_off, plain_port, "0"),
         ITEM("listeners.plain.bind", type_string, plain_bind, "127.0.0.1"),
+        ITEM("listeners.max_token_lifetime", type_sec, max_token_lifetime_sec, "365d"),
 
         ITEM("methods.port", type_port_or_off, methods_port, NULL), /* derived: 443 with a TLS cert, else off */
         ITEM("methods.bind", type_string, methods_bind, "0.0.0.0"),
@@ -798,6 +799,10 @@ static int parser_validate(ConfigParser *p) {
         if (c->scope_refresh_sec < 1)
                 return parser_fail(p, parser_mark(p, "upstream.scope_refresh"),
                                    "key 'upstream.scope_refresh': must be at least 1s");
+        /* A token valid for 0 s admits nobody; one past ~100 years is no limit at all. */
+        if (c->max_token_lifetime_sec < 60 || c->max_token_lifetime_sec > 36500ull * 86400)
+                return parser_fail(p, parser_mark(p, "listeners.max_token_lifetime"),
+                                   "key 'listeners.max_token_lifetime': must be between 1min and 36500d");
         return 0;
 }
 
