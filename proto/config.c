@@ -292,6 +292,7 @@ static const ConfigItem config_items[] = {
         ITEM("storage.sync", type_sync, sync, "periodic"),
         ITEM("storage.sync_interval", type_msec, sync_interval_msec, "1s"),
         ITEM("storage.ingest", type_ingest, ingest, "socket"),
+        ITEM("storage.twin_queue_max_bytes", type_bytes, twin_queue_max_bytes, "256KiB"),
 
         ITEM("store_and_forward.time_to_live", type_sec, ttl_sec, "2h"),
 
@@ -787,6 +788,10 @@ static int parser_validate(ConfigParser *p) {
         if (c->max_bytes < MIB)
                 return parser_fail(p, parser_mark(p, "storage.max_bytes"),
                                    "key 'storage.max_bytes': must be at least 1MiB (is %" PRIu64 ")", c->max_bytes);
+        /* One patch may be 64 KiB (TWIN_PATCH_BYTES_MAX): a smaller cap could refuse a lone valid patch. */
+        if (c->twin_queue_max_bytes < 64 * 1024 || c->twin_queue_max_bytes > c->max_bytes)
+                return parser_fail(p, parser_mark(p, "storage.twin_queue_max_bytes"),
+                                   "key 'storage.twin_queue_max_bytes': must be between 64KiB and storage.max_bytes");
         if (c->ttl_sec < 1)
                 return parser_fail(p, parser_mark(p, "store_and_forward.time_to_live"),
                                    "key 'store_and_forward.time_to_live': must be at least 1s");

@@ -73,6 +73,7 @@ typedef struct Config {
         SyncPolicy sync;              /* storage.sync (periodic) */
         uint64_t sync_interval_msec;  /* storage.sync_interval (1s) */
         IngestMode ingest;            /* storage.ingest (socket) */
+        uint64_t twin_queue_max_bytes; /* storage.twin_queue_max_bytes (256KiB): pending reported patches per identity */
 
         /* store_and_forward: */
         uint64_t ttl_sec;             /* store_and_forward.time_to_live (7200) */
