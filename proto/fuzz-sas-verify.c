@@ -17,15 +17,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
  * fuzz-sas.c rarely gets past the signature: here the input is the token's
  * resource (its audience and identity path), signed with a key we know, so
  * every input reaches the audience and identity checks. The same bytes are
- * also base64 decoded, and a decode must re-encode to exactly the input.
+ * also base64 decoded: decode(encode(decode(x))) == decode(x), and the
+ * encoding has x's length. (x itself may differ in the unused low bits of
+ * its last character: RFC 4648 §3.5 lets a decoder accept those.)
  */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         static const char *const hosts[] = { "myhub.azure-devices.net", "edge-gw.local" };
         static const char *const keys[] = { KEY1 };
         _cleanup_free_ char *resource = NULL, *token = NULL, *encoded = NULL;
-        _cleanup_free_ uint8_t *decoded = NULL;
+        _cleanup_free_ uint8_t *decoded = NULL, *again = NULL;
         SasToken t = SAS_TOKEN_NULL;
-        size_t n;
+        size_t n, n2;
 
         log_set_max_level(LOG_CRIT);
         if (size > 4096)
@@ -49,8 +51,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         sas_token_deinit(&t);
 
         if (base64_decode((const char *) data, size, &decoded, &n) >= 0) {
-                if (base64_encode(decoded, n, &encoded) < 0 || strlen(encoded) != size ||
-                    memcmp(encoded, data, size) != 0)
+                if (base64_encode(decoded, n, &encoded) < 0 || strlen(encoded) != size)
+                        abort();
+                if (base64_decode(encoded, size, &again, &n2) < 0 || n2 != n || memcmp(again, decoded, n) != 0)
                         abort();
         }
         return 0;
