@@ -329,12 +329,30 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *connection, c
         return request_queue_reply(req);
 }
 
+/* The sweep sleeps while no connection waits for its request; a stream of new
+ * connections must not keep pushing it back, so only a sleeping one is woken. */
+static void sweep_wake(HttpServer *s) {
+        int enabled = SD_EVENT_OFF;
+
+        (void) sd_event_source_get_enabled(s->sweep, &enabled);
+        if (enabled != SD_EVENT_OFF)
+                return;
+        (void) sd_event_source_set_time_relative(s->sweep, DEADLINE_SWEEP_USEC);
+        (void) sd_event_source_set_enabled(s->sweep, SD_EVENT_ONESHOT);
+}
+
 static void on_completed(void *cls, struct MHD_Connection *connection, void **con_cls,
                          enum MHD_RequestTerminationCode toe) {
         HttpRequest *req = *con_cls;
 
-        if (req)
+        if (req) {
+                /* A kept-alive connection owes its next request within the same deadline. */
+                if (req->peer) {
+                        req->peer->deadline_usec = now_usec() + REQUEST_DEADLINE_USEC;
+                        sweep_wake(req->server);
+                }
                 request_free(req);
+        }
         *con_cls = NULL;
 }
 
@@ -362,14 +380,7 @@ static void on_connection(void *cls, struct MHD_Connection *connection, void **s
                         s->peers->prev = peer;
                 s->peers = peer;
                 *socket_context = peer;
-                /* The sweep sleeps while no connection waits for its request; a stream of
-                 * new connections must not keep pushing it back, so only wake a sleeping one. */
-                int enabled = SD_EVENT_OFF;
-                (void) sd_event_source_get_enabled(s->sweep, &enabled);
-                if (enabled == SD_EVENT_OFF) {
-                        (void) sd_event_source_set_time_relative(s->sweep, DEADLINE_SWEEP_USEC);
-                        (void) sd_event_source_set_enabled(s->sweep, SD_EVENT_ONESHOT);
-                }
+                sweep_wake(s);
                 return;
         }
         if (!peer)
