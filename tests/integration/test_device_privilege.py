@@ -1,8 +1,6 @@
-"""A device holds only what its token grants: expiry, lifetime, key rotation, Wills, retained messages."""
+"""A device holds only what its token grants: expiry, lifetime, key rotation, Wills."""
 import socket
 import time
-
-import paho.mqtt.client as mqtt
 
 from edgehub_harness import GATEWAY_NAME, Device, new_key, sas_token, telemetry_payloads, wait_until
 
