@@ -1,6 +1,8 @@
 """Twins through the hub: GET online and offline, reported patches queued durably
 and pushed in order, desired changes reconciled as one minimal patch."""
 import json
+import os
+import subprocess
 import time
 
 from edgehub_harness import (Device, TwinClient, sim_patch_desired, sim_reported_log, sim_twin, wait_until)
@@ -288,3 +290,31 @@ def test_offline_twin_queue_is_bounded_and_the_device_stays_connected(sim, make_
     wait_until(lambda: sim_twin(sim, "tw-cap")["reported"].get("after") is True, 15, what="the new patch upstream")
     assert sim_twin(sim, "tw-cap")["reported"]["temp"] == 199
     d.close()
+
+
+def test_twin_store_keeps_the_disk_reserve(sim, make_hub):
+    key = sim.add_child("tw-disk")["primaryKey"]
+    hub = make_hub()
+    os.makedirs(hub.storage)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32m", "tmpfs", hub.storage], check=True)
+    try:
+        hub.start()
+        d, t = connect_twin(hub, "tw-disk", key, desired=False)
+        assert t.report({"before": 1})[0] == 204
+        # Leave less than the 8 MiB the stores keep free (proto/disk-reserve.h).
+        st = os.statvfs(hub.storage)
+        filler = os.path.join(hub.storage, "filler")
+        with open(filler, "wb") as f:
+            f.write(b"\0" * (st.f_bavail * st.f_frsize - 4 * 1024 * 1024))
+        status = t.report({"while_full": 1})[0]
+        assert status == 503, status
+        assert not d.disconnected.is_set()
+        assert t.get(timeout=5)[0] == 200
+        os.unlink(filler)
+        assert t.report({"after": 1})[0] == 204
+        status, _, body = t.get(timeout=5)
+        assert body["reported"].get("after") == 1 and "while_full" not in body["reported"]
+        d.close()
+    finally:
+        hub.stop()
+        subprocess.run(["umount", "-l", hub.storage])
