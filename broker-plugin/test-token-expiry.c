@@ -48,14 +48,33 @@ static void test_table(void **state) {
         assert_int_equal(token_expiry_add(&t, &c, "d1", 500), 0);
         assert_false(token_expiry_is_live(&t, &a));
         assert_true(token_expiry_is_live(&t, &c));
-        assert_int_equal(t.next_due_sec, 500);
         assert_int_equal(token_expiry_due(&t, 200, ids, 4), 0);
+        assert_int_equal(t.next_due_sec, 500);
 
         token_expiry_remove(&t, &a);
         token_expiry_remove(&t, &a);
         assert_int_equal(t.n, 2);
         token_expiry_remove(&t, &c);
         assert_false(token_expiry_is_live(&t, &c));
+}
+
+static void test_many_connections(void **state) {
+        _cleanup_(token_expiry_deinit) TokenExpiry t = TOKEN_EXPIRY_NULL;
+        static char conn[200];
+        char name[16];
+
+        /* Added and removed out of address order: every lookup still finds exactly the live ones. */
+        for (size_t k = 0; k < ELEMENTSOF(conn); k++) {
+                size_t i = (k * 67) % ELEMENTSOF(conn);
+                snprintf(name, sizeof(name), "d%zu", i);
+                assert_int_equal(token_expiry_add(&t, &conn[i], name, 0), 0);
+        }
+        for (size_t i = 0; i < ELEMENTSOF(conn); i += 3)
+                token_expiry_remove(&t, &conn[i]);
+        for (size_t i = 0; i < ELEMENTSOF(conn); i++)
+                assert_true(token_expiry_is_live(&t, &conn[i]) == (i % 3 != 0));
+        for (size_t i = 1; i < t.n; i++)
+                assert_true((uintptr_t) t.entries[i - 1].connection < (uintptr_t) t.entries[i].connection);
 }
 
 static void test_due_is_bounded(void **state) {
@@ -227,6 +246,7 @@ static void test_will_elsewhere_reaches_nobody(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_table),
+                cmocka_unit_test(test_many_connections),
                 cmocka_unit_test(test_due_is_bounded),
                 cmocka_unit_test(test_password),
                 cmocka_unit_test(test_tick_kicks_expired),

@@ -1,5 +1,6 @@
 /* Admitted device connections and their token deadlines: expired tokens are disconnected */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,16 +22,36 @@ void token_expiry_deinit(TokenExpiry *t) {
         *t = TOKEN_EXPIRY_NULL;
 }
 
+/*
+ * Sorted by connection address: will.c asks "is this connection live?" on
+ * every device publish (the write check), so that lookup is a binary
+ * search; connects and disconnects pay the O(n) move, as presence.c does.
+ * The index where connection is or would go.
+ */
+static size_t lower_bound(const TokenExpiry *t, const void *connection) {
+        size_t lo = 0, hi = t->n;
+
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                if ((uintptr_t) t->entries[mid].connection < (uintptr_t) connection)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        return lo;
+}
+
 static TokenExpiryEntry *find(const TokenExpiry *t, const void *connection) {
-        for (size_t i = 0; i < t->n; i++)
-                if (t->entries[i].connection == connection)
-                        return &t->entries[i];
-        return NULL;
+        size_t i = lower_bound(t, connection);
+        return i < t->n && t->entries[i].connection == connection ? &t->entries[i] : NULL;
 }
 
 static void drop(TokenExpiry *t, TokenExpiryEntry *e) {
+        size_t i = (size_t) (e - t->entries);
+
         free(e->client_id);
-        *e = t->entries[--t->n];
+        memmove(t->entries + i, t->entries + i + 1, (t->n - i - 1) * sizeof(*e));
+        t->n--;
 }
 
 static void recompute_next_due(TokenExpiry *t) {
@@ -63,12 +84,17 @@ int token_expiry_add(TokenExpiry *t, const void *connection, const char *client_
         for (size_t i = 0; i < t->n; i++)
                 if (strcmp(t->entries[i].client_id, copy) == 0)
                         t->entries[i].superseded = true;
-        t->entries[t->n++] = (TokenExpiryEntry){
+        size_t at = lower_bound(t, connection);
+        memmove(t->entries + at + 1, t->entries + at, (t->n - at) * sizeof(*t->entries));
+        t->entries[at] = (TokenExpiryEntry){
                 .connection = connection,
                 .client_id = TAKE_PTR(copy),
                 .deadline_sec = deadline_sec,
         };
-        recompute_next_due(t);
+        t->n++;
+        /* An earlier deadline of a superseded or gone entry only costs one scan that finds nothing. */
+        if (deadline_sec > 0 && (t->next_due_sec == 0 || deadline_sec < t->next_due_sec))
+                t->next_due_sec = deadline_sec;
         return 0;
 }
 
