@@ -81,6 +81,15 @@ int auth_check(const Scope *scope, const char *const *hosts, size_t n_hosts,
                 *ret_reason = verify_reason(r);
                 return -EACCES;
         }
+        /*
+         * IoT Hub closes a connection when its token expires (token-expiry.c
+         * in the plugin does too), so a token that never expires would be a
+         * key that survives every rotation: refuse what no sane client mints.
+         */
+        if (req->max_lifetime_sec > 0 && token.expiry > now_sec && token.expiry - now_sec > req->max_lifetime_sec) {
+                *ret_reason = "token lifetime too long";
+                return -EACCES;
+        }
         /* Checked after the signature, so only a key holder learns the identity is disabled. */
         if (!id->enabled) {
                 *ret_reason = "disabled";

@@ -17,6 +17,7 @@ typedef struct AuthRequest {
         const char *username;
         const void *password;  /* the SAS token bytes; may be NULL */
         size_t password_len;
+        uint64_t max_lifetime_sec; /* a token's se at most this far after now_sec; 0 = no limit */
 } AuthRequest;
 
 /*
@@ -25,6 +26,7 @@ typedef struct AuthRequest {
  * -EACCES: refused; *ret_reason is a short text safe to log and to return
  *          ("malformed username", "unknown host", "client id mismatch",
  *          "missing password", "malformed password", "expired token",
+ *          "token lifetime too long",
  *          "bad signature", "wrong audience", "disabled").
  * *ret_reason is set on every failure; nothing else is allocated.
  */

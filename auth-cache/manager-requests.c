@@ -53,6 +53,7 @@ static int handle_auth(Manager *m, const Frame *req, FrameBuilder *reply) {
                 .username = username,
                 .password = password ? password->data : NULL,
                 .password_len = password ? password->len : 0,
+                .max_lifetime_sec = m->config->max_token_lifetime_sec,
         };
         r = auth_check(m->scope, hosts, n_hosts, &ar, realtime_msec() / 1000u, &id, &reason);
         if (r < 0) {

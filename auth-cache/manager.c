@@ -165,13 +165,16 @@ static int kick_changed(const Identity *old_id, const Identity *new_id, void *us
         else
                 c->changed++;
 
-        if (new_id && new_id->enabled) {
+        /* IoT Hub closes the connections made with a key that was regenerated. */
+        bool revoked = old_id && old_id->enabled && new_id && new_id->enabled && identity_keys_revoked(old_id, new_id);
+        if (new_id && new_id->enabled && !revoked) {
                 broker_link_unkick(m->broker, new_id->name);
                 return 0;
         }
         if (!old_id || !old_id->enabled)
                 return 0;
-        log_notice("Identity '%s' was %s: disconnecting it", old_id->name, new_id ? "disabled" : "removed");
+        log_notice("Identity '%s' was %s: disconnecting it", old_id->name,
+                   revoked ? "given new keys" : new_id ? "disabled" : "removed");
         r = m->broker ? broker_link_kick(m->broker, old_id->name) : -ENOTCONN;
         if (r < 0)
                 log_warning_errno(r, "Cannot queue the kick of '%s', ignoring: %m", old_id->name);

@@ -79,6 +79,15 @@ bool identity_equal(const Identity *a, const Identity *b) {
                streq_null(a->secondary_key, b->secondary_key);
 }
 
+static bool key_kept(const char *key, const Identity *b) {
+        return !key || streq_null(key, b->primary_key) || streq_null(key, b->secondary_key);
+}
+
+bool identity_keys_revoked(const Identity *a, const Identity *b) {
+        /* A swap of primary and secondary revokes nothing: tokens of both still verify. */
+        return !key_kept(a->primary_key, b) || !key_kept(a->secondary_key, b);
+}
+
 int scope_new(Scope **ret) {
         Scope *s = calloc(1, sizeof(*s));
         if (!s)

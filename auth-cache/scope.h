@@ -35,6 +35,8 @@ Identity *identity_free(Identity *id);
 const char *identity_key(const Identity *id);
 /* Same state and keys (names equal assumed). */
 bool identity_equal(const Identity *a, const Identity *b);
+/* b no longer holds one of a's keys: tokens signed with it stop verifying (names equal assumed). */
+bool identity_keys_revoked(const Identity *a, const Identity *b);
 
 int scope_new(Scope **ret);
 Scope *scope_free(Scope *s);

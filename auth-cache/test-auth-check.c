@@ -163,6 +163,36 @@ static void test_gateway_not_configured(void **state) {
         assert_string_equal(reason, "wrong audience");
 }
 
+static void test_token_lifetime(void **state) {
+        _cleanup_(scope_freep) Scope *scope = make_scope();
+        const char *const hosts[] = { HUB };
+        static const struct {
+                uint64_t expiry;
+                int expected;
+        } cases[] = {
+                { NOW + 3600, 0 },
+                { NOW + 86400, 0 },        /* exactly the maximum */
+                { NOW + 86401, -EACCES },
+                { UINT64_MAX, -EACCES },   /* "never expires" was accepted before */
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_free_ char *token = NULL;
+                const Identity *id = NULL;
+                const char *reason = NULL;
+
+                assert_int_equal(sas_token_mint(HUB "/devices/d1", P1, cases[i].expiry, &token), 0);
+                AuthRequest req = { .client_id = "d1", .username = HUB "/d1" API, .password = token,
+                                    .password_len = strlen(token), .max_lifetime_sec = 86400 };
+                assert_int_equal(auth_check(scope, hosts, 1, &req, NOW, &id, &reason), cases[i].expected);
+                if (cases[i].expected < 0)
+                        assert_string_equal(reason, "token lifetime too long");
+                /* No limit configured: any future expiry. */
+                req.max_lifetime_sec = 0;
+                assert_int_equal(auth_check(scope, hosts, 1, &req, NOW, &id, &reason), 0);
+        }
+}
+
 static void test_empty_scope(void **state) {
         _cleanup_(scope_freep) Scope *scope = NULL;
         _cleanup_free_ char *token = NULL;
@@ -183,6 +213,7 @@ int main(void) {
                 cmocka_unit_test(test_missing_password),
                 cmocka_unit_test(test_gateway_not_configured),
                 cmocka_unit_test(test_empty_scope),
+                cmocka_unit_test(test_token_lifetime),
         };
 
         log_set_max_level(LOG_ERR);

@@ -125,6 +125,14 @@ static void test_apply_kicks_and_persists(void **state) {
         s = scope_of(b, c_on, ELEMENTSOF(b));
         assert_int_equal(manager_apply_scope(m, &s, 3000), 0);
         assert_int_equal(broker_link_pending(m->broker), 2);
+
+        /* d1's primary key is regenerated: its connections made with the old key go. */
+        s = scope_of(b, c_on, ELEMENTSOF(b));
+        Identity *d1 = (Identity *) scope_find(s, "d1");
+        free(d1->primary_key);
+        assert_non_null(d1->primary_key = strdup("bmV3"));
+        assert_int_equal(manager_apply_scope(m, &s, 3000), 0);
+        assert_int_equal(broker_link_pending(m->broker), 3);
         manager_free(m);
 
         /* A restart serves what was applied last, without any sync. */
@@ -132,6 +140,7 @@ static void test_apply_kicks_and_persists(void **state) {
         assert_int_equal(m->last_sync_ms, 3000);
         assert_int_equal(m->scope->n_items, 2);
         assert_true(scope_find(m->scope, "d1")->enabled);
+        assert_string_equal(scope_find(m->scope, "d1")->primary_key, "bmV3");
         assert_null(scope_find(m->scope, "d2"));
         manager_free(m);
 }

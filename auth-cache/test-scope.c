@@ -36,6 +36,25 @@ static void test_identity_new(void **state) {
         identity_free(id);
 }
 
+static void test_keys_revoked(void **state) {
+        Identity a = { .primary_key = (char *) "cA==", .secondary_key = (char *) "cw==" };
+        Identity b = a;
+
+        assert_false(identity_keys_revoked(&a, &b));
+        /* A swap keeps both keys valid. */
+        b = (Identity){ .primary_key = (char *) "cw==", .secondary_key = (char *) "cA==" };
+        assert_false(identity_keys_revoked(&a, &b));
+        /* A key added where there was none revokes nothing. */
+        Identity only_primary = { .primary_key = (char *) "cA==" };
+        assert_false(identity_keys_revoked(&only_primary, &a));
+        /* Regenerating either key revokes it; so does dropping it. */
+        b = (Identity){ .primary_key = (char *) "bg==", .secondary_key = (char *) "cw==" };
+        assert_true(identity_keys_revoked(&a, &b));
+        b = (Identity){ .primary_key = (char *) "cA==", .secondary_key = (char *) "bg==" };
+        assert_true(identity_keys_revoked(&a, &b));
+        assert_true(identity_keys_revoked(&a, &only_primary));
+}
+
 static void test_lookup_is_case_sensitive(void **state) {
         _cleanup_(scope_freep) Scope *s = NULL;
 
@@ -136,6 +155,7 @@ static void test_diff(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_identity_new),
+                cmocka_unit_test(test_keys_revoked),
                 cmocka_unit_test(test_lookup_is_case_sensitive),
                 cmocka_unit_test(test_finalize_modules),
                 cmocka_unit_test(test_diff),

@@ -6,6 +6,7 @@
 #include "broker-plugin/broker-api.h"
 #include "broker-plugin/bus-relay.h"
 #include "broker-plugin/plugin.h"
+#include "broker-plugin/will.h"
 #include "proto/bus.h"
 #include "proto/cleanup.h"
 
@@ -91,13 +92,7 @@ static bool rule_matches(const AclRule *rule, const Client *c, const char *topic
         return true;
 }
 
-int acl_decide(const Client *c, int access, const char *topic) {
-        /* Dropping a subscription never grants anything. */
-        if (access == MOSQ_ACL_UNSUBSCRIBE)
-                return MOSQ_ERR_SUCCESS;
-        if (!c || !topic || c->kind < 0 || c->kind >= _CLIENT_KIND_MAX)
-                return MOSQ_ERR_ACL_DENIED;
-
+static int acl_rules_match(const Client *c, int access, const char *topic) {
         for (size_t i = 0; i < ELEMENTSOF(acl_rules); i++) {
                 const AclRule *rule = &acl_rules[i];
 
@@ -109,6 +104,26 @@ int acl_decide(const Client *c, int access, const char *topic) {
         return MOSQ_ERR_ACL_DENIED;
 }
 
+int acl_decide(const Client *c, int access, const char *topic) {
+        /* Dropping a subscription never grants anything. */
+        if (access == MOSQ_ACL_UNSUBSCRIBE)
+                return MOSQ_ERR_SUCCESS;
+        if (!c || !topic || c->kind < 0 || c->kind >= _CLIENT_KIND_MAX)
+                return MOSQ_ERR_ACL_DENIED;
+
+        int rc = acl_rules_match(c, access, topic);
+        /*
+         * What a device or module may write, no device or module may read:
+         * a message that skips message.c's rewrite (a Will, will.c) then
+         * reaches nobody. "$iothub/methods/invoke" (write) would otherwise
+         * cover "$iothub/methods/invoke/res" (receive).
+         */
+        if (rc == MOSQ_ERR_SUCCESS && access == MOSQ_ACL_WRITE && c->kind != CLIENT_INTERNAL &&
+            acl_rules_match(c, ACCESS_RECEIVE, topic) == MOSQ_ERR_SUCCESS)
+                return MOSQ_ERR_ACL_DENIED;
+        return rc;
+}
+
 int acl_check_callback(int event, void *event_data, void *userdata) {
         struct mosquitto_evt_acl_check *ed = event_data;
         Plugin *p = userdata;
@@ -118,10 +133,16 @@ int acl_check_callback(int event, void *event_data, void *userdata) {
 
         /* A client that fails classification stays CLIENT_NULL: denied. */
         (void) client_classify_broker(p->broker_socket, ed->client, &c);
+        bool device = c.kind == CLIENT_DEVICE || c.kind == CLIENT_MODULE;
+        /* A device's write check with no live connection behind it is its Will (will.h). */
+        if (device && ed->access == MOSQ_ACL_WRITE && !token_expiry_is_live(&p->expiry, ed->client))
+                return will_handle(p, &c, ed);
+        /* Retained messages are not part of IoT Hub's MQTT: a device never receives one. */
+        if (device && ed->access == MOSQ_ACL_READ && ed->retain)
+                return MOSQ_ERR_ACL_DENIED;
         rc = acl_decide(&c, ed->access, ed->topic);
         /* twin-sync sends a returning device what changed once it listens for desired patches. */
-        if (rc == MOSQ_ERR_SUCCESS && ed->access == MOSQ_ACL_SUBSCRIBE &&
-            (c.kind == CLIENT_DEVICE || c.kind == CLIENT_MODULE) && strncmp(ed->topic, "$iothub/", 8) == 0) {
+        if (rc == MOSQ_ERR_SUCCESS && ed->access == MOSQ_ACL_SUBSCRIBE && device && strncmp(ed->topic, "$iothub/", 8) == 0) {
                 const char *client_id = mosquitto_client_id(ed->client);
                 if (client_id)
                         bus_relay_announce(p, BUS_TOPIC_SUBSCRIBE, client_id, ed->topic);

@@ -127,6 +127,9 @@ int auth_basic_callback(int event, void *event_data, void *userdata) {
         }
 
         log_debug("Client '%s' authenticated", client_id);
+        r = token_expiry_add(&p->expiry, ed->client, client_id, token_expiry_of_password(ed->password));
+        if (r < 0) /* Unbounded and unmarked it would be a hole: refuse, the SDK retries. */
+                return MOSQ_ERR_NOMEM;
         auth_report_connected(p, ed->client, client_id);
         return MOSQ_ERR_SUCCESS;
 }

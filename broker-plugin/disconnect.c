@@ -24,6 +24,8 @@ int disconnect_callback(int event, void *event_data, void *userdata) {
         int status = 0;
         int r;
 
+        /* Before the broker checks this connection's Will (will.h). */
+        token_expiry_remove(&p->expiry, ed->client);
         if (presence_remove(&p->presence, ed->client, &identity) <= 0) {
                 const char *id = mosquitto_client_id(ed->client);
                 if (id)

@@ -36,6 +36,7 @@ static const struct {
         { MOSQ_EVT_MESSAGE, message_callback },
         { MOSQ_EVT_DISCONNECT, disconnect_callback },
         { MOSQ_EVT_TICK, watchdog_tick_callback },
+        { MOSQ_EVT_TICK, token_expiry_tick_callback },
 };
 
 /* ---- options ---- */
@@ -127,6 +128,7 @@ int plugin_new(Plugin **ret, mosquitto_plugin_id_t *identifier, const struct mos
                 .identifier = identifier,
                 .backend = BACKEND_NULL,
                 .presence = PRESENCE_NULL,
+                .expiry = TOKEN_EXPIRY_NULL,
                 .auth_ratelimit = RATELIMIT_INIT(RATELIMIT_INTERVAL_USEC, RATELIMIT_BURST),
                 .store_ratelimit = RATELIMIT_INIT(RATELIMIT_INTERVAL_USEC, RATELIMIT_BURST),
                 .message_ratelimit = RATELIMIT_INIT(RATELIMIT_INTERVAL_USEC, RATELIMIT_BURST),
@@ -205,6 +207,7 @@ Plugin *plugin_free(Plugin *p) {
                 return NULL;
         plugin_unregister(p);
         presence_deinit(&p->presence);
+        token_expiry_deinit(&p->expiry);
         ingest_append_deinit(&p->ingest);
         backend_deinit(&p->backend);
         free(p->broker_socket);

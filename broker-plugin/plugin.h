@@ -8,6 +8,7 @@
 #include "broker-plugin/identity.h"
 #include "broker-plugin/ingest-append.h"
 #include "broker-plugin/presence.h"
+#include "broker-plugin/token-expiry.h"
 #include "broker-plugin/watchdog.h"
 #include "proto/ratelimit.h"
 #include "proto/config.h"
@@ -30,6 +31,7 @@ typedef struct Plugin {
         Backend backend;
         IngestAppend ingest;    /* storage.ingest: log; writer NULL otherwise */
         Presence presence;
+        TokenExpiry expiry;     /* admitted device connections: token deadlines, and who is live (will.c) */
         unsigned presence_synced;       /* hub-store client's connects at the last presence sync */
         bool presence_lost;             /* a CONNECTED=1 report did not reach hub-store */
         bool presence_syncing;          /* presence_sync() is running */

@@ -94,7 +94,9 @@ static const AclCase cases[] = {
         { "d", NULL, NULL, W, "$iothub/methods/res/200/?$rid=1", OK },
         { "d/m", NULL, NULL, W, "$iothub/methods/invoke/d2/?$rid=1", OK },
         { "d/m", NULL, NULL, S, "$iothub/methods/invoke/res/#", OK },
-        { "d/m", NULL, NULL, W, "$iothub/methods/invoke/res/200/?$rid=1", OK },
+        /* Writable and readable topics are disjoint: a Will there would reach the caller. */
+        { "d/m", NULL, NULL, W, "$iothub/methods/invoke/res/200/?$rid=1", NO },
+        { "d", NULL, NULL, W, "$iothub/methods/invoke/res", NO },
         { "d", NULL, NULL, W, "$iothub/twin/res/200/?$rid=1", NO },
         { "d", NULL, NULL, W, "$iothub/twin/PATCH/properties/desired/?$version=2", NO },
         { "d", NULL, NULL, W, "$iothub/methods/POST/reboot/?$rid=1", NO },
@@ -219,12 +221,14 @@ static void test_acl_long_ids(void **state) {
 }
 
 static void test_acl_callback(void **state) {
-        Plugin p = { .broker_socket = (char *) SOCK };
+        Plugin p = { .broker_socket = (char *) SOCK, .expiry = TOKEN_EXPIRY_NULL };
         struct mosquitto device = { .id = "d", .address = "192.0.2.1", .username = "hub/d/?api-version=1" };
         struct mosquitto daemon = { .id = "$edgehub/x", .address = SOCK, .username = "$edgehub/x" };
         struct mosquitto_evt_acl_check ed = {
                 .client = &device, .access = W, .topic = "devices/d/messages/events/" };
 
+        /* A live connection's publishes (a write check of a connection that is not live is its Will). */
+        assert_int_equal(token_expiry_add(&p.expiry, &device, "d", 0), 0);
         assert_int_equal(acl_check_callback(MOSQ_EVT_ACL_CHECK, &ed, &p), OK);
         ed.topic = "$edgehub/kick";
         assert_int_equal(acl_check_callback(MOSQ_EVT_ACL_CHECK, &ed, &p), NO);
@@ -236,6 +240,15 @@ static void test_acl_callback(void **state) {
         ed.client = &device;
         ed.topic = "devices/d/messages/events/";
         assert_int_equal(acl_check_callback(MOSQ_EVT_ACL_CHECK, &ed, &p), NO);
+
+        /* Retained messages never reach a device, even on its own topics. */
+        device.id = "d";
+        ed = (struct mosquitto_evt_acl_check){ .client = &device, .access = R,
+                                               .topic = "devices/d/messages/devicebound/x" };
+        assert_int_equal(acl_check_callback(MOSQ_EVT_ACL_CHECK, &ed, &p), OK);
+        ed.retain = true;
+        assert_int_equal(acl_check_callback(MOSQ_EVT_ACL_CHECK, &ed, &p), NO);
+        token_expiry_deinit(&p.expiry);
 }
 
 int main(void) {

@@ -120,6 +120,7 @@ static int fixture_teardown(void **state) {
         fake_daemon_stop(&f->store);
         backend_deinit(&f->plugin.backend);
         presence_deinit(&f->plugin.presence);
+        token_expiry_deinit(&f->plugin.expiry);
         (void) rmdir(f->dir);
         free(f);
         return 0;
@@ -195,6 +196,9 @@ static void test_auth_callback(void **state) {
         assert_int_equal(pw->len, strlen(PW));
         assert_memory_equal(pw->data, PW, strlen(PW));
         assert_presence(&f->store, "d", 1);
+        /* Admitted with its token's expiry (se=1): the next tick closes it (token-expiry.h). */
+        assert_true(token_expiry_is_live(&f->plugin.expiry, &old));
+        assert_int_equal(f->plugin.expiry.next_due_sec, 1);
 
         /* A second connection takes the client id over: hub-store already knows it is connected. */
         assert_int_equal(connect_client(f, &new, PW), MOSQ_ERR_SUCCESS);
@@ -206,6 +210,8 @@ static void test_auth_callback(void **state) {
         assert_int_equal(connect_client(f, &module, PW), MOSQ_ERR_AUTH); /* ENOENT */
         assert_int_equal(connect_client(f, &module, PW), MOSQ_ERR_AUTH); /* admitted as someone else */
         assert_int_equal(presence_count(&f->plugin.presence, "d/m"), 0);
+        assert_false(token_expiry_is_live(&f->plugin.expiry, &module));
+        assert_false(token_expiry_is_live(&f->plugin.expiry, &daemon));
         /* Refused clients and internal ones end without a report. */
         disconnect_client(f, &module);
         disconnect_client(f, &daemon);

@@ -8,18 +8,14 @@
 #include "hub-store/store-cursor.h"
 #include "hub-store/store.h"
 #include "proto/cleanup.h"
+#include "proto/disk-reserve.h"
 #include "proto/kv.h"
 #include "proto/log.h"
 
 /* A stream that removed this many records gets its dead key range compacted. */
 #define STORE_COMPACT_AFTER_REMOVALS 50000u
-/*
- * New messages are refused while the file system has less than this free:
- * RocksDB needs room to flush a memtable (4 MiB) and for the tombstones of
- * deliveries, and running it into ENOSPC is its least tested path (Debian's
- * build even aborts on an assertion when its info log hits ENOSPC).
- */
-#define STORE_DISK_RESERVE_BYTES (8u << 20)
+/* New messages are refused while the file system has less than this free (shared with twin-sync). */
+#define STORE_DISK_RESERVE_BYTES DISK_RESERVE_BYTES
 /* Free space is looked up at most this often, or after this many bytes written. */
 #define STORE_DISK_CHECK_USEC 100000u
 #define STORE_DISK_CHECK_BYTES (1u << 20)

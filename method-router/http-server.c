@@ -12,6 +12,7 @@
 
 #include "method-router/http-server.h"
 #include "proto/cleanup.h"
+#include "proto/frame.h"
 #include "proto/log.h"
 #include "proto/method-request.h"
 #include "proto/ratelimit.h"
@@ -21,11 +22,35 @@
 #define PEM_FILE_MAX (1024u * 1024u)
 #define IDLE_TIMEOUT_SEC 30u
 #define CONNECTIONS_MAX 256u
+/* One peer may hold this many: filling every slot takes CONNECTIONS_MAX / this addresses. */
+#define CONNECTIONS_PER_PEER_MAX 8u
+/*
+ * From accept() until the request is read: the idle timeout alone lets a
+ * client that sends a byte every IDLE_TIMEOUT_SEC hold a slot forever. The
+ * wait for the device afterwards has its own limit (responseTimeoutInSeconds).
+ */
+#define REQUEST_DEADLINE_USEC (15u * 1000u * 1000u)
+#define DEADLINE_SWEEP_USEC (1000u * 1000u)
+/*
+ * Debian's libmicrohttpd does TLS with GnuTLS: TLS 1.2 and 1.3 only, no
+ * SHA-1 MACs (the CBC-SHA suites) and no SHA-1 signatures.
+ */
+#define TLS_PRIORITIES                                                                                        \
+        "SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-SHA1:-SIGN-RSA-SHA1:-SIGN-ECDSA-SHA1:-SIGN-DSA-SHA1:" \
+        "%SERVER_PRECEDENCE"
 /* A request carries at most METHOD_BODY_MAX of body; headers and MHD's own state fit in the rest. */
 #define CONNECTION_MEMORY (64u * 1024u)
 #define USERNAME_API "?api-version=2021-04-12"
 
 typedef struct HttpRequest HttpRequest;
+typedef struct HttpPeer HttpPeer;
+
+/* A TCP connection until its request is read (REQUEST_DEADLINE_USEC). */
+struct HttpPeer {
+        HttpPeer *prev, *next;
+        int fd;
+        uint64_t deadline_usec; /* CLOCK_MONOTONIC; 0 once the request was read */
+};
 
 struct HttpServer {
         Manager *manager;
@@ -35,18 +60,23 @@ struct HttpServer {
         char *cert;
         char *key;
         HttpRequest *requests; /* every request MHD holds for us, for a clean stop */
+        HttpPeer *peers;       /* every connection MHD holds, for the request deadline */
+        sd_event_source *sweep;
         RateLimit refusal_log;
 };
 
 struct HttpRequest {
         HttpServer *server;
         struct MHD_Connection *connection;
+        HttpPeer *peer;
         HttpRequest *prev, *next;
         char *body;
         size_t len;
         bool too_large;
         bool processed;
         bool suspended;
+        char *target;   /* from the path */
+        char *caller;   /* the admitted caller */
         Call *call;     /* while the device is called */
         int status;     /* 0 until answered */
         char *reply;
@@ -70,6 +100,8 @@ static void request_free(HttpRequest *req) {
         if (req->next)
                 req->next->prev = req->prev;
         call_cancel(req->call);
+        free(req->target);
+        free(req->caller);
         free(req->body);
         free(req->reply);
         free(req);
@@ -147,54 +179,79 @@ static int request_authenticate(HttpRequest *req, const char *caller, const char
         return 401;
 }
 
-static void request_process(HttpRequest *req, const char *url, const char *method) {
-        _cleanup_(method_request_deinit) MethodRequest mr = METHOD_REQUEST_NULL;
-        _cleanup_free_ char *target = NULL, *body = NULL, *cd = NULL, *cm = NULL;
+/*
+ * Everything the headers decide, before a byte of the body is read: a
+ * stranger cannot make us buffer 132 KiB. 0 to go on and read the body, or
+ * 1 with the answer set.
+ */
+static int request_check_headers(HttpRequest *req, const char *url, const char *method) {
+        _cleanup_free_ char *body = NULL, *cd = NULL, *cm = NULL;
         Manager *m = req->server->manager;
-        const char *caller, *token, *error = NULL;
+        const char *caller, *token, *length;
         int r, status;
 
         if (strcmp(method, MHD_HTTP_METHOD_POST) != 0) {
                 request_fail(req, 405, "MethodNotAllowed", "direct methods are invoked with POST");
-                return;
+                return 1;
         }
-        if (method_target_from_path(url, &target) < 0) {
+        if (method_target_from_path(url, &req->target) < 0) {
                 request_fail(req, 404, "NotFound",
                              "no such resource; direct methods are POST /twins/{deviceId}/methods or "
                              "/twins/{deviceId}/modules/{moduleId}/methods");
-                return;
-        }
-        if (req->too_large) {
-                request_fail(req, 413, "MessageTooLarge", "the request body is larger than 128 KiB plus 4 KiB");
-                return;
+                return 1;
         }
 
         caller = MHD_lookup_connection_value(req->connection, MHD_HEADER_KIND, "x-ms-edge-moduleId");
         if (!caller || iot_identity_split(caller, &cd, &cm) < 0) {
                 request_fail(req, 400, "ArgumentInvalid",
                              "the header x-ms-edge-moduleId must name the caller as {deviceId}/{moduleId}");
-                return;
+                return 1;
         }
         token = MHD_lookup_connection_value(req->connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
         if (!token) {
                 request_fail(req, 401, "IotHubUnauthorizedAccess",
                              "the Authorization header (the caller's SharedAccessSignature) is missing");
-                return;
+                return 1;
         }
         r = request_authenticate(req, caller, token);
         if (r != 0) {
                 if (r < 0)
                         request_fail(req, 500, "ServerError", "out of memory");
-                return;
+                return 1;
         }
         status = manager_caller_check(m, caller, &body);
         if (status != 0) {
                 log_ratelimit(&req->server->refusal_log, LOG_INFO, "Refused a method call by '%s': not a module of "
                               "this edge device", caller);
                 request_answer(req, status, TAKE_PTR(body));
+                return 1;
+        }
+        /* Only now: a stranger learns nothing, not even the size limit. */
+        length = MHD_lookup_connection_value(req->connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (length && (strlen(length) > 9 || strtoul(length, NULL, 10) > METHOD_BODY_MAX)) {
+                request_fail(req, 413, "MessageTooLarge", "the request body is larger than 128 KiB plus 4 KiB");
+                return 1;
+        }
+        req->caller = strdup(caller);
+        if (!req->caller) {
+                request_fail(req, 500, "ServerError", "out of memory");
+                return 1;
+        }
+        return 0;
+}
+
+/* The body is read and the caller was admitted by request_check_headers(). */
+static void request_process(HttpRequest *req) {
+        _cleanup_(method_request_deinit) MethodRequest mr = METHOD_REQUEST_NULL;
+        _cleanup_free_ char *body = NULL;
+        Manager *m = req->server->manager;
+        const char *error = NULL;
+        int r, status;
+
+        if (req->too_large) {
+                request_fail(req, 413, "MessageTooLarge", "the request body is larger than 128 KiB plus 4 KiB");
                 return;
         }
-
         r = method_request_parse(req->body ?: "", req->len, &mr, &error);
         if (r < 0) {
                 request_fail(req, r == -E2BIG ? 413 : 400, r == -E2BIG ? "MessageTooLarge" : "ArgumentInvalid",
@@ -202,7 +259,7 @@ static void request_process(HttpRequest *req, const char *url, const char *metho
                 return;
         }
 
-        r = manager_invoke(m, caller, target, mr.name, mr.payload, mr.payload_len, mr.response_timeout_sec,
+        r = manager_invoke(m, req->caller, req->target, mr.name, mr.payload, mr.payload_len, mr.response_timeout_sec,
                            mr.connect_timeout_sec, on_call_done, req, &req->call, &status, &body);
         if (r > 0)
                 request_answer(req, status, TAKE_PTR(body));
@@ -215,22 +272,33 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *connection, c
         HttpRequest *req = *con_cls;
 
         if (!req) {
+                const union MHD_ConnectionInfo *info;
+
                 req = calloc(1, sizeof(*req));
                 if (!req)
                         return MHD_NO;
                 req->server = s;
                 req->connection = connection;
+                info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+                req->peer = info ? info->socket_context : NULL;
                 req->next = s->requests;
                 if (s->requests)
                         s->requests->prev = req;
                 s->requests = req;
                 *con_cls = req;
+                /* Refused on its headers: answered at once, and MHD discards the unread body. */
+                if (request_check_headers(req, url, method) != 0) {
+                        req->processed = true;
+                        return request_queue_reply(req);
+                }
                 return MHD_YES;
         }
 
         if (*upload_data_size > 0) {
                 size_t n = *upload_data_size;
                 *upload_data_size = 0;
+                if (req->processed)
+                        return MHD_YES;
                 if (req->too_large || req->len + n > METHOD_BODY_MAX) {
                         req->too_large = true; /* read to the end, answered 413 */
                         return MHD_YES;
@@ -247,7 +315,10 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *connection, c
 
         if (!req->processed) {
                 req->processed = true;
-                request_process(req, url, method);
+                /* Read in time: from here the call's own timeout bounds the wait. */
+                if (req->peer)
+                        req->peer->deadline_usec = 0;
+                request_process(req);
         }
         if (req->status == 0) {
                 /* The device is being called: park the connection until on_call_done(). */
@@ -258,13 +329,103 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *connection, c
         return request_queue_reply(req);
 }
 
+/* The sweep sleeps while no connection waits for its request; a stream of new
+ * connections must not keep pushing it back, so only a sleeping one is woken. */
+static void sweep_wake(HttpServer *s) {
+        int enabled = SD_EVENT_OFF;
+
+        (void) sd_event_source_get_enabled(s->sweep, &enabled);
+        if (enabled != SD_EVENT_OFF)
+                return;
+        (void) sd_event_source_set_time_relative(s->sweep, DEADLINE_SWEEP_USEC);
+        (void) sd_event_source_set_enabled(s->sweep, SD_EVENT_ONESHOT);
+}
+
 static void on_completed(void *cls, struct MHD_Connection *connection, void **con_cls,
                          enum MHD_RequestTerminationCode toe) {
         HttpRequest *req = *con_cls;
 
-        if (req)
+        if (req) {
+                /* A kept-alive connection owes its next request within the same deadline. */
+                if (req->peer) {
+                        req->peer->deadline_usec = now_usec() + REQUEST_DEADLINE_USEC;
+                        sweep_wake(req->server);
+                }
                 request_free(req);
+        }
         *con_cls = NULL;
+}
+
+/* Each TCP connection, from accept() to close: the request deadline runs from accept(). */
+static void on_connection(void *cls, struct MHD_Connection *connection, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe) {
+        HttpServer *s = cls;
+        HttpPeer *peer = *socket_context;
+
+        if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+                const union MHD_ConnectionInfo *info = MHD_get_connection_info(connection,
+                                                                               MHD_CONNECTION_INFO_CONNECTION_FD);
+                peer = calloc(1, sizeof(*peer));
+                if (!peer || !info) {
+                        /* Without a deadline it could be held forever: let it go at once. */
+                        free(peer);
+                        if (info)
+                                (void) shutdown(info->connect_fd, SHUT_RDWR);
+                        return;
+                }
+                peer->fd = info->connect_fd;
+                peer->deadline_usec = now_usec() + REQUEST_DEADLINE_USEC;
+                peer->next = s->peers;
+                if (s->peers)
+                        s->peers->prev = peer;
+                s->peers = peer;
+                *socket_context = peer;
+                sweep_wake(s);
+                return;
+        }
+        if (!peer)
+                return;
+        if (peer->prev)
+                peer->prev->next = peer->next;
+        else
+                s->peers = peer->next;
+        if (peer->next)
+                peer->next->prev = peer->prev;
+        for (HttpRequest *req = s->requests; req; req = req->next)
+                if (req->peer == peer)
+                        req->peer = NULL;
+        free(peer);
+        *socket_context = NULL;
+}
+
+/*
+ * MHD has no call to drop a connection from outside its callbacks; a
+ * shutdown() of the socket makes its next read fail, and MHD closes the
+ * connection itself. The fd stays MHD's, so it cannot be reused under us.
+ */
+static int on_sweep(sd_event_source *source, uint64_t usec, void *userdata) {
+        HttpServer *s = userdata;
+        uint64_t now = now_usec();
+        bool any = false, pending = false;
+
+        for (HttpPeer *peer = s->peers; peer; peer = peer->next) {
+                if (peer->deadline_usec != 0 && now < peer->deadline_usec)
+                        pending = true;
+                if (peer->deadline_usec != 0 && now >= peer->deadline_usec) {
+                        log_ratelimit(&s->refusal_log, LOG_INFO,
+                                      "Closed a methods connection that did not send its request in time");
+                        (void) shutdown(peer->fd, SHUT_RDWR);
+                        peer->deadline_usec = 0;
+                        any = true;
+                }
+        }
+        if (any)
+                server_kick(s);
+        if (pending) {
+                (void) sd_event_source_set_time_relative(source, DEADLINE_SWEEP_USEC);
+                (void) sd_event_source_set_enabled(source, SD_EVENT_ONESHOT);
+        }
+        return 0;
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
@@ -379,7 +540,10 @@ int http_server_new(HttpServer **ret, Manager *m) {
                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) IDLE_TIMEOUT_SEC,
                 MHD_OPTION_CONNECTION_LIMIT, (unsigned) CONNECTIONS_MAX,
                 MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) CONNECTION_MEMORY,
+                MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned) CONNECTIONS_PER_PEER_MAX,
+                MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES,
                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
                 MHD_OPTION_END);
         if (!s->daemon)
                 return log_error_errno(-EADDRNOTAVAIL,
@@ -398,6 +562,12 @@ int http_server_new(HttpServer **ret, Manager *m) {
         if (r < 0)
                 return log_error_errno(r, "Cannot set up the HTTPS timer: %m");
         (void) sd_event_source_set_description(s->timer, "methods-https-timer");
+        r = sd_event_add_time_relative(m->event, &s->sweep, CLOCK_MONOTONIC, DEADLINE_SWEEP_USEC, 100000, on_sweep,
+                                       s);
+        if (r < 0)
+                return log_error_errno(r, "Cannot set up the HTTPS request deadline: %m");
+        (void) sd_event_source_set_enabled(s->sweep, SD_EVENT_OFF);
+        (void) sd_event_source_set_description(s->sweep, "methods-https-deadline");
         server_arm(s);
         log_info("Serving direct methods on https://%s:%u", c->methods_bind, c->methods_port);
         *ret = TAKE_PTR(s);
@@ -421,6 +591,12 @@ HttpServer *http_server_free(HttpServer *s) {
         /* Requests MHD never reported complete (none expected). */
         while (s->requests)
                 request_free(s->requests);
+        while (s->peers) {
+                HttpPeer *peer = s->peers;
+                s->peers = peer->next;
+                free(peer);
+        }
+        s->sweep = sd_event_source_disable_unref(s->sweep);
         s->timer = sd_event_source_disable_unref(s->timer);
         s->io = sd_event_source_disable_unref(s->io);
         free(s->cert);

@@ -16,8 +16,14 @@
  * reads IoT Hub's {"Message":"ErrorCode:X;text"} into err.message.
  *
  * The caller's token is checked by auth-cache (WIRE_AUTH_REQUEST, as if it
- * were a CONNECT of that identity). Errors: 400 bad body or headers, 401
- * refused token, 404 unknown or unconnected target, 405, 413, 503, 504.
+ * were a CONNECT of that identity) as soon as the headers are in, before any
+ * of the body is read. Errors: 400 bad body or headers, 401 refused token,
+ * 404 unknown or unconnected target, 405, 413, 503, 504.
+ *
+ * Exposed to the network, so: TLS 1.2 and 1.3 only, without SHA-1
+ * (TLS_PRIORITIES, GnuTLS syntax); at most CONNECTIONS_PER_PEER_MAX
+ * connections per peer address; and a connection must deliver its whole
+ * request within REQUEST_DEADLINE_USEC of accept(), however it trickles.
  *
  * libmicrohttpd runs in its external epoll mode, no threads of its own:
  * sd-event watches its epoll fd and its timeout. A request waiting for a

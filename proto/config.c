@@ -281,6 +281,7 @@ static const ConfigItem config_items[] = {
         ITEM("listeners.tls.key_file", type_path, tls_key_file, NULL),
         ITEM("listeners.plain.port", type_port_or_off, plain_port, "0"),
         ITEM("listeners.plain.bind", type_string, plain_bind, "127.0.0.1"),
+        ITEM("listeners.max_token_lifetime", type_sec, max_token_lifetime_sec, "365d"),
 
         ITEM("methods.port", type_port_or_off, methods_port, NULL), /* derived: 443 with a TLS cert, else off */
         ITEM("methods.bind", type_string, methods_bind, "0.0.0.0"),
@@ -291,6 +292,7 @@ static const ConfigItem config_items[] = {
         ITEM("storage.sync", type_sync, sync, "periodic"),
         ITEM("storage.sync_interval", type_msec, sync_interval_msec, "1s"),
         ITEM("storage.ingest", type_ingest, ingest, "socket"),
+        ITEM("storage.twin_queue_max_bytes", type_bytes, twin_queue_max_bytes, "256KiB"),
 
         ITEM("store_and_forward.time_to_live", type_sec, ttl_sec, "2h"),
 
@@ -786,6 +788,10 @@ static int parser_validate(ConfigParser *p) {
         if (c->max_bytes < MIB)
                 return parser_fail(p, parser_mark(p, "storage.max_bytes"),
                                    "key 'storage.max_bytes': must be at least 1MiB (is %" PRIu64 ")", c->max_bytes);
+        /* One patch may be 64 KiB (TWIN_PATCH_BYTES_MAX): a smaller cap could refuse a lone valid patch. */
+        if (c->twin_queue_max_bytes < 64 * 1024 || c->twin_queue_max_bytes > c->max_bytes)
+                return parser_fail(p, parser_mark(p, "storage.twin_queue_max_bytes"),
+                                   "key 'storage.twin_queue_max_bytes': must be between 64KiB and storage.max_bytes");
         if (c->ttl_sec < 1)
                 return parser_fail(p, parser_mark(p, "store_and_forward.time_to_live"),
                                    "key 'store_and_forward.time_to_live': must be at least 1s");
@@ -798,6 +804,10 @@ static int parser_validate(ConfigParser *p) {
         if (c->scope_refresh_sec < 1)
                 return parser_fail(p, parser_mark(p, "upstream.scope_refresh"),
                                    "key 'upstream.scope_refresh': must be at least 1s");
+        /* A token valid for 0 s admits nobody; one past ~100 years is no limit at all. */
+        if (c->max_token_lifetime_sec < 60 || c->max_token_lifetime_sec > 36500ull * 86400)
+                return parser_fail(p, parser_mark(p, "listeners.max_token_lifetime"),
+                                   "key 'listeners.max_token_lifetime': must be between 1min and 36500d");
         return 0;
 }
 

@@ -60,6 +60,7 @@ typedef struct Config {
         char *tls_key_file;           /* listeners.tls.key_file (required when tls.port != 0) */
         uint16_t plain_port;          /* listeners.plain.port (0 = off) */
         char *plain_bind;             /* listeners.plain.bind (127.0.0.1) */
+        uint64_t max_token_lifetime_sec; /* listeners.max_token_lifetime (365d): a device token's se at most this far ahead */
 
         /* methods: the direct-method HTTPS listener of method-router, with listeners.tls's cert and key */
         uint16_t methods_port;        /* methods.port (443 when listeners.tls has a cert; 0 = off) */
@@ -72,6 +73,7 @@ typedef struct Config {
         SyncPolicy sync;              /* storage.sync (periodic) */
         uint64_t sync_interval_msec;  /* storage.sync_interval (1s) */
         IngestMode ingest;            /* storage.ingest (socket) */
+        uint64_t twin_queue_max_bytes; /* storage.twin_queue_max_bytes (256KiB): pending reported patches per identity */
 
         /* store_and_forward: */
         uint64_t ttl_sec;             /* store_and_forward.time_to_live (7200) */

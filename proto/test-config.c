@@ -137,6 +137,8 @@ static void test_defaults(void **state) {
         assert_null(c->tls_key_file);
         assert_int_equal(c->plain_port, 0);
         assert_string_equal(c->plain_bind, "127.0.0.1");
+        assert_int_equal(c->max_token_lifetime_sec, 365 * 86400);
+        assert_int_equal(c->twin_queue_max_bytes, 256 * 1024);
         assert_string_equal(c->storage_dir, "/var/lib/edgehub");
         assert_true(c->max_bytes == UINT64_C(1) << 30);
         assert_int_equal(c->overflow, OVERFLOW_DROP_OLDEST);
@@ -186,6 +188,11 @@ static void test_values(void **state) {
                 { "storage:\n  ingest: file\n", 0,
                   "test.yaml:9:11: key 'storage.ingest': invalid ingest mode (socket, log) 'file'" },
                 { "storage:\n  ingest: socket\n", 1 },
+                { "storage:\n  twin_queue_max_bytes: 64KiB\n", 1 },
+                { "storage:\n  twin_queue_max_bytes: 65535\n", 0,
+                  "test.yaml:9:25: key 'storage.twin_queue_max_bytes': must be between 64KiB and storage.max_bytes" },
+                { "storage:\n  twin_queue_max_bytes: 2GiB\n", 0,
+                  "test.yaml:9:25: key 'storage.twin_queue_max_bytes': must be between 64KiB and storage.max_bytes" },
                 { "storage:\n  sync: never\n", 0,
                   "test.yaml:9:9: key 'storage.sync': invalid sync policy (periodic, always) 'never'" },
                 { "storage:\n  sync_interval: 500ms\n", 1 },
@@ -216,6 +223,13 @@ static void test_values(void **state) {
                 { "upstream:\n  host: 'bad host'\n", 0,
                   "test.yaml:9:9: key 'upstream.host': invalid host name 'bad host'" },
                 { "listeners:\n  plain:\n    port: 1883\n", 1 },
+                { "listeners:\n  max_token_lifetime: 1d\n", 1 },
+                { "listeners:\n  max_token_lifetime: 30s\n", 0,
+                  "test.yaml:9:23: key 'listeners.max_token_lifetime': must be between 1min and 36500d" },
+                { "listeners:\n  max_token_lifetime: 36501d\n", 0,
+                  "test.yaml:9:23: key 'listeners.max_token_lifetime': must be between 1min and 36500d" },
+                { "listeners:\n  max_token_lifetime: forever\n", 0,
+                  "test.yaml:9:23: key 'listeners.max_token_lifetime': invalid duration 'forever'" },
                 { "listeners:\n  plain:\n    port: x\n", 0,
                   "test.yaml:10:11: key 'listeners.plain.port': invalid port 'x'" },
                 { "log_level: warning\n", 1 },

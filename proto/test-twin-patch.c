@@ -173,6 +173,56 @@ static void test_merge(void **state) {
         assert_int_equal(twin_merge(a, t), -EINVAL);
 }
 
+static void test_compose(void **state) {
+        static const struct {
+                const char *first, *second, *want; /* want NULL: -EXDEV */
+        } cases[] = {
+                { "{}", "{}", "{}" },
+                { "{\"a\":1}", "{\"b\":2}", "{\"a\":1,\"b\":2}" },
+                { "{\"a\":1}", "{\"a\":null}", "{\"a\":null}" },           /* the deletion is kept */
+                { "{\"a\":null}", "{\"a\":3}", "{\"a\":3}" },
+                { "{\"a\":{\"b\":1}}", "{\"a\":{\"c\":null}}", "{\"a\":{\"b\":1,\"c\":null}}" },
+                { "{\"a\":{\"b\":1}}", "{\"a\":7}", "{\"a\":7}" },
+                { "{\"b\":1}", "{\"a\":{\"c\":null}}", "{\"b\":1,\"a\":{\"c\":null}}" },
+                { "{\"a\":[1]}", "{\"a\":[2]}", "{\"a\":[2]}" },
+                /* Not one merge patch: what was under "a" decides. */
+                { "{\"a\":null}", "{\"a\":{\"b\":1}}", NULL },
+                { "{\"a\":5}", "{\"a\":{\"b\":1}}", NULL },
+                { "{\"x\":1,\"a\":{\"b\":null}}", "{\"a\":{\"b\":{\"c\":1}}}", NULL },
+        };
+        /* Documents the compositions are checked against: applying both == applying the composition. */
+        static const char *const docs[] = {
+                "{}", "{\"a\":1}", "{\"a\":{\"b\":2,\"c\":3,\"d\":4}}", "{\"b\":{\"x\":1},\"a\":[1]}",
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_(json_decrefp) json_t *first = J(cases[i].first);
+                _cleanup_(json_decrefp) json_t *second = J(cases[i].second);
+                _cleanup_(json_decrefp) json_t *orig = json_deep_copy(first);
+
+                if (!cases[i].want) {
+                        assert_int_equal(twin_patch_compose(first, second), -EXDEV);
+                        assert_true(json_equal(first, orig));
+                        continue;
+                }
+                assert_int_equal(twin_patch_compose(first, second), 0);
+                assert_json_eq(first, cases[i].want);
+                for (size_t d = 0; d < ELEMENTSOF(docs); d++) {
+                        _cleanup_(json_decrefp) json_t *stepwise = J(docs[d]);
+                        _cleanup_(json_decrefp) json_t *at_once = J(docs[d]);
+                        assert_int_equal(twin_merge(stepwise, orig), 0);
+                        assert_int_equal(twin_merge(stepwise, second), 0);
+                        assert_int_equal(twin_merge(at_once, first), 0);
+                        assert_true(json_equal(stepwise, at_once));
+                }
+        }
+
+        _cleanup_(json_decrefp) json_t *o = J("{}");
+        _cleanup_(json_decrefp) json_t *a = J("[1]");
+        assert_int_equal(twin_patch_compose(o, a), -EINVAL);
+        assert_int_equal(twin_patch_compose(a, o), -EINVAL);
+}
+
 static void test_diff(void **state) {
         static const struct {
                 const char *from, *to, *want;
@@ -321,6 +371,7 @@ int main(void) {
                 cmocka_unit_test(test_patch_limits),
                 cmocka_unit_test(test_document_size),
                 cmocka_unit_test(test_merge),
+                cmocka_unit_test(test_compose),
                 cmocka_unit_test(test_diff),
                 cmocka_unit_test(test_cloud_properties),
                 cmocka_unit_test(test_version_step),

@@ -230,6 +230,52 @@ int twin_merge(json_t *target, const json_t *patch) {
         return 0;
 }
 
+static bool compose_possible(const json_t *first, const json_t *second) {
+        const char *key;
+        size_t key_len;
+        json_t *v;
+
+        json_object_keylen_foreach((json_t *) second, key, key_len, v) {
+                json_t *f = json_object_getn(first, key, key_len);
+                if (!f || !json_is_object(v))
+                        continue;
+                /* Deleted or replaced by first, then merged into by second: depends on what was there. */
+                if (!json_is_object(f) || !compose_possible(f, v))
+                        return false;
+        }
+        return true;
+}
+
+static int compose(json_t *first, const json_t *second) {
+        const char *key;
+        size_t key_len;
+        json_t *v;
+
+        json_object_keylen_foreach((json_t *) second, key, key_len, v) {
+                json_t *f = json_object_getn(first, key, key_len);
+                if (f && json_is_object(f) && json_is_object(v)) {
+                        int r = compose(f, v);
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
+                /* Everything else second says about key replaces what first said, nulls included. */
+                json_t *copy = json_deep_copy(v);
+                if (!copy || json_object_setn_new(first, key, key_len, copy) < 0)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+int twin_patch_compose(json_t *first, const json_t *second) {
+        if (!json_is_object(first) || !json_is_object(second))
+                return -EINVAL;
+        /* Checked whole before any change, so a refusal leaves first as it was. */
+        if (!compose_possible(first, second))
+                return -EXDEV;
+        return compose(first, second);
+}
+
 json_t *twin_diff(const json_t *from, const json_t *to) {
         const char *key;
         size_t key_len;

@@ -52,6 +52,16 @@ size_t twin_document_size(const json_t *doc);
 int twin_merge(json_t *target, const json_t *patch);
 
 /*
+ * Composes two merge patches in place: applying first (afterwards) equals
+ * applying first then second, to any document. Nulls are kept (they delete
+ * in the cloud). -EXDEV when no single merge patch does that: second merges
+ * an object into a key that first sets to a non-object or deletes (the
+ * result then depends on the document); first is unchanged then. -ENOMEM,
+ * -EINVAL if either is not an object.
+ */
+int twin_patch_compose(json_t *first, const json_t *second);
+
+/*
  * The minimal merge patch from -> to: removed keys as null, changed or new
  * values in full, nested objects diffed. twin_merge(from, diff) == to when
  * 'to' holds no nulls. An empty object when they are equal. NULL on ENOMEM

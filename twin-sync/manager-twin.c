@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "proto/cleanup.h"
+#include "proto/disk-reserve.h"
 #include "proto/log.h"
 #include "proto/ratelimit.h"
 #include "proto/twin-patch.h"
@@ -202,6 +203,15 @@ void manager_device_reported(Manager *m, Twin *t, const char *rid, const void *p
         }
 
         r = manager_queue_reported(m, t, TAKE_PTR(reported), payload, len);
+        if (r == -EDQUOT) {
+                /* IoT Hub's answer to a device it throttles; the device stays connected and retries later. */
+                log_ratelimit_warning(&m->bad_input_log,
+                                      "Refusing a reported patch from '%s' (request %s): %" PRIu64
+                                      " bytes already wait for the cloud (storage.twin_queue_max_bytes)",
+                                      t->identity, rid, t->pending_bytes);
+                (void) manager_reply(m, t->identity, 429, rid, -1, NULL);
+                return;
+        }
         if (r < 0) {
                 (void) manager_reply(m, t->identity, 503, rid, -1, NULL);
                 return;
@@ -210,22 +220,98 @@ void manager_device_reported(Manager *m, Twin *t, const char *rid, const void *p
         manager_push(m, t);
 }
 
+/*
+ * Pending patches are merged into the newest queued one unless that one is
+ * in flight: what reaches the cloud is the same (twin_patch_compose()), and
+ * the queue of an identity stays about two entries however long it is
+ * offline. The merged patch holds every key touched, deletions included,
+ * so a device that keeps touching new keys still grows it: that is what
+ * storage.twin_queue_max_bytes bounds. *ret_merged: the text and the seq it
+ * replaces, or NULL when the patch is queued on its own.
+ */
+static int merge_with_tail(Manager *m, Twin *t, const void *patch, size_t len, char **ret_merged,
+                           uint64_t *ret_seq, size_t *ret_tail_len) {
+        _cleanup_free_ void *tail = NULL;
+        json_auto_t *tj = NULL, *pj = NULL;
+        json_error_t e;
+        uint64_t seq;
+        size_t tail_len;
+        int r;
+
+        *ret_merged = NULL;
+        if (t->n_pending == 0)
+                return 0;
+        r = twin_store_tail(m->kv, t, &seq, &tail, &tail_len);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return r;
+        if (t->push_rid && seq == t->push_seq)
+                return 0; /* the cloud may be applying it: never change it under its feet */
+        tj = json_loadb(tail, tail_len, JSON_REJECT_DUPLICATES, &e);
+        pj = json_loadb(patch, len, JSON_REJECT_DUPLICATES, &e);
+        if (!tj || !pj)
+                return 0; /* queued before the checks of today: leave it alone */
+        r = twin_patch_compose(tj, pj);
+        if (r == -EXDEV || r == -EINVAL)
+                return 0;
+        if (r < 0)
+                return r;
+        *ret_merged = json_dumps(tj, JSON_COMPACT);
+        if (!*ret_merged)
+                return -ENOMEM;
+        *ret_seq = seq;
+        *ret_tail_len = tail_len;
+        return 0;
+}
+
 int manager_queue_reported(Manager *m, Twin *t, json_t *reported, const void *patch, size_t len) {
+        _cleanup_free_ char *merged = NULL;
+        uint64_t seq = 0, pending;
+        size_t tail_len = 0;
+        int r;
+
+        /* The message store's floor, on the same file system: twins must not starve telemetry. */
+        r = disk_reserve_check(m->config->storage_dir, len);
+        if (r < 0) {
+                json_decref(reported);
+                log_ratelimit_warning(&m->bad_input_log, "Refusing a reported patch from '%s': the disk is nearly full",
+                                      t->identity);
+                return r;
+        }
+        r = merge_with_tail(m, t, patch, len, &merged, &seq, &tail_len);
+        if (r < 0) {
+                json_decref(reported);
+                return r;
+        }
+        pending = merged ? t->pending_bytes - tail_len + strlen(merged) : t->pending_bytes + len;
+        if (pending > m->config->twin_queue_max_bytes) {
+                json_decref(reported);
+                return -EDQUOT;
+        }
+
         /* Apply, then write record and queue entry in one batch; only then may anyone be told. */
         json_t *old = t->reported;
         t->reported = reported;
         t->reported_version++;
-        t->next_seq++;
-        int r = manager_save(m, t, patch, len);
+        if (merged)
+                r = twin_store_replace(m->kv, t, seq, merged, strlen(merged));
+        else {
+                t->next_seq++;
+                r = manager_save(m, t, patch, len);
+        }
         if (r < 0) {
                 json_decref(t->reported);
                 t->reported = old;
                 t->reported_version--;
-                t->next_seq--;
+                if (!merged)
+                        t->next_seq--;
                 return r;
         }
         json_decref(old);
-        t->n_pending++;
+        t->pending_bytes = pending;
+        if (!merged)
+                t->n_pending++;
         return 0;
 }
 
@@ -263,6 +349,7 @@ void manager_push(Manager *m, Twin *t) {
         r = twin_store_head(m->kv, t, &seq, &patch, &len);
         if (r == -ENOENT) {
                 t->n_pending = 0;
+                t->pending_bytes = 0;
                 return;
         }
         if (r < 0) {
@@ -278,6 +365,7 @@ void manager_push(Manager *m, Twin *t) {
                 return;
         }
         t->push_seq = seq;
+        t->push_len = len;
         if (upstream(m, t, topic, patch, len) < 0) {
                 t->push_rid = mfree(t->push_rid);
                 push_retry_later(m, t);
@@ -308,6 +396,7 @@ static void push_answered(Manager *m, Twin *t, int status, int64_t version) {
         t->push_backoff_usec = 0;
         if (t->n_pending > 0)
                 t->n_pending--;
+        t->pending_bytes = t->n_pending == 0 || t->pending_bytes < t->push_len ? 0 : t->pending_bytes - t->push_len;
         if (t->n_pending == 0 && version > t->reported_version) {
                 t->reported_version = version;
                 (void) manager_save(m, t, NULL, 0);

@@ -92,6 +92,65 @@ static void queue_patch(Kv *kv, Twin *t, const char *patch) {
         t->n_pending++;
 }
 
+static void test_tail_replace_and_bytes(void **state) {
+        Fixture *f = *state;
+        Loaded l = {};
+        uint64_t seq;
+        void *patch;
+        size_t len;
+
+        Kv *kv = open_store(f);
+        _cleanup_(twin_freep) Twin *a = NULL;
+        assert_int_equal(twin_new(&a, "a"), 0);
+        assert_int_equal(twin_store_tail(kv, a, &seq, &patch, &len), -ENOENT);
+        queue_patch(kv, a, "{\"x\":1}");
+        queue_patch(kv, a, "{\"y\":2}");
+        assert_int_equal(twin_store_tail(kv, a, &seq, &patch, &len), 0);
+        assert_int_equal(seq, 2);
+        assert_memory_equal(patch, "{\"y\":2}", len);
+        free(patch);
+
+        /* A merge replaces the newest entry in place; the oldest stays as it was. */
+        const char *merged = "{\"y\":2,\"z\":null}";
+        assert_int_equal(twin_store_replace(kv, a, 2, merged, strlen(merged)), 0);
+        assert_int_equal(twin_store_replace(kv, a, a->next_seq, merged, strlen(merged)), -EINVAL);
+        assert_int_equal(twin_store_head(kv, a, &seq, &patch, &len), 0);
+        assert_int_equal(seq, 1);
+        free(patch);
+        assert_int_equal(twin_store_tail(kv, a, &seq, &patch, &len), 0);
+        assert_int_equal(seq, 2);
+        assert_int_equal(len, strlen(merged));
+        free(patch);
+        kv_close(kv);
+
+        /* A restart counts what waits, in entries and bytes. */
+        kv = open_store(f);
+        assert_int_equal(twin_store_load(kv, collect, &l), 0);
+        assert_int_equal(l.n, 1);
+        assert_int_equal(l.twins[0]->n_pending, 2);
+        assert_int_equal(l.twins[0]->pending_bytes, strlen("{\"x\":1}") + strlen(merged));
+        twin_free(l.twins[0]);
+        kv_close(kv);
+}
+
+static void test_record_decode(void **state) {
+        _cleanup_(twin_freep) Twin *t = NULL;
+        static const char *const bad[] = {
+                "", "[]", "{}", "{\"desired\":{},\"dv\":0,\"reported\":{},\"rv\":0,\"seen\":{},\"sv\":0,\"seq\":0}",
+                "{\"desired\":[],\"dv\":0,\"reported\":{},\"rv\":0,\"seen\":{},\"sv\":0,\"seq\":1}",
+                "{\"desired\":{},\"dv\":-1,\"reported\":{},\"rv\":0,\"seen\":{},\"sv\":0,\"seq\":1}",
+                "{\"desired\":{},\"dv\":0,\"reported\":{},\"rv\":0,\"seen\":{},\"sv\":0,\"seq\":1,\"x\":1}",
+        };
+        const char *good = "{\"desired\":{\"a\":1},\"dv\":3,\"reported\":{},\"rv\":2,\"seen\":{},\"sv\":1,\"seq\":5}";
+
+        assert_int_equal(twin_new(&t, "d"), 0);
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++)
+                assert_int_equal(twin_store_record_decode(t, bad[i], strlen(bad[i])), -EUCLEAN);
+        assert_int_equal(twin_store_record_decode(t, good, strlen(good)), 0);
+        assert_int_equal(t->desired_version, 3);
+        assert_int_equal(t->next_seq, 5);
+}
+
 static void test_queue_survives_reopen(void **state) {
         Fixture *f = *state;
         Loaded l = {};
@@ -203,6 +262,8 @@ static void test_pending_desired(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test_setup_teardown(test_tail_replace_and_bytes, setup, teardown),
+                cmocka_unit_test(test_record_decode),
                 cmocka_unit_test_setup_teardown(test_queue_survives_reopen, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_malformed_record, setup, teardown),
                 cmocka_unit_test(test_reported_size_limit),

@@ -42,7 +42,7 @@ static int queue_key(const char *identity, uint64_t seq, char **ret, size_t *ret
         return 0;
 }
 
-static int record_decode(Twin *t, const void *val, size_t len) {
+int twin_store_record_decode(Twin *t, const void *val, size_t len) {
         json_error_t e;
         json_auto_t *o = json_loadb(val, len, JSON_REJECT_DUPLICATES, &e);
         json_t *desired, *reported, *seen;
@@ -91,7 +91,7 @@ int twin_store_load(Kv *kv, int (*load)(Twin **t, void *userdata), void *userdat
                 r = twin_new(&t, identity);
                 if (r < 0)
                         return r;
-                r = record_decode(t, val, vlen);
+                r = twin_store_record_decode(t, val, vlen);
                 if (r < 0)
                         return r;
 
@@ -103,7 +103,9 @@ int twin_store_load(Kv *kv, int (*load)(Twin **t, void *userdata), void *userdat
                         return r;
                 for (; kv_iter_valid(q); kv_iter_next(q)) {
                         uint64_t be;
+                        size_t plen;
                         const char *qk = kv_iter_key(q, &klen);
+                        (void) kv_iter_value(q, &plen);
                         if (klen != qlen + 8)
                                 return -EUCLEAN;
                         memcpy(&be, qk + qlen, 8);
@@ -111,6 +113,7 @@ int twin_store_load(Kv *kv, int (*load)(Twin **t, void *userdata), void *userdat
                         if (be64toh(be) >= t->next_seq)
                                 return -EUCLEAN;
                         t->n_pending++;
+                        t->pending_bytes += plen;
                 }
                 r = kv_iter_error(q);
                 if (r < 0)
@@ -153,6 +156,70 @@ int twin_store_save(Kv *kv, const Twin *t, const void *patch, size_t patch_len) 
                 kv_batch_put(b, qkey, qlen, patch, patch_len);
         }
         return kv_write(kv, b);
+}
+
+int twin_store_replace(Kv *kv, const Twin *t, uint64_t seq, const void *patch, size_t patch_len) {
+        _cleanup_(kv_batch_freep) KvBatch *b = NULL;
+        _cleanup_free_ char *rkey = NULL, *qkey = NULL, *val = record_encode(t);
+        size_t rlen, qlen;
+        int r;
+
+        if (!val)
+                return -ENOMEM;
+        if (seq == 0 || seq >= t->next_seq)
+                return -EINVAL;
+        r = record_key(t->identity, &rkey, &rlen);
+        if (r < 0)
+                return r;
+        r = queue_key(t->identity, seq, &qkey, &qlen);
+        if (r < 0)
+                return r;
+        r = kv_batch_new(&b);
+        if (r < 0)
+                return r;
+        kv_batch_put(b, rkey, rlen, val, strlen(val));
+        kv_batch_put(b, qkey, qlen, patch, patch_len);
+        return kv_write(kv, b);
+}
+
+int twin_store_tail(Kv *kv, const Twin *t, uint64_t *ret_seq, void **ret_patch, size_t *ret_len) {
+        _cleanup_(kv_iter_freep) KvIter *it = NULL;
+        _cleanup_free_ char *prefix = NULL;
+        _cleanup_free_ void *copy = NULL;
+        size_t plen, klen, vlen;
+        uint64_t seq = 0;
+        int r;
+
+        r = queue_key(t->identity, 0, &prefix, &plen);
+        if (r < 0)
+                return r;
+        r = kv_iter_new(kv, prefix, plen, &it);
+        if (r < 0)
+                return r;
+        /* Merging keeps the queue to about two entries (one in flight): a scan is cheap. */
+        for (; kv_iter_valid(it); kv_iter_next(it)) {
+                uint64_t be;
+                const char *key = kv_iter_key(it, &klen);
+                const void *val = kv_iter_value(it, &vlen);
+                if (klen != plen + 8)
+                        return -EUCLEAN;
+                free(copy);
+                copy = malloc(vlen ? vlen : 1);
+                if (!copy)
+                        return -ENOMEM;
+                memcpy(copy, val, vlen);
+                memcpy(&be, key + plen, 8);
+                seq = be64toh(be);
+                *ret_len = vlen;
+        }
+        r = kv_iter_error(it);
+        if (r < 0)
+                return r;
+        if (!copy)
+                return -ENOENT;
+        *ret_seq = seq;
+        *ret_patch = TAKE_PTR(copy);
+        return 0;
 }
 
 int twin_store_head(Kv *kv, const Twin *t, uint64_t *ret_seq, void **ret_patch, size_t *ret_len) {

@@ -41,6 +41,7 @@ typedef struct Twin {
         int64_t seen_version;
         uint64_t next_seq;        /* sequence of the next queued reported patch */
         uint64_t n_pending;       /* reported patches queued, not yet acknowledged by the cloud */
+        uint64_t pending_bytes;   /* their bytes (storage.twin_queue_max_bytes bounds it) */
 
         /* runtime */
         LinkState link;
@@ -56,6 +57,7 @@ typedef struct Twin {
 
         char *push_rid;           /* reported patch upstream in flight */
         uint64_t push_seq;
+        size_t push_len;          /* bytes of the patch in flight */
         sd_event_source *push_timer;
         uint64_t push_backoff_usec;
 

@@ -230,6 +230,7 @@ class Hub:
             "max_bytes": "64MiB", "overflow": "drop_oldest", "sync": "periodic",
             "time_to_live": "7200", "scope_refresh": "1h", "log_level": "info",
             "ingest": os.environ.get("EDGEHUB_INGEST", "socket"),
+            "twin_queue_max_bytes": "256KiB",
         }
         self.settings.update(overrides)
         self.proc = None
@@ -261,6 +262,7 @@ storage:
   overflow: {s['overflow']}
   sync: {s['sync']}
   ingest: {s['ingest']}
+  twin_queue_max_bytes: {s['twin_queue_max_bytes']}
 store_and_forward:
   time_to_live: {s['time_to_live']}
 methods:

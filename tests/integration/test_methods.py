@@ -17,10 +17,11 @@ MODULE = "filter"
 CALLER = f"{EDGE_ID}/{MODULE}"
 
 
-def https_invoke(hub, target, body, key=None, caller=CALLER, headers=None, timeout=60):
+def https_invoke(hub, target, body, key=None, caller=CALLER, headers=None, timeout=60, source_address=None):
     """POST /twins/{target}/methods on the gateway: (status, parsed body)."""
     ctx = ssl.create_default_context(cafile=hub.pki.ca_cert)
-    conn = http.client.HTTPSConnection("localhost", hub.methods_port, context=ctx, timeout=timeout)
+    conn = http.client.HTTPSConnection("localhost", hub.methods_port, context=ctx, timeout=timeout,
+                                       source_address=source_address)
     d, _, m = target.partition("/")
     path = f"/twins/{urllib.parse.quote(d, safe='')}" + (f"/modules/{urllib.parse.quote(m, safe='')}" if m else "")
     path += "/methods?api-version=2021-04-12"

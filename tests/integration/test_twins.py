@@ -1,9 +1,22 @@
 """Twins through the hub: GET online and offline, reported patches queued durably
 and pushed in order, desired changes reconciled as one minimal patch."""
 import json
+import os
+import subprocess
 import time
 
 from edgehub_harness import (Device, TwinClient, sim_patch_desired, sim_reported_log, sim_twin, wait_until)
+
+
+def compose(first, second):
+    """Merge-patch composition with nulls kept, as twin-sync merges pending patches."""
+    out = dict(first)
+    for k, v in second.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = compose(out[k], v)
+        else:
+            out[k] = v
+    return out
 
 
 def twin_sync_on_bus(hub):
@@ -71,14 +84,22 @@ def test_offline_reported_patches_survive_restarts_and_arrive_in_order(sim, make
     wait_until(lambda: twin_sync_on_bus(hub), 15, what="twin-sync on the bus")
     assert sim_reported_log(sim, "tw-off")[-1]["patch"] == {"boot": 1}, "nothing went up while offline"
     sim.restore()
-    want = [{"boot": 1}] + patches + more
-    wait_until(lambda: len(sim_reported_log(sim, "tw-off")) >= len(want), 30, what="queued patches upstream")
+    # Patches pending together went up merged into one: in order, nulls kept, none lost.
+    # (A patch already in flight when more came is never changed: then two went up.)
+    merged = {}
+    for p in patches + more:
+        merged = compose(merged, p)
+    # A push sent while the link was down waits TWIN_PUSH_TIMEOUT_LINK_DOWN_USEC (35 s) before its retry.
+    wait_until(lambda: hub.hubctl_json("twins")["pending"] == 0, 90, what="queued patches upstream")
     got = [r["patch"] for r in sim_reported_log(sim, "tw-off")]
     deduped = [p for k, p in enumerate(got) if k == 0 or p != got[k - 1]]
-    assert deduped == want, "in order, nulls kept, none lost"
+    assert deduped[0] == {"boot": 1} and 2 <= len(deduped) <= 3, deduped
+    upstream = {}
+    for p in deduped[1:]:
+        upstream = compose(upstream, p)
+    assert upstream == merged, "in order, nulls kept, none lost"
     reported = sim_twin(sim, "tw-off")["reported"]
     assert reported["seq"] == 10 and reported["nested"] == {"y": 2} and "gone" not in reported
-    wait_until(lambda: hub.hubctl_json("twins")["pending"] == 0, 15, what="the queue to empty")
 
 
 def test_desired_changed_while_hub_offline_arrives_as_one_minimal_patch(sim, make_hub):
@@ -226,3 +247,74 @@ def test_edgehub_twin_changes_routes_and_ttl_of_the_running_hub_and_survives_off
         return r.get("lastDesiredVersion") == bad and r.get("lastDesiredStatus", {}).get("code") == 400
     wait_until(refused, 30, what="the refusal reported")
     assert "viaTwin" in {r["name"] for r in hub.hubctl_json("routes")["routes"]}
+
+
+def mine(hub, identity="tw-cap"):
+    return [x for x in hub.hubctl_json("twins")["twins"] if x["identity"] == identity][0]
+
+
+def test_offline_twin_queue_is_bounded_and_the_device_stays_connected(sim, make_hub):
+    key = sim.add_child("tw-cap")["primaryKey"]
+    hub = make_hub(twin_queue_max_bytes="64KiB").start()
+    d, t = connect_twin(hub, "tw-cap", key, desired=False)
+    assert t.report({"boot": 1})[0] == 204
+    wait_until(lambda: len(sim_reported_log(sim, "tw-cap")) == 1, 15, what="the online patch upstream")
+
+    sim.cut()
+    # Changing one key over and over merges into one small pending patch: never refused.
+    for i in range(200):
+        assert t.report({"temp": i, "nested": {"n": i}}, timeout=5)[0] == 204
+    assert mine(hub)["pending"] <= 2
+
+    # Deleting ever new keys grows the merged patch (each deletion must reach the cloud) until the cap.
+    statuses = []
+    for i in range(40):
+        patch = {f"gone-{i}-{j}-" + "x" * 80: None for j in range(30)}  # about 3 KiB each
+        statuses.append(t.report(patch, timeout=5)[0])
+    assert 429 in statuses, "the per-identity cap never bit"
+    first = statuses.index(429)
+    assert all(s == 204 for s in statuses[:first]) and first >= 15
+    # Refused, not cut off: the device is still connected and served.
+    assert not d.disconnected.is_set()
+    status, _, body = t.get(timeout=5)
+    assert status == 200 and body["reported"]["temp"] == 199
+    assert d.send("telemetry still flows")
+    # What is queued respects the cap (raw bytes of the pending patches as twin-sync counts them).
+    assert 0 < mine(hub)["pending_bytes"] <= 64 * 1024
+    assert mine(hub)["pending"] <= 2
+
+    # Once the cloud is back the queue drains and the device may report again.
+    sim.restore()
+    wait_until(lambda: mine(hub)["pending"] == 0, 30, what="the queue to drain")
+    assert t.report({"after": True})[0] == 204
+    wait_until(lambda: sim_twin(sim, "tw-cap")["reported"].get("after") is True, 15, what="the new patch upstream")
+    assert sim_twin(sim, "tw-cap")["reported"]["temp"] == 199
+    d.close()
+
+
+def test_twin_store_keeps_the_disk_reserve(sim, make_hub):
+    key = sim.add_child("tw-disk")["primaryKey"]
+    hub = make_hub()
+    os.makedirs(hub.storage)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32m", "tmpfs", hub.storage], check=True)
+    try:
+        hub.start()
+        d, t = connect_twin(hub, "tw-disk", key, desired=False)
+        assert t.report({"before": 1})[0] == 204
+        # Leave less than the 8 MiB the stores keep free (proto/disk-reserve.h).
+        st = os.statvfs(hub.storage)
+        filler = os.path.join(hub.storage, "filler")
+        with open(filler, "wb") as f:
+            f.write(b"\0" * (st.f_bavail * st.f_frsize - 4 * 1024 * 1024))
+        status = t.report({"while_full": 1})[0]
+        assert status == 503, status
+        assert not d.disconnected.is_set()
+        assert t.get(timeout=5)[0] == 200
+        os.unlink(filler)
+        assert t.report({"after": 1})[0] == 204
+        status, _, body = t.get(timeout=5)
+        assert body["reported"].get("after") == 1 and "while_full" not in body["reported"]
+        d.close()
+    finally:
+        hub.stop()
+        subprocess.run(["umount", "-l", hub.storage])
