@@ -16,6 +16,23 @@ static void free_secret(char *s) {
         free(s);
 }
 
+static const char *const auth_names[_IDENTITY_AUTH_MAX] = {
+        [IDENTITY_AUTH_SAS] = "sas",
+        [IDENTITY_AUTH_SELF_SIGNED] = "selfSigned",
+        [IDENTITY_AUTH_CA] = "certificateAuthority",
+};
+
+const char *identity_auth_to_string(IdentityAuth a) {
+        return a >= 0 && a < _IDENTITY_AUTH_MAX ? auth_names[a] : NULL;
+}
+
+IdentityAuth identity_auth_from_string(const char *s) {
+        for (size_t i = 0; i < _IDENTITY_AUTH_MAX; i++)
+                if (s && strcmp(s, auth_names[i]) == 0)
+                        return (IdentityAuth) i;
+        return _IDENTITY_AUTH_INVALID;
+}
+
 int identity_new(Identity **ret, const char *device_id, const char *module_id) {
         _cleanup_(identity_freep) Identity *id = NULL;
         int n;
@@ -49,6 +66,8 @@ int identity_new(Identity **ret, const char *device_id, const char *module_id) {
 Identity *identity_free(Identity *id) {
         if (!id)
                 return NULL;
+        free(id->secondary_thumbprint);
+        free(id->primary_thumbprint);
         free_secret(id->secondary_key);
         free_secret(id->primary_key);
         free(id->module_id);
@@ -76,7 +95,10 @@ bool identity_equal(const Identity *a, const Identity *b) {
         return a->enabled == b->enabled &&
                a->edge == b->edge &&
                streq_null(a->primary_key, b->primary_key) &&
-               streq_null(a->secondary_key, b->secondary_key);
+               streq_null(a->secondary_key, b->secondary_key) &&
+               a->auth == b->auth &&
+               streq_null(a->primary_thumbprint, b->primary_thumbprint) &&
+               streq_null(a->secondary_thumbprint, b->secondary_thumbprint);
 }
 
 int scope_new(Scope **ret) {
