@@ -91,6 +91,19 @@ static bool streq_null(const char *a, const char *b) {
         return strcmp(a, b) == 0;
 }
 
+static bool thumbprint_kept(const char *t, const Identity *new_id) {
+        return !t || streq_null(t, new_id->primary_thumbprint) || streq_null(t, new_id->secondary_thumbprint);
+}
+
+bool identity_certificate_revoked(const Identity *old_id, const Identity *new_id) {
+        if (old_id->auth == IDENTITY_AUTH_SAS)
+                return false;
+        if (old_id->auth != new_id->auth)
+                return true;
+        return !thumbprint_kept(old_id->primary_thumbprint, new_id) ||
+               !thumbprint_kept(old_id->secondary_thumbprint, new_id);
+}
+
 bool identity_equal(const Identity *a, const Identity *b) {
         return a->enabled == b->enabled &&
                a->edge == b->edge &&

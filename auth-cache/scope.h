@@ -52,6 +52,13 @@ const char *identity_key(const Identity *id);
 /* Same state, keys, authentication kind and thumbprints (names equal assumed). */
 bool identity_equal(const Identity *a, const Identity *b);
 
+/*
+ * True when a sync took away the certificate credential old_id may have
+ * connected with: the authentication kind changed, or a selfSigned
+ * thumbprint of old_id is not one of new_id's. Its connection must close.
+ */
+bool identity_certificate_revoked(const Identity *old_id, const Identity *new_id);
+
 int scope_new(Scope **ret);
 Scope *scope_free(Scope *s);
 
