@@ -81,7 +81,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (r == 0 && id->primary_thumbprint)
                 CHECK(strlen(id->primary_thumbprint) == 40 || strlen(id->primary_thumbprint) == 64);
 
-        r = x509_check(id, der, der_len, (data[0] & 0x80) ? NULL : trust, 1700000000u, &reason);
+        /* A fixed time (2030-01-01) inside the committed seeds' validity, so runs repeat. */
+        r = x509_check(id, der, der_len, (data[0] & 0x80) ? NULL : trust, 1893456000u, &reason);
         CHECK(r == 0 || (r == -EACCES && reason));
         if (id->auth == IDENTITY_AUTH_SAS)
                 CHECK(r == -EACCES);
