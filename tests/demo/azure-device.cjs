@@ -24,7 +24,19 @@ const intervalMs = Number(intervalArg || 100);
 const count = Number(countArg || 0); // 0 = until SIGTERM
 
 const emit = (obj) => process.stdout.write(JSON.stringify(obj) + '\n');
-const client = Client.fromConnectionString(connectionString, Mqtt);
+// The SDK's fromConnectionString drops GatewayHostName for x509=true (device_client.js builds
+// X509AuthenticationProvider from HostName and DeviceId only), so an X.509 device behind a gateway
+// gets the same provider with the gateway added: what the SDK sends is otherwise unchanged.
+function makeClient() {
+  if (!certFile) return Client.fromConnectionString(connectionString, Mqtt);
+  const { ConnectionString } = require(path.join(modules, 'azure-iot-common'));
+  const { X509AuthenticationProvider } = require(path.join(modules, 'azure-iot-device', 'dist', 'x509_authentication_provider'));
+  const cn = ConnectionString.parse(connectionString);
+  return Client.fromAuthenticationProvider(new X509AuthenticationProvider({
+    host: cn.HostName, deviceId: cn.DeviceId, gatewayHostName: cn.GatewayHostName
+  }), Mqtt);
+}
+const client = makeClient();
 let n = 0;
 let acked = 0;
 let stopping = false;

@@ -101,7 +101,7 @@ def test_x509_child_twin_methods_and_c2d(sim, make_hub, devpki):
         assert status == 200 and "desired" in body
         assert twin.report({"fw": "1.0"})[0] == 204
 
-        d.client.on_message = None
+        d.client.on_message = d._on_message  # TwinClient took it over
         assert d.answer_methods(lambda name, payload: (200, json.dumps({"called": name})))
 
         def call():
