@@ -77,13 +77,6 @@ static bool is_own_edgehub(const Manager *m, const char *identity) {
         return strncmp(identity, m->config->edge_device_id, n) == 0 && strcmp(identity + n, "/$edgeHub") == 0;
 }
 
-static const char *edgehub_name(Manager *m) {
-        static char name[IOT_ID_MAX * 2 + 2];
-
-        (void) snprintf(name, sizeof(name), "%s/$edgeHub", m->config->edge_device_id);
-        return name;
-}
-
 static int handle_key(Manager *m, const Frame *req, FrameBuilder *reply) {
         _cleanup_free_ char *identity = NULL;
         const Identity *id;
@@ -109,9 +102,13 @@ static int handle_key(Manager *m, const Frame *req, FrameBuilder *reply) {
                 }
                 key = identity_key(id);
                 /* An X.509 child: we hold no key of it, so its link signs as our $edgeHub (on behalf of it). */
-                if (id->auth != IDENTITY_AUTH_SAS && id->device_id && !id->module_id) {
+                if (id->auth != IDENTITY_AUTH_SAS && !id->module_id) {
+                        _cleanup_free_ char *signer = NULL;
+
+                        if (asprintf(&signer, "%s/$edgeHub", m->config->edge_device_id) < 0)
+                                return -ENOMEM;
                         wire_reply_init(reply, WIRE_KEY_REPLY, 0, NULL);
-                        frame_builder_add_string(reply, WIRE_IDENTITY, edgehub_name(m));
+                        frame_builder_add_string(reply, WIRE_IDENTITY, signer);
                         return 0;
                 }
         }
