@@ -22,10 +22,17 @@
  * operator's CA bundle (chain, dates, key usage, CN). A certificate here is
  * never trusted by itself: an identity whose scope entry is SAS ignores it.
  *
+ * A device's chain is parsed and walked in the handshake even though
+ * nothing here trusts it: a chain over CHAIN_BYTES_MAX fails the handshake,
+ * and the walk stops at CHAIN_DEPTH_MAX (auth-cache sees only the leaf).
+ *
  * Client contexts (bridges) and contexts that already verify are left alone.
  * The cost for a SAS device is one CertificateRequest message in the
  * handshake, answered by an empty Certificate.
  */
+
+#define CHAIN_BYTES_MAX (32L * 1024L) /* OpenSSL's default is 100 KiB */
+#define CHAIN_DEPTH_MAX 8
 
 typedef void (*SetVerifyFunc)(SSL_CTX *ctx, int mode, SSL_verify_cb cb);
 
@@ -53,6 +60,8 @@ __attribute__((visibility("default"))) void SSL_CTX_set_verify(SSL_CTX *ctx, int
 
         if (mode == SSL_VERIFY_NONE && ctx && ctx_is_server(ctx)) {
                 real(ctx, SSL_VERIFY_PEER, accept_any);
+                SSL_CTX_set_verify_depth(ctx, CHAIN_DEPTH_MAX);
+                (void) SSL_CTX_set_max_cert_list(ctx, CHAIN_BYTES_MAX);
                 return;
         }
         real(ctx, mode, cb);

@@ -191,3 +191,28 @@ def test_listener_requests_a_client_certificate(make_hub):
                            hub.pki.ca_cert, "-tls1_2"], input="", capture_output=True, text=True, timeout=30)
     assert "Verification: OK" in p.stdout + p.stderr
     assert "Client Certificate Types" in full.stdout, full.stdout[-2000:]
+
+
+def test_huge_chain_fails_the_handshake_only(sim, make_hub, devpki, workdir):
+    """A device sending a chain over the shim's 32 KiB limit fails its handshake; the hub goes on."""
+    cert, key = devpki.leaf("x-huge", self_signed=True)
+    sim.add_child("x-huge", authType="selfSigned", primaryThumbprint=DevicePki.thumbprint(cert))
+    hub = make_hub().start()
+    wait_until(lambda: synced(hub), 20, what="scope sync")
+    with open(devpki.ca_cert) as f:
+        ca = f.read()
+    huge = os.path.join(workdir, "huge-chain.pem")
+    with open(cert) as f, open(huge, "w") as out:
+        out.write(f.read() + ca * 150)
+    # ~400 bytes of DER per copy of the CA: well over 32 KiB on the wire
+    assert os.path.getsize(huge) > 80 * 1024
+    d = Device(hub, "x-huge", None, x509=(huge, key))
+    try:
+        assert d.connect(timeout=5) != 0
+    finally:
+        d.close()
+    ok = Device(hub, "x-huge", None, x509=(cert, key))
+    try:
+        assert ok.connect() == 0
+    finally:
+        ok.close()
