@@ -104,7 +104,7 @@ int auth_basic_callback(int event, void *event_data, void *userdata) {
                 log_ratelimit(&p->auth_ratelimit, LOG_INFO, "Client '%s' from %s: unusable TLS client certificate "
                               "(%s), ignoring it", strna(client_id), strna(address), strerror(-r));
 
-        switch (auth_plan(address, p->broker_socket, client_id, ed->username, ed->password, cert, &c, &why)) {
+        switch (auth_plan(address, p->broker_socket, client_id, ed->username, ed->password, cert != NULL, &c, &why)) {
         case AUTH_ACCEPT_INTERNAL:
                 log_debug("Internal client '%s' connected as '%s'", strna(client_id), ed->username);
                 return MOSQ_ERR_SUCCESS;
