@@ -184,7 +184,7 @@ static int kick_changed(const Identity *old_id, const Identity *new_id, void *us
                 c->changed++;
 
         if (new_id && new_id->enabled && old_id && old_id->enabled && identity_certificate_revoked(old_id, new_id)) {
-                /* Its connection may be using the certificate that is no longer accepted; a new one is checked again. */
+                /* Its connection may use the certificate no longer accepted; a new one is checked again. */
                 log_notice("Identity '%s' no longer accepts a certificate it was accepted with: disconnecting it",
                            old_id->name);
                 r = m->broker ? broker_link_kick(m->broker, old_id->name) : -ENOTCONN;
