@@ -216,3 +216,13 @@ def test_huge_chain_fails_the_handshake_only(sim, make_hub, devpki, workdir):
         assert ok.connect() == 0
     finally:
         ok.close()
+
+
+def test_unusable_ca_bundle_is_a_configuration_error(make_hub, workdir):
+    bad = os.path.join(workdir, "not-a-bundle.pem")
+    with open(bad, "w") as f:
+        f.write("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n")
+    hub = make_hub(client_ca_file=bad).start(wait=False)
+    hub.log.wait_for(f"key 'listeners.tls.client_ca_file': cannot use '{bad}'")
+    # A configuration error (exit status 2) is not restarted.
+    hub.log.wait_for("auth-cache exited with status 2")
