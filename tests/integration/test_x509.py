@@ -10,8 +10,7 @@ import time
 
 import pytest
 
-from edgehub_harness import (EDGE_ID, HUB_NAME, ROOT, Device, DevicePki, TwinClient, telemetry_payloads,
-                             wait_until)
+from edgehub_harness import HUB_NAME, ROOT, Device, DevicePki, TwinClient, telemetry_payloads, wait_until
 
 SDK_DEVICE = os.path.join(ROOT, "tests", "demo", "azure-device.cjs")
 
