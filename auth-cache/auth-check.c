@@ -38,6 +38,15 @@ static const char *verify_reason(int r) {
         }
 }
 
+/* selfSigned and certificateAuthority identities: the TLS client certificate is the credential. */
+static int check_certificate(const Identity *id, const AuthRequest *req, uint64_t now_sec, const char **ret_reason) {
+        if (!req->cert || req->cert_len == 0) {
+                *ret_reason = "no certificate";
+                return -EACCES;
+        }
+        return x509_check(id, req->cert, req->cert_len, req->trust, now_sec, ret_reason);
+}
+
 int auth_check(const Scope *scope, const char *const *hosts, size_t n_hosts,
                const AuthRequest *req, uint64_t now_sec,
                const Identity **ret_identity, const char **ret_reason) {
@@ -65,6 +74,18 @@ int auth_check(const Scope *scope, const char *const *hosts, size_t n_hosts,
         if (!id) {
                 *ret_reason = "unknown identity";
                 return -ENOENT;
+        }
+
+        if (id->auth != IDENTITY_AUTH_SAS) {
+                r = check_certificate(id, req, now_sec, ret_reason);
+                if (r < 0)
+                        return r;
+                if (!id->enabled) {
+                        *ret_reason = "disabled";
+                        return -EACCES;
+                }
+                *ret_identity = id;
+                return 0;
         }
 
         if (!req->password || req->password_len == 0) {

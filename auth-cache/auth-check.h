@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "auth-cache/scope.h"
+#include "auth-cache/x509-check.h"
 
 /*
  * A pure function over the in-memory scope, so every outcome is a table row
@@ -18,6 +19,9 @@ typedef struct AuthRequest {
         const void *password;  /* the SAS token bytes; may be NULL */
         size_t password_len;
         uint64_t max_lifetime_sec; /* a token's se at most this far after now_sec; 0 = no limit */
+        const void *cert;      /* DER of the device's TLS client certificate; may be NULL */
+        size_t cert_len;
+        const X509Trust *trust; /* the CA bundle for certificateAuthority identities; may be NULL */
 } AuthRequest;
 
 /*
@@ -27,7 +31,10 @@ typedef struct AuthRequest {
  *          ("malformed username", "unknown host", "client id mismatch",
  *          "missing password", "malformed password", "expired token",
  *          "token lifetime too long",
- *          "bad signature", "wrong audience", "disabled").
+ *          "bad signature", "wrong audience", "disabled", "no certificate",
+ *          or one of x509_check()'s reasons for an X.509 identity).
+ * An X.509 identity is checked by its certificate only (a password is ignored);
+ * a SAS identity by its token only (a certificate is ignored).
  * *ret_reason is set on every failure; nothing else is allocated.
  */
 int auth_check(const Scope *scope, const char *const *hosts, size_t n_hosts,

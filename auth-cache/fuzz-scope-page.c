@@ -30,12 +30,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (scope_page_parse(data, size, "edge1", &page, &link) < 0)
                 return 0;
 
-        /* Whatever was accepted is usable: valid ids, a key, a safe relative link. */
+        /* Whatever was accepted is usable: valid ids, a key or thumbprints, a safe relative link. */
         for (size_t i = 0; i < page->n_items; i++) {
                 const Identity *id = page->items[i];
                 CHECK(iot_id_is_valid(id->device_id));
                 CHECK(!id->module_id || iot_id_is_valid(id->module_id));
-                CHECK(identity_key(id));
+                switch (id->auth) {
+                case IDENTITY_AUTH_SAS:
+                        CHECK(identity_key(id));
+                        break;
+                case IDENTITY_AUTH_SELF_SIGNED:
+                        CHECK(id->primary_thumbprint || id->secondary_thumbprint);
+                        break;
+                case IDENTITY_AUTH_CA:
+                        break;
+                default:
+                        CHECK(false);
+                }
                 CHECK(!id->edge || strcmp(id->device_id, "edge1") == 0);
         }
         CHECK(!link || (link[0] == '/' && link[1] != '/'));

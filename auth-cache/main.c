@@ -27,7 +27,10 @@ static int run(int argc, char *argv[]) {
         r = manager_new(&m, &config);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the event loop: %m");
-        /* These log their own errors, naming the folder or socket. */
+        /* These log their own errors, naming the file, folder or socket. */
+        r = manager_load_trust(m);
+        if (r < 0)
+                return -EBADR; /* the same file fails the same way: not restarted */
         r = manager_open_store(m);
         if (r < 0)
                 return r;

@@ -35,12 +35,13 @@ static json_t *control_devices(Manager *m, const char *argument) {
                 return NULL;
         for (size_t i = 0; i < m->scope->n_items; i++) {
                 const Identity *id = m->scope->items[i];
-                json_t *o = json_pack("{s:s, s:s, s:o, s:s, s:b}",
+                json_t *o = json_pack("{s:s, s:s, s:o, s:s, s:b, s:s}",
                                       "identity", id->name,
                                       "device_id", id->device_id,
                                       "module_id", id->module_id ? json_string(id->module_id) : json_null(),
                                       "status", id->enabled ? "enabled" : "disabled",
-                                      "edge", id->edge);
+                                      "edge", id->edge,
+                                      "auth", identity_auth_to_string(id->auth));
                 if (!o || json_array_append_new(list, o) < 0)
                         return NULL;
         }

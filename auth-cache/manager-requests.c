@@ -34,7 +34,7 @@ static void log_refusal(Manager *m, const char *client_id, const char *reason) {
 
 static int handle_auth(Manager *m, const Frame *req, FrameBuilder *reply) {
         _cleanup_free_ char *client_id = NULL, *username = NULL;
-        const FrameField *password;
+        const FrameField *password, *cert;
         const Identity *id = NULL;
         const char *reason = NULL;
         int r;
@@ -45,6 +45,7 @@ static int handle_auth(Manager *m, const Frame *req, FrameBuilder *reply) {
                 return 0;
         }
         password = frame_get(req, WIRE_PASSWORD);
+        cert = frame_get(req, WIRE_CERTIFICATE);
 
         const char *const hosts[2] = { m->config->hub_hostname, m->config->gateway_hostname };
         size_t n_hosts = hosts[1] ? 2 : 1;
@@ -54,6 +55,9 @@ static int handle_auth(Manager *m, const Frame *req, FrameBuilder *reply) {
                 .password = password ? password->data : NULL,
                 .password_len = password ? password->len : 0,
                 .max_lifetime_sec = m->config->max_token_lifetime_sec,
+                .cert = cert ? cert->data : NULL,
+                .cert_len = cert ? cert->len : 0,
+                .trust = m->trust,
         };
         r = auth_check(m->scope, hosts, n_hosts, &ar, realtime_msec() / 1000u, &id, &reason);
         if (r < 0) {
@@ -98,6 +102,16 @@ static int handle_key(Manager *m, const Frame *req, FrameBuilder *reply) {
                         return 0;
                 }
                 key = identity_key(id);
+                /* An X.509 child: we hold no key of it, so its link signs as our $edgeHub (on behalf of it). */
+                if (id->auth != IDENTITY_AUTH_SAS && !id->module_id) {
+                        _cleanup_free_ char *signer = NULL;
+
+                        if (asprintf(&signer, "%s/$edgeHub", m->config->edge_device_id) < 0)
+                                return -ENOMEM;
+                        wire_reply_init(reply, WIRE_KEY_REPLY, 0, NULL);
+                        frame_builder_add_string(reply, WIRE_IDENTITY, signer);
+                        return 0;
+                }
         }
         if (!key) {
                 wire_reply_init(reply, WIRE_KEY_REPLY, ENOENT, "no key");

@@ -55,6 +55,7 @@ Manager *manager_free(Manager *m) {
         m->broker = broker_link_free(m->broker);
         m->server = frame_server_free(m->server);
         m->scope = scope_free(m->scope);
+        m->trust = x509_trust_free(m->trust);
         m->kv = kv_close(m->kv);
         free(m->store_dir);
         daemon_signals_release(&m->signals);
@@ -62,6 +63,23 @@ Manager *manager_free(Manager *m) {
         config_free(m->config);
         free(m);
         return NULL;
+}
+
+int manager_load_trust(Manager *m) {
+        _cleanup_free_ char *error = NULL;
+        const char *path = m->config->tls_client_ca_file;
+        int r;
+
+        if (!path)
+                return 0;
+        r = x509_trust_load_file(path, &m->trust, &error);
+        if (r < 0) {
+                log_error("%s: key 'listeners.tls.client_ca_file': cannot use '%s': %s", m->config->source, path,
+                          error ?: strerror(-r));
+                return -EINVAL;
+        }
+        log_info("Devices with certificateAuthority authentication are checked against '%s'", path);
+        return 0;
 }
 
 int manager_open_store(Manager *m) {
@@ -165,8 +183,12 @@ static int kick_changed(const Identity *old_id, const Identity *new_id, void *us
         else
                 c->changed++;
 
-        /* IoT Hub closes the connections made with a key that was regenerated. */
-        bool revoked = old_id && old_id->enabled && new_id && new_id->enabled && identity_keys_revoked(old_id, new_id);
+        /* IoT Hub closes the connections made with a key that was regenerated; we also close those
+         * that may use a certificate no longer accepted. A new connection is checked again. */
+        bool was_enabled = old_id && old_id->enabled && new_id && new_id->enabled;
+        bool keys_revoked = was_enabled && identity_keys_revoked(old_id, new_id);
+        bool certificate_revoked = was_enabled && identity_certificate_revoked(old_id, new_id);
+        bool revoked = keys_revoked || certificate_revoked;
         if (new_id && new_id->enabled && !revoked) {
                 broker_link_unkick(m->broker, new_id->name);
                 return 0;
@@ -174,7 +196,8 @@ static int kick_changed(const Identity *old_id, const Identity *new_id, void *us
         if (!old_id || !old_id->enabled)
                 return 0;
         log_notice("Identity '%s' was %s: disconnecting it", old_id->name,
-                   revoked ? "given new keys" : new_id ? "disabled" : "removed");
+                   keys_revoked ? "given new keys" : certificate_revoked ? "given new certificate thumbprints" :
+                   new_id ? "disabled" : "removed");
         r = m->broker ? broker_link_kick(m->broker, old_id->name) : -ENOTCONN;
         if (r < 0)
                 log_warning_errno(r, "Cannot queue the kick of '%s', ignoring: %m", old_id->name);

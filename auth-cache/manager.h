@@ -9,6 +9,7 @@
 #include "proto/ratelimit.h"
 #include "auth-cache/scope-sync.h"
 #include "auth-cache/scope.h"
+#include "auth-cache/x509-check.h"
 #include "proto/config.h"
 #include "proto/frame.h"
 #include "proto/kv.h"
@@ -22,6 +23,7 @@ typedef struct Manager {
         char *store_dir;          /* {storage_dir}/scope */
         Kv *kv;
         Scope *scope;             /* finalized; what we serve */
+        X509Trust *trust;         /* listeners.tls.client_ca_file; NULL when none is configured */
         uint64_t last_sync_ms;    /* realtime of the last complete sync (persisted), 0 = never */
 
         FrameServer *server;
@@ -41,6 +43,11 @@ Manager *manager_free(Manager *m);
  * deleted. A missing store is created.
  */
 int manager_open_store(Manager *m);
+/*
+ * Loads listeners.tls.client_ca_file, if set. An unreadable or malformed
+ * bundle is a configuration error (logged here, naming the file): -EINVAL.
+ */
+int manager_load_trust(Manager *m);
 /* Binds {runtime_dir}/auth-cache.sock (mode 0660). */
 int manager_listen(Manager *m);
 /* Starts the first scope sync and prepares the broker link. */

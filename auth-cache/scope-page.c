@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "auth-cache/scope-page.h"
+#include "auth-cache/x509-check.h"
 #include "proto/cleanup.h"
 #include "proto/log.h"
 #include "proto/sas.h"
@@ -54,13 +55,44 @@ static int dup_key(const char *k, char **ret) {
         return *ret ? 0 : -ENOMEM;
 }
 
+/* "x509Thumbprint": {"primaryThumbprint", "secondaryThumbprint"}: 1 with at least one, 0 none, <0 bad. */
+static int parse_thumbprints(json_t *v, Identity *id, const char **ret_reason) {
+        json_t *x509, *primary = NULL, *secondary = NULL;
+        const char *pt, *st;
+        int r;
+
+        r = get_nullable_object(v, &x509);
+        if (r < 0)
+                return r;
+        if (x509 && json_unpack(x509, "{s?o, s?o}", "primaryThumbprint", &primary,
+                                "secondaryThumbprint", &secondary) < 0)
+                return -EBADMSG;
+        if (get_nullable_string(primary, &pt) < 0 || get_nullable_string(secondary, &st) < 0)
+                return -EBADMSG;
+        r = x509_thumbprint_normalize(pt, &id->primary_thumbprint);
+        if (r == 0)
+                r = x509_thumbprint_normalize(st, &id->secondary_thumbprint);
+        if (r == -EINVAL) {
+                *ret_reason = "a thumbprint is not 40 or 64 hex digits";
+                return 0;
+        }
+        if (r < 0)
+                return r;
+        if (!id->primary_thumbprint && !id->secondary_thumbprint) {
+                *ret_reason = "selfSigned without a thumbprint";
+                return 0;
+        }
+        return 1;
+}
+
 /*
- * "authentication": {"type": "sas", "symmetricKey": {"primaryKey", "secondaryKey"}, ...}.
- * Returns 1 when the identity has usable keys (stored in id), 0 to skip it
- * (reason in *ret_reason), -EBADMSG on wrong types.
+ * "authentication": {"type": "sas"|"selfSigned"|"certificateAuthority",
+ * "symmetricKey": {"primaryKey", "secondaryKey"}, "x509Thumbprint": {...}}.
+ * Returns 1 when the identity can authenticate (what it needs stored in id),
+ * 0 to skip it (reason in *ret_reason), -EBADMSG on wrong types.
  */
 static int parse_authentication(json_t *v, Identity *id, const char **ret_reason) {
-        json_t *auth, *symmetric = NULL, *primary = NULL, *secondary = NULL;
+        json_t *auth, *symmetric = NULL, *x509 = NULL, *primary = NULL, *secondary = NULL;
         const char *type, *pk, *sk;
         int r;
 
@@ -71,7 +103,8 @@ static int parse_authentication(json_t *v, Identity *id, const char **ret_reason
                 *ret_reason = "no authentication";
                 return 0;
         }
-        if (json_unpack(auth, "{s:s, s?o}", "type", &type, "symmetricKey", &symmetric) < 0)
+        if (json_unpack(auth, "{s:s, s?o, s?o}", "type", &type, "symmetricKey", &symmetric,
+                        "x509Thumbprint", &x509) < 0)
                 return -EBADMSG;
         r = get_nullable_object(symmetric, &symmetric);
         if (r < 0)
@@ -82,8 +115,17 @@ static int parse_authentication(json_t *v, Identity *id, const char **ret_reason
         if (get_nullable_string(primary, &pk) < 0 || get_nullable_string(secondary, &sk) < 0)
                 return -EBADMSG;
 
-        if (strcmp(type, "sas") != 0) {
-                *ret_reason = "authentication type is not sas";
+        id->auth = identity_auth_from_string(type);
+        switch (id->auth) {
+        case IDENTITY_AUTH_SAS:
+                break;
+        case IDENTITY_AUTH_SELF_SIGNED:
+                return parse_thumbprints(x509, id, ret_reason);
+        case IDENTITY_AUTH_CA:
+                /* The operator's CA bundle decides; nothing in the scope to keep. */
+                return 1;
+        default:
+                *ret_reason = "authentication type is not sas, selfSigned or certificateAuthority";
                 return 0;
         }
         if ((!pk || !pk[0]) && (!sk || !sk[0])) {

@@ -4,10 +4,13 @@
 #include <string.h>
 
 #include "auth-cache/scope-store.h"
+#include "auth-cache/x509-check.h"
 #include "proto/cleanup.h"
 #include "proto/sas.h"
 
-#define RECORD_VERSION 1u
+/* 1: flags and keys (SAS only); 2: then the auth kind and two thumbprints. Both are read. */
+#define RECORD_VERSION_SAS 1u
+#define RECORD_VERSION 2u
 #define FLAG_ENABLED 0x01u
 #define FLAG_EDGE 0x02u
 #define FLAG_MODULE 0x04u
@@ -33,12 +36,16 @@ static void put_u16(uint8_t *p, uint16_t v) {
 }
 
 int scope_record_encode(const Identity *id, uint8_t **ret, size_t *ret_len) {
-        const char *keys[2] = { id->primary_key ? id->primary_key : "",
-                                id->secondary_key ? id->secondary_key : "" };
-        size_t len = 2, off;
+        const char *keys[4] = { id->primary_key ? id->primary_key : "",
+                                id->secondary_key ? id->secondary_key : "",
+                                id->primary_thumbprint ? id->primary_thumbprint : "",
+                                id->secondary_thumbprint ? id->secondary_thumbprint : "" };
+        size_t len = 2 + 1, off;
         uint8_t *buf;
 
-        for (size_t i = 0; i < 2; i++) {
+        if (id->auth < 0 || id->auth >= _IDENTITY_AUTH_MAX)
+                return -EINVAL;
+        for (size_t i = 0; i < 4; i++) {
                 if (strlen(keys[i]) > KEY_MAX)
                         return -E2BIG;
                 len += 2 + strlen(keys[i]);
@@ -51,8 +58,10 @@ int scope_record_encode(const Identity *id, uint8_t **ret, size_t *ret_len) {
                             (id->edge ? FLAG_EDGE : 0) |
                             (id->module_id ? FLAG_MODULE : 0));
         off = 2;
-        for (size_t i = 0; i < 2; i++) {
+        for (size_t i = 0; i < 4; i++) {
                 size_t n = strlen(keys[i]);
+                if (i == 2)
+                        buf[off++] = (uint8_t) id->auth;
                 put_u16(buf + off, (uint16_t) n);
                 memcpy(buf + off + 2, keys[i], n);
                 off += 2 + n;
@@ -82,6 +91,35 @@ static int read_key(const uint8_t *buf, size_t len, size_t *off, char **ret) {
         return 0;
 }
 
+/* A thumbprint as x509_thumbprint_normalize() wrote it, or none. */
+static int read_thumbprint(const uint8_t *buf, size_t len, size_t *off, char **ret) {
+        _cleanup_free_ char *raw = NULL, *norm = NULL;
+        int r;
+
+        r = read_key(buf, len, off, &raw);
+        if (r < 0)
+                return r;
+        r = x509_thumbprint_normalize(raw, &norm);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0 || (raw && strcmp(raw, norm) != 0))
+                return -EUCLEAN;
+        *ret = TAKE_PTR(raw);
+        return 0;
+}
+
+static int read_auth(const uint8_t *buf, size_t len, size_t *off, Identity *id) {
+        int r;
+
+        if (len - *off < 1 || buf[*off] >= _IDENTITY_AUTH_MAX)
+                return -EUCLEAN;
+        id->auth = (IdentityAuth) buf[(*off)++];
+        r = read_thumbprint(buf, len, off, &id->primary_thumbprint);
+        if (r < 0)
+                return r;
+        return read_thumbprint(buf, len, off, &id->secondary_thumbprint);
+}
+
 int scope_record_decode(const char *name, size_t name_len, const void *data, size_t len, Identity **ret) {
         _cleanup_(identity_freep) Identity *id = NULL;
         _cleanup_free_ char *n = NULL, *device = NULL, *module = NULL;
@@ -105,7 +143,7 @@ int scope_record_decode(const char *name, size_t name_len, const void *data, siz
         if (r < 0)
                 return -EUCLEAN;
 
-        if (len < 2 || buf[0] != RECORD_VERSION || (buf[1] & ~FLAGS_KNOWN) ||
+        if (len < 2 || (buf[0] != RECORD_VERSION && buf[0] != RECORD_VERSION_SAS) || (buf[1] & ~FLAGS_KNOWN) ||
             !!(buf[1] & FLAG_MODULE) != !!module)
                 return -EUCLEAN;
         id->enabled = buf[1] & FLAG_ENABLED;
@@ -116,7 +154,17 @@ int scope_record_decode(const char *name, size_t name_len, const void *data, siz
         r = read_key(buf, len, &off, &id->secondary_key);
         if (r < 0)
                 return r;
-        if (off != len || !identity_key(id))
+        if (buf[0] == RECORD_VERSION) {
+                r = read_auth(buf, len, &off, id);
+                if (r < 0)
+                        return r;
+        }
+        if (off != len)
+                return -EUCLEAN;
+        /* What an identity needs to authenticate at all, as scope-page.c admits it. */
+        if (id->auth == IDENTITY_AUTH_SAS && !identity_key(id))
+                return -EUCLEAN;
+        if (id->auth == IDENTITY_AUTH_SELF_SIGNED && !id->primary_thumbprint && !id->secondary_thumbprint)
                 return -EUCLEAN;
 
         *ret = TAKE_PTR(id);

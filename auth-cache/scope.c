@@ -16,6 +16,23 @@ static void free_secret(char *s) {
         free(s);
 }
 
+static const char *const auth_names[_IDENTITY_AUTH_MAX] = {
+        [IDENTITY_AUTH_SAS] = "sas",
+        [IDENTITY_AUTH_SELF_SIGNED] = "selfSigned",
+        [IDENTITY_AUTH_CA] = "certificateAuthority",
+};
+
+const char *identity_auth_to_string(IdentityAuth a) {
+        return a >= 0 && a < _IDENTITY_AUTH_MAX ? auth_names[a] : NULL;
+}
+
+IdentityAuth identity_auth_from_string(const char *s) {
+        for (size_t i = 0; i < _IDENTITY_AUTH_MAX; i++)
+                if (s && strcmp(s, auth_names[i]) == 0)
+                        return (IdentityAuth) i;
+        return _IDENTITY_AUTH_INVALID;
+}
+
 int identity_new(Identity **ret, const char *device_id, const char *module_id) {
         _cleanup_(identity_freep) Identity *id = NULL;
         int n;
@@ -49,6 +66,8 @@ int identity_new(Identity **ret, const char *device_id, const char *module_id) {
 Identity *identity_free(Identity *id) {
         if (!id)
                 return NULL;
+        free(id->secondary_thumbprint);
+        free(id->primary_thumbprint);
         free_secret(id->secondary_key);
         free_secret(id->primary_key);
         free(id->module_id);
@@ -72,11 +91,27 @@ static bool streq_null(const char *a, const char *b) {
         return strcmp(a, b) == 0;
 }
 
+static bool thumbprint_kept(const char *t, const Identity *new_id) {
+        return !t || streq_null(t, new_id->primary_thumbprint) || streq_null(t, new_id->secondary_thumbprint);
+}
+
+bool identity_certificate_revoked(const Identity *old_id, const Identity *new_id) {
+        if (old_id->auth == IDENTITY_AUTH_SAS)
+                return false;
+        if (old_id->auth != new_id->auth)
+                return true;
+        return !thumbprint_kept(old_id->primary_thumbprint, new_id) ||
+               !thumbprint_kept(old_id->secondary_thumbprint, new_id);
+}
+
 bool identity_equal(const Identity *a, const Identity *b) {
         return a->enabled == b->enabled &&
                a->edge == b->edge &&
                streq_null(a->primary_key, b->primary_key) &&
-               streq_null(a->secondary_key, b->secondary_key);
+               streq_null(a->secondary_key, b->secondary_key) &&
+               a->auth == b->auth &&
+               streq_null(a->primary_thumbprint, b->primary_thumbprint) &&
+               streq_null(a->secondary_thumbprint, b->secondary_thumbprint);
 }
 
 static bool key_kept(const char *key, const Identity *b) {

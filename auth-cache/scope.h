@@ -1,6 +1,7 @@
 /* The device scope in memory: identities, their keys and state */
 #pragma once
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -10,6 +11,18 @@
  * byte comparisons. A Scope is a sorted array: a gateway has a few thousand
  * identities at most, and a sync rebuilds the whole table anyway.
  */
+/* authentication.type in IoT Hub's device scope. */
+typedef enum IdentityAuth {
+        IDENTITY_AUTH_SAS,
+        IDENTITY_AUTH_SELF_SIGNED,  /* "selfSigned": the certificate's thumbprint is in the scope */
+        IDENTITY_AUTH_CA,           /* "certificateAuthority": chains to the operator's CA bundle, CN = device id */
+        _IDENTITY_AUTH_MAX,
+        _IDENTITY_AUTH_INVALID = -EINVAL,
+} IdentityAuth;
+
+const char *identity_auth_to_string(IdentityAuth a);
+IdentityAuth identity_auth_from_string(const char *s);
+
 typedef struct Identity {
         char *name;          /* "d" or "d/m" */
         char *device_id;
@@ -18,6 +31,9 @@ typedef struct Identity {
         bool edge;           /* capabilities.iotEdge (devices only) */
         char *primary_key;   /* base64; NULL if the cloud sent none */
         char *secondary_key; /* base64; NULL if the cloud sent none */
+        IdentityAuth auth;
+        char *primary_thumbprint;   /* selfSigned: lowercase hex SHA-1 (40) or SHA-256 (64); else NULL */
+        char *secondary_thumbprint;
 } Identity;
 
 typedef struct Scope {
@@ -33,10 +49,17 @@ int identity_new(Identity **ret, const char *device_id, const char *module_id);
 Identity *identity_free(Identity *id);
 /* The key to mint tokens with: primary, else secondary, else NULL. */
 const char *identity_key(const Identity *id);
-/* Same state and keys (names equal assumed). */
+/* Same state, keys, authentication kind and thumbprints (names equal assumed). */
 bool identity_equal(const Identity *a, const Identity *b);
 /* b no longer holds one of a's keys: tokens signed with it stop verifying (names equal assumed). */
 bool identity_keys_revoked(const Identity *a, const Identity *b);
+
+/*
+ * True when a sync took away the certificate credential old_id may have
+ * connected with: the authentication kind changed, or a selfSigned
+ * thumbprint of old_id is not one of new_id's. Its connection must close.
+ */
+bool identity_certificate_revoked(const Identity *old_id, const Identity *new_id);
 
 int scope_new(Scope **ret);
 Scope *scope_free(Scope *s);

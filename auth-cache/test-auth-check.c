@@ -207,8 +207,54 @@ static void test_empty_scope(void **state) {
         assert_int_equal(auth_check(scope, hosts, 1, &req, NOW, &id, &reason), -ENOENT);
 }
 
+/* X.509 identities take their certificate, never a token; SAS identities the reverse. */
+static void test_x509_identities(void **state) {
+        _cleanup_(scope_freep) Scope *scope = make_scope();
+        _cleanup_(identity_freep) Identity *x = NULL, *off = NULL;
+        _cleanup_free_ char *token = NULL;
+        const char *const hosts[] = { HUB };
+        const Identity *id = NULL;
+        const char *reason = NULL;
+
+        assert_int_equal(identity_new(&x, "x1", NULL), 0);
+        x->auth = IDENTITY_AUTH_SELF_SIGNED;
+        x->primary_thumbprint = strdup("0123456789abcdef0123456789abcdef01234567");
+        assert_int_equal(scope_add(scope, &x), 0);
+        assert_int_equal(identity_new(&off, "x2", NULL), 0);
+        off->auth = IDENTITY_AUTH_CA;
+        off->enabled = false;
+        assert_int_equal(scope_add(scope, &off), 0);
+        assert_int_equal(scope_finalize(scope, "edge1"), 0);
+
+        /* No certificate: a valid-looking token does not help. */
+        assert_int_equal(sas_token_mint(HUB "/devices/x1", P1, NOW + 60, &token), 0);
+        AuthRequest req = { .client_id = "x1", .username = HUB "/x1" API, .password = token, .password_len = strlen(token) };
+        assert_int_equal(auth_check(scope, hosts, 1, &req, NOW, &id, &reason), -EACCES);
+        assert_string_equal(reason, "no certificate");
+
+        req.cert = "garbage";
+        req.cert_len = 7;
+        assert_int_equal(auth_check(scope, hosts, 1, &req, NOW, &id, &reason), -EACCES);
+        assert_string_equal(reason, "malformed certificate");
+
+        /* The username is still checked first. */
+        req.client_id = "x2";
+        assert_int_equal(auth_check(scope, hosts, 1, &req, NOW, &id, &reason), -EACCES);
+        assert_string_equal(reason, "client id mismatch");
+        req.username = HUB "/x2" API;
+        assert_int_equal(auth_check(scope, hosts, 1, &req, NOW, &id, &reason), -EACCES);
+        assert_string_equal(reason, "malformed certificate");
+
+        /* A certificate on a SAS identity changes nothing: the token decides. */
+        AuthRequest sas = { .client_id = "d1", .username = HUB "/d1" API, .cert = "garbage", .cert_len = 7 };
+        assert_int_equal(auth_check(scope, hosts, 1, &sas, NOW, &id, &reason), -EACCES);
+        assert_string_equal(reason, "missing password");
+        assert_null(id);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_x509_identities),
                 cmocka_unit_test(test_table),
                 cmocka_unit_test(test_missing_password),
                 cmocka_unit_test(test_gateway_not_configured),

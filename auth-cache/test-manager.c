@@ -145,6 +145,46 @@ static void test_apply_kicks_and_persists(void **state) {
         manager_free(m);
 }
 
+static Scope *x509_scope(const char *primary, const char *secondary) {
+        _cleanup_(identity_freep) Identity *id = NULL;
+        Scope *s = NULL;
+
+        assert_int_equal(scope_new(&s), 0);
+        assert_int_equal(identity_new(&id, "x1", NULL), 0);
+        id->auth = IDENTITY_AUTH_SELF_SIGNED;
+        id->primary_thumbprint = primary ? strdup(primary) : NULL;
+        id->secondary_thumbprint = secondary ? strdup(secondary) : NULL;
+        assert_int_equal(scope_add(s, &id), 0);
+        assert_true(scope_finalize(s, "edge1") >= 0);
+        return s;
+}
+
+/* A sync that takes a thumbprint away closes the identity's connection; one that adds one does not. */
+static void test_thumbprint_replaced_kicks(void **state) {
+        static const char t1[] = "0123456789abcdef0123456789abcdef01234567",
+                          t2[] = "1123456789abcdef0123456789abcdef01234567";
+        Fixture *f = *state;
+        Manager *m = make_manager(f);
+        Scope *s;
+
+        s = x509_scope(t1, NULL);
+        assert_int_equal(manager_apply_scope(m, &s, 1000), 0);
+        s = x509_scope(t1, t2);
+        assert_int_equal(manager_apply_scope(m, &s, 2000), 0);
+        assert_int_equal(broker_link_pending(m->broker), 0);
+        s = x509_scope(t2, NULL);
+        assert_int_equal(manager_apply_scope(m, &s, 3000), 0);
+        assert_int_equal(broker_link_pending(m->broker), 1);
+        manager_free(m);
+
+        /* Persisted: the replaced thumbprint stays refused after a restart. */
+        m = make_manager(f);
+        assert_int_equal(scope_find(m->scope, "x1")->auth, IDENTITY_AUTH_SELF_SIGNED);
+        assert_string_equal(scope_find(m->scope, "x1")->primary_thumbprint, t2);
+        assert_null(scope_find(m->scope, "x1")->secondary_thumbprint);
+        manager_free(m);
+}
+
 /* Runs one request through the socket handler and returns the parsed reply (body owned by *buf). */
 static void call(Manager *m, FrameBuilder *req, Frame *reply, FrameBuilder *out) {
         Frame request;
@@ -199,6 +239,28 @@ static void test_key_requests(void **state) {
                 frame_builder_deinit(&req);
                 frame_builder_deinit(&out);
         }
+        manager_free(m);
+}
+
+/* An X.509 child has no key: its link signs as our $edgeHub. */
+static void test_x509_key_request(void **state) {
+        Fixture *f = *state;
+        Manager *m = make_manager(f);
+        Scope *s = x509_scope("0123456789abcdef0123456789abcdef01234567", NULL);
+        FrameBuilder req = FRAME_BUILDER_NULL, out = FRAME_BUILDER_NULL;
+        _cleanup_free_ char *signer = NULL;
+        Frame reply;
+
+        assert_int_equal(manager_apply_scope(m, &s, 1), 0);
+        frame_builder_init(&req, WIRE_KEY_REQUEST);
+        frame_builder_add_string(&req, WIRE_IDENTITY, "x1");
+        call(m, &req, &reply, &out);
+        assert_int_equal(reply_status(&reply), 0);
+        assert_null(frame_get(&reply, WIRE_KEY));
+        assert_int_equal(frame_get_string(&reply, WIRE_IDENTITY, &signer), 0);
+        assert_string_equal(signer, "edge1/$edgeHub");
+        frame_builder_deinit(&req);
+        frame_builder_deinit(&out);
         manager_free(m);
 }
 
@@ -269,6 +331,8 @@ static void test_control(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_apply_kicks_and_persists, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_thumbprint_replaced_kicks, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_x509_key_request, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_key_requests, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_control, setup, teardown),
         };

@@ -212,11 +212,51 @@ static void test_non_sas_and_missing_keys_skipped(void **state) {
                 "\"modules\":[{\"deviceId\":\"secondaryonly\",\"moduleId\":\"none\",\"authentication\":{\"type\":\"none\"}}]}";
 
         assert_int_equal(parse(json, &s, &link), 0);
-        assert_int_equal(s->n_items, 1);
+        /* "x509": thumbprints that are not SHA-1/SHA-256 hex; "ca" needs nothing from the scope. */
+        assert_int_equal(s->n_items, 2);
         const Identity *id = find(s, "secondaryonly");
         assert_non_null(id);
         assert_null(id->primary_key);
         assert_string_equal(identity_key(id), "cw==");
+        assert_int_equal(id->auth, IDENTITY_AUTH_SAS);
+        id = find(s, "ca");
+        assert_non_null(id);
+        assert_int_equal(id->auth, IDENTITY_AUTH_CA);
+        assert_null(identity_key(id));
+        assert_null(find(s, "x509"));
+}
+
+static void test_self_signed_thumbprints(void **state) {
+        _cleanup_(scope_freep) Scope *s = NULL;
+        _cleanup_free_ char *link = NULL;
+        const char *json =
+                "{\"devices\":["
+                "{\"deviceId\":\"sha1\",\"status\":\"enabled\",\"authentication\":{\"type\":\"selfSigned\","
+                " \"symmetricKey\":{\"primaryKey\":null,\"secondaryKey\":null},"
+                " \"x509Thumbprint\":{\"primaryThumbprint\":\"0123456789ABCDEF0123456789abcdef01234567\","
+                " \"secondaryThumbprint\":null}}},"
+                "{\"deviceId\":\"sha256\",\"status\":\"disabled\",\"authentication\":{\"type\":\"selfSigned\","
+                " \"x509Thumbprint\":{\"primaryThumbprint\":\"\",\"secondaryThumbprint\":"
+                "\"00112233445566778899AABBCCDDEEFF00112233445566778899AABBCCDDEEFF\"}}},"
+                "{\"deviceId\":\"none\",\"status\":\"enabled\",\"authentication\":{\"type\":\"selfSigned\","
+                " \"x509Thumbprint\":{\"primaryThumbprint\":null,\"secondaryThumbprint\":null}}},"
+                "{\"deviceId\":\"nothex\",\"status\":\"enabled\",\"authentication\":{\"type\":\"selfSigned\","
+                " \"x509Thumbprint\":{\"primaryThumbprint\":\"0123456789ABCDEF0123456789abcdef0123456g\"}}}]}";
+
+        assert_int_equal(parse(json, &s, &link), 0);
+        assert_int_equal(s->n_items, 2);
+        const Identity *id = find(s, "sha1");
+        assert_non_null(id);
+        assert_int_equal(id->auth, IDENTITY_AUTH_SELF_SIGNED);
+        assert_string_equal(id->primary_thumbprint, "0123456789abcdef0123456789abcdef01234567");
+        assert_null(id->secondary_thumbprint);
+        assert_null(identity_key(id));
+        id = find(s, "sha256");
+        assert_non_null(id);
+        assert_false(id->enabled);
+        assert_null(id->primary_thumbprint);
+        assert_string_equal(id->secondary_thumbprint,
+                            "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff");
 }
 
 static void test_duplicates_first_wins(void **state) {
@@ -243,6 +283,7 @@ int main(void) {
                 cmocka_unit_test(test_wrong_types),
                 cmocka_unit_test(test_edge_as_child_rejected),
                 cmocka_unit_test(test_non_sas_and_missing_keys_skipped),
+                cmocka_unit_test(test_self_signed_thumbprints),
                 cmocka_unit_test(test_duplicates_first_wins),
         };
 

@@ -205,10 +205,53 @@ static void test_corrupt_record_refused(void **state) {
         kv_close(kv);
 }
 
+static void test_x509_record_round_trip(void **state) {
+        static const char sha1[] = "0123456789abcdef0123456789abcdef01234567";
+        static const uint8_t v1[] = { 1, 0x01, 0, 4, 'c', 'w', '=', '=', 0, 0 };
+        _cleanup_(identity_freep) Identity *ss = NULL, *ca = NULL, *back = NULL, *old = NULL;
+        _cleanup_free_ uint8_t *buf = NULL;
+        size_t len;
+
+        assert_int_equal(identity_new(&ss, "self", NULL), 0);
+        ss->auth = IDENTITY_AUTH_SELF_SIGNED;
+        ss->secondary_thumbprint = strdup(sha1);
+        assert_int_equal(scope_record_encode(ss, &buf, &len), 0);
+        assert_int_equal(scope_record_decode("self", 4, buf, len, &back), 0);
+        assert_same_identity(ss, back);
+        assert_null(back->primary_thumbprint);
+        assert_string_equal(back->secondary_thumbprint, sha1);
+        back = identity_free(back);
+
+        /* A thumbprint changed on disk into something we never write is corruption. */
+        buf[len - 3] = 'X';
+        assert_int_equal(scope_record_decode("self", 4, buf, len, &back), -EUCLEAN);
+        buf = (free(buf), NULL);
+
+        /* selfSigned without a thumbprint cannot authenticate: never stored, never loaded. */
+        ss->secondary_thumbprint = (free(ss->secondary_thumbprint), NULL);
+        assert_int_equal(scope_record_encode(ss, &buf, &len), 0);
+        assert_int_equal(scope_record_decode("self", 4, buf, len, &back), -EUCLEAN);
+        buf = (free(buf), NULL);
+
+        assert_int_equal(identity_new(&ca, "ca", NULL), 0);
+        ca->auth = IDENTITY_AUTH_CA;
+        ca->enabled = false;
+        assert_int_equal(scope_record_encode(ca, &buf, &len), 0);
+        assert_int_equal(scope_record_decode("ca", 2, buf, len, &back), 0);
+        assert_same_identity(ca, back);
+        assert_int_equal(back->auth, IDENTITY_AUTH_CA);
+
+        /* Records written before X.509 (version 1) still load, as SAS. */
+        assert_int_equal(scope_record_decode("d1", 2, v1, sizeof(v1), &old), 0);
+        assert_int_equal(old->auth, IDENTITY_AUTH_SAS);
+        assert_string_equal(identity_key(old), "cw==");
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_record_round_trip),
                 cmocka_unit_test(test_record_rejects_garbage),
+                cmocka_unit_test(test_x509_record_round_trip),
                 cmocka_unit_test_setup_teardown(test_apply_and_reload, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_corrupt_record_refused, setup, teardown),
         };

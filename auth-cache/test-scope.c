@@ -152,8 +152,44 @@ static void test_diff(void **state) {
                 assert_int_equal(c.list[i].what, '+');
 }
 
+static void test_certificate_revoked(void **state) {
+        _cleanup_(identity_freep) Identity *a = NULL, *b = NULL, *sas = NULL;
+        static const char t1[] = "0123456789abcdef0123456789abcdef01234567",
+                          t2[] = "1123456789abcdef0123456789abcdef01234567";
+
+        assert_int_equal(identity_new(&a, "x", NULL), 0);
+        assert_int_equal(identity_new(&b, "x", NULL), 0);
+        assert_int_equal(identity_new(&sas, "x", NULL), 0);
+        a->auth = b->auth = IDENTITY_AUTH_SELF_SIGNED;
+        a->primary_thumbprint = strdup(t1);
+        b->primary_thumbprint = strdup(t1);
+        assert_false(identity_certificate_revoked(a, b));
+        /* A new secondary added: nothing was taken away. */
+        b->secondary_thumbprint = strdup(t2);
+        assert_false(identity_certificate_revoked(a, b));
+        assert_false(identity_equal(a, b));
+        /* Primary and secondary swapped: both still accepted. */
+        a->secondary_thumbprint = strdup(t2);
+        free(b->primary_thumbprint);
+        b->primary_thumbprint = strdup(t2);
+        free(b->secondary_thumbprint);
+        b->secondary_thumbprint = strdup(t1);
+        assert_false(identity_certificate_revoked(a, b));
+        /* The thumbprint replaced. */
+        free(b->secondary_thumbprint);
+        b->secondary_thumbprint = NULL;
+        assert_true(identity_certificate_revoked(a, b));
+        /* Moved to SAS, or to a CA. */
+        assert_true(identity_certificate_revoked(a, sas));
+        b->auth = IDENTITY_AUTH_CA;
+        assert_true(identity_certificate_revoked(a, b));
+        /* SAS devices are not disconnected by a key rotation (as IoT Hub). */
+        assert_false(identity_certificate_revoked(sas, a));
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_certificate_revoked),
                 cmocka_unit_test(test_identity_new),
                 cmocka_unit_test(test_keys_revoked),
                 cmocka_unit_test(test_lookup_is_case_sensitive),

@@ -6,6 +6,7 @@
 #include "broker-plugin/bus-relay.h"
 #include "broker-plugin/plugin.h"
 #include "broker-plugin/presence-sync.h"
+#include "broker-plugin/x509-client.h"
 #include "proto/bus.h"
 #include "proto/ratelimit.h"
 #include "proto/cleanup.h"
@@ -35,7 +36,7 @@ static bool username_names_client(const char *username, const Client *c) {
 }
 
 AuthPlan auth_plan(const char *address, const char *broker_socket, const char *client_id, const char *username,
-                   const char *password, Client *ret_client, const char **ret_why) {
+                   const char *password, bool has_certificate, Client *ret_client, const char **ret_why) {
         int r;
 
         *ret_why = NULL;
@@ -46,7 +47,7 @@ AuthPlan auth_plan(const char *address, const char *broker_socket, const char *c
         }
         if (r >= 0 && ret_client->kind == CLIENT_INTERNAL)
                 return AUTH_ACCEPT_INTERNAL;
-        if (!username || !password || !*password) {
+        if (!username || ((!password || !*password) && !has_certificate)) {
                 *ret_why = "no username or password";
                 return AUTH_REFUSE;
         }
@@ -88,6 +89,9 @@ static void auth_report_connected(Plugin *p, const struct mosquitto *client, con
 int auth_basic_callback(int event, void *event_data, void *userdata) {
         struct mosquitto_evt_basic_auth *ed = event_data;
         _cleanup_free_ char *confirmed = NULL;
+        _cleanup_free_ uint8_t *cert = NULL;
+        size_t cert_len = 0;
+        uint64_t cert_not_after = 0;
         Plugin *p = userdata;
         const char *client_id = mosquitto_client_id(ed->client);
         const char *address = mosquitto_client_address(ed->client);
@@ -96,7 +100,12 @@ int auth_basic_callback(int event, void *event_data, void *userdata) {
         Client c;
         int r;
 
-        switch (auth_plan(address, p->broker_socket, client_id, ed->username, ed->password, &c, &why)) {
+        r = x509_client_der(ed->client, &cert, &cert_len, &cert_not_after);
+        if (r < 0)
+                log_ratelimit(&p->auth_ratelimit, LOG_INFO, "Client '%s' from %s: unusable TLS client certificate "
+                              "(%s), ignoring it", strna(client_id), strna(address), strerror(-r));
+
+        switch (auth_plan(address, p->broker_socket, client_id, ed->username, ed->password, cert != NULL, &c, &why)) {
         case AUTH_ACCEPT_INTERNAL:
                 log_debug("Internal client '%s' connected as '%s'", strna(client_id), ed->username);
                 return MOSQ_ERR_SUCCESS;
@@ -109,7 +118,8 @@ int auth_basic_callback(int event, void *event_data, void *userdata) {
                 return MOSQ_ERR_AUTH;
         }
 
-        r = backend_auth(&p->backend, client_id, ed->username, ed->password, &status, &confirmed);
+        r = backend_auth_with_certificate(&p->backend, client_id, ed->username, ed->password, cert, cert_len, &status,
+                                          &confirmed);
         if (r < 0) {
                 log_ratelimit_warning(&p->auth_ratelimit, "Client '%s' refused: auth-cache unavailable (%s)",
                                       client_id, strerror(-r));
@@ -127,7 +137,11 @@ int auth_basic_callback(int event, void *event_data, void *userdata) {
         }
 
         log_debug("Client '%s' authenticated", client_id);
-        r = token_expiry_add(&p->expiry, ed->client, client_id, token_expiry_of_password(ed->password));
+        /* A token's se ends a SAS connection; an X.509 device's ends with its certificate. */
+        uint64_t expiry = token_expiry_of_password(ed->password);
+        if (expiry == 0 && cert)
+                expiry = cert_not_after;
+        r = token_expiry_add(&p->expiry, ed->client, client_id, expiry);
         if (r < 0) /* Unbounded and unmarked it would be a hole: refuse, the SDK retries. */
                 return MOSQ_ERR_NOMEM;
         auth_report_connected(p, ed->client, client_id);

@@ -57,6 +57,11 @@ static int peer_call(BackendPeer *peer, FrameBuilder *request, uint16_t reply_ty
 
 int backend_auth(Backend *b, const char *client_id, const char *username, const char *password, int *ret_status,
                  char **ret_identity) {
+        return backend_auth_with_certificate(b, client_id, username, password, NULL, 0, ret_status, ret_identity);
+}
+
+int backend_auth_with_certificate(Backend *b, const char *client_id, const char *username, const char *password,
+                                  const void *cert, size_t cert_len, int *ret_status, char **ret_identity) {
         _cleanup_(frame_builder_deinit) FrameBuilder request = FRAME_BUILDER_NULL;
         _cleanup_free_ char *identity = NULL;
         Frame reply;
@@ -65,7 +70,11 @@ int backend_auth(Backend *b, const char *client_id, const char *username, const 
         frame_builder_init(&request, WIRE_AUTH_REQUEST);
         frame_builder_add_string(&request, WIRE_CLIENT_ID, client_id);
         frame_builder_add_string(&request, WIRE_USERNAME, username);
-        frame_builder_add(&request, WIRE_PASSWORD, password, strlen(password));
+        /* An X.509 device sends no password. */
+        if (password)
+                frame_builder_add(&request, WIRE_PASSWORD, password, strlen(password));
+        if (cert)
+                frame_builder_add(&request, WIRE_CERTIFICATE, cert, cert_len);
 
         r = peer_call(&b->auth_cache, &request, WIRE_AUTH_REPLY, b->auth_cache.timeout_usec, &reply);
         if (r < 0)

@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
 
 #include "broker-plugin/auth.h"
 #include "broker-plugin/broker-api.h"
@@ -29,6 +31,7 @@ typedef struct PlanCase {
         const char *username;
         const char *password;
         AuthPlan want;
+        bool cert;
 } PlanCase;
 
 static const PlanCase plan_cases[] = {
@@ -43,6 +46,11 @@ static const PlanCase plan_cases[] = {
         { TCP, "$edgehub/hub-store", "$edgehub/hub-store", PW, AUTH_REFUSE },
         { "/tmp/other.sock", "x", "$edgehub/hub-store", NULL, AUTH_REFUSE },
         { SOCK, "x", "$edgehub/", NULL, AUTH_REFUSE },
+        /* X.509 devices: a certificate and no password; auth-cache decides which the identity needs. */
+        { TCP, "d", "hub/d/?api-version=2021-04-12", NULL, AUTH_ASK_AUTH_CACHE, true },
+        { TCP, "d", "hub/d/?api-version=2021-04-12", "", AUTH_ASK_AUTH_CACHE, true },
+        { TCP, "d", NULL, NULL, AUTH_REFUSE, true },
+        { TCP, "e", "hub/d/?api-version=1", NULL, AUTH_REFUSE, true },
         /* Missing credentials. */
         { TCP, "d", NULL, NULL, AUTH_REFUSE },
         { TCP, "d", "hub/d/?api-version=1", NULL, AUTH_REFUSE },
@@ -73,7 +81,7 @@ static void test_auth_plan(void **state) {
                 const char *why;
                 Client c;
 
-                AuthPlan got = auth_plan(t->address, SOCK, t->client_id, t->username, t->password, &c, &why);
+                AuthPlan got = auth_plan(t->address, SOCK, t->client_id, t->username, t->password, t->cert, &c, &why);
                 if (got != t->want || (got == AUTH_REFUSE) != (why != NULL)) {
                         fprintf(stderr, "case %zu ('%s', '%s'): got %d, want %d\n", i, t->client_id, t->username,
                                 got, t->want);
@@ -376,10 +384,67 @@ static void test_presence_lost(void **state) {
         assert_int_equal(fake_daemon_next(&f->store, &req), -ETIMEDOUT);
 }
 
+/* A device that presents a certificate: auth-cache gets its DER, and no password when it sent none. */
+static void test_auth_certificate(void **state) {
+        Fixture *f = *state;
+        EVP_PKEY *k = EVP_EC_gen("P-256");
+        X509 *cert = X509_new();
+        unsigned char *der = NULL;
+        int der_len;
+        static const FakeStep auth_steps[] = {
+                { WIRE_AUTH_REPLY, 0, 0, "x" },
+                { WIRE_AUTH_REPLY, EACCES },
+        };
+        static const FakeStep store_steps[] = {
+                { WIRE_PRESENCE_REPLY, 0 },
+        };
+        Frame req;
+
+        assert_non_null(k);
+        assert_non_null(cert);
+        X509_set_version(cert, 2);
+        X509_gmtime_adj(X509_getm_notBefore(cert), 0);
+        X509_gmtime_adj(X509_getm_notAfter(cert), 3600);
+        X509_set_pubkey(cert, k);
+        assert_true(X509_sign(cert, k, EVP_sha256()) > 0);
+        der_len = i2d_X509(cert, &der);
+        assert_true(der_len > 0);
+
+        struct mosquitto x = { .id = "x", .address = TCP, .username = "hub/x/?api-version=1", .cert = cert };
+        struct mosquitto none = { .id = "y", .address = TCP, .username = "hub/y/?api-version=1" };
+
+        assert_int_equal(fake_daemon_start(&f->auth, f->auth_path, auth_steps, ELEMENTSOF(auth_steps)), 0);
+        assert_int_equal(fake_daemon_start(&f->store, f->store_path, store_steps, ELEMENTSOF(store_steps)), 0);
+
+        assert_int_equal(connect_client(f, &x, NULL), MOSQ_ERR_SUCCESS);
+        assert_int_equal(fake_daemon_next(&f->auth, &req), 0);
+        assert_int_equal(req.type, WIRE_AUTH_REQUEST);
+        assert_string_field(&req, WIRE_CLIENT_ID, "x");
+        assert_null(frame_get(&req, WIRE_PASSWORD));
+        const FrameField *c = frame_get(&req, WIRE_CERTIFICATE);
+        assert_non_null(c);
+        assert_int_equal(c->len, (size_t) der_len);
+        assert_memory_equal(c->data, der, (size_t) der_len);
+        assert_presence(&f->store, "x", 1);
+
+        /* auth-cache refuses (e.g. a wrong thumbprint): CONNACK not authorised. */
+        x.id = "x2";
+        x.username = "hub/x2/?api-version=1";
+        assert_int_equal(connect_client(f, &x, NULL), MOSQ_ERR_AUTH);
+
+        /* Neither a password nor a certificate: refused before asking anyone. */
+        assert_int_equal(connect_client(f, &none, NULL), MOSQ_ERR_AUTH);
+
+        OPENSSL_free(der);
+        X509_free(cert);
+        EVP_PKEY_free(k);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_auth_plan),
                 cmocka_unit_test_setup_teardown(test_auth_callback, fixture_setup, fixture_teardown),
+                cmocka_unit_test_setup_teardown(test_auth_certificate, fixture_setup, fixture_teardown),
                 cmocka_unit_test_setup_teardown(test_auth_refused_locally, fixture_setup, fixture_teardown),
                 cmocka_unit_test_setup_teardown(test_auth_timeout, fixture_setup, fixture_teardown),
                 cmocka_unit_test_setup_teardown(test_presence_resync, fixture_setup, fixture_teardown),

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <openssl/x509.h>
 
 #include "broker-plugin/broker-api.h"
 #include "broker-plugin/test-broker-stubs.h"
@@ -17,6 +18,13 @@ const char *mosquitto_client_id(const struct mosquitto *client) {
 
 const char *mosquitto_client_address(const struct mosquitto *client) {
         return client ? client->address : NULL;
+}
+
+void *mosquitto_client_certificate(const struct mosquitto *client) {
+        if (!client || !client->cert)
+                return NULL;
+        X509_up_ref(client->cert);
+        return client->cert;
 }
 
 const char *mosquitto_client_username(const struct mosquitto *client) {

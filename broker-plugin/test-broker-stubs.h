@@ -8,6 +8,7 @@ struct mosquitto {
         const char *id;
         const char *address;
         const char *username;
+        void *cert;             /* X509 *: what mosquitto_client_certificate() returns (a new reference) */
 };
 
 /* The last client id passed to mosquitto_kick_client_by_clientid(), and how many kicks. */

@@ -148,8 +148,12 @@ static void link_want_connect(void *userdata, Link *l) {
         manager_arm_connect(m, 0);
 }
 
-/* Fetches the identity's key from auth-cache. -ENOENT unknown identity. */
-static int manager_fetch_key(Manager *m, const char *identity, char **ret) {
+/*
+ * Fetches the identity's key from auth-cache. -ENOENT unknown identity.
+ * For an X.509 child there is no key: *ret_signer (else NULL) then names
+ * the identity whose key signs on its behalf, our own $edgeHub.
+ */
+static int manager_fetch_key(Manager *m, const char *identity, char **ret, char **ret_signer) {
         _cleanup_(frame_builder_deinit) FrameBuilder req = FRAME_BUILDER_NULL;
         uint64_t now = now_usec();
         Frame reply;
@@ -169,6 +173,11 @@ static int manager_fetch_key(Manager *m, const char *identity, char **ret) {
         r = wire_reply_status(&reply);
         if (r < 0)
                 return r;
+        *ret_signer = NULL;
+        if (!frame_get(&reply, WIRE_KEY)) {
+                r = frame_get_string(&reply, WIRE_IDENTITY, ret_signer);
+                return r == -ENOENT ? -EBADMSG : r;
+        }
         r = frame_get_string(&reply, WIRE_KEY, ret);
         /* Keep the key in one place only. */
         const FrameField *f = frame_get(&reply, WIRE_KEY);
@@ -179,7 +188,8 @@ static int manager_fetch_key(Manager *m, const char *identity, char **ret) {
 
 static int link_mint_password(void *userdata, Link *l, uint64_t expiry, char **ret) {
         Manager *m = userdata;
-        _cleanup_free_ char *device = NULL, *module = NULL, *resource = NULL, *key = NULL, *edgehub = NULL;
+        _cleanup_free_ char *device = NULL, *module = NULL, *resource = NULL, *key = NULL, *edgehub = NULL,
+                            *signer = NULL;
         const char *identity = link_identity(l);
         int r;
 
@@ -202,9 +212,26 @@ static int link_mint_password(void *userdata, Link *l, uint64_t expiry, char **r
                 if (!key)
                         return -ENOMEM;
         } else {
-                r = manager_fetch_key(m, identity, &key);
+                r = manager_fetch_key(m, identity, &key, &signer);
                 if (r < 0)
                         return r;
+        }
+        /*
+         * An X.509 child: we connect on its behalf as edgeHub does, with its
+         * client id and username and a token of our $edgeHub module.
+         */
+        if (signer) {
+                if (strcmp(signer, edgehub) != 0 || !m->config->edgehub_key)
+                        return -EBADMSG;
+                key = strdup(m->config->edgehub_key);
+                if (!key)
+                        return -ENOMEM;
+                free(resource);
+                if (asprintf(&resource, "%s/devices/%s/modules/$edgeHub", m->config->hub_hostname,
+                             m->config->edge_device_id) < 0) {
+                        resource = NULL;
+                        return -ENOMEM;
+                }
         }
 
         r = sas_token_mint(resource, key, expiry, ret);

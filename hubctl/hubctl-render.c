@@ -272,9 +272,9 @@ static json_t *merged_entry(json_t *by_identity, const char *identity) {
         if (e)
                 return e;
         (void) iot_identity_split(identity, &device, &module);
-        e = json_pack("{s:s, s:s?, s:s?, s:n, s:n, s:n, s:n, s:n, s:n, s:n}",
+        e = json_pack("{s:s, s:s?, s:s?, s:n, s:n, s:n, s:n, s:n, s:n, s:n, s:n}",
                       "identity", identity, "device_id", device, "module_id", module,
-                      "in_scope", "status", "edge", "connected", "link", "queued", "delivered");
+                      "in_scope", "status", "edge", "auth", "connected", "link", "queued", "delivered");
         if (!e || json_object_set_new(by_identity, identity, e) < 0)
                 return NULL;
         return e;
@@ -290,13 +290,14 @@ static int merge_auth(json_t *by_identity, json_t *auth, json_error_t *error) {
                 return bad_field(error, "'identities' is not an array");
 
         json_array_foreach(list, i, item) {
-                const char *identity, *status;
+                const char *identity, *status, *kind = NULL;
                 json_t *device_id, *module_id, *e;
                 int edge;
 
-                if (json_unpack_ex(item, error, 0, "{s:s, s:o, s:o, s:s, s:b}",
+                /* "auth" is absent from an auth-cache older than X.509 support. */
+                if (json_unpack_ex(item, error, 0, "{s:s, s:o, s:o, s:s, s:b, s?s}",
                                    "identity", &identity, "device_id", &device_id, "module_id", &module_id,
-                                   "status", &status, "edge", &edge) < 0)
+                                   "status", &status, "edge", &edge, "auth", &kind) < 0)
                         return -EBADMSG;
                 if (!json_is_string(device_id) || !(json_is_string(module_id) || json_is_null(module_id)))
                         return bad_field(error, "'device_id' or 'module_id' has the wrong type");
@@ -308,7 +309,8 @@ static int merge_auth(json_t *by_identity, json_t *auth, json_error_t *error) {
                     json_object_set(e, "module_id", module_id) < 0 ||
                     json_object_set_new(e, "in_scope", json_true()) < 0 ||
                     json_object_set_new(e, "status", json_string(status)) < 0 ||
-                    json_object_set_new(e, "edge", json_boolean(edge)) < 0)
+                    json_object_set_new(e, "edge", json_boolean(edge)) < 0 ||
+                    json_object_set_new(e, "auth", kind ? json_string(kind) : json_null()) < 0)
                         return -ENOMEM;
         }
         return 0;
@@ -399,8 +401,10 @@ int devices_merge(json_t *store_devices, json_t *auth_devices, json_t **ret, jso
 }
 
 int render_devices(FILE *f, json_t *merged, json_error_t *error) {
-        static const char *const header[] = { "IDENTITY", "STATUS", "CONNECTED", "LINK", "QUEUED", "DELIVERED" };
-        static const TableAlign align[] = { TABLE_LEFT, TABLE_LEFT, TABLE_LEFT, TABLE_LEFT, TABLE_RIGHT, TABLE_RIGHT };
+        static const char *const header[] = { "IDENTITY", "STATUS", "AUTH", "CONNECTED", "LINK", "QUEUED",
+                                              "DELIVERED" };
+        static const TableAlign align[] = { TABLE_LEFT, TABLE_LEFT, TABLE_LEFT, TABLE_LEFT, TABLE_LEFT, TABLE_RIGHT,
+                                            TABLE_RIGHT };
         _cleanup_(table_freep) Table *t = NULL;
         json_t *list, *item;
         size_t i;
@@ -417,12 +421,12 @@ int render_devices(FILE *f, json_t *merged, json_error_t *error) {
 
         json_array_foreach(list, i, item) {
                 const char *identity;
-                json_t *in_scope, *status, *edge, *connected, *link, *queued, *delivered;
+                json_t *in_scope, *status, *edge, *connected, *link, *queued, *delivered, *auth = NULL;
 
-                if (json_unpack_ex(item, error, 0, "{s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+                if (json_unpack_ex(item, error, 0, "{s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s?o}",
                                    "identity", &identity, "in_scope", &in_scope, "status", &status, "edge", &edge,
                                    "connected", &connected, "link", &link, "queued", &queued,
-                                   "delivered", &delivered) < 0)
+                                   "delivered", &delivered, "auth", &auth) < 0)
                         return -EBADMSG;
 
                 table_add_cell(t, identity);
@@ -433,6 +437,9 @@ int render_devices(FILE *f, json_t *merged, json_error_t *error) {
                 else
                         table_add_cellf(t, "%s%s", json_is_string(status) ? json_string_value(status) : "?",
                                         json_is_true(edge) ? " (edge)" : "");
+                /* IoT Hub's authentication.type: sas, selfSigned or certificateAuthority. */
+                table_add_cell(t, json_is_string(auth) ? json_string_value(auth) :
+                                  json_is_false(in_scope) ? "-" : "?");
 
                 if (json_is_null(connected)) {
                         /* hub-store did not answer: nothing is known about links and queues. */

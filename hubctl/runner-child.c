@@ -135,8 +135,13 @@ Child *child_free(Child *c) {
         free(c->probe_path);
         free(c->notify_path);
         free(c->user);
+        free(c->preload);
         free(c);
         return NULL;
+}
+
+int child_set_preload(Child *c, const char *path) {
+        return free_and_strdup(&c->preload, path);
 }
 
 int child_set_user(Child *c, const char *user, uid_t uid, gid_t gid) {
@@ -182,24 +187,35 @@ static void child_disarm_timer(Child *c) {
 static char **child_environment(const Child *c) {
         static const char *const drop[] = { "NOTIFY_SOCKET=", "WATCHDOG_PID=", "WATCHDOG_USEC=",
                                             "LISTEN_PID=", "LISTEN_FDS=", "LISTEN_FDNAMES=" };
+        const char *preload = NULL;
         size_t n = 0, k = 0;
         char **env;
 
         while (environ[n])
                 n++;
-        env = calloc(n + 2, sizeof(char *));
+        env = calloc(n + 3, sizeof(char *));
         if (!env)
                 return NULL;
         for (size_t i = 0; i < n; i++) {
                 bool skip = false;
                 for (size_t j = 0; j < ELEMENTSOF(drop); j++)
                         skip = skip || strncmp(environ[i], drop[j], strlen(drop[j])) == 0;
+                if (c->preload && strncmp(environ[i], "LD_PRELOAD=", 11) == 0) {
+                        preload = environ[i] + 11;
+                        skip = true;
+                }
                 if (skip)
                         continue;
                 if (!(env[k++] = strdup(environ[i])))
                         return strv_free(env);
         }
         if (c->notify_path && asprintf(&env[k++], "NOTIFY_SOCKET=%s", c->notify_path) < 0) {
+                env[k - 1] = NULL;
+                return strv_free(env);
+        }
+        /* Keep what the runner was given (a sanitizer runtime must stay first). */
+        if (c->preload && asprintf(&env[k++], "LD_PRELOAD=%s%s%s", preload ?: "", preload && *preload ? " " : "",
+                                   c->preload) < 0) {
                 env[k - 1] = NULL;
                 return strv_free(env);
         }

@@ -63,6 +63,7 @@ struct Child {
         uid_t uid;
         gid_t gid;
         char *user;
+        char *preload;           /* added to LD_PRELOAD (the broker's TLS shim); NULL = none */
 
         ChildState state;
         pid_t pid;
@@ -84,6 +85,8 @@ Child *child_free(Child *c);
 
 /* Start the process as this user (edgehub-run is root). */
 int child_set_user(Child *c, const char *user, uid_t uid, gid_t gid);
+/* The child runs with path appended to LD_PRELOAD (after what the runner has, e.g. a sanitizer runtime). */
+int child_set_preload(Child *c, const char *path);
 
 /* Forks and execs; CHILD_IDLE or CHILD_WAITING -> CHILD_STARTING. */
 int child_start(Child *c);

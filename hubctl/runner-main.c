@@ -234,6 +234,9 @@ static int run(int argc, char *argv[]) {
                 warn_unreadable(&user, "its configuration", conf_path);
                 warn_unreadable(&user, "the edgehub configuration", config_path);
                 warn_unreadable(&user, "the plugin", paths.plugin);
+                if (!paths.tls_shim)
+                        log_warning("edgehub-tls-shim.so is not beside the plugin '%s': devices with X.509 "
+                                    "certificates cannot connect", paths.plugin);
         }
 
         const ManagerSpec spec = {

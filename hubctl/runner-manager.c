@@ -202,6 +202,12 @@ int manager_new(Manager **ret, const ManagerSpec *spec) {
                                       spec->broker_user->switch_user ? spec->broker_user : NULL);
                 if (r < 0)
                         return r;
+                /* The optional client certificate on 8883 (broker-plugin/tls-shim.c). */
+                if (spec->paths->tls_shim) {
+                        r = child_set_preload(m->children[m->n_children - 1], spec->paths->tls_shim);
+                        if (r < 0)
+                                return r;
+                }
         }
 
         *ret = TAKE_PTR(m);

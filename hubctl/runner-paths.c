@@ -75,6 +75,22 @@ static int find_exact(const char *what, const char *path, int mode, char **ret, 
         return absolute_path(path, ret);
 }
 
+/* {folder of file}/{name} if readable, else NULL: optional companions of the plugin. */
+static int find_beside(const char *file, const char *name, char **ret) {
+        _cleanup_free_ char *copy = strdup(file), *path = NULL;
+
+        if (!copy)
+                return -ENOMEM;
+        if (asprintf(&path, "%s/%s", dirname(copy), name) < 0)
+                return -ENOMEM;
+        if (access(path, R_OK) < 0) {
+                *ret = NULL;
+                return 0;
+        }
+        *ret = TAKE_PTR(path);
+        return 0;
+}
+
 int runner_paths_resolve(const Config *c, const char *exe_dir, bool want_daemons, bool want_plugin,
                          RunnerPaths *ret, char **ret_error) {
         _cleanup_(runner_paths_deinit) RunnerPaths p = RUNNER_PATHS_NULL;
@@ -108,6 +124,9 @@ int runner_paths_resolve(const Config *c, const char *exe_dir, bool want_daemons
                         r = find_program(dir, "broker-plugin", EDGEHUB_PLUGINDIR, "edgehub-plugin.so", R_OK, &p.plugin, ret_error);
                 if (r < 0)
                         return r;
+                r = find_beside(p.plugin, "edgehub-tls-shim.so", &p.tls_shim);
+                if (r < 0)
+                        return r;
                 r = find_exact("runner.mosquitto", c->mosquitto_path ?: "/usr/sbin/mosquitto", X_OK, &p.mosquitto,
                                ret_error);
                 if (r < 0)
@@ -127,5 +146,6 @@ void runner_paths_deinit(RunnerPaths *p) {
         free(p->agent);
         free(p->plugin);
         free(p->mosquitto);
+        free(p->tls_shim);
         *p = RUNNER_PATHS_NULL;
 }

@@ -16,7 +16,8 @@
  *   {dir}/edgehub-twin-sync   else {dir}/../twin-sync/edgehub-twin-sync
  *   {dir}/edgehub-plugin.so   else {dir}/../broker-plugin/edgehub-plugin.so
  * and last where "meson install" puts them (EDGEHUB_LIBEXECDIR, EDGEHUB_PLUGINDIR).
- * runner.plugin, when set, names the plugin exactly. All results are
+ * runner.plugin, when set, names the plugin exactly; the broker's TLS shim
+ * (edgehub-tls-shim.so) is taken from the plugin's folder. All results are
  * absolute, in canonical folders (the file name itself may be a symlink).
  */
 typedef struct RunnerPaths {
@@ -27,6 +28,7 @@ typedef struct RunnerPaths {
         char *agent;
         char *plugin;    /* NULL unless want_plugin */
         char *mosquitto; /* NULL unless want_plugin */
+        char *tls_shim;  /* edgehub-tls-shim.so beside the plugin; NULL if absent (X.509 devices then fail) */
 } RunnerPaths;
 
 #define RUNNER_PATHS_NULL ((RunnerPaths){})

@@ -33,9 +33,10 @@ static const char QUEUES[] =
         "\"received\":7,\"delivered\":7,\"expired\":0,\"dropped\":0,\"rejected\":0}]}";
 static const char AUTH_DEVICES[] =
         "{\"identities\":["
-        "{\"identity\":\"sensor-1\",\"device_id\":\"sensor-1\",\"module_id\":null,\"status\":\"enabled\",\"edge\":false},"
+        "{\"identity\":\"sensor-1\",\"device_id\":\"sensor-1\",\"module_id\":null,\"status\":\"enabled\",\"edge\":false,"
+        "\"auth\":\"selfSigned\"},"
         "{\"identity\":\"edge1/$edgeHub\",\"device_id\":\"edge1\",\"module_id\":\"$edgeHub\",\"status\":\"enabled\","
-        "\"edge\":true},"
+        "\"edge\":true,\"auth\":\"sas\"},"
         "{\"identity\":\"old-2\",\"device_id\":\"old-2\",\"module_id\":null,\"status\":\"disabled\",\"edge\":false}]}";
 static const char STORE_DEVICES[] =
         "{\"devices\":["
@@ -215,18 +216,18 @@ static void test_devices_merge(void **state) {
         assert_int_equal(devices_merge(store, auth, &merged, &e), 0);
         dump = json_dumps(json_array_get(json_object_get(merged, "devices"), 1), JSON_SORT_KEYS | JSON_COMPACT);
         assert_string_equal(dump,
-                            "{\"connected\":false,\"delivered\":0,\"device_id\":\"ghost\",\"edge\":false,"
+                            "{\"auth\":null,\"connected\":false,\"delivered\":0,\"device_id\":\"ghost\",\"edge\":false,"
                             "\"identity\":\"ghost\",\"in_scope\":false,\"link\":\"backoff\",\"module_id\":null,"
                             "\"queued\":5,\"status\":null}");
 
         assert_int_equal(render_devices(capture_open(&c), merged, &e), 0);
         text = capture_close(&c);
         assert_string_equal(text,
-                            "IDENTITY        STATUS          CONNECTED  LINK     QUEUED  DELIVERED\n"
-                            "edge1/$edgeHub  enabled (edge)  no         -             0          0\n"
-                            "ghost           not in scope    no         backoff       5          0\n"
-                            "old-2           disabled        no         -             0          0\n"
-                            "sensor-1        enabled         yes        up            3         40\n");
+                            "IDENTITY        STATUS          AUTH        CONNECTED  LINK     QUEUED  DELIVERED\n"
+                            "edge1/$edgeHub  enabled (edge)  sas         no         -             0          0\n"
+                            "ghost           not in scope    -           no         backoff       5          0\n"
+                            "old-2           disabled        ?           no         -             0          0\n"
+                            "sensor-1        enabled         selfSigned  yes        up            3         40\n");
         json_decref(merged);
         json_decref(auth);
         json_decref(store);
@@ -242,25 +243,25 @@ static void test_devices_one_side(void **state) {
         assert_int_equal(devices_merge(NULL, auth, &merged, &e), 0);
         dump = json_dumps(json_array_get(json_object_get(merged, "devices"), 2), JSON_SORT_KEYS | JSON_COMPACT);
         assert_string_equal(dump,
-                            "{\"connected\":null,\"delivered\":null,\"device_id\":\"sensor-1\",\"edge\":false,"
-                            "\"identity\":\"sensor-1\",\"in_scope\":true,\"link\":null,\"module_id\":null,"
+                            "{\"auth\":\"selfSigned\",\"connected\":null,\"delivered\":null,\"device_id\":\"sensor-1\","
+                            "\"edge\":false,\"identity\":\"sensor-1\",\"in_scope\":true,\"link\":null,\"module_id\":null,"
                             "\"queued\":null,\"status\":\"enabled\"}");
         assert_int_equal(render_devices(capture_open(&c), merged, &e), 0);
         scope_only = capture_close(&c);
         assert_string_equal(scope_only,
-                            "IDENTITY        STATUS          CONNECTED  LINK  QUEUED  DELIVERED\n"
-                            "edge1/$edgeHub  enabled (edge)  ?          ?          ?          ?\n"
-                            "old-2           disabled        ?          ?          ?          ?\n"
-                            "sensor-1        enabled         ?          ?          ?          ?\n");
+                            "IDENTITY        STATUS          AUTH        CONNECTED  LINK  QUEUED  DELIVERED\n"
+                            "edge1/$edgeHub  enabled (edge)  sas         ?          ?          ?          ?\n"
+                            "old-2           disabled        ?           ?          ?          ?          ?\n"
+                            "sensor-1        enabled         selfSigned  ?          ?          ?          ?\n");
         json_decref(merged);
 
         assert_int_equal(devices_merge(store, NULL, &merged, &e), 0);
         assert_int_equal(render_devices(capture_open(&c), merged, &e), 0);
         store_only = capture_close(&c);
         assert_string_equal(store_only,
-                            "IDENTITY  STATUS  CONNECTED  LINK     QUEUED  DELIVERED\n"
-                            "ghost     ?       no         backoff       5          0\n"
-                            "sensor-1  ?       yes        up            3         40\n");
+                            "IDENTITY  STATUS  AUTH  CONNECTED  LINK     QUEUED  DELIVERED\n"
+                            "ghost     ?       ?     no         backoff       5          0\n"
+                            "sensor-1  ?       ?     yes        up            3         40\n");
         json_decref(merged);
         json_decref(auth);
         json_decref(store);

@@ -52,7 +52,8 @@ static void test_meson_layout(void **state) {
         _cleanup_free_ char *exe_dir = at("build/hubctl"), *error = NULL, *auth = at("build/auth-cache/edgehub-auth-cache"),
                             *store = at("build/hub-store/edgehub-hub-store"),
                             *router = at("build/method-router/edgehub-method-router"),
-                            *plugin = at("build/broker-plugin/edgehub-plugin.so"), *mosq = at("bin/mosquitto");
+                            *plugin = at("build/broker-plugin/edgehub-plugin.so"), *mosq = at("bin/mosquitto"),
+                            *shim = at("build/broker-plugin/edgehub-tls-shim.so");
         RunnerPaths p = RUNNER_PATHS_NULL;
         Config c = { .mosquitto_path = mosq };
 
@@ -71,6 +72,13 @@ static void test_meson_layout(void **state) {
         assert_string_equal(p.method_router, router);
         assert_string_equal(p.plugin, plugin);
         assert_string_equal(p.mosquitto, mosq);
+        /* The TLS shim is optional (X.509 devices need it): absent, not an error. */
+        assert_null(p.tls_shim);
+        runner_paths_deinit(&p);
+
+        touch("build/broker-plugin/edgehub-tls-shim.so", 0644);
+        assert_int_equal(runner_paths_resolve(&c, exe_dir, true, true, &p, &error), 0);
+        assert_string_equal(p.tls_shim, shim);
         runner_paths_deinit(&p);
 
         /* Without the broker, the plugin is not needed. */

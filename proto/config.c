@@ -279,6 +279,7 @@ static const ConfigItem config_items[] = {
         ITEM("listeners.tls.bind", type_string, tls_bind, "0.0.0.0"),
         ITEM("listeners.tls.cert_file", type_path, tls_cert_file, NULL),
         ITEM("listeners.tls.key_file", type_path, tls_key_file, NULL),
+        ITEM("listeners.tls.client_ca_file", type_path, tls_client_ca_file, NULL),
         ITEM("listeners.plain.port", type_port_or_off, plain_port, "0"),
         ITEM("listeners.plain.bind", type_string, plain_bind, "127.0.0.1"),
         ITEM("listeners.max_token_lifetime", type_sec, max_token_lifetime_sec, "365d"),
@@ -772,6 +773,10 @@ static int parser_validate(ConfigParser *p) {
                 return parser_fail(p, NULL, "missing required key 'listeners.tls.cert_file' (listeners.tls.port is not 0)");
         if (c->tls_port != 0 && !c->tls_key_file)
                 return parser_fail(p, NULL, "missing required key 'listeners.tls.key_file' (listeners.tls.port is not 0)");
+        /* Devices present certificates only on the TLS listener. */
+        if (c->tls_port == 0 && c->tls_client_ca_file)
+                return parser_fail(p, parser_mark(p, "listeners.tls.client_ca_file"),
+                                   "key 'listeners.tls.client_ca_file': needs the TLS listener (listeners.tls.port is 0)");
         if (c->tls_port != 0 && c->tls_port == c->plain_port)
                 return parser_fail(p, parser_mark(p, "listeners.plain.port"),
                                    "key 'listeners.plain.port': same port as listeners.tls.port (%u)", c->plain_port);

@@ -58,6 +58,7 @@ typedef struct Config {
         char *tls_bind;               /* listeners.tls.bind (0.0.0.0) */
         char *tls_cert_file;          /* listeners.tls.cert_file (required when tls.port != 0) */
         char *tls_key_file;           /* listeners.tls.key_file (required when tls.port != 0) */
+        char *tls_client_ca_file;     /* listeners.tls.client_ca_file: CAs for certificateAuthority devices (none) */
         uint16_t plain_port;          /* listeners.plain.port (0 = off) */
         char *plain_bind;             /* listeners.plain.bind (127.0.0.1) */
         uint64_t max_token_lifetime_sec; /* listeners.max_token_lifetime (365d): a device token's se at most this far ahead */

@@ -51,7 +51,7 @@ static void test_full(void **state) {
                 "  idle_timeout: 90\n"
                 "  token_ttl: 1d\n"
                 "listeners:\n"
-                "  tls: {port: 9883, bind: '::', cert_file: /c.pem, key_file: /k.pem}\n"
+                "  tls: {port: 9883, bind: '::', cert_file: /c.pem, key_file: /k.pem, client_ca_file: /ca.pem}\n"
                 "  plain:\n"
                 "    port: 1883\n"
                 "    bind: 0.0.0.0\n"
@@ -92,6 +92,7 @@ static void test_full(void **state) {
         assert_string_equal(c->tls_bind, "::");
         assert_string_equal(c->tls_cert_file, "/c.pem");
         assert_string_equal(c->tls_key_file, "/k.pem");
+        assert_string_equal(c->tls_client_ca_file, "/ca.pem");
         assert_int_equal(c->plain_port, 1883);
         assert_string_equal(c->plain_bind, "0.0.0.0");
         assert_string_equal(c->storage_dir, "/data/edgehub");
@@ -135,6 +136,7 @@ static void test_defaults(void **state) {
         assert_string_equal(c->tls_bind, "0.0.0.0");
         assert_null(c->tls_cert_file);
         assert_null(c->tls_key_file);
+        assert_null(c->tls_client_ca_file);
         assert_int_equal(c->plain_port, 0);
         assert_string_equal(c->plain_bind, "127.0.0.1");
         assert_int_equal(c->max_token_lifetime_sec, 365 * 86400);
@@ -239,6 +241,10 @@ static void test_values(void **state) {
                   "test.yaml:8:14: key 'runtime_dir': not an absolute path 'line?break'" },
                 { "runtime_dir: \"/run\\0x\"\n", 0, "test.yaml:8:14: key 'runtime_dir': contains a NUL byte" },
                 { "runner:\n  plugin: rel.so\n", 0, "test.yaml:9:11: key 'runner.plugin': not an absolute path 'rel.so'" },
+                { "listeners:\n  tls:\n    client_ca_file: ca.pem\n", 0,
+                  "test.yaml:10:21: key 'listeners.tls.client_ca_file': not an absolute path 'ca.pem'" },
+                { "listeners:\n  tls:\n    client_ca_file: /ca.pem\n", 0,
+                  "test.yaml:10:21: key 'listeners.tls.client_ca_file': needs the TLS listener (listeners.tls.port is 0)" },
                 /* Duplicates, also across two spellings of a section. */
                 { "log_level: info\nlog_level: debug\n", 0,
                   "test.yaml:9:12: key 'log_level': duplicate (first set at line 8)" },

@@ -8,11 +8,12 @@
  */
 enum {
         /* broker-plugin -> auth-cache: check a device's CONNECT */
-        WIRE_AUTH_REQUEST = 1,     /* CLIENT_ID, USERNAME, PASSWORD */
+        WIRE_AUTH_REQUEST = 1,     /* CLIENT_ID, USERNAME, [PASSWORD] [CERTIFICATE] */
         WIRE_AUTH_REPLY,           /* STATUS [ERROR] [IDENTITY]; EACCES refused, ENOENT unknown */
         /* hub-store -> auth-cache: the key to mint an upstream token */
         WIRE_KEY_REQUEST,          /* IDENTITY */
-        WIRE_KEY_REPLY,            /* STATUS [KEY]; ENOENT unknown or removed */
+        WIRE_KEY_REPLY,            /* STATUS [KEY] [IDENTITY]; ENOENT unknown or removed. IDENTITY instead of KEY:
+                                      sign as that identity ({edge}/$edgeHub, on behalf of an X.509 child) */
         /* broker-plugin -> hub-store: store one telemetry message before PUBACK */
         WIRE_STORE_REQUEST,        /* IDENTITY, PROPERTIES, PAYLOAD [OUTPUT] */
         WIRE_STORE_REPLY,          /* STATUS; ENOBUFS store full (reject_new), EIO storage failed */
@@ -47,5 +48,6 @@ enum {
         WIRE_ARGUMENT,             /* text */
         WIRE_JSON,                 /* text: a JSON document */
         WIRE_TIME_MS,              /* u64: enqueue time, realtime ms (ingest log records) */
+        WIRE_CERTIFICATE,          /* bytes: DER of the leaf certificate a device presented in its TLS handshake */
         _WIRE_TAG_MAX,
 };

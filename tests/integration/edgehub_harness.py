@@ -89,6 +89,58 @@ class Pki:
             os.chmod(p, 0o755 if os.path.isdir(p) else 0o644)
 
 
+class DevicePki:
+    """Device certificates made with openssl: a device CA, CA-signed and self-signed leaves, any dates."""
+
+    CA_CNF = """[ca]
+default_ca = c
+[c]
+database = index.txt
+new_certs_dir = .
+serial = serial
+default_md = sha256
+policy = p
+unique_subject = no
+email_in_dn = no
+[p]
+commonName = supplied
+"""
+
+    def __init__(self, folder, name="device CA"):
+        self.folder = folder
+        os.makedirs(folder, exist_ok=True)
+        self.ca_key = os.path.join(folder, "ca.key")
+        self.ca_cert = os.path.join(folder, "ca.pem")
+        self._run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                  "-nodes", "-keyout", self.ca_key, "-out", self.ca_cert, "-days", "2", "-subj", f"/CN={name}")
+        with open(os.path.join(folder, "ca.cnf"), "w") as f:
+            f.write(self.CA_CNF)
+        open(os.path.join(folder, "index.txt"), "w").close()
+        with open(os.path.join(folder, "serial"), "w") as f:
+            f.write("1000\n")
+
+    def _run(self, *args):
+        subprocess.run(args, check=True, capture_output=True, cwd=self.folder)
+
+    def leaf(self, name, cn=None, self_signed=False, start=None, end=None, key="ec"):
+        """(cert, key) for CN=cn (default name), signed by this CA or by itself; start/end as YYYYMMDDHHMMSSZ."""
+        cert, key_file, csr = (os.path.join(self.folder, f"{name}.{x}") for x in ("pem", "key", "csr"))
+        newkey = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"] if key == "ec" else ["-newkey", key]
+        self._run("openssl", "req", *newkey, "-nodes", "-keyout", key_file, "-out", csr, "-subj", f"/CN={cn or name}")
+        dates = ["-startdate", start or time.strftime("%Y%m%d%H%M%SZ", time.gmtime(time.time() - 3600)),
+                 "-enddate", end or time.strftime("%Y%m%d%H%M%SZ", time.gmtime(time.time() + 2 * 86400))]
+        signer = ["-selfsign", "-keyfile", key_file] if self_signed else ["-cert", self.ca_cert, "-keyfile", self.ca_key]
+        self._run("openssl", "ca", "-batch", "-config", "ca.cnf", *signer, "-in", csr, "-out", cert, "-notext", *dates)
+        return cert, key_file
+
+    @staticmethod
+    def thumbprint(cert, algorithm="sha1"):
+        """Upper-case hex, as IoT Hub shows it."""
+        out = subprocess.run(["openssl", "x509", "-in", cert, "-noout", "-fingerprint", f"-{algorithm}"],
+                             check=True, capture_output=True, text=True).stdout
+        return out.strip().split("=", 1)[1].replace(":", "")
+
+
 class LogPump:
     """Collects a process's output lines in a thread so pipes never fill up."""
 
@@ -231,6 +283,7 @@ class Hub:
             "time_to_live": "7200", "scope_refresh": "1h", "log_level": "info",
             "ingest": os.environ.get("EDGEHUB_INGEST", "socket"),
             "twin_queue_max_bytes": "256KiB",
+            "client_ca_file": None,
         }
         self.settings.update(overrides)
         self.proc = None
@@ -256,6 +309,7 @@ listeners:
     bind: 127.0.0.1
     cert_file: {self.pki.cert}
     key_file: {self.pki.key}
+{f"    client_ca_file: {s['client_ca_file']}" if s['client_ca_file'] else ""}
 storage:
   dir: {self.storage}
   max_bytes: {s['max_bytes']}
@@ -353,17 +407,19 @@ log_level: {s['log_level']}
 class Device:
     """A child device speaking the IoT Hub MQTT protocol to the gateway (paho, TLS)."""
 
-    def __init__(self, hub, device_id, key, module_id=None, token=None, protocol=mqtt.MQTTv311):
+    def __init__(self, hub, device_id, key, module_id=None, token=None, protocol=mqtt.MQTTv311, x509=None):
+        """x509: (cert file, key file) of an X.509 device, which then sends no password."""
         self.hub = hub
         self.identity = f"{device_id}/{module_id}" if module_id else device_id
         self.device_id = device_id
         self.module_id = module_id
         resource = f"{GATEWAY_NAME}/devices/{device_id}" + (f"/modules/{module_id}" if module_id else "")
         self.username = f"{HUB_NAME}/{self.identity}/?api-version=2021-04-12"
-        self.password = token if token is not None else sas_token(resource, key)
+        self.password = None if x509 else token if token is not None else sas_token(resource, key)
         self.client = mqtt.Client(client_id=self.identity, protocol=protocol, clean_session=True)
         self.client.username_pw_set(self.username, self.password)
-        self.client.tls_set(ca_certs=hub.pki.ca_cert)
+        self.client.tls_set(ca_certs=hub.pki.ca_cert, certfile=x509[0] if x509 else None,
+                            keyfile=x509[1] if x509 else None)
         self.connack = None
         self.connected = threading.Event()
         self.disconnected = threading.Event()

@@ -59,7 +59,8 @@ const stats = {
   subscribeDenied: 0,
   scopeRequests: 0,
   scopeAuthFailures: 0,
-  linkCuts: 0
+  linkCuts: 0,
+  onBehalfOf: 0
 }
 let linkUp = true
 
@@ -129,7 +130,21 @@ broker.authenticate = (client, username, password, cb) => {
   if (!ident) return fail(5, `unknown identity ${cid}`)
   if (!registry.isEnabled(d, m)) return fail(5, `identity ${cid} is disabled`)
   const resource = m ? `${HUB}/devices/${d}/modules/${m}` : `${HUB}/devices/${d}`
-  const v = validateSas(password.toString('utf8'), resource, [ident.primaryKey, ident.secondaryKey])
+  const token = password.toString('utf8')
+  let v = { ok: false, reason: 'no keys' }
+  if (!ident.authType || ident.authType === 'sas') v = validateSas(token, resource, [ident.primaryKey, ident.secondaryKey])
+  if (!v.ok && !m) {
+    // On behalf of a child device, as IoT Hub accepts from edgeHub: the child's client id and
+    // username with a token of its parent edge's $edgeHub module. Only the parent may do this.
+    const eh = ident.parent ? registry.getModule(ident.parent, '$edgeHub') : null
+    const obo = eh ? validateSas(token, `${HUB}/devices/${ident.parent}/modules/$edgeHub`, [eh.primaryKey, eh.secondaryKey]) : { ok: false }
+    if (obo.ok && registry.isEnabled(ident.parent, '$edgeHub')) {
+      v = obo
+      stats.onBehalfOf++
+    } else if (ident.authType && ident.authType !== 'sas') {
+      v = { ok: false, reason: ident.parent ? `not a token of ${ident.parent}/$edgeHub, the parent of ${cid}` : `${cid} has no parent edge to connect on its behalf` }
+    }
+  }
   if (!v.ok) return fail(4, v.reason)
   const eventsPrefix = m ? `devices/${d}/modules/${m}/messages/events` : `devices/${d}/messages/events`
   client.sim = {

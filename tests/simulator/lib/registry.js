@@ -25,6 +25,25 @@ function checkId (id, name) {
   if (typeof id !== 'string' || !ID_RE.test(id)) throw new HttpError(400, `invalid ${name}`)
 }
 
+const AUTH_TYPES = ['sas', 'selfSigned', 'certificateAuthority']
+const THUMBPRINT = /^([0-9A-Fa-f]{40}|[0-9A-Fa-f]{64})$/
+
+// authType and thumbprints of a device body, over the current ones (cur).
+function checkAuth (b, cur) {
+  const out = { authType: cur.authType || 'sas', primaryThumbprint: cur.primaryThumbprint ?? null, secondaryThumbprint: cur.secondaryThumbprint ?? null }
+  if (b.authType !== undefined) {
+    if (!AUTH_TYPES.includes(b.authType)) throw new HttpError(400, `authType must be one of ${AUTH_TYPES.join('|')}`)
+    out.authType = b.authType
+  }
+  for (const k of ['primaryThumbprint', 'secondaryThumbprint']) {
+    if (b[k] === undefined) continue
+    if (b[k] !== null && (typeof b[k] !== 'string' || !THUMBPRINT.test(b[k]))) throw new HttpError(400, `${k} must be 40 or 64 hex digits or null`)
+    out[k] = b[k] === null ? null : b[k].toUpperCase()
+  }
+  if (out.authType === 'selfSigned' && !out.primaryThumbprint && !out.secondaryThumbprint) throw new HttpError(400, 'selfSigned needs a thumbprint')
+  return out
+}
+
 export class Registry {
   constructor (hubName) {
     this.hub = hubName
@@ -55,9 +74,11 @@ export class Registry {
     const iotEdge = !!b.iotEdge
     const parent = b.parent ?? null
     if (parent !== null) this._checkParent(parent, iotEdge)
+    const auth = checkAuth(b, { authType: 'sas', primaryThumbprint: null, secondaryThumbprint: null })
     const dev = {
       deviceId: b.deviceId,
       status,
+      ...auth,
       primaryKey: b.primaryKey || genKey(),
       secondaryKey: b.secondaryKey || genKey(),
       iotEdge,
@@ -147,6 +168,10 @@ export class Registry {
         throw new HttpError(409, `device ${d} already has parent ${ident.parent}; unset it first`)
       }
     }
+    if (m && (b.authType !== undefined || b.primaryThumbprint !== undefined || b.secondaryThumbprint !== undefined)) {
+      throw new HttpError(400, 'modules authenticate with sas only here')
+    }
+    if (!m) Object.assign(ident, checkAuth(b, ident))
     if (b.primaryKey) ident.primaryKey = b.primaryKey
     if (b.secondaryKey) ident.secondaryKey = b.secondaryKey
     if (b.parent !== undefined) ident.parent = b.parent
@@ -179,6 +204,9 @@ export class Registry {
       type: 'device',
       deviceId: ident.deviceId,
       status: ident.status,
+      authType: ident.authType,
+      primaryThumbprint: ident.primaryThumbprint,
+      secondaryThumbprint: ident.secondaryThumbprint,
       iotEdge: ident.iotEdge,
       parent: ident.parent,
       primaryKey: ident.primaryKey,
@@ -203,7 +231,7 @@ export class Registry {
   dump () {
     const devs = []; const mods = []
     for (const dev of this.devices.values()) {
-      devs.push({ deviceId: dev.deviceId, status: dev.status, iotEdge: dev.iotEdge, primaryKey: dev.primaryKey, secondaryKey: dev.secondaryKey, _parent: dev.parent })
+      devs.push({ deviceId: dev.deviceId, status: dev.status, iotEdge: dev.iotEdge, primaryKey: dev.primaryKey, secondaryKey: dev.secondaryKey, authType: dev.authType, primaryThumbprint: dev.primaryThumbprint, secondaryThumbprint: dev.secondaryThumbprint, _parent: dev.parent })
       for (const mod of dev.modules.values()) mods.push({ deviceId: mod.deviceId, moduleId: mod.moduleId, primaryKey: mod.primaryKey, secondaryKey: mod.secondaryKey })
     }
     // parents are applied after all devices exist
@@ -247,11 +275,13 @@ export class Registry {
     return [...devs.map(d => ({ kind: 'device', v: d })), ...mods.map(m => ({ kind: 'module', v: m }))]
   }
 
+  // As IoT Hub serves it: an X.509 identity has no keys, a selfSigned one its thumbprints.
   _auth (x) {
+    const type = x.authType || 'sas'
     return {
-      symmetricKey: { primaryKey: x.primaryKey, secondaryKey: x.secondaryKey },
-      x509Thumbprint: { primaryThumbprint: null, secondaryThumbprint: null },
-      type: 'sas'
+      symmetricKey: type === 'sas' ? { primaryKey: x.primaryKey, secondaryKey: x.secondaryKey } : { primaryKey: null, secondaryKey: null },
+      x509Thumbprint: type === 'selfSigned' ? { primaryThumbprint: x.primaryThumbprint, secondaryThumbprint: x.secondaryThumbprint } : { primaryThumbprint: null, secondaryThumbprint: null },
+      type
     }
   }
 

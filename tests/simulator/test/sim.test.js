@@ -253,6 +253,48 @@ test('device scope API pages and authenticates', T, async () => {
   assert.equal((await httpsGet(sim.ports.https, first.replace('scope-edge', 'nope'), auth, certs.caPem)).status, 404)
 })
 
+test('X.509 children: the scope serves both kinds; only their parent edge connects on their behalf', T, async () => {
+  const tp1 = 'ab'.repeat(20); const tp256 = 'CD'.repeat(32)
+  await addDevice({ deviceId: 'obo-edge', iotEdge: true })
+  await addDevice({ deviceId: 'obo-other-edge', iotEdge: true })
+  await addDevice({ deviceId: 'obo-ss', parent: 'obo-edge', authType: 'selfSigned', primaryThumbprint: tp1, secondaryThumbprint: tp256 })
+  await addDevice({ deviceId: 'obo-ca', parent: 'obo-edge', authType: 'certificateAuthority' })
+  await addDevice({ deviceId: 'obo-orphan', authType: 'certificateAuthority' })
+  for (const bad of [{ authType: 'x509' }, { authType: 'selfSigned' }, { authType: 'selfSigned', primaryThumbprint: 'abc' }]) {
+    const r = await sim.ctl('POST', '/identities', { deviceId: 'obo-bad', ...bad })
+    assert.equal(r.status, 400, JSON.stringify(bad))
+  }
+  const eh = (await sim.ctl('GET', '/identities/obo-edge/$edgeHub')).body
+  const other = (await sim.ctl('GET', '/identities/obo-other-edge/$edgeHub')).body
+  const auth = { Authorization: tokenFor('obo-edge', '$edgeHub', eh.primaryKey) }
+  const r = await httpsGet(sim.ports.https, '/devices/obo-edge/modules/%24edgeHub/devicesAndModulesInDeviceScope?api-version=2018-08-30-preview', auth, certs.caPem)
+  assert.equal(r.status, 200)
+  const ss = r.body.devices.find(d => d.deviceId === 'obo-ss')
+  assert.equal(ss.authentication.type, 'selfSigned')
+  assert.deepEqual(ss.authentication.x509Thumbprint, { primaryThumbprint: tp1.toUpperCase(), secondaryThumbprint: tp256 })
+  assert.equal(ss.authentication.symmetricKey.primaryKey, null)
+  const ca = r.body.devices.find(d => d.deviceId === 'obo-ca')
+  assert.equal(ca.authentication.type, 'certificateAuthority')
+
+  const edgeToken = createSas(`${HUB}/devices/obo-edge/modules/$edgeHub`, eh.primaryKey, inOneHour())
+  const before = (await sim.ctl('GET', '/stats')).body.onBehalfOf
+  for (const d of ['obo-ss', 'obo-ca']) {
+    const c = await connect({ d, token: edgeToken })
+    c.end(true)
+  }
+  assert.equal((await sim.ctl('GET', '/stats')).body.onBehalfOf, before + 2)
+  // Another edge's $edgeHub, or a child without a parent: refused.
+  const otherToken = createSas(`${HUB}/devices/obo-other-edge/modules/$edgeHub`, other.primaryKey, inOneHour())
+  await assert.rejects(connect({ d: 'obo-ss', token: otherToken }))
+  await assert.rejects(connect({ d: 'obo-orphan', token: edgeToken }))
+  // The edge's token signed with another key: refused.
+  await assert.rejects(connect({ d: 'obo-ca', token: createSas(`${HUB}/devices/obo-edge/modules/$edgeHub`, other.primaryKey, inOneHour()) }))
+  // A thumbprint can be patched (a sync then sees it), and the kind changed.
+  const p = await sim.ctl('PATCH', '/identities/obo-ss', { primaryThumbprint: 'ef'.repeat(20) })
+  assert.equal(p.status, 200, p.text)
+  assert.equal(p.body.primaryThumbprint, 'EF'.repeat(20))
+})
+
 test('link cut drops connections and refuses new ones; restore accepts again', T, async () => {
   const dev = await addDevice({ deviceId: 'link-1' })
   const edge = await addDevice({ deviceId: 'link-edge', iotEdge: true })
