@@ -158,7 +158,7 @@ int token_expiry_tick_callback(int event, void *event_data, void *userdata) {
                 /* No Will: IoT Hub closes the connection on purpose, not because the device was lost. */
                 int rc = mosquitto_kick_client_by_clientid(ids[i], false);
                 if (rc == MOSQ_ERR_SUCCESS)
-                        log_info("Disconnected '%s': its SAS token expired", ids[i]);
+                        log_info("Disconnected '%s': its token expired", ids[i]);
                 free(ids[i]);
         }
         return MOSQ_ERR_SUCCESS;
