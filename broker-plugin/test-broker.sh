@@ -124,7 +124,8 @@ if out=$(mosquitto_pub -h 127.0.0.1 -p "$port" -i d -u "myhub.azure-devices.net/
 fi
 echo "$out" | grep -qi "not authori" && fail "device told 'not authorised' while auth-cache is down: $out"
 grep -q "edgehub: Client 'd' not admitted: auth-cache unavailable" "$dir/broker.log" || fail "no log of the refusal"
-grep -q "Sending CONNACK to d" "$dir/broker.log" && fail "a CONNACK was sent while auth-cache is down"
+# (mosquitto logs a refused client by its address: it drops the id before the CONNACK)
+grep -q "Sending CONNACK to 127.0.0.1" "$dir/broker.log" && fail "a CONNACK was sent while auth-cache is down"
 
 # 4. Our internal username is refused on TCP.
 if mosquitto_pub -h 127.0.0.1 -p "$port" -i x -u '$edgehub/x' -t '$edgehub/a' -m x -q 1 2>/dev/null; then
