@@ -21,7 +21,7 @@ import subprocess
 
 import pytest
 
-from edgehub_harness import HUB_NAME, ROOT, LogPump, wait_until
+from edgehub_harness import HUB_NAME, ROOT, Device, LogPump, new_key, wait_until
 
 DEVICE = os.path.join(ROOT, "tests", "demo", "azure-device.cjs")
 COUNT = 30
@@ -44,6 +44,8 @@ def sdk_events(pump):
 def test_sdk_device_reconnecting_during_an_outage_is_not_locked_out(sim, make_hub, daemon):
     dev = "outage-" + daemon.split("-", 1)[1]
     child = sim.add_child(dev)
+    probe_id = dev + "-probe"
+    probe_key = sim.add_child(probe_id)["primaryKey"]
     hub = make_hub(ingest="socket").start()  # with ingest: log a publish does not need hub-store
     wait_until(lambda: hub.hubctl_json("status")["auth_cache"]["synced"], 20, what="scope sync")
 
@@ -63,6 +65,11 @@ def test_sdk_device_reconnecting_during_an_outage_is_not_locked_out(sim, make_hu
             hub.kill9("mosquitto")
         try:
             hub.log.wait_for(OUTAGE_MARK[daemon].format(dev=dev), timeout=30)
+            if daemon == "edgehub-auth-cache":
+                # On the wire: no CONNACK at all (paho sees the close), where there used to be 5.
+                probe = Device(hub, probe_id, probe_key)
+                assert probe.connect(timeout=10) is None
+                probe.close()
         finally:
             # Whatever happened, end the outage: the runner restarts the daemon.
             os.kill(victim, signal.SIGKILL)
@@ -83,6 +90,11 @@ def test_sdk_device_reconnecting_during_an_outage_is_not_locked_out(sim, make_hu
     assert acked == list(range(COUNT))
     # Never "not authorised": the credentials were right all along.
     assert f"Client '{dev}' refused" not in hub.log.text()
+    # ... which stays the answer to credentials that are wrong, and only to those.
+    assert Device(hub, probe_id, new_key()).connect() == 5
+    good = Device(hub, probe_id, probe_key)
+    assert good.connect() == 0
+    good.close()
 
     def arrived():
         seqs = [json.loads(r["payload"])["seq"] for r in sim.telemetry(dev)["records"]]
