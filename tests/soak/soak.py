@@ -165,6 +165,7 @@ def run(args):
                 # RocksDB's memtables and caches fill during the first minute: that is not growth.
                 start_procs = processes(hub)
                 start_rss = {name: rss_kib(pid) for name, pid in start_procs.items()}
+                log("RSS at start (KiB): " + ", ".join(f"{n} {k}" for n, k in sorted(start_rss.items())))
             if now >= next_flap:
                 (sim.cut if link_up else sim.restore)()
                 link_up = not link_up
