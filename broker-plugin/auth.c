@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "broker-plugin/auth.h"
+#include "broker-plugin/auth-verdict.h"
 #include "broker-plugin/broker-api.h"
 #include "broker-plugin/bus-relay.h"
 #include "broker-plugin/plugin.h"
@@ -13,10 +14,9 @@
 
 /*
  * MOSQ_ERR_SUCCESS admits the client; MOSQ_ERR_AUTH makes mosquitto answer
- * CONNACK "not authorised" (src/handle_connect.c, handle__connect(), the
- * mosquitto_unpwd_check() switch). When auth-cache cannot answer in time we
- * refuse too: the SDKs retry, while admitting unchecked clients would break
- * isolation.
+ * CONNACK "not authorised". When auth-cache cannot answer in time the client
+ * is not admitted either (unchecked clients would break isolation), but gets
+ * a close without a CONNACK, which the SDKs retry (auth-verdict.h).
  *
  * Client ids and usernames are safe to log: mosquitto rejects control
  * characters in them before we see them (lib/utf8_mosq.c
@@ -121,14 +121,14 @@ int auth_basic_callback(int event, void *event_data, void *userdata) {
         r = backend_auth_with_certificate(&p->backend, client_id, ed->username, ed->password, cert, cert_len, &status,
                                           &confirmed);
         if (r < 0) {
-                log_ratelimit_warning(&p->auth_ratelimit, "Client '%s' refused: auth-cache unavailable (%s)",
+                log_ratelimit_warning(&p->auth_ratelimit, "Client '%s' not admitted: auth-cache unavailable (%s)",
                                       client_id, strerror(-r));
-                return MOSQ_ERR_AUTH;
+                return auth_verdict(r, status);
         }
         if (status < 0) {
                 log_ratelimit(&p->auth_ratelimit, LOG_INFO, "Client '%s' refused by auth-cache: %s", client_id,
                               strerror(-status));
-                return MOSQ_ERR_AUTH;
+                return auth_verdict(r, status);
         }
         if (confirmed && strcmp(confirmed, client_id) != 0) {
                 log_ratelimit_warning(&p->auth_ratelimit, "Client '%s' refused: auth-cache admitted it as '%s'",

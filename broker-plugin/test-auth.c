@@ -1,4 +1,5 @@
 /* Tests of CONNECT checks, presence reports and disconnects */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +13,7 @@
 #include <openssl/x509.h>
 
 #include "broker-plugin/auth.h"
+#include "broker-plugin/auth-verdict.h"
 #include "broker-plugin/broker-api.h"
 #include "broker-plugin/disconnect.h"
 #include "broker-plugin/message.h"
@@ -84,6 +86,60 @@ static void test_auth_plan(void **state) {
                 AuthPlan got = auth_plan(t->address, SOCK, t->client_id, t->username, t->password, t->cert, &c, &why);
                 if (got != t->want || (got == AUTH_REFUSE) != (why != NULL)) {
                         fprintf(stderr, "case %zu ('%s', '%s'): got %d, want %d\n", i, t->client_id, t->username,
+                                got, t->want);
+                        failures++;
+                }
+        }
+        assert_int_equal(failures, 0);
+}
+
+/* ---- what mosquitto answers, from auth-cache's answer ---- */
+
+typedef struct VerdictCase {
+        int call;
+        int status;
+        int want;
+} VerdictCase;
+
+static const VerdictCase verdict_cases[] = {
+        { 0, 0, MOSQ_ERR_SUCCESS },
+        /* auth-cache answered: the credentials are wrong. */
+        { 0, -EACCES, MOSQ_ERR_AUTH },
+        { 0, -ENOENT, MOSQ_ERR_AUTH },
+        { 0, -EPERM, MOSQ_ERR_AUTH },
+        { 0, -EINVAL, MOSQ_ERR_AUTH },
+        { 0, -EKEYEXPIRED, MOSQ_ERR_AUTH },
+        { 0, -EKEYREJECTED, MOSQ_ERR_AUTH },
+        { 0, -EKEYREVOKED, MOSQ_ERR_AUTH },
+        /* auth-cache answered that it cannot tell now. */
+        { 0, -EAGAIN, AUTH_VERDICT_UNAVAILABLE },
+        { 0, -EBUSY, AUTH_VERDICT_UNAVAILABLE },
+        { 0, -EIO, AUTH_VERDICT_UNAVAILABLE },
+        /* auth-cache did not answer: not running, restarting, stopped, backing off, garbled. */
+        { -ENOENT, 0, AUTH_VERDICT_UNAVAILABLE },
+        { -ECONNREFUSED, 0, AUTH_VERDICT_UNAVAILABLE },
+        { -ETIMEDOUT, 0, AUTH_VERDICT_UNAVAILABLE },
+        { -EAGAIN, 0, AUTH_VERDICT_UNAVAILABLE },
+        { -EPIPE, 0, AUTH_VERDICT_UNAVAILABLE },
+        { -ECONNRESET, 0, AUTH_VERDICT_UNAVAILABLE },
+        { -EBADMSG, 0, AUTH_VERDICT_UNAVAILABLE },
+        /* A failed call's status is meaningless, even one that looks like a refusal. */
+        { -ECONNREFUSED, -EACCES, AUTH_VERDICT_UNAVAILABLE },
+};
+
+static void test_auth_verdict(void **state) {
+        unsigned failures = 0;
+
+        /* mosquitto 2.0.11 closes without a CONNACK for any code but these three (handle__connect()). */
+        assert_int_not_equal(AUTH_VERDICT_UNAVAILABLE, MOSQ_ERR_SUCCESS);
+        assert_int_not_equal(AUTH_VERDICT_UNAVAILABLE, MOSQ_ERR_AUTH);
+        assert_int_not_equal(AUTH_VERDICT_UNAVAILABLE, MOSQ_ERR_PLUGIN_DEFER);
+
+        for (size_t i = 0; i < ELEMENTSOF(verdict_cases); i++) {
+                const VerdictCase *t = &verdict_cases[i];
+                int got = auth_verdict(t->call, t->status);
+                if (got != t->want) {
+                        fprintf(stderr, "case %zu (call %d, status %d): got %d, want %d\n", i, t->call, t->status,
                                 got, t->want);
                         failures++;
                 }
@@ -176,6 +232,7 @@ static void test_auth_callback(void **state) {
                 { WIRE_AUTH_REPLY, 0 },
                 { WIRE_AUTH_REPLY, EACCES },
                 { WIRE_AUTH_REPLY, ENOENT },
+                { WIRE_AUTH_REPLY, EAGAIN },
                 { WIRE_AUTH_REPLY, 0, 0, "e" },
                 { WIRE_AUTH_REPLY, 0 },
         };
@@ -186,8 +243,8 @@ static void test_auth_callback(void **state) {
         };
         Frame req;
 
-        /* auth-cache not running: refused, the device retries. */
-        assert_int_equal(connect_client(f, &old, PW), MOSQ_ERR_AUTH);
+        /* auth-cache not running: closed without a CONNACK, which the SDKs retry; never "not authorised". */
+        assert_int_equal(connect_client(f, &old, PW), AUTH_VERDICT_UNAVAILABLE);
         /* internal: accepted without asking anyone */
         assert_int_equal(connect_client(f, &daemon, NULL), MOSQ_ERR_SUCCESS);
 
@@ -216,6 +273,7 @@ static void test_auth_callback(void **state) {
 
         assert_int_equal(connect_client(f, &module, PW), MOSQ_ERR_AUTH); /* EACCES */
         assert_int_equal(connect_client(f, &module, PW), MOSQ_ERR_AUTH); /* ENOENT */
+        assert_int_equal(connect_client(f, &module, PW), AUTH_VERDICT_UNAVAILABLE); /* EAGAIN: cannot tell now */
         assert_int_equal(connect_client(f, &module, PW), MOSQ_ERR_AUTH); /* admitted as someone else */
         assert_int_equal(presence_count(&f->plugin.presence, "d/m"), 0);
         assert_false(token_expiry_is_live(&f->plugin.expiry, &module));
@@ -256,11 +314,11 @@ static void test_auth_timeout(void **state) {
 
         assert_int_equal(fake_daemon_start(&f->auth, f->auth_path, auth_steps, ELEMENTSOF(auth_steps)), 0);
         uint64_t t0 = now_usec();
-        assert_int_equal(connect_client(f, &device, PW), MOSQ_ERR_AUTH);
+        assert_int_equal(connect_client(f, &device, PW), AUTH_VERDICT_UNAVAILABLE);
         assert_true(now_usec() - t0 < 300000);
-        /* Backing off: refused at once. */
+        /* Backing off: closed at once, still without "not authorised". */
         t0 = now_usec();
-        assert_int_equal(connect_client(f, &device, PW), MOSQ_ERR_AUTH);
+        assert_int_equal(connect_client(f, &device, PW), AUTH_VERDICT_UNAVAILABLE);
         assert_true(now_usec() - t0 < 20000);
         assert_int_equal(presence_count(&f->plugin.presence, "d"), 0);
 }
@@ -443,6 +501,7 @@ static void test_auth_certificate(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_auth_plan),
+                cmocka_unit_test(test_auth_verdict),
                 cmocka_unit_test_setup_teardown(test_auth_callback, fixture_setup, fixture_teardown),
                 cmocka_unit_test_setup_teardown(test_auth_certificate, fixture_setup, fixture_teardown),
                 cmocka_unit_test_setup_teardown(test_auth_refused_locally, fixture_setup, fixture_teardown),

@@ -7,6 +7,7 @@
 #include "proto/log.h"
 #include "proto/ratelimit.h"
 #include "twin-sync/manager.h"
+#include "twin-sync/uplink-query.h"
 
 static bool has_prefix(const char *s, const char *prefix, const char **ret_rest) {
         size_t n = strlen(prefix);
@@ -158,6 +159,29 @@ void manager_on_bus_message(Bus *b, const BusMessage *msg, void *userdata) {
                 on_link(m, msg);
 }
 
+/*
+ * Without this a twin-sync restarted while the uplink is cut hears of no link
+ * (hub-store announces changes only) and makes the first GETs wait for the
+ * cloud. Asked after our subscriptions went out, so a link that comes up
+ * later is announced to us; a bounded wait on the loop, once per bus connect.
+ */
+static void learn_uplink(Manager *m) {
+        UplinkKnown u;
+        int r;
+
+        if (m->heard_link)
+                return;
+        r = uplink_query(m->hub_store_socket, UPLINK_QUERY_TIMEOUT_USEC, &u);
+        if (r < 0) {
+                log_debug_errno(r, "Cannot ask hub-store about the uplink, twin GETs ask the cloud first: %m");
+                return;
+        }
+        if (u == UPLINK_KNOWN_DOWN && m->links_up == 0) {
+                m->heard_link = true;
+                log_info("The uplink is down (hub-store says): twin GETs are answered from the cache");
+        }
+}
+
 void manager_on_bus_connected(Bus *b, void *userdata) {
         Manager *m = userdata;
 
@@ -165,6 +189,7 @@ void manager_on_bus_connected(Bus *b, void *userdata) {
         if (bus_publish(m->bus, BUS_TOPIC_LINK_QUERY, "", 0, NULL, NULL, NULL, NULL) < 0)
                 log_debug("Cannot ask hub-store which upstream links are up, ignoring");
 
+        learn_uplink(m);
         /* After a start or a broker restart: get the hub's own configuration, push what waits. */
         Twin *eh = manager_twin(m, m->edgehub_identity);
         if (eh)

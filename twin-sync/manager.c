@@ -160,12 +160,15 @@ int manager_listen(Manager *m) {
 static int on_probe(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
 
-        /* Asking for the $edgeHub twin makes hub-store try that link; its "up" ends the outage for us. */
-        if (m->links_up == 0) {
-                Twin *t = manager_twin(m, m->edgehub_identity);
-                if (t)
-                        manager_fetch(m, t);
-        }
+        /*
+         * Asking for the $edgeHub twin makes hub-store try that link; its "up" ends the outage for us.
+         * Asked until that link is up, not only while every link is down: the request made when we
+         * joined the bus is lost if hub-store joined after us, and another identity's link (the
+         * agent's) coming up first would otherwise leave the hub without its configuration.
+         */
+        Twin *t = manager_twin(m, m->edgehub_identity);
+        if (t && t->link != LINK_UP)
+                manager_fetch(m, t);
         (void) sd_event_source_set_time_relative(s, TWIN_PROBE_INTERVAL_USEC);
         return 0;
 }

@@ -5,7 +5,8 @@ import os
 import subprocess
 import time
 
-from edgehub_harness import (Device, TwinClient, sim_patch_desired, sim_reported_log, sim_twin, wait_until)
+from edgehub_harness import (BusWatcher, Device, TwinClient, sim_patch_desired, sim_reported_log, sim_twin,
+                             wait_until)
 
 
 def compose(first, second):
@@ -67,6 +68,7 @@ def test_offline_reported_patches_survive_restarts_and_arrive_in_order(sim, make
     old = hub.kill9("edgehub-twin-sync")
     wait_until(lambda: hub.child_pid("edgehub-twin-sync") not in (None, old), 15, what="twin-sync restarted")
     wait_until(lambda: twin_sync_on_bus(hub), 15, what="twin-sync back on the bus")
+    upstream = BusWatcher(hub, "$edgehub/#", name="twin-get-watch")
     d.close()
     d, t = connect_twin(hub, "tw-off", key, desired=False)
     more = [{"seq": 10}, {"nested": {"x": None, "y": 2}}]
@@ -76,6 +78,13 @@ def test_offline_reported_patches_survive_restarts_and_arrive_in_order(sim, make
     status, _, body = t.get(timeout=5)
     assert status == 200
     assert body["reported"]["seq"] == 10 and body["reported"]["nested"] == {"y": 2} and "gone" not in body["reported"]
+    # ... at once: the restarted twin-sync asked hub-store and knew the uplink was down, so it did not send
+    # the GET upstream first and wait for the cloud to stay silent.
+    asked = [line for line in upstream.lines
+             if line.startswith("$edgehub/upstream|") and "twin/GET" in line and "tw-off" in line]
+    upstream.close()
+    assert asked == [], f"the first GET after the restart went to the cloud: {asked}"
+    assert "The uplink is down (hub-store says)" in hub.log.text()
     d.close()
 
     # A whole offline restart of the hub.
