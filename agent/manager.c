@@ -230,9 +230,13 @@ int manager_listen(Manager *m) {
                 r = frame_client_init(&m->hub_store, store);
         if (r < 0)
                 return log_error_errno(r, "Cannot set up the auth-cache and hub-store clients: %m");
-        r = frame_server_new(&m->server, m->event, path, 0660, manager_handle_request, m);
+        /* Anyone may connect; hubctl deploy is an administrator's, the rest the read group's. */
+        r = frame_server_new(&m->server, m->event, path, 0666, manager_handle_request, m);
         if (r < 0)
                 return log_error_errno(r, "Cannot listen on '%s': %m", path);
+        r = frame_server_set_access_from_config(m->server, m->config, manager_request_access);
+        if (r < 0)
+                return log_error_errno(r, "Cannot look up the access groups: %m");
         return 0;
 }
 

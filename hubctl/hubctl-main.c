@@ -28,6 +28,7 @@ enum {
         EXIT_UNAVAILABLE = 3, /* a daemon is not running or does not answer */
         EXIT_DAEMON = 4,      /* a daemon answered with an error or an invalid reply */
         /* 5: a method call was refused or not answered (hubctl-methods.h) */
+        EXIT_DENIED = 6,      /* permission denied: not root nor in access.read_group/admin_group */
 };
 
 static const char *arg_config;
@@ -96,7 +97,12 @@ static void context_query_argument(Context *c, const Daemon *d, const char *comm
                 break;
         case -EACCES:
         case -EPERM:
-                context_fail(c, EXIT_UNAVAILABLE, "hubctl: no permission to talk to %s at %s", d->name, d->socket);
+                /* With a reply: the daemon refused us (SO_PEERCRED); without: the socket file did. */
+                if (error)
+                        context_fail(c, EXIT_DENIED, "hubctl: %s", error);
+                else
+                        context_fail(c, EXIT_DENIED, "hubctl: permission denied: cannot connect to %s at %s", d->name,
+                                     d->socket);
                 break;
         case -ETIMEDOUT:
                 context_fail(c, EXIT_UNAVAILABLE, "hubctl: %s did not answer within %us", d->name,
@@ -350,7 +356,8 @@ static void help(void) {
                "  -c --config FILE  Configuration file (default: $EDGEHUB_CONFIG, else %s)\n"
                "  -j --json         Print the daemons' replies as one JSON object\n"
                "\nExit status: 0 ok, 1 usage, 2 configuration, 3 a daemon is not running or does not\n"
-               "answer, 4 a daemon replied with an error or an invalid reply, 5 a method call failed.\n",
+               "answer, 4 a daemon replied with an error or an invalid reply, 5 a method call failed,\n"
+               "6 permission denied (see access.read_group and access.admin_group).\n",
                DEFAULT_CONFIG);
 }
 
