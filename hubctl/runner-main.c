@@ -149,14 +149,14 @@ static int broker_conf_text(const Config *c, const char *config_path, const Runn
 
 static void warn_unreadable(const BrokerUser *u, const char *what, const char *path) {
         if (u->switch_user && !file_readable_by(path, u->uid, u->gid))
-                log_warning("mosquitto runs as user '%s', which cannot read %s '%s': make it and its folders "
-                            "readable by group '%s'", u->name, what, path, u->name);
+                log_warning("user '%s' cannot read %s '%s': make it and its folders readable by group '%s'",
+                            u->name, what, path, u->name);
 }
 
 static int run(int argc, char *argv[]) {
         _cleanup_(config_freep) Config *config = NULL;
         _cleanup_(runner_paths_deinit) RunnerPaths paths = RUNNER_PATHS_NULL;
-        _cleanup_(broker_user_deinit) BrokerUser user = BROKER_USER_NULL;
+        _cleanup_(broker_user_deinit) BrokerUser user = BROKER_USER_NULL, hub_user = BROKER_USER_NULL;
         _cleanup_(manager_freep) Manager *m = NULL;
         _cleanup_free_ char *error = NULL, *warnings = NULL, *config_path = NULL, *exe_dir = NULL,
                             *conf = NULL, *conf_path = NULL;
@@ -218,6 +218,22 @@ static int run(int argc, char *argv[]) {
         if (r < 0)
                 return log_error_errno(r, "Failed to prepare '%s/" INGEST_DIR "': %m", config->storage_dir);
 
+        /* Every daemon runs as the hub's user, never as root: a module or a device that found a way in stays there. */
+        r = hub_user_lookup(config->runner_user, &hub_user);
+        if (r < 0)
+                return log_error_errno(r, "Failed to look up or create user '%s': %m", config->runner_user);
+        r = runner_hub_dirs_setup(config, &user, &hub_user);
+        if (r < 0)
+                return log_error_errno(r, "Failed to hand '%s', '%s' and '%s' to user '%s': %m", config->runtime_dir,
+                                       config->storage_dir, config->modules_dir, hub_user.name);
+        if (hub_user.switch_user) {
+                warn_unreadable(&hub_user, "the edgehub configuration", config_path);
+                if (config->tls_key_file && config->methods_port != 0)
+                        warn_unreadable(&hub_user, "the TLS key (method-router's HTTPS)", config->tls_key_file);
+                if (config->upstream_ca_file)
+                        warn_unreadable(&hub_user, "the upstream CA", config->upstream_ca_file);
+        }
+
         if (broker) {
                 r = install_tls_copies(config, &user, &cert, &key);
                 if (r < 0)
@@ -241,6 +257,7 @@ static int run(int argc, char *argv[]) {
                 .runtime_dir = config->runtime_dir,
                 .paths = &paths,
                 .broker_user = &user,
+                .hub_user = &hub_user,
                 .broker_conf_path = broker ? conf_path : NULL,
         };
         r = manager_new(&m, &spec);

@@ -342,6 +342,7 @@ static const ConfigItem config_items[] = {
         ITEM("log_level", type_log_level, log_level, "info"),
 
         ITEM("runner.mosquitto", type_path, mosquitto_path, "/usr/sbin/mosquitto"),
+        ITEM("runner.user", type_group, runner_user, "edgehub"), /* user names follow the same rule */
         ITEM("runner.libexec_dir", type_path, libexec_dir, NULL), /* the runner fills it */
         ITEM("runner.plugin", type_path, plugin_path, NULL),      /* the runner fills it */
 };

@@ -104,6 +104,7 @@ typedef struct Config {
 
         /* runner: (edgehub-run only) */
         char *mosquitto_path;         /* runner.mosquitto (/usr/sbin/mosquitto) */
+        char *runner_user;            /* runner.user (edgehub): the daemons' user when edgehub-run is root */
         char *libexec_dir;            /* runner.libexec_dir (default: next to edgehub-run) */
         char *plugin_path;            /* runner.plugin (default: libexec_dir/edgehub-plugin.so) */
 } Config;

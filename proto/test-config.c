@@ -154,6 +154,7 @@ static void test_defaults(void **state) {
         assert_string_equal(c->modules_dir, "/var/lib/edgehub-modules");
         assert_string_equal(c->access_read_group, "adm");
         assert_string_equal(c->access_admin_group, "sudo");
+        assert_string_equal(c->runner_user, "edgehub");
 }
 
 /* A value in a file otherwise valid: MINIMAL + "section:\n  key: value\n" (line 8, column 8 for storage). */
