@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "agent/manager.h"
+#include "agent/module-user.h"
 #include "proto/state-file.h"
 #include "proto/cleanup.h"
 #include "proto/log.h"
@@ -62,6 +63,13 @@ int manager_new(Manager **ret, Config **config) {
         m->twin_version = -1;
         m->last_version = -1;
         m->config = TAKE_PTR(*config);
+        m->module_users = module_users_possible();
+        if (m->module_users)
+                log_info("Modules run as their own users (uids %u-%u), in '%s'", (unsigned) m->config->module_uids.first,
+                         (unsigned) m->config->module_uids.last, m->config->modules_dir);
+        else
+                log_warning("Neither root nor CAP_SETUID/CAP_SETGID: modules run as our own user and can reach "
+                            "everything the hub can (a development setup, not for untrusted modules)");
         if (asprintf(&m->identity, "%s/$edgeAgent", m->config->edge_device_id) < 0) {
                 m->identity = NULL;
                 return -ENOMEM;

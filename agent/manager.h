@@ -69,6 +69,7 @@ typedef struct Manager {
 
         Module **modules;
         size_t n_modules;
+        bool module_users;         /* modules run as their own uids (we are root or have CAP_SETUID/SETGID) */
 
         char rid_prefix[16];
         uint64_t rid_counter;

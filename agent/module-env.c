@@ -25,7 +25,7 @@ char **strv_free(char **l) {
 
 static const char *const ours[] = {
         "EdgeHubConnectionString", "EdgeModuleCACertificateFile", "IOTEDGE_DEVICEID", "IOTEDGE_MODULEID",
-        "IOTEDGE_IOTHUBHOSTNAME", "IOTEDGE_GATEWAYHOSTNAME", "PATH",
+        "IOTEDGE_IOTHUBHOSTNAME", "IOTEDGE_GATEWAYHOSTNAME", "PATH", "HOME",
 };
 
 static bool is_ours(const char *name) {
@@ -73,6 +73,8 @@ int module_env_build(const ModuleEnvInput *in, char ***ret) {
             add(l, &n, "IOTEDGE_IOTHUBHOSTNAME=%s", in->hub_hostname) < 0 ||
             add(l, &n, "IOTEDGE_GATEWAYHOSTNAME=%s", in->gateway_hostname) < 0 ||
             add(l, &n, "PATH=%s", in->path ? in->path : DEFAULT_PATH) < 0)
+                return -ENOMEM;
+        if (in->home && add(l, &n, "HOME=%s", in->home) < 0)
                 return -ENOMEM;
         for (size_t i = 0; i < spec->n_env; i++) {
                 if (is_ours(spec->env[i].name))

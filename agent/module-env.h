@@ -13,6 +13,7 @@ typedef struct ModuleEnvInput {
         const char *key;              /* the module's key (base64); NULL: no connection string */
         const char *ca_file;          /* EdgeModuleCACertificateFile; NULL: not set */
         const char *path;             /* PATH; NULL: a default */
+        const char *home;             /* HOME, the module's private folder; NULL: not set */
         const ManifestModule *spec;
 } ModuleEnvInput;
 

@@ -45,6 +45,27 @@ def wait_until(predicate, timeout=10.0, interval=0.05, what="condition"):
         time.sleep(interval)
 
 
+HUB_USER = "edgehub"  # runner.user: edgehub-run (root) runs the daemons as this user
+
+
+def hub_owned_dir(path):
+    """A folder the hub's user may write (a disk it is given, as ReadWritePaths= under systemd)."""
+    import pwd
+    os.makedirs(path, exist_ok=True)
+    pw = pwd.getpwnam(HUB_USER)
+    for root, dirs, files in os.walk(path):
+        for n in [root] + [os.path.join(root, x) for x in dirs + files]:
+            os.lchown(n, pw.pw_uid, pw.pw_gid)
+    return path
+
+
+def module_output_dir(path):
+    """A folder modules (each its own uid) may write and the test reads (sticky, like /tmp)."""
+    os.makedirs(path, exist_ok=True)
+    os.chmod(path, 0o1777)
+    return path
+
+
 def new_key():
     return base64.b64encode(os.urandom(32)).decode()
 
