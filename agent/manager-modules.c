@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -72,7 +73,7 @@ static void gc_modules(Manager *m) {
 }
 
 /* The module's key from the device scope (auth-cache), as hub-store gets it for upstream links. */
-static int fetch_key(Manager *m, const char *identity, char **ret) {
+int manager_fetch_module_key(Manager *m, const char *identity, char **ret) {
         _cleanup_(frame_builder_deinit) FrameBuilder req = FRAME_BUILDER_NULL;
         Frame reply;
         int r;
@@ -239,7 +240,7 @@ static int spawn(Manager *m, Module *mod, char **ret_why) {
         const ManifestModule *spec = mod->spec;
         int r;
 
-        r = fetch_key(m, mod->identity, &key);
+        r = manager_fetch_module_key(m, mod->identity, &key);
         if (r == -ENOENT || r == -EACCES) {
                 (void) asprintf(ret_why, "identity '%s' is %s in the device scope: create the module identity in "
                                 "IoT Hub (the scope syncs it)", mod->identity, r == -ENOENT ? "not" : "disabled");
@@ -252,12 +253,27 @@ static int spawn(Manager *m, Module *mod, char **ret_why) {
         r = prepare_user(m, mod, &dir, ret_why);
         if (r < 0)
                 return r;
+        /* A new generation per process: a token signed for the last one is no use to a stale process. */
+        uint8_t rnd[8];
+        if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd)) {
+                (void) asprintf(ret_why, "cannot draw a generation id");
+                return -EIO;
+        }
+        for (size_t i = 0; i < sizeof(rnd); i++)
+                snprintf(mod->generation_id + 2 * i, 3, "%02x", rnd[i]);
+        /*
+         * The key only to a module that opted in (settings.connectionString), or
+         * when modules share our uid and the workload API could not tell them apart.
+         */
+        bool workload = m->workload && !spec->connection_string;
         ModuleEnvInput in = {
                 .hub_hostname = m->config->hub_hostname,
                 .gateway_hostname = m->config->agent_gateway_hostname,
                 .gateway_port = m->config->tls_port,
                 .device_id = m->config->edge_device_id,
-                .key = key,
+                .key = workload ? NULL : key,
+                .workload_path = workload ? m->workload_path : NULL,
+                .generation_id = mod->generation_id,
                 .ca_file = m->config->agent_ca_file,
                 .path = getenv("PATH"),
                 .home = dir,

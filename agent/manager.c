@@ -9,6 +9,7 @@
 
 #include "agent/manager.h"
 #include "agent/module-user.h"
+#include "agent/workload.h"
 #include "proto/state-file.h"
 #include "proto/cleanup.h"
 #include "proto/log.h"
@@ -103,6 +104,8 @@ Manager *manager_free(Manager *m) {
                 bus_forget(m->bus, m);
         m->bus = bus_free(m->bus);
         m->server = frame_server_free(m->server);
+        m->workload = workload_server_free(m->workload);
+        free(m->workload_path);
         frame_client_deinit(&m->auth_cache);
         frame_client_deinit(&m->hub_store);
         free(m->storage_sent);
@@ -245,6 +248,15 @@ int manager_listen(Manager *m) {
         r = frame_server_set_access_from_config(m->server, m->config, manager_request_access);
         if (r < 0)
                 return log_error_errno(r, "Cannot look up the access groups: %m");
+
+        /* Only where a caller's uid names its module: with module users. */
+        if (!m->module_users)
+                return 0;
+        if (config_socket_path(m->config, SOCKET_WORKLOAD, &m->workload_path) < 0)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        r = workload_server_new(&m->workload, m, m->workload_path);
+        if (r < 0)
+                return log_error_errno(r, "Cannot serve the workload API on '%s': %m", m->workload_path);
         return 0;
 }
 

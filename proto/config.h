@@ -153,3 +153,4 @@ static inline void config_freep(Config **c) {
 #define SOCKET_METHOD_ROUTER "method-router" /* control (hubctl methods) */
 #define SOCKET_TWIN_SYNC "twin-sync"    /* control (hubctl twins) */
 #define SOCKET_AGENT "agent"            /* control (hubctl modules, deployment, deploy) */
+#define SOCKET_WORKLOAD "workload"      /* the agent's workload API for modules (HTTP, agent/workload.h) */
