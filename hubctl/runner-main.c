@@ -160,7 +160,7 @@ static int run(int argc, char *argv[]) {
         _cleanup_(manager_freep) Manager *m = NULL;
         _cleanup_free_ char *error = NULL, *warnings = NULL, *config_path = NULL, *exe_dir = NULL,
                             *conf = NULL, *conf_path = NULL;
-        _cleanup_(unlink_freep) char *cert = NULL, *key = NULL;
+        _cleanup_(unlink_freep) char *cert = NULL, *key = NULL, *plugin_config = NULL;
         bool broker = !arg_no_broker || arg_print_broker_config;
         sigset_t mask;
         int r;
@@ -238,7 +238,20 @@ static int run(int argc, char *argv[]) {
                 r = install_tls_copies(config, &user, &cert, &key);
                 if (r < 0)
                         return r;
-                r = broker_conf_text(config, config_path, &paths, &user, cert, key, &conf);
+                /*
+                 * The plugin reads the configuration as the broker's user, but it
+                 * holds the $edgeHub key: the original stays readable by root and
+                 * the hub's group only (0640, as /etc/edgehub/config.yaml), the
+                 * broker gets its own copy.
+                 */
+                if (user.switch_user) {
+                        if (asprintf(&plugin_config, "%s/plugin-config.yaml", config->runtime_dir) < 0)
+                                return log_error_errno(-ENOMEM, "Out of memory");
+                        r = copy_file_atomic(config_path, plugin_config, 0600, user.uid, user.gid);
+                        if (r < 0)
+                                return log_error_errno(r, "Failed to copy '%s' for the plugin: %m", config_path);
+                }
+                r = broker_conf_text(config, plugin_config ?: config_path, &paths, &user, cert, key, &conf);
                 if (r < 0)
                         return r;
                 if (asprintf(&conf_path, "%s/mosquitto.conf", config->runtime_dir) < 0)
@@ -248,7 +261,6 @@ static int run(int argc, char *argv[]) {
                 if (r < 0)
                         return log_error_errno(r, "Failed to write '%s': %m", conf_path);
                 warn_unreadable(&user, "its configuration", conf_path);
-                warn_unreadable(&user, "the edgehub configuration", config_path);
                 warn_unreadable(&user, "the plugin", paths.plugin);
         }
 

@@ -64,8 +64,8 @@ def sign(resource, se):
     return base64.b64encode(hmac.new(base64.b64decode(fields["SharedAccessKey"]), text, hashlib.sha256).digest())
 
 
-def main():
-    out = sys.argv[1]
+def make_client():
+    """A paho client set up as the Azure SDKs would: ({device}, {module}, client, host, port)."""
     hub, device, module = (os.environ["IOTEDGE_IOTHUBHOSTNAME"], os.environ["IOTEDGE_DEVICEID"],
                            os.environ["IOTEDGE_MODULEID"])
     if "IOTEDGE_WORKLOADURI" in os.environ:
@@ -88,6 +88,12 @@ def main():
         client.tls_set_context(ssl.create_default_context(cadata=body["certificate"]))
     else:
         client.tls_set(ca_certs=os.environ.get("EdgeModuleCACertificateFile"))
+    return device, module, client, host, int(port or 8883)
+
+
+def main():
+    out = sys.argv[1]
+    device, module, client, host, port = make_client()
 
     def on_connect(c, userdata, flags, rc):
         print(json.dumps({"module": module, "event": "connected", "rc": rc}), flush=True)
@@ -101,7 +107,7 @@ def main():
     client.on_connect = on_connect
     client.on_message = on_message
     signal.signal(signal.SIGTERM, lambda *a: (client.disconnect(), sys.exit(0)))
-    client.connect(host, int(port or 8883), keepalive=30)
+    client.connect(host, port, keepalive=30)
     client.loop_forever(retry_first_connection=True)
 
 
