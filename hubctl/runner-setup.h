@@ -21,6 +21,8 @@
  *   - the certificate and key are copied into runtime_dir, owned by
  *     mosquitto, key 0600: the originals may be root-only.
  * Otherwise (not root, or no such user) everything runs as the caller.
+ * With a hub user (hub_user_lookup), runner_hub_dirs_setup() then gives
+ * runtime_dir to that user, keeping mosquitto's group on it.
  */
 typedef struct BrokerUser {
         bool switch_user;  /* start mosquitto as uid/gid */

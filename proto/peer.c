@@ -21,7 +21,7 @@ int peer_cred_get(int fd, PeerCred *ret) {
         ret->uid = uc.uid;
         ret->gid = uc.gid;
 
-        /* A peer in more groups than we keep is judged by the first ones only: never more rights. */
+        /* A peer in more groups than fit here (ERANGE) is judged by its primary group: never more rights. */
         gid_t groups[PEER_GROUPS_MAX * 4];
         len = sizeof(groups);
         if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) >= 0) {
