@@ -406,18 +406,40 @@ static int parse_argv(int argc, char *argv[]) {
         return 1;
 }
 
-static int load_sockets(Context *c) {
-        _cleanup_(config_freep) Config *config = NULL;
+/*
+ * The configuration, for runtime_dir. It holds keys (root:edgehub 0640), so a
+ * member of access.read_group/admin_group may not read it: then the default
+ * runtime_dir, where the packaged hub puts its sockets, and the daemons
+ * decide by SO_PEERCRED what that user may do.
+ */
+static const Config unreadable_config = { .runtime_dir = (char *) "/run/edgehub" };
+
+static int load_config(const char *path, Config **ret, const Config **ret_use) {
         _cleanup_free_ char *error = NULL, *warnings = NULL;
-        const char *path = arg_config ?: getenv("EDGEHUB_CONFIG") ?: DEFAULT_CONFIG;
-        int r;
 
         /* Unknown keys are the daemons' business to warn about: hubctl reads runtime_dir only. */
-        r = config_load(path, &config, &error, &warnings);
+        int r = config_load(path, ret, &error, &warnings);
+        if (r == -EACCES) {
+                *ret_use = &unreadable_config;
+                return 0;
+        }
         if (r < 0) {
                 fprintf(stderr, "hubctl: %s\n", error ?: strerror(-r));
                 return r;
         }
+        *ret_use = *ret;
+        return 0;
+}
+
+static int load_sockets(Context *c) {
+        _cleanup_(config_freep) Config *owned = NULL;
+        const Config *config = NULL;
+        const char *path = arg_config ?: getenv("EDGEHUB_CONFIG") ?: DEFAULT_CONFIG;
+        int r;
+
+        r = load_config(path, &owned, &config);
+        if (r < 0)
+                return r;
         c->hub_store.name = "hub-store";
         c->auth_cache.name = "auth-cache";
         c->twin_sync.name = "twin-sync";
@@ -455,16 +477,15 @@ static int command_index(int argc, char *argv[]) {
 }
 
 static int run_methods(int argc, char *argv[]) {
-        _cleanup_(config_freep) Config *config = NULL;
-        _cleanup_free_ char *error = NULL, *warnings = NULL, *socket = NULL;
+        _cleanup_(config_freep) Config *owned = NULL;
+        _cleanup_free_ char *socket = NULL;
+        const Config *config = NULL;
         const char *path = arg_config ?: getenv("EDGEHUB_CONFIG") ?: DEFAULT_CONFIG;
         int r;
 
-        r = config_load(path, &config, &error, &warnings);
-        if (r < 0) {
-                fprintf(stderr, "hubctl: %s\n", error ?: strerror(-r));
+        r = load_config(path, &owned, &config);
+        if (r < 0)
                 return EXIT_CONFIG;
-        }
         r = config_socket_path(config, SOCKET_METHOD_ROUTER, &socket);
         if (r < 0) {
                 fprintf(stderr, "hubctl: bad runtime_dir in %s: %s\n", path, strerror(-r));
