@@ -108,6 +108,16 @@ def modules_offline(hub, sim):
     got = received()
     print(f"sink received {len(got)} messages from the sample module on input "
           f"'{got[0]['input']}', with the uplink down")
+    # Each module is its own user and holds no key: its SDK had the agent's workload API sign its token.
+    for m in hub.hubctl_json("modules")["modules"]:
+        with open(f"/proc/{m['pid']}/status") as f:
+            uid = next(line.split()[1] for line in f if line.startswith("Uid:"))
+        with open(f"/proc/{m['pid']}/environ", "rb") as f:
+            env = f.read().decode(errors="replace").split("\0")
+        workload = next((e for e in env if e.startswith("IOTEDGE_WORKLOADURI=")), None)
+        if not workload or any("SharedAccessKey" in e for e in env):
+            raise SystemExit(f"demo FAILED: module {m['name']} has no workload API or holds a key")
+        print(f"module {m['name']} runs as uid {uid}, {workload}, no key in its environment")
     sim.restore()
 
 
