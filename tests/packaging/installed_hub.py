@@ -131,9 +131,16 @@ def main():
         assert nobody.returncode == 6 and "permission denied: uid" in nobody.stderr, (nobody.returncode, nobody.stderr)
         print("package test: socket modes as installed; hubctl as nobody:", nobody.stderr.strip())
 
-        with urllib.request.urlopen(f"http://127.0.0.1:{METRICS_PORT}/metrics", timeout=5) as r:
-            metrics = r.read().decode()
-        assert re.search(r'^edgehub_messages_sent_total\{.*id="pkg-dev-1",to="upstream"\} 1$', metrics, re.M), metrics
+        # The simulator has the message before hub-store has its PUBACK: the count follows within moments.
+        def metrics_text():
+            with urllib.request.urlopen(f"http://127.0.0.1:{METRICS_PORT}/metrics", timeout=5) as r:
+                return r.read().decode()
+        sent = r'^edgehub_messages_sent_total\{.*id="pkg-dev-1",to="upstream"\} 1$'
+        try:
+            wait_until(lambda: re.search(sent, metrics_text(), re.M), timeout=15, interval=0.3,
+                       what="the metrics to count the message")
+        except TimeoutError:
+            raise AssertionError(metrics_text())
         print("package test: the metrics endpoint counts the message")
     finally:
         if hub and hub.poll() is None:
