@@ -2,17 +2,20 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "agent/manager.h"
 #include "agent/module-env.h"
+#include "agent/module-user.h"
 #include "proto/cleanup.h"
 #include "proto/log.h"
 #include "proto/wire.h"
@@ -70,7 +73,7 @@ static void gc_modules(Manager *m) {
 }
 
 /* The module's key from the device scope (auth-cache), as hub-store gets it for upstream links. */
-static int fetch_key(Manager *m, const char *identity, char **ret) {
+int manager_fetch_module_key(Manager *m, const char *identity, char **ret) {
         _cleanup_(frame_builder_deinit) FrameBuilder req = FRAME_BUILDER_NULL;
         Frame reply;
         int r;
@@ -162,11 +165,15 @@ static int on_child(sd_event_source *s, const siginfo_t *si, void *userdata) {
         return 0;
 }
 
-/* In the child, between fork and exec: only async-signal-safe calls. */
-_Noreturn static void exec_child(const char *path, char **argv, char **envp, pid_t parent) {
+/* In the child, between fork and exec: only async-signal-safe calls. uid 0: stay the agent's user. */
+_Noreturn static void exec_child(const char *path, char **argv, char **envp, pid_t parent, uid_t uid,
+                                 const char *dir) {
         sigset_t none;
 
         (void) setpgid(0, 0);
+        /* Before PR_SET_PDEATHSIG, which a credential change clears. */
+        if (uid != 0 && module_user_switch(uid) < 0)
+                _exit(126);
         /* The agent blocks these for sd-event and ignores SIGPIPE; a module starts with the defaults. */
         sigemptyset(&none);
         (void) sigprocmask(SIG_SETMASK, &none, NULL);
@@ -181,20 +188,59 @@ _Noreturn static void exec_child(const char *path, char **argv, char **envp, pid
                 (void) close(null);
         }
         (void) close_range(3, ~0u, 0);
-        if (chdir("/") < 0)
+        if (chdir(dir ?: "/") < 0)
                 _exit(127);
         execve(path, argv, envp);
         _exit(127);
 }
 
+typedef struct UidContext {
+        Manager *manager;
+        Module *module;
+} UidContext;
+
+/* Another module's uid, or a real account's (a module must not become a person or a system user). */
+static bool uid_taken(uid_t uid, void *userdata) {
+        UidContext *c = userdata;
+
+        for (size_t i = 0; i < c->manager->n_modules; i++)
+                if (c->manager->modules[i] != c->module && c->manager->modules[i]->uid == uid)
+                        return true;
+        return getpwuid(uid) != NULL;
+}
+
+/* The module's uid (picked once per agent run) and its folder, ready for it. */
+static int prepare_user(Manager *m, Module *mod, char **ret_dir, char **ret_why) {
+        UidContext ctx = { m, mod };
+        int r;
+
+        *ret_dir = NULL;
+        if (!m->module_users)
+                return 0;
+        if (mod->uid == 0) {
+                r = module_uid_pick(mod->name, &m->config->module_uids, uid_taken, &ctx, &mod->uid);
+                if (r < 0) {
+                        (void) asprintf(ret_why, "no free uid left in agent.module_uids");
+                        return r;
+                }
+        }
+        r = module_dir_prepare(m->config->modules_dir, mod->name, mod->uid, ret_dir);
+        if (r < 0) {
+                (void) asprintf(ret_why, "cannot prepare the module's folder in '%s': %s", m->config->modules_dir,
+                                strerror(-r));
+                return r;
+        }
+        return 0;
+}
+
 static int spawn(Manager *m, Module *mod, char **ret_why) {
-        _cleanup_free_ char *key = NULL;
+        _cleanup_free_ char *key = NULL, *dir = NULL;
         _cleanup_(strv_freep) char **envp = NULL;
         _cleanup_free_ char **argv = NULL;
         const ManifestModule *spec = mod->spec;
         int r;
 
-        r = fetch_key(m, mod->identity, &key);
+        r = manager_fetch_module_key(m, mod->identity, &key);
         if (r == -ENOENT || r == -EACCES) {
                 (void) asprintf(ret_why, "identity '%s' is %s in the device scope: create the module identity in "
                                 "IoT Hub (the scope syncs it)", mod->identity, r == -ENOENT ? "not" : "disabled");
@@ -204,14 +250,33 @@ static int spawn(Manager *m, Module *mod, char **ret_why) {
                 (void) asprintf(ret_why, "cannot get the key of '%s' from auth-cache: %s", mod->identity, strerror(-r));
                 return r;
         }
+        r = prepare_user(m, mod, &dir, ret_why);
+        if (r < 0)
+                return r;
+        /* A new generation per process: a token signed for the last one is no use to a stale process. */
+        uint8_t rnd[8];
+        if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd)) {
+                (void) asprintf(ret_why, "cannot draw a generation id");
+                return -EIO;
+        }
+        for (size_t i = 0; i < sizeof(rnd); i++)
+                snprintf(mod->generation_id + 2 * i, 3, "%02x", rnd[i]);
+        /*
+         * The key only to a module that opted in (settings.connectionString), or
+         * when modules share our uid and the workload API could not tell them apart.
+         */
+        bool workload = m->workload && !spec->connection_string;
         ModuleEnvInput in = {
                 .hub_hostname = m->config->hub_hostname,
                 .gateway_hostname = m->config->agent_gateway_hostname,
                 .gateway_port = m->config->tls_port,
                 .device_id = m->config->edge_device_id,
-                .key = key,
+                .key = workload ? NULL : key,
+                .workload_path = workload ? m->workload_path : NULL,
+                .generation_id = mod->generation_id,
                 .ca_file = m->config->agent_ca_file,
                 .path = getenv("PATH"),
+                .home = dir,
                 .spec = spec,
         };
         r = module_env_build(&in, &envp);
@@ -233,7 +298,7 @@ static int spawn(Manager *m, Module *mod, char **ret_why) {
                 return r;
         }
         if (pid == 0)
-                exec_child(spec->path, argv, envp, parent);
+                exec_child(spec->path, argv, envp, parent, m->module_users ? mod->uid : 0, dir);
 
         /* Also here, so a SIGTERM to the group right after fork cannot miss it. */
         (void) setpgid(pid, pid);
@@ -276,7 +341,11 @@ static void start(Manager *m, Module *mod, bool restart) {
         }
         mod->runtime = RUNTIME_RUNNING;
         set_description(mod, "running");
-        log_info("Module '%s' started (pid %d)%s", mod->name, (int) mod->pid, restart ? ", a restart" : "");
+        if (m->module_users)
+                log_info("Module '%s' started (pid %d, uid %u)%s", mod->name, (int) mod->pid, (unsigned) mod->uid,
+                         restart ? ", a restart" : "");
+        else
+                log_info("Module '%s' started (pid %d)%s", mod->name, (int) mod->pid, restart ? ", a restart" : "");
         manager_report_soon(m);
 }
 

@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 
 #include "agent/manager.h"
+#include "agent/module-user.h"
+#include "agent/workload.h"
 #include "proto/state-file.h"
 #include "proto/cleanup.h"
 #include "proto/log.h"
@@ -62,6 +64,13 @@ int manager_new(Manager **ret, Config **config) {
         m->twin_version = -1;
         m->last_version = -1;
         m->config = TAKE_PTR(*config);
+        m->module_users = module_users_possible();
+        if (m->module_users)
+                log_info("Modules run as their own users (uids %u-%u), in '%s'", (unsigned) m->config->module_uids.first,
+                         (unsigned) m->config->module_uids.last, m->config->modules_dir);
+        else
+                log_warning("Neither root nor CAP_SETUID/CAP_SETGID: modules run as our own user and can reach "
+                            "everything the hub can (a development setup, not for untrusted modules)");
         if (asprintf(&m->identity, "%s/$edgeAgent", m->config->edge_device_id) < 0) {
                 m->identity = NULL;
                 return -ENOMEM;
@@ -95,6 +104,8 @@ Manager *manager_free(Manager *m) {
                 bus_forget(m->bus, m);
         m->bus = bus_free(m->bus);
         m->server = frame_server_free(m->server);
+        m->workload = workload_server_free(m->workload);
+        free(m->workload_path);
         frame_client_deinit(&m->auth_cache);
         frame_client_deinit(&m->hub_store);
         free(m->storage_sent);
@@ -230,9 +241,22 @@ int manager_listen(Manager *m) {
                 r = frame_client_init(&m->hub_store, store);
         if (r < 0)
                 return log_error_errno(r, "Cannot set up the auth-cache and hub-store clients: %m");
-        r = frame_server_new(&m->server, m->event, path, 0660, manager_handle_request, m);
+        /* Anyone may connect; hubctl deploy is an administrator's, the rest the read group's. */
+        r = frame_server_new(&m->server, m->event, path, 0666, manager_handle_request, m);
         if (r < 0)
                 return log_error_errno(r, "Cannot listen on '%s': %m", path);
+        r = frame_server_set_access_from_config(m->server, m->config, manager_request_access);
+        if (r < 0)
+                return log_error_errno(r, "Cannot look up the access groups: %m");
+
+        /* Only where a caller's uid names its module: with module users. */
+        if (!m->module_users)
+                return 0;
+        if (config_socket_path(m->config, SOCKET_WORKLOAD, &m->workload_path) < 0)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        r = workload_server_new(&m->workload, m, m->workload_path);
+        if (r < 0)
+                return log_error_errno(r, "Cannot serve the workload API on '%s': %m", m->workload_path);
         return 0;
 }
 

@@ -7,6 +7,7 @@
 #include <systemd/sd-event.h>
 
 #include "agent/module.h"
+#include "agent/workload.h"
 #include "proto/daemon-event.h"
 #include "proto/bus.h"
 #include "proto/client.h"
@@ -69,6 +70,9 @@ typedef struct Manager {
 
         Module **modules;
         size_t n_modules;
+        WorkloadServer *workload;  /* modules sign their tokens here (agent/workload.h); NULL without module users */
+        char *workload_path;
+        bool module_users;         /* modules run as their own uids (we are root or have CAP_SETUID/SETGID) */
 
         char rid_prefix[16];
         uint64_t rid_counter;
@@ -122,6 +126,8 @@ void manager_module_stop(Manager *m, Module *mod);
 /* SIGTERM to every module; the loop exits once all are gone (or after the grace). */
 void manager_shutdown(Manager *m);
 Module *manager_find_module(Manager *m, const char *name);
+/* The module identity's key from auth-cache (base64; the caller wipes it). -ENOENT unknown, -EACCES disabled. */
+int manager_fetch_module_key(Manager *m, const char *identity, char **ret);
 
 /* manager-bus.c */
 void manager_on_bus_message(Bus *b, const BusMessage *msg, void *userdata);
@@ -144,6 +150,8 @@ int manager_storage_folder(Manager *m, const Manifest *manifest, char **ret_erro
 
 /* manager-control.c */
 int manager_handle_request(void *userdata, const Frame *request, FrameBuilder *reply);
+/* The PEER_* rights a request needs (proto/server.h FrameAccess). */
+unsigned manager_request_access(void *userdata, const Frame *request);
 json_t *manager_module_json(Manager *m, const Module *mod);
 
 const char *deployment_source_to_string(DeploymentSource s);

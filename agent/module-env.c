@@ -25,7 +25,8 @@ char **strv_free(char **l) {
 
 static const char *const ours[] = {
         "EdgeHubConnectionString", "EdgeModuleCACertificateFile", "IOTEDGE_DEVICEID", "IOTEDGE_MODULEID",
-        "IOTEDGE_IOTHUBHOSTNAME", "IOTEDGE_GATEWAYHOSTNAME", "PATH",
+        "IOTEDGE_IOTHUBHOSTNAME", "IOTEDGE_GATEWAYHOSTNAME", "PATH", "HOME", "IOTEDGE_WORKLOADURI",
+        "IOTEDGE_APIVERSION", "IOTEDGE_AUTHSCHEME", "IOTEDGE_MODULEGENERATIONID", "IotHubConnectionString",
 };
 
 static bool is_ours(const char *name) {
@@ -71,8 +72,16 @@ int module_env_build(const ModuleEnvInput *in, char ***ret) {
                 return -ENOMEM;
         if (add(l, &n, "IOTEDGE_DEVICEID=%s", in->device_id) < 0 || add(l, &n, "IOTEDGE_MODULEID=%s", spec->name) < 0 ||
             add(l, &n, "IOTEDGE_IOTHUBHOSTNAME=%s", in->hub_hostname) < 0 ||
-            add(l, &n, "IOTEDGE_GATEWAYHOSTNAME=%s", in->gateway_hostname) < 0 ||
+            add(l, &n, "IOTEDGE_GATEWAYHOSTNAME=%s", in->workload_path ? gateway : in->gateway_hostname) < 0 ||
             add(l, &n, "PATH=%s", in->path ? in->path : DEFAULT_PATH) < 0)
+                return -ENOMEM;
+        if (in->home && add(l, &n, "HOME=%s", in->home) < 0)
+                return -ENOMEM;
+        /* The API version IoT Edge 1.0.9+ announces; the SDKs send their own (the Node SDK 2018-06-28). */
+        if (in->workload_path && !in->key &&
+            (add(l, &n, "IOTEDGE_WORKLOADURI=unix://%s", in->workload_path) < 0 ||
+             add(l, &n, "IOTEDGE_APIVERSION=2019-01-30") < 0 || add(l, &n, "IOTEDGE_AUTHSCHEME=sasToken") < 0 ||
+             add(l, &n, "IOTEDGE_MODULEGENERATIONID=%s", in->generation_id ?: "") < 0))
                 return -ENOMEM;
         for (size_t i = 0; i < spec->n_env; i++) {
                 if (is_ours(spec->env[i].name))

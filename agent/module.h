@@ -42,6 +42,8 @@ typedef struct Module {
         char *identity;             /* {edge}/{name} */
         const ManifestModule *spec; /* in manager->manifest; NULL once removed from the deployment */
 
+        uid_t uid;                  /* its own uid and gid (module-user.h); 0: not picked yet */
+        char generation_id[17];     /* IOTEDGE_MODULEGENERATIONID of the running process: new at each start */
         pid_t pid;                  /* 0: no process */
         sd_event_source *child;
         sd_event_source *restart_timer;

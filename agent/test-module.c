@@ -7,12 +7,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "agent/module-env.h"
 #include "agent/module.h"
+#include "agent/module-user.h"
 #include "proto/state-file.h"
 #include "proto/cleanup.h"
 
@@ -140,8 +142,67 @@ static void test_state_file(void **state) {
         assert_int_equal(rmdir(dir), 0);
 }
 
+/* uids the test says are taken: a bitmap over 100000..100009. */
+static bool taken_in(uid_t uid, void *userdata) {
+        const unsigned *bits = userdata;
+        return uid >= 100000 && uid <= 100009 && (*bits >> (uid - 100000)) & 1;
+}
+
+static void test_module_uid(void **state) {
+        const UidRange range = { 100000, 100009 };
+        uid_t a, b, again;
+        unsigned bits = 0;
+
+        /* FNV-1a, fixed: a module's folder belongs to the uid its name hashes to, across versions. */
+        assert_int_equal(module_name_hash(""), 2166136261u);
+        assert_int_equal(module_name_hash("a"), 0xe40c292cu);
+        assert_int_equal(module_uid_pick("sensor", &range, taken_in, &bits, &a), 0);
+        assert_int_equal(a, 100000 + module_name_hash("sensor") % 10);
+        assert_int_equal(module_uid_pick("sensor", &range, taken_in, &bits, &again), 0);
+        assert_int_equal(a, again);
+        /* Taken: the next one, wrapping at the end of the range. */
+        bits = 1u << (a - 100000);
+        assert_int_equal(module_uid_pick("sensor", &range, taken_in, &bits, &b), 0);
+        assert_int_equal(b, a == 100009 ? 100000 : a + 1);
+        bits = 0x3ff & ~(1u << 3);
+        assert_int_equal(module_uid_pick("sensor", &range, taken_in, &bits, &b), 0);
+        assert_int_equal(b, 100003);
+        bits = 0x3ff;
+        assert_int_equal(module_uid_pick("sensor", &range, taken_in, &bits, &b), -EUSERS);
+}
+
+static void test_module_dir(void **state) {
+        char dir[] = "/tmp/edgehub-test-moddir-XXXXXX";
+        _cleanup_free_ char *path = NULL, *dot = NULL, *link = NULL;
+        uid_t uid = geteuid() == 0 ? 620001 : geteuid();
+        struct stat st;
+
+        assert_non_null(mkdtemp(dir));
+        assert_int_equal(module_dir_prepare(dir, "filter", uid, &path), 0);
+        assert_int_equal(lstat(path, &st), 0);
+        assert_true(S_ISDIR(st.st_mode));
+        assert_int_equal(st.st_mode & 07777, 0700);
+        assert_int_equal(st.st_uid, uid);
+        /* Again: already there, already its own. */
+        free(path);
+        assert_int_equal(module_dir_prepare(dir, "filter", uid, &path), 0);
+        /* ".." must stay inside. */
+        assert_int_equal(module_dir_prepare(dir, "..", uid, &dot), 0);
+        assert_non_null(strstr(dot, "/_.."));
+        /* A symlink where the folder should be is refused, not followed. */
+        assert_true(asprintf(&link, "%s/evil", dir) > 0);
+        assert_int_equal(symlink("/etc", link), 0);
+        char *evil = NULL;
+        assert_int_equal(module_dir_prepare(dir, "evil", uid, &evil), -ENOTDIR);
+        assert_int_equal(unlink(link), 0);
+        assert_int_equal(rmdir(dot), 0);
+        assert_int_equal(rmdir(path), 0);
+        assert_int_equal(rmdir(dir), 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_module_uid), cmocka_unit_test(test_module_dir),
                 cmocka_unit_test(test_policy), cmocka_unit_test(test_backoff),    cmocka_unit_test(test_format_time),
                 cmocka_unit_test(test_env),    cmocka_unit_test(test_state_file),
         };

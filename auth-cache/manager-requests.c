@@ -139,6 +139,24 @@ static int handle_control(Manager *m, const Frame *req, FrameBuilder *reply) {
         return manager_control(m, command, argument, reply);
 }
 
+/*
+ * Keys only for the hub's own daemons (the agent, hub-store, method-router);
+ * credential checks also for the broker (the plugin); "sync" is an
+ * administrator's, "status" and "devices" anyone's in the read group.
+ */
+unsigned manager_request_access(void *userdata, const Frame *request) {
+        static const char *const admin[] = { "sync", NULL };
+
+        switch (request->type) {
+        case WIRE_AUTH_REQUEST:
+                return PEER_HUB | PEER_BROKER;
+        case WIRE_CONTROL_REQUEST:
+                return wire_control_access(request, admin);
+        default:
+                return PEER_HUB;
+        }
+}
+
 int manager_handle_request(void *userdata, const Frame *request, FrameBuilder *reply) {
         Manager *m = userdata;
 

@@ -138,9 +138,13 @@ int manager_listen(Manager *m) {
         r = config_socket_path(m->config, SOCKET_AUTH_CACHE, &path);
         if (r < 0)
                 return log_error_errno(-ENOMEM, "Out of memory");
-        r = frame_server_new(&m->server, m->event, path, 0660, manager_handle_request, m);
+        /* Anyone may connect; what each peer may ask is manager_request_access()'s to say. */
+        r = frame_server_new(&m->server, m->event, path, 0666, manager_handle_request, m);
         if (r < 0)
                 return log_error_errno(r, "Cannot listen on '%s': %m", path);
+        r = frame_server_set_access_from_config(m->server, m->config, manager_request_access);
+        if (r < 0)
+                return log_error_errno(r, "Cannot look up the access groups: %m");
         log_debug("Listening on '%s'", path);
         return 0;
 }

@@ -178,13 +178,15 @@ static int storage_check(Manager *m, const char *folder, const char *to, char **
         if (r < 0)
                 return fail_errno(ret_error, -r, "cannot create '%s': %s%s", folder, strerror(-r),
                                   r == -EROFS || r == -EACCES
-                                          ? " (under systemd, add it to ReadWritePaths= of edgehub-hub-store.service)"
+                                          ? " (it must be writable by the hub's user; under systemd, also add it to ReadWritePaths= of "
+                                            "edgehub-hub-store.service)"
                                           : "");
         if (access(folder, W_OK) < 0) {
                 int e = errno;
                 return fail_errno(ret_error, e, "cannot write to '%s': %s%s", folder, strerror(e),
                                   e == EROFS || e == EACCES
-                                          ? " (under systemd, add it to ReadWritePaths= of edgehub-hub-store.service)"
+                                          ? " (it must be writable by the hub's user; under systemd, also add it to ReadWritePaths= of "
+                                            "edgehub-hub-store.service)"
                                           : "");
         }
         if (lstat(to, &st) == 0) {

@@ -203,6 +203,23 @@ static const struct {
         { WIRE_STORAGE_FOLDER_REQUEST, manager_reply_storage_folder },
 };
 
+/*
+ * Messages and presence from the plugin (the broker's uid) or a daemon;
+ * configuration and the store's folder from the daemons only (twin-sync, the
+ * agent); the control commands are all read-only.
+ */
+static unsigned manager_request_access(void *userdata, const Frame *req) {
+        switch (req->type) {
+        case WIRE_STORE_REQUEST:
+        case WIRE_PRESENCE_REQUEST:
+                return PEER_HUB | PEER_BROKER;
+        case WIRE_CONTROL_REQUEST:
+                return wire_control_access(req, NULL);
+        default:
+                return PEER_HUB;
+        }
+}
+
 static int manager_on_request(void *userdata, const Frame *req, FrameBuilder *reply) {
         Manager *m = userdata;
 
@@ -328,9 +345,13 @@ int manager_start(Manager *m) {
         r = config_socket_path(m->config, SOCKET_HUB_STORE, &path);
         if (r < 0)
                 return log_error_errno(r, "Failed to build the hub-store socket path: %m");
-        r = frame_server_new(&m->server, m->event, path, 0660, manager_on_request, m);
+        /* Anyone may connect; what each peer may ask is manager_request_access()'s to say. */
+        r = frame_server_new(&m->server, m->event, path, 0666, manager_on_request, m);
         if (r < 0)
                 return log_error_errno(r, "Failed to listen on '%s': %m", path);
+        r = frame_server_set_access_from_config(m->server, m->config, manager_request_access);
+        if (r < 0)
+                return log_error_errno(r, "Failed to look up the access groups: %m");
         /*
          * The broker's only thread waits for each store reply before it can
          * serve any device: answer those before upstream link work.

@@ -11,17 +11,14 @@
 #include "hub-store/manager.h"
 #include "hub-store/metrics.h"
 #include "proto/cleanup.h"
+#include "proto/http-event.h"
 #include "proto/log.h"
 
 /*
- * MHD runs in its "external epoll" mode: no thread of its own. Its epoll fd is
- * one sd-event I/O source, MHD_run() handles what is ready, and a timer
- * follows MHD_get_timeout() for idle connections. Why not MHD's threads: a
- * scrape reads the store's and the Manager's counters, which only the loop's
- * thread may touch (no locks anywhere in hub-store, STYLE.md §13 "threads of
- * our own"); and a stuck HTTP client must not be able to hide from the
- * watchdog, which only sees the loop. A scrape is O(streams), so serving it
- * inline costs the broker's store requests no more than a hubctl query.
+ * MHD runs on the Manager's loop (proto/http-event.h): a scrape reads the
+ * store's and the Manager's counters, which only the loop's thread may touch.
+ * A scrape is O(streams), so serving it inline costs the broker's store
+ * requests no more than a hubctl query.
  */
 
 #define METRICS_CONNECTION_LIMIT 8
@@ -31,36 +28,8 @@
 struct MetricsServer {
         Manager *manager;
         struct MHD_Daemon *daemon;
-        sd_event_source *io_source;
-        sd_event_source *timer_source;
+        HttpEvent *event;
 };
-
-static void metrics_server_arm_timer(MetricsServer *s) {
-        MHD_UNSIGNED_LONG_LONG timeout_ms;
-
-        if (MHD_get_timeout(s->daemon, &timeout_ms) != MHD_YES) {
-                (void) sd_event_source_set_enabled(s->timer_source, SD_EVENT_OFF);
-                return;
-        }
-        (void) sd_event_source_set_time_relative(s->timer_source, (uint64_t) timeout_ms * 1000u);
-        (void) sd_event_source_set_enabled(s->timer_source, SD_EVENT_ONESHOT);
-}
-
-static void metrics_server_run(MetricsServer *s) {
-        if (MHD_run(s->daemon) != MHD_YES)
-                log_debug("Metrics endpoint: MHD_run() failed, ignoring");
-        metrics_server_arm_timer(s);
-}
-
-static int metrics_on_io(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
-        metrics_server_run(userdata);
-        return 0;
-}
-
-static int metrics_on_timer(sd_event_source *source, uint64_t usec, void *userdata) {
-        metrics_server_run(userdata);
-        return 0;
-}
 
 static enum MHD_Result metrics_queue_text(struct MHD_Connection *connection, unsigned status, const char *text) {
         struct MHD_Response *response = MHD_create_response_from_buffer(strlen(text), (void *) text,
@@ -149,7 +118,6 @@ static int metrics_listen(const char *address, uint16_t port, int *ret_fd, bool 
 int metrics_server_new(MetricsServer **ret, sd_event *event, Manager *m, const char *address, uint16_t port) {
         _cleanup_(metrics_server_freep) MetricsServer *s = calloc(1, sizeof(*s));
         _cleanup_close_ int fd = -EBADF;
-        const union MHD_DaemonInfo *info;
         bool ipv6 = false;
         int r;
 
@@ -171,18 +139,9 @@ int metrics_server_new(MetricsServer **ret, sd_event *event, Manager *m, const c
                 return -ENOMEM;
         fd = -EBADF; /* MHD closes the listening socket in MHD_stop_daemon() */
 
-        info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_EPOLL_FD);
-        if (!info)
-                return -EIO;
-        r = sd_event_add_io(event, &s->io_source, info->epoll_fd, EPOLLIN, metrics_on_io, s);
+        r = http_event_attach(&s->event, event, s->daemon, "metrics");
         if (r < 0)
                 return r;
-        (void) sd_event_source_set_description(s->io_source, "metrics");
-        r = sd_event_add_time_relative(event, &s->timer_source, CLOCK_MONOTONIC, 0, 0, metrics_on_timer, s);
-        if (r < 0)
-                return r;
-        (void) sd_event_source_set_description(s->timer_source, "metrics-timeout");
-        metrics_server_arm_timer(s);
 
         *ret = TAKE_PTR(s);
         return 0;
@@ -191,8 +150,7 @@ int metrics_server_new(MetricsServer **ret, sd_event *event, Manager *m, const c
 MetricsServer *metrics_server_free(MetricsServer *s) {
         if (!s)
                 return NULL;
-        s->timer_source = sd_event_source_disable_unref(s->timer_source);
-        s->io_source = sd_event_source_disable_unref(s->io_source);
+        s->event = http_event_free(s->event);
         if (s->daemon)
                 MHD_stop_daemon(s->daemon);
         free(s);

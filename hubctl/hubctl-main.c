@@ -28,6 +28,7 @@ enum {
         EXIT_UNAVAILABLE = 3, /* a daemon is not running or does not answer */
         EXIT_DAEMON = 4,      /* a daemon answered with an error or an invalid reply */
         /* 5: a method call was refused or not answered (hubctl-methods.h) */
+        EXIT_DENIED = 6,      /* permission denied: not root nor in access.read_group/admin_group */
 };
 
 static const char *arg_config;
@@ -96,7 +97,12 @@ static void context_query_argument(Context *c, const Daemon *d, const char *comm
                 break;
         case -EACCES:
         case -EPERM:
-                context_fail(c, EXIT_UNAVAILABLE, "hubctl: no permission to talk to %s at %s", d->name, d->socket);
+                /* With a reply: the daemon refused us (SO_PEERCRED); without: the socket file did. */
+                if (error)
+                        context_fail(c, EXIT_DENIED, "hubctl: %s", error);
+                else
+                        context_fail(c, EXIT_DENIED, "hubctl: permission denied: cannot connect to %s at %s", d->name,
+                                     d->socket);
                 break;
         case -ETIMEDOUT:
                 context_fail(c, EXIT_UNAVAILABLE, "hubctl: %s did not answer within %us", d->name,
@@ -350,7 +356,8 @@ static void help(void) {
                "  -c --config FILE  Configuration file (default: $EDGEHUB_CONFIG, else %s)\n"
                "  -j --json         Print the daemons' replies as one JSON object\n"
                "\nExit status: 0 ok, 1 usage, 2 configuration, 3 a daemon is not running or does not\n"
-               "answer, 4 a daemon replied with an error or an invalid reply, 5 a method call failed.\n",
+               "answer, 4 a daemon replied with an error or an invalid reply, 5 a method call failed,\n"
+               "6 permission denied (see access.read_group and access.admin_group).\n",
                DEFAULT_CONFIG);
 }
 
@@ -399,18 +406,40 @@ static int parse_argv(int argc, char *argv[]) {
         return 1;
 }
 
-static int load_sockets(Context *c) {
-        _cleanup_(config_freep) Config *config = NULL;
+/*
+ * The configuration, for runtime_dir. It holds keys (root:edgehub 0640), so a
+ * member of access.read_group/admin_group may not read it: then the default
+ * runtime_dir, where the packaged hub puts its sockets, and the daemons
+ * decide by SO_PEERCRED what that user may do.
+ */
+static const Config unreadable_config = { .runtime_dir = (char *) "/run/edgehub" };
+
+static int load_config(const char *path, Config **ret, const Config **ret_use) {
         _cleanup_free_ char *error = NULL, *warnings = NULL;
-        const char *path = arg_config ?: getenv("EDGEHUB_CONFIG") ?: DEFAULT_CONFIG;
-        int r;
 
         /* Unknown keys are the daemons' business to warn about: hubctl reads runtime_dir only. */
-        r = config_load(path, &config, &error, &warnings);
+        int r = config_load(path, ret, &error, &warnings);
+        if (r == -EACCES) {
+                *ret_use = &unreadable_config;
+                return 0;
+        }
         if (r < 0) {
                 fprintf(stderr, "hubctl: %s\n", error ?: strerror(-r));
                 return r;
         }
+        *ret_use = *ret;
+        return 0;
+}
+
+static int load_sockets(Context *c) {
+        _cleanup_(config_freep) Config *owned = NULL;
+        const Config *config = NULL;
+        const char *path = arg_config ?: getenv("EDGEHUB_CONFIG") ?: DEFAULT_CONFIG;
+        int r;
+
+        r = load_config(path, &owned, &config);
+        if (r < 0)
+                return r;
         c->hub_store.name = "hub-store";
         c->auth_cache.name = "auth-cache";
         c->twin_sync.name = "twin-sync";
@@ -448,16 +477,15 @@ static int command_index(int argc, char *argv[]) {
 }
 
 static int run_methods(int argc, char *argv[]) {
-        _cleanup_(config_freep) Config *config = NULL;
-        _cleanup_free_ char *error = NULL, *warnings = NULL, *socket = NULL;
+        _cleanup_(config_freep) Config *owned = NULL;
+        _cleanup_free_ char *socket = NULL;
+        const Config *config = NULL;
         const char *path = arg_config ?: getenv("EDGEHUB_CONFIG") ?: DEFAULT_CONFIG;
         int r;
 
-        r = config_load(path, &config, &error, &warnings);
-        if (r < 0) {
-                fprintf(stderr, "hubctl: %s\n", error ?: strerror(-r));
+        r = load_config(path, &owned, &config);
+        if (r < 0)
                 return EXIT_CONFIG;
-        }
         r = config_socket_path(config, SOCKET_METHOD_ROUTER, &socket);
         if (r < 0) {
                 fprintf(stderr, "hubctl: bad runtime_dir in %s: %s\n", path, strerror(-r));

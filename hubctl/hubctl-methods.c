@@ -76,6 +76,13 @@ static int query_failed(int r, const char *error, const char *socket) {
                 fprintf(stderr, "hubctl: method-router did not answer\n");
                 return HUBCTL_EXIT_UNAVAILABLE;
         }
+        if (r == -EACCES || r == -EPERM) {
+                if (error)
+                        fprintf(stderr, "hubctl: %s\n", error);
+                else
+                        fprintf(stderr, "hubctl: permission denied: cannot connect to method-router at %s\n", socket);
+                return HUBCTL_EXIT_DENIED;
+        }
         /* The daemon's own words: a refused request (a bad method name, timeout, target). */
         fprintf(stderr, "hubctl: %s\n", error ?: strerror(-r));
         return HUBCTL_EXIT_CALL;

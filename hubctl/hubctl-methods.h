@@ -8,6 +8,7 @@
 #define HUBCTL_EXIT_UNAVAILABLE 3 /* method-router is not running or does not answer */
 #define HUBCTL_EXIT_DAEMON 4      /* it answered with something unexpected */
 #define HUBCTL_EXIT_CALL 5        /* the call was refused or not answered (unknown, not connected, silent) */
+#define HUBCTL_EXIT_DENIED 6      /* permission denied (SO_PEERCRED: access.admin_group) */
 
 /*
  * "methods invoke TARGET METHOD [--payload JSON] [--timeout S] [--connect-timeout S]";

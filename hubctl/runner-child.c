@@ -2,6 +2,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
+#include <linux/capability.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,6 +110,8 @@ int child_new(Child **ret, sd_event *e, const char *name, char *const *argv, Chi
         c->readiness = readiness;
         c->uid = (uid_t) -1;
         c->gid = (gid_t) -1;
+        c->extra_gid = (gid_t) -1;
+        c->umask = (mode_t) -1;
         c->callbacks = *callbacks;
         c->userdata = userdata;
         c->name = strdup(name);
@@ -136,6 +142,7 @@ Child *child_free(Child *c) {
         free(c->notify_path);
         free(c->user);
         free(c->preload);
+        free(c->extra_env);
         free(c);
         return NULL;
 }
@@ -155,6 +162,22 @@ int child_set_user(Child *c, const char *user, uid_t uid, gid_t gid) {
         c->gid = gid;
         c->switch_user = true;
         return 0;
+}
+
+void child_set_extra_group(Child *c, gid_t gid) {
+        c->extra_gid = gid;
+}
+
+void child_set_capabilities(Child *c, uint64_t capabilities) {
+        c->capabilities = capabilities;
+}
+
+void child_set_umask(Child *c, mode_t mask) {
+        c->umask = mask;
+}
+
+int child_set_env(Child *c, const char *assignment) {
+        return free_and_strdup(&c->extra_env, assignment);
 }
 
 bool child_is_alive(const Child *c) {
@@ -193,7 +216,8 @@ static char **child_environment(const Child *c) {
 
         while (environ[n])
                 n++;
-        env = calloc(n + 3, sizeof(char *));
+        /* NOTIFY_SOCKET, LD_PRELOAD, one extra variable and the NULL. */
+        env = calloc(n + 4, sizeof(char *));
         if (!env)
                 return NULL;
         for (size_t i = 0; i < n; i++) {
@@ -219,7 +243,49 @@ static char **child_environment(const Child *c) {
                 env[k - 1] = NULL;
                 return strv_free(env);
         }
+        if (c->extra_env && !(env[k++] = strdup(c->extra_env)))
+                return strv_free(env);
         return env;
+}
+
+/*
+ * In the forked process: the user's groups plus extra_gid, then gid and uid.
+ * With capabilities, they survive the switch (PR_SET_KEEPCAPS) and are
+ * raised as ambient ones, so the program keeps exactly those after execve()
+ * as systemd's AmbientCapabilities= gives them; every other one is gone.
+ */
+static int child_switch_user(const Child *c) {
+        gid_t groups[NGROUPS_MAX + 1];
+        int n;
+
+        if (initgroups(c->user, c->gid) < 0)
+                return -1;
+        if (c->extra_gid != (gid_t) -1) {
+                n = getgroups(NGROUPS_MAX, groups);
+                if (n < 0)
+                        return -1;
+                groups[n++] = c->extra_gid;
+                if (setgroups((size_t) n, groups) < 0)
+                        return -1;
+        }
+        if (c->capabilities && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
+                return -1;
+        if (setgid(c->gid) < 0 || setuid(c->uid) < 0)
+                return -1;
+        if (!c->capabilities)
+                return 0;
+
+        struct __user_cap_header_struct header = { .version = _LINUX_CAPABILITY_VERSION_3 };
+        struct __user_cap_data_struct data[2] = {};
+        for (unsigned i = 0; i < 2; i++)
+                data[i].effective = data[i].permitted = data[i].inheritable =
+                        (uint32_t) (c->capabilities >> (32 * i));
+        if (syscall(SYS_capset, &header, data) < 0)
+                return -1;
+        for (unsigned cap = 0; cap < 64; cap++)
+                if ((c->capabilities >> cap) & 1 && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0)
+                        return -1;
+        return 0;
 }
 
 /* Runs in the forked process. The runner has no threads, so libc is safe to use here. */
@@ -237,11 +303,11 @@ _Noreturn static void child_exec(const Child *c, int out_fd, char **env, pid_t r
         (void) sigprocmask(SIG_SETMASK, &none, NULL);
         (void) setpgid(0, 0);
 
-        if (c->switch_user) {
-                if (initgroups(c->user, c->gid) < 0 || setgid(c->gid) < 0 || setuid(c->uid) < 0) {
-                        dprintf(STDERR_FILENO, "<3>Failed to switch to user '%s': %s\n", c->user, strerror(errno));
-                        _exit(EXIT_FAILURE);
-                }
+        if (c->umask != (mode_t) -1)
+                (void) umask(c->umask);
+        if (c->switch_user && child_switch_user(c) < 0) {
+                dprintf(STDERR_FILENO, "<3>Failed to switch to user '%s': %s\n", c->user, strerror(errno));
+                _exit(EXIT_FAILURE);
         }
 
         /* After the user switch, which resets it. If the runner died already, don't start orphaned. */

@@ -64,6 +64,10 @@ struct Child {
         gid_t gid;
         char *user;
         char *preload;           /* added to LD_PRELOAD (the broker's TLS shim); NULL = none */
+        gid_t extra_gid;         /* a supplementary group besides the user's own; -1: none */
+        uint64_t capabilities;   /* 1 << CAP_x kept across the user switch (ambient); 0: none */
+        mode_t umask;            /* (mode_t) -1: the runner's */
+        char *extra_env;         /* "NAME=value" added to the environment; NULL: none */
 
         ChildState state;
         pid_t pid;
@@ -87,6 +91,12 @@ Child *child_free(Child *c);
 int child_set_user(Child *c, const char *user, uid_t uid, gid_t gid);
 /* The child runs with path appended to LD_PRELOAD (after what the runner has, e.g. a sanitizer runtime). */
 int child_set_preload(Child *c, const char *path);
+
+/* A supplementary group, capabilities kept as ambient ones, a umask, one more environment variable. */
+void child_set_extra_group(Child *c, gid_t gid);
+void child_set_capabilities(Child *c, uint64_t capabilities);
+void child_set_umask(Child *c, mode_t mask);
+int child_set_env(Child *c, const char *assignment);
 
 /* Forks and execs; CHILD_IDLE or CHILD_WAITING -> CHILD_STARTING. */
 int child_start(Child *c);

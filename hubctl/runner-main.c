@@ -149,18 +149,18 @@ static int broker_conf_text(const Config *c, const char *config_path, const Runn
 
 static void warn_unreadable(const BrokerUser *u, const char *what, const char *path) {
         if (u->switch_user && !file_readable_by(path, u->uid, u->gid))
-                log_warning("mosquitto runs as user '%s', which cannot read %s '%s': make it and its folders "
-                            "readable by group '%s'", u->name, what, path, u->name);
+                log_warning("user '%s' cannot read %s '%s': make it and its folders readable by group '%s'",
+                            u->name, what, path, u->name);
 }
 
 static int run(int argc, char *argv[]) {
         _cleanup_(config_freep) Config *config = NULL;
         _cleanup_(runner_paths_deinit) RunnerPaths paths = RUNNER_PATHS_NULL;
-        _cleanup_(broker_user_deinit) BrokerUser user = BROKER_USER_NULL;
+        _cleanup_(broker_user_deinit) BrokerUser user = BROKER_USER_NULL, hub_user = BROKER_USER_NULL;
         _cleanup_(manager_freep) Manager *m = NULL;
         _cleanup_free_ char *error = NULL, *warnings = NULL, *config_path = NULL, *exe_dir = NULL,
                             *conf = NULL, *conf_path = NULL;
-        _cleanup_(unlink_freep) char *cert = NULL, *key = NULL;
+        _cleanup_(unlink_freep) char *cert = NULL, *key = NULL, *plugin_config = NULL;
         bool broker = !arg_no_broker || arg_print_broker_config;
         sigset_t mask;
         int r;
@@ -218,11 +218,40 @@ static int run(int argc, char *argv[]) {
         if (r < 0)
                 return log_error_errno(r, "Failed to prepare '%s/" INGEST_DIR "': %m", config->storage_dir);
 
+        /* Every daemon runs as the hub's user, never as root: a module or a device that found a way in stays there. */
+        r = hub_user_lookup(config->runner_user, &hub_user);
+        if (r < 0)
+                return log_error_errno(r, "Failed to look up or create user '%s': %m", config->runner_user);
+        r = runner_hub_dirs_setup(config, &user, &hub_user);
+        if (r < 0)
+                return log_error_errno(r, "Failed to hand '%s', '%s' and '%s' to user '%s': %m", config->runtime_dir,
+                                       config->storage_dir, config->modules_dir, hub_user.name);
+        if (hub_user.switch_user) {
+                warn_unreadable(&hub_user, "the edgehub configuration", config_path);
+                if (config->tls_key_file && config->methods_port != 0)
+                        warn_unreadable(&hub_user, "the TLS key (method-router's HTTPS)", config->tls_key_file);
+                if (config->upstream_ca_file)
+                        warn_unreadable(&hub_user, "the upstream CA", config->upstream_ca_file);
+        }
+
         if (broker) {
                 r = install_tls_copies(config, &user, &cert, &key);
                 if (r < 0)
                         return r;
-                r = broker_conf_text(config, config_path, &paths, &user, cert, key, &conf);
+                /*
+                 * The plugin reads the configuration as the broker's user, but it
+                 * holds the $edgeHub key: the original stays readable by root and
+                 * the hub's group only (0640, as /etc/edgehub/config.yaml), the
+                 * broker gets its own copy.
+                 */
+                if (user.switch_user) {
+                        if (asprintf(&plugin_config, "%s/plugin-config.yaml", config->runtime_dir) < 0)
+                                return log_error_errno(-ENOMEM, "Out of memory");
+                        r = copy_file_atomic(config_path, plugin_config, 0600, user.uid, user.gid);
+                        if (r < 0)
+                                return log_error_errno(r, "Failed to copy '%s' for the plugin: %m", config_path);
+                }
+                r = broker_conf_text(config, plugin_config ?: config_path, &paths, &user, cert, key, &conf);
                 if (r < 0)
                         return r;
                 if (asprintf(&conf_path, "%s/mosquitto.conf", config->runtime_dir) < 0)
@@ -232,7 +261,6 @@ static int run(int argc, char *argv[]) {
                 if (r < 0)
                         return log_error_errno(r, "Failed to write '%s': %m", conf_path);
                 warn_unreadable(&user, "its configuration", conf_path);
-                warn_unreadable(&user, "the edgehub configuration", config_path);
                 warn_unreadable(&user, "the plugin", paths.plugin);
                 if (!paths.tls_shim)
                         log_warning("edgehub-tls-shim.so is not beside the plugin '%s': devices with X.509 "
@@ -244,6 +272,7 @@ static int run(int argc, char *argv[]) {
                 .runtime_dir = config->runtime_dir,
                 .paths = &paths,
                 .broker_user = &user,
+                .hub_user = &hub_user,
                 .broker_conf_path = broker ? conf_path : NULL,
         };
         r = manager_new(&m, &spec);

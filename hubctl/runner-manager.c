@@ -1,15 +1,19 @@
 /* edgehub-run's supervisor: starts the processes in order, restarts them, stops them in reverse */
 #include <errno.h>
+#include <linux/capability.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <systemd/sd-daemon.h>
 
 #include "proto/cleanup.h"
 #include "proto/config.h"
 #include "proto/log.h"
+#include "proto/peer.h"
 #include "hubctl/runner-manager.h"
 
 static void manager_start_next(Manager *m);
@@ -131,6 +135,28 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
         return 0;
 }
 
+/*
+ * A daemon as the hub's user: the broker's group too (to reach broker.sock),
+ * the broker's uid in its environment (proto/peer.h: what the plugin may ask).
+ */
+static int daemon_as_hub_user(Child *c, const ManagerSpec *spec) {
+        const BrokerUser *hub = spec->hub_user, *broker = spec->broker_user;
+        char env[64];
+        int r;
+
+        if (!hub || !hub->switch_user)
+                return 0;
+        r = child_set_user(c, hub->name, hub->uid, hub->gid);
+        if (r < 0)
+                return r;
+        if (broker && broker->switch_user) {
+                child_set_extra_group(c, broker->gid);
+                snprintf(env, sizeof(env), "%s=%u", BROKER_UID_ENV, (unsigned) broker->uid);
+                return child_set_env(c, env);
+        }
+        return 0;
+}
+
 static int manager_add_child(Manager *m, const char *name, char *const *argv, ChildReadiness readiness,
                              const char *path, const BrokerUser *user) {
         static const ChildCallbacks callbacks = { .ready = on_child_ready, .exited = on_child_exited };
@@ -173,6 +199,10 @@ int manager_new(Manager **ret, const ManagerSpec *spec) {
         r = notify_socket_new(&m->notify, m->event, notify_path, on_notify, m);
         if (r < 0)
                 return r;
+        /* The daemons send READY=1 as the hub's user; nobody else may (a module would fake readiness). */
+        if (spec->hub_user && spec->hub_user->switch_user &&
+            (chown(notify_path, spec->hub_user->uid, spec->hub_user->gid) < 0 || chmod(notify_path, 0600) < 0))
+                return -errno;
 
         char *const auth_argv[] = { spec->paths->auth_cache, (char *) "--config", (char *) spec->config_path, NULL };
         r = manager_add_child(m, "auth-cache", auth_argv, CHILD_READY_NOTIFY, notify_path, NULL);
@@ -195,6 +225,20 @@ int manager_new(Manager **ret, const ManagerSpec *spec) {
         r = manager_add_child(m, "agent", agent_argv, CHILD_READY_NOTIFY, notify_path, NULL);
         if (r < 0)
                 return r;
+        for (size_t i = 0; i < m->n_children; i++) {
+                r = daemon_as_hub_user(m->children[i], spec);
+                if (r < 0)
+                        return r;
+        }
+        /*
+         * The agent starts each module as its own uid and gid (setgroups,
+         * setgid, setuid), in a folder it hands to that uid (chown), and
+         * stops it (kill): exactly these, nothing else of root's.
+         */
+        if (spec->hub_user && spec->hub_user->switch_user)
+                child_set_capabilities(m->children[m->n_children - 1],
+                                       (UINT64_C(1) << CAP_SETUID) | (UINT64_C(1) << CAP_SETGID) |
+                                               (UINT64_C(1) << CAP_CHOWN) | (UINT64_C(1) << CAP_KILL));
         if (spec->broker_conf_path) {
                 char *const broker_argv[] = { spec->paths->mosquitto, (char *) "-c", (char *) spec->broker_conf_path,
                                               NULL };
@@ -208,6 +252,8 @@ int manager_new(Manager **ret, const ManagerSpec *spec) {
                         if (r < 0)
                                 return r;
                 }
+                /* broker.sock 0770: its group (the daemons have it) may connect, nobody else. */
+                child_set_umask(m->children[m->n_children - 1], 0007);
         }
 
         *ret = TAKE_PTR(m);

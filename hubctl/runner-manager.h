@@ -38,6 +38,7 @@ typedef struct ManagerSpec {
         const char *runtime_dir;
         const RunnerPaths *paths;
         const BrokerUser *broker_user;
+        const BrokerUser *hub_user;   /* the daemons' user (runner-setup.h) */
         const char *broker_conf_path; /* NULL: no broker (--no-broker) */
 } ManagerSpec;
 

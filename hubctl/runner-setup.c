@@ -1,11 +1,13 @@
 /* The folders edgehub-run prepares, and the files it hands to mosquitto */
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "proto/cleanup.h"
@@ -78,6 +80,109 @@ int runner_ingest_dir_setup(const Config *c, const BrokerUser *u) {
         if (chown(dir, u->uid, u->gid) < 0 || chmod(dir, 0700) < 0)
                 return -errno;
         if (chown(c->storage_dir, (uid_t) -1, u->gid) < 0 || chmod(c->storage_dir, 0750) < 0)
+                return -errno;
+        return 0;
+}
+
+int hub_user_lookup(const char *name, BrokerUser *ret) {
+        struct passwd *pw;
+
+        *ret = BROKER_USER_NULL;
+        if (geteuid() != 0 || !name || !*name)
+                return 0;
+        errno = 0;
+        pw = getpwnam(name);
+        if (!pw && errno != 0 && errno != ENOENT && errno != ESRCH)
+                return -errno;
+        if (!pw) {
+                /* As the package's sysusers.d line would: a system user and group, no login, no home. */
+                pid_t pid = fork();
+                if (pid < 0)
+                        return -errno;
+                if (pid == 0) {
+                        execl("/usr/sbin/useradd", "useradd", "--system", "--user-group", "--no-create-home",
+                              "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", "--comment",
+                              "edgehub IoT Edge hub", name, (char *) NULL);
+                        _exit(127);
+                }
+                int status;
+                if (waitpid(pid, &status, 0) < 0)
+                        return -errno;
+                pw = getpwnam(name);
+                if (!pw)
+                        return -ESRCH;
+        }
+        if (pw->pw_uid == 0)
+                return 0;
+        ret->name = strdup(name);
+        if (!ret->name)
+                return -ENOMEM;
+        ret->switch_user = true;
+        ret->uid = pw->pw_uid;
+        ret->gid = pw->pw_gid;
+        return 0;
+}
+
+/* nftw() has no userdata: the one walk at a time edgehub-run makes. */
+static struct {
+        uid_t uid;
+        gid_t gid;
+        const char *skip; /* a subtree left alone */
+        mode_t file_or;   /* bits added to regular files */
+} tree_owner;
+
+static int chown_one(const char *path, const struct stat *st, int type, struct FTW *ftw) {
+        if (tree_owner.skip && strcmp(path, tree_owner.skip) == 0)
+                return FTW_SKIP_SUBTREE;
+        if ((st->st_uid != tree_owner.uid || st->st_gid != tree_owner.gid) &&
+            lchown(path, tree_owner.uid, tree_owner.gid) < 0)
+                return -errno;
+        if (type == FTW_F && tree_owner.file_or && (st->st_mode & tree_owner.file_or) != tree_owner.file_or &&
+            chmod(path, (st->st_mode & 07777) | tree_owner.file_or) < 0)
+                return -errno;
+        return FTW_CONTINUE;
+}
+
+/* Everything under dir (dir too) owned by uid:gid, but the subtree skip; files get file_or added. */
+static int chown_tree(const char *dir, uid_t uid, gid_t gid, const char *skip, mode_t file_or) {
+        tree_owner.uid = uid;
+        tree_owner.gid = gid;
+        tree_owner.skip = skip;
+        tree_owner.file_or = file_or;
+        int r = nftw(dir, chown_one, 16, FTW_PHYS | FTW_MOUNT | FTW_ACTIONRETVAL);
+        return r < 0 ? -errno : r > 0 ? 0 : r;
+}
+
+int runner_hub_dirs_setup(const Config *c, const BrokerUser *broker, const BrokerUser *hub) {
+        _cleanup_free_ char *ingest = NULL;
+        gid_t bus_gid = broker->switch_user ? broker->gid : hub->gid;
+        int r;
+
+        if (!hub->switch_user)
+                return 0;
+        if (asprintf(&ingest, "%s/" INGEST_DIR, c->storage_dir) < 0)
+                return -ENOMEM;
+
+        if (chown(c->runtime_dir, hub->uid, bus_gid) < 0 || chmod(c->runtime_dir, 01771) < 0)
+                return -errno;
+
+        r = chown_tree(c->storage_dir, hub->uid, hub->gid, ingest, 0);
+        if (r < 0)
+                return r;
+        if (chown(c->storage_dir, hub->uid, bus_gid) < 0 || chmod(c->storage_dir, 0750) < 0)
+                return -errno;
+        if (c->ingest == INGEST_LOG && broker->switch_user) {
+                r = chown_tree(ingest, broker->uid, hub->gid, NULL, 0040);
+                if (r < 0)
+                        return r;
+                if (chmod(ingest, 02770) < 0)
+                        return -errno;
+        }
+
+        r = mkdir_parents(c->modules_dir, 0711);
+        if (r < 0)
+                return r;
+        if (chown(c->modules_dir, hub->uid, hub->gid) < 0 || chmod(c->modules_dir, 0711) < 0)
                 return -errno;
         return 0;
 }

@@ -21,6 +21,8 @@
  *   - the certificate and key are copied into runtime_dir, owned by
  *     mosquitto, key 0600: the originals may be root-only.
  * Otherwise (not root, or no such user) everything runs as the caller.
+ * With a hub user (hub_user_lookup), runner_hub_dirs_setup() then gives
+ * runtime_dir to that user, keeping mosquitto's group on it.
  */
 typedef struct BrokerUser {
         bool switch_user;  /* start mosquitto as uid/gid */
@@ -39,6 +41,30 @@ void broker_user_deinit(BrokerUser *u);
 int runner_dirs_setup(const Config *c, const BrokerUser *u);
 /* storage.ingest: log — creates {storage_dir}/ingest for the broker user. No-op otherwise. */
 int runner_ingest_dir_setup(const Config *c, const BrokerUser *u);
+
+/*
+ * The daemons' user when edgehub-run is root (runner.user, "edgehub"):
+ * looked up, else created as a system user with its own group (useradd
+ * --system). Everything stays the caller's (switch_user false) when the
+ * runner is not root, runner.user is '', or the user is root.
+ */
+int hub_user_lookup(const char *name, BrokerUser *ret);
+
+/*
+ * With a hub user, who reaches what (the broker user's group is B):
+ *   runtime_dir   hub:B 01771  the daemons bind there; mosquitto (group)
+ *                 creates broker.sock; anyone else may only traverse, to
+ *                 reach the sockets that check their peer (SO_PEERCRED);
+ *                 sticky, so the broker cannot replace a daemon's socket.
+ *   broker.sock   mosquitto with umask 0007: B 0770; the daemons have B as
+ *                 a supplementary group; modules and local users cannot
+ *                 connect (mosquitto cannot check a peer itself).
+ *   storage_dir   hub:B 0750 and everything in it the hub's, but:
+ *   ingest/       mosquitto:hub 02770, segments 0640: the plugin writes,
+ *                 hub-store (group) reads and deletes.
+ *   modules_dir   hub 0711: each module's own folder is made by the agent.
+ */
+int runner_hub_dirs_setup(const Config *c, const BrokerUser *broker, const BrokerUser *hub);
 
 /* Copies src (at most 1 MiB) to dst like write_file_atomic(). */
 int copy_file_atomic(const char *src, const char *dst, mode_t mode, uid_t uid, gid_t gid);

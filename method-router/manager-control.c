@@ -208,6 +208,12 @@ static int handle_control(Manager *m, const Frame *req, FrameBuilder *reply) {
         return 0;
 }
 
+/* "result" too: it reads what an invocation answered, which only its administrator should see. */
+unsigned manager_request_access(void *userdata, const Frame *request) {
+        static const char *const admin[] = { "invoke", "result", NULL };
+        return wire_control_access(request, admin);
+}
+
 int manager_handle_request(void *userdata, const Frame *request, FrameBuilder *reply) {
         Manager *m = userdata;
 

@@ -97,9 +97,13 @@ int manager_listen(Manager *m) {
         r = config_socket_path(m->config, SOCKET_METHOD_ROUTER, &path);
         if (r < 0)
                 return log_error_errno(-ENOMEM, "Out of memory");
-        r = frame_server_new(&m->control, m->event, path, 0660, manager_handle_request, m);
+        /* Anyone may connect; invoking a method is an administrator's, status the read group's. */
+        r = frame_server_new(&m->control, m->event, path, 0666, manager_handle_request, m);
         if (r < 0)
                 return log_error_errno(r, "Cannot listen on '%s': %m", path);
+        r = frame_server_set_access_from_config(m->control, m->config, manager_request_access);
+        if (r < 0)
+                return log_error_errno(r, "Cannot look up the access groups: %m");
 
         if (m->config->methods_port == 0) {
                 log_info("methods.port is 0: no HTTPS listener, direct methods over MQTT only");

@@ -88,6 +88,36 @@ static int parse_host(const char *s, void *field) {
         return set_string(field, s);
 }
 
+/* A group name as useradd takes it; "" = no group. */
+static int parse_group(const char *s, void *field) {
+        size_t n = strlen(s);
+
+        if (n > 32 || (n > 0 && !((s[0] >= 'a' && s[0] <= 'z') || s[0] == '_')))
+                return -EINVAL;
+        for (size_t i = 0; i < n; i++)
+                if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_' || s[i] == '-'))
+                        return -EINVAL;
+        return set_string(field, s);
+}
+
+/*
+ * "FIRST-LAST": the uids (and gids, the same numbers) modules run as. Above
+ * 65535, so that neither a Debian system or login account (below 60000),
+ * nor nobody (65534), nor systemd's DynamicUser= range (61184-65519) is in it;
+ * below 2^31 so no tool mistakes it for a negative number; at most 65536 ids.
+ */
+static int parse_uid_range(const char *s, void *field) {
+        const char *dash = strchr(s, '-');
+        uint64_t first, last;
+
+        if (!dash || parse_u64(s, (size_t) (dash - s), &first) < 0 || parse_u64(dash + 1, strlen(dash + 1), &last) < 0)
+                return -EINVAL;
+        if (first <= 65535 || last < first || last >= (UINT64_C(1) << 31) || last - first >= 65536)
+                return -EINVAL;
+        *(UidRange *) field = (UidRange){ (uint32_t) first, (uint32_t) last };
+        return 0;
+}
+
 static int parse_key(const char *s, void *field) {
         _cleanup_free_ uint8_t *key = NULL;
         size_t len;
@@ -245,6 +275,9 @@ static const ConfigType type_id = { "invalid IoT Hub id", parse_id, .string = tr
 static const ConfigType type_host = { "invalid host name", parse_host, .string = true };
 static const ConfigType type_key = { "invalid key (must be base64 of 16..64 bytes)", parse_key, .string = true,
                                      .secret = true };
+static const ConfigType type_group = { "invalid group name", parse_group, .string = true };
+static const ConfigType type_uid_range = { "invalid uid range (FIRST-LAST, 65536..2147483647, at most 65536 ids)",
+                                           parse_uid_range };
 static const ConfigType type_port = { "invalid port", parse_port };
 static const ConfigType type_port_or_off = { "invalid port", parse_port_or_off };
 static const ConfigType type_connect_rate = { "invalid rate (1..1000 connections per second)", parse_connect_rate };
@@ -302,11 +335,17 @@ static const ConfigItem config_items[] = {
 
         ITEM("agent.ca_file", type_path, agent_ca_file, NULL),
         ITEM("agent.gateway_hostname", type_host, agent_gateway_hostname, NULL), /* derived: gateway_hostname */
+        ITEM("agent.module_uids", type_uid_range, module_uids, "620000-629999"),
+        ITEM("agent.modules_dir", type_path, modules_dir, NULL), /* derived: storage.dir + "-modules" */
+
+        ITEM("access.read_group", type_group, access_read_group, "adm"),
+        ITEM("access.admin_group", type_group, access_admin_group, "sudo"),
 
         ITEM("runtime_dir", type_path, runtime_dir, "/run/edgehub"),
         ITEM("log_level", type_log_level, log_level, "info"),
 
         ITEM("runner.mosquitto", type_path, mosquitto_path, "/usr/sbin/mosquitto"),
+        ITEM("runner.user", type_group, runner_user, "edgehub"), /* user names follow the same rule */
         ITEM("runner.libexec_dir", type_path, libexec_dir, NULL), /* the runner fills it */
         ITEM("runner.plugin", type_path, plugin_path, NULL),      /* the runner fills it */
 };
@@ -766,6 +805,10 @@ static int parser_validate(ConfigParser *p) {
                 return -ENOMEM;
         if (!c->upstream_host && set_string(&c->upstream_host, c->hub_hostname) < 0)
                 return -ENOMEM;
+        if (!c->modules_dir && asprintf(&c->modules_dir, "%s-modules", c->storage_dir) < 0) {
+                c->modules_dir = NULL;
+                return -ENOMEM;
+        }
         if (!c->agent_gateway_hostname && set_string(&c->agent_gateway_hostname, c->gateway_hostname) < 0)
                 return -ENOMEM;
 

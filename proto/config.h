@@ -34,6 +34,10 @@ typedef enum IngestMode {
         _INGEST_MODE_INVALID = -22,
 } IngestMode;
 
+typedef struct UidRange {
+        uint32_t first, last;
+} UidRange;
+
 typedef struct Config {
         char *source;                 /* file name, for messages */
 
@@ -91,12 +95,19 @@ typedef struct Config {
         /* agent: (modules the agent runs connect to the hub as devices do) */
         char *agent_ca_file;          /* agent.ca_file: the CA modules trust for the hub (EdgeModuleCACertificateFile) */
         char *agent_gateway_hostname; /* agent.gateway_hostname (default: edge.gateway_hostname): modules' GatewayHostName */
+        UidRange module_uids;         /* agent.module_uids (620000-629999): each module runs as one of these */
+        char *modules_dir;            /* agent.modules_dir (storage.dir + "-modules"): each module's private folder */
+
+        /* access: who may use the Unix sockets besides root and the hub's own uid (SO_PEERCRED) */
+        char *access_read_group;      /* access.read_group (adm): read-only hubctl commands */
+        char *access_admin_group;     /* access.admin_group (sudo): hubctl commands that change things */
 
         char *runtime_dir;            /* runtime_dir (/run/edgehub): sockets */
         int log_level;                /* log_level (info) */
 
         /* runner: (edgehub-run only) */
         char *mosquitto_path;         /* runner.mosquitto (/usr/sbin/mosquitto) */
+        char *runner_user;            /* runner.user (edgehub): the daemons' user when edgehub-run is root */
         char *libexec_dir;            /* runner.libexec_dir (default: next to edgehub-run) */
         char *plugin_path;            /* runner.plugin (default: libexec_dir/edgehub-plugin.so) */
 } Config;
@@ -145,3 +156,4 @@ static inline void config_freep(Config **c) {
 #define SOCKET_METHOD_ROUTER "method-router" /* control (hubctl methods) */
 #define SOCKET_TWIN_SYNC "twin-sync"    /* control (hubctl twins) */
 #define SOCKET_AGENT "agent"            /* control (hubctl modules, deployment, deploy) */
+#define SOCKET_WORKLOAD "workload"      /* the agent's workload API for modules (HTTP, agent/workload.h) */

@@ -82,7 +82,8 @@ static int writer_new_segment(IngestWriter *w) {
 
         for (unsigned attempt = 0; attempt < 16; attempt++, t++) {
                 (void) snprintf(name, sizeof(name), "%020" PRIu64 "-%ld.log", t, (long) getpid());
-                int fd = openat(w->dir_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
+                /* 0640: under edgehub-run the plugin (the broker's user) writes, hub-store reads by group. */
+                int fd = openat(w->dir_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0640);
                 if (fd < 0 && errno == EEXIST)
                         continue;
                 if (fd < 0)

@@ -247,11 +247,17 @@ static int parse_process_settings(const json_t *obj, const char *path, ManifestM
         if (asprintf(&spath, "%s.settings", path) < 0)
                 return -ENOMEM;
         json_object_foreach(settings, key, v)
-                if (strcmp(key, "path") != 0 && strcmp(key, "args") != 0) {
+                if (strcmp(key, "path") != 0 && strcmp(key, "args") != 0 && strcmp(key, "connectionString") != 0) {
                         char s[SHOWN_MAX + 4];
                         shown(key, s);
-                        return fail_bad_message(ret_error, "%s: unknown key '%s' (a process module has path and args)", spath, s);
+                        return fail_bad_message(ret_error, "%s: unknown key '%s' (a process module has path, args and "
+                                                "connectionString)", spath, s);
                 }
+        v = json_object_get(settings, "connectionString");
+        if (v && !json_is_boolean(v))
+                return fail_bad_message(ret_error, "%s.connectionString: expected true or false, got %s", spath,
+                                        json_type_name(v));
+        mm->connection_string = v && json_is_true(v);
         r = get_string(settings, spath, "path", true, &exe, ret_error);
         if (r < 0)
                 return r;
@@ -519,7 +525,7 @@ static bool str_eq(const char *a, const char *b) {
 
 bool manifest_module_same_process(const ManifestModule *a, const ManifestModule *b) {
         if (!str_eq(a->path, b->path) || !str_eq(a->version, b->version) || a->n_args != b->n_args ||
-            a->n_env != b->n_env)
+            a->n_env != b->n_env || a->connection_string != b->connection_string)
                 return false;
         for (size_t i = 0; i < a->n_args; i++)
                 if (strcmp(a->args[i], b->args[i]) != 0)

@@ -66,6 +66,13 @@ typedef struct ManifestModule {
         size_t n_args;
         ManifestEnv *env;
         size_t n_env;
+        /*
+         * settings.connectionString: true hands the module EdgeHubConnectionString
+         * with its long-term key (weaker: anything that reads the module's memory
+         * or environment has the key until it is rotated). Default false: the
+         * module signs its tokens through the workload API and never holds a key.
+         */
+        bool connection_string;
 } ManifestModule;
 
 typedef struct Manifest {

@@ -1,5 +1,6 @@
 /* A Unix-socket request/reply server on sd-event */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -30,12 +31,15 @@ struct FrameServer {
         unsigned n_peers;
         RateLimit warn_limit;
         int64_t priority;
+        FrameAccess access;
+        AccessPolicy policy;
 };
 
 struct Peer {
         FrameServer *server;
         Peer *prev, *next;
         int fd;
+        PeerCred cred;
         sd_event_source *source;
         uint8_t *in;
         size_t in_len, in_cap;
@@ -108,6 +112,34 @@ static int peer_flush(Peer *p) {
         return sd_event_source_set_io_events(p->source, events);
 }
 
+/* 0: let the handler answer; 1: refused, *reply says so; <0: close the peer. */
+static int peer_check_access(Peer *p, const Frame *request, FrameBuilder *reply) {
+        FrameServer *s = p->server;
+        _cleanup_free_ char *command = NULL, *error = NULL;
+
+        if (!s->access)
+                return 0;
+        unsigned needed = s->access(s->userdata, request);
+        if (peer_rights(&s->policy, &p->cred) & needed)
+                return 0;
+        /* Every request type is odd and its reply follows it (proto/wire.h). */
+        if (request->type == 0 || request->type >= _WIRE_TYPE_MAX || request->type % 2 == 0)
+                return -EBADMSG;
+        if (request->type == WIRE_CONTROL_REQUEST)
+                (void) frame_get_string(request, WIRE_COMMAND, &command);
+        char what[64];
+        if (command)
+                snprintf(what, sizeof(what), "'%.40s'", command);
+        else
+                snprintf(what, sizeof(what), "request type %u", (unsigned) request->type);
+        if (asprintf(&error, "permission denied: uid %u may not send %s on %s (%s)", (unsigned) p->cred.uid, what,
+                     s->path, peer_rights_describe(needed)) < 0)
+                return -ENOMEM;
+        log_ratelimit_warning(&s->warn_limit, "%s: refused pid %d: %s", s->path, (int) p->cred.pid, error);
+        wire_reply_init(reply, (uint16_t) (request->type + 1), EACCES, error);
+        return 1;
+}
+
 /* Handles every complete frame in the input buffer. */
 static int peer_dispatch(Peer *p) {
         size_t off = 0;
@@ -132,7 +164,9 @@ static int peer_dispatch(Peer *p) {
                 off += FRAME_HEADER_SIZE + len;
 
                 FrameBuilder reply = FRAME_BUILDER_NULL;
-                r = p->server->handler(p->server->userdata, &request, &reply);
+                r = peer_check_access(p, &request, &reply);
+                if (r == 0)
+                        r = p->server->handler(p->server->userdata, &request, &reply);
                 if (r >= 0)
                         r = frame_builder_finish(&reply);
                 if (r >= 0)
@@ -210,6 +244,8 @@ static int server_on_accept(sd_event_source *source, int fd, uint32_t revents, v
         if (!p)
                 return 0;
         p->fd = TAKE_FD(cfd);
+        /* Always there on AF_UNIX; a peer we cannot name (uid -1) has no rights at all. */
+        (void) peer_cred_get(p->fd, &p->cred);
         int r = sd_event_add_io(s->event, &p->source, p->fd, EPOLLIN, peer_on_io, p);
         if (r < 0) {
                 peer_free(p);
@@ -291,6 +327,35 @@ void frame_server_set_priority(FrameServer *s, int64_t priority) {
         (void) sd_event_source_set_priority(s->listen_source, priority);
         for (Peer *p = s->peers; p; p = p->next)
                 (void) sd_event_source_set_priority(p->source, priority);
+}
+
+void frame_server_set_access(FrameServer *s, const AccessPolicy *policy, FrameAccess access) {
+        s->policy = *policy;
+        s->access = access;
+}
+
+int frame_server_set_access_from_config(FrameServer *s, const Config *c, FrameAccess access) {
+        _cleanup_free_ char *warning = NULL;
+        AccessPolicy policy;
+
+        int r = access_policy_from_config(c, &policy, &warning);
+        if (r < 0)
+                return r;
+        if (warning)
+                log_notice("%s: %s", s->path, warning);
+        frame_server_set_access(s, &policy, access);
+        return 0;
+}
+
+unsigned wire_control_access(const Frame *request, const char *const *admin) {
+        _cleanup_free_ char *command = NULL;
+
+        if (request->type != WIRE_CONTROL_REQUEST || frame_get_string(request, WIRE_COMMAND, &command) < 0)
+                return PEER_READ;
+        for (size_t i = 0; admin && admin[i]; i++)
+                if (strcmp(admin[i], command) == 0)
+                        return PEER_ADMIN;
+        return PEER_READ;
 }
 
 void wire_reply_init(FrameBuilder *reply, uint16_t type, int status, const char *error) {

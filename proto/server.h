@@ -9,6 +9,7 @@
 #include <systemd/sd-event.h>
 
 #include "proto/frame.h"
+#include "proto/peer.h"
 
 /*
  * Accepts connections on path, reads frames without blocking, calls the
@@ -28,6 +29,21 @@ typedef int (*FrameHandler)(void *userdata, const Frame *request, FrameBuilder *
 int frame_server_new(FrameServer **ret, sd_event *e, const char *path, mode_t mode,
                      FrameHandler handler, void *userdata);
 FrameServer *frame_server_free(FrameServer *s);
+
+/*
+ * Which peers may send a request: the PEER_* rights (proto/peer.h) any one
+ * of which lets it through. The server records each peer's SO_PEERCRED when
+ * it connects; a request the peer has no right to is answered with the
+ * request's reply type (type + 1), status EACCES and WIRE_ERROR
+ * "permission denied: ...", the handler never sees it, and the peer stays
+ * connected. Without an access function every peer may send anything (tests).
+ */
+typedef unsigned (*FrameAccess)(void *userdata, const Frame *request);
+void frame_server_set_access(FrameServer *s, const AccessPolicy *policy, FrameAccess access);
+/* The same with access_policy_from_config(c): a group that does not exist is logged, not fatal. */
+int frame_server_set_access_from_config(FrameServer *s, const Config *c, FrameAccess access);
+/* For control sockets: PEER_ADMIN for a WIRE_CONTROL_REQUEST whose command is in admin (NULL-terminated), else PEER_READ. */
+unsigned wire_control_access(const Frame *request, const char *const *admin);
 
 /* sd-event priority of the listener and every peer (lower runs first), for now and later peers. */
 void frame_server_set_priority(FrameServer *s, int64_t priority);

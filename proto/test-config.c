@@ -153,6 +153,12 @@ static void test_defaults(void **state) {
         assert_string_equal(c->mosquitto_path, "/usr/sbin/mosquitto");
         assert_null(c->libexec_dir);
         assert_null(c->plugin_path);
+        assert_int_equal(c->module_uids.first, 620000);
+        assert_int_equal(c->module_uids.last, 629999);
+        assert_string_equal(c->modules_dir, "/var/lib/edgehub-modules");
+        assert_string_equal(c->access_read_group, "adm");
+        assert_string_equal(c->access_admin_group, "sudo");
+        assert_string_equal(c->runner_user, "edgehub");
 }
 
 /* A value in a file otherwise valid: MINIMAL + "section:\n  key: value\n" (line 8, column 8 for storage). */
@@ -245,6 +251,27 @@ static void test_values(void **state) {
                   "test.yaml:10:21: key 'listeners.tls.client_ca_file': not an absolute path 'ca.pem'" },
                 { "listeners:\n  tls:\n    client_ca_file: /ca.pem\n", 0,
                   "test.yaml:10:21: key 'listeners.tls.client_ca_file': needs the TLS listener (listeners.tls.port is 0)" },
+                /* Who may use the sockets, and the uids modules run as. */
+                { "access:\n  read_group: edgehub-read\n  admin_group: ''\n", 1 },
+                { "access:\n  read_group: Wheel\n", 0, "test.yaml:9:15: key 'access.read_group': invalid group name 'Wheel'" },
+                { "access:\n  admin_group: 'a b'\n", 0,
+                  "test.yaml:9:16: key 'access.admin_group': invalid group name 'a b'" },
+                { "agent:\n  module_uids: 100000-100009\n", 1 },
+                { "agent:\n  module_uids: 60000-60100\n", 0,
+                  "test.yaml:9:16: key 'agent.module_uids': invalid uid range (FIRST-LAST, 65536..2147483647, at most "
+                  "65536 ids) '60000-60100'" },
+                { "agent:\n  module_uids: 100010-100009\n", 0,
+                  "test.yaml:9:16: key 'agent.module_uids': invalid uid range (FIRST-LAST, 65536..2147483647, at most "
+                  "65536 ids) '100010-100009'" },
+                { "agent:\n  module_uids: 100000-200000\n", 0,
+                  "test.yaml:9:16: key 'agent.module_uids': invalid uid range (FIRST-LAST, 65536..2147483647, at most "
+                  "65536 ids) '100000-200000'" },
+                { "agent:\n  module_uids: 2147483600-2147483648\n", 0,
+                  "test.yaml:9:16: key 'agent.module_uids': invalid uid range (FIRST-LAST, 65536..2147483647, at most "
+                  "65536 ids) '2147483600-2147483648'" },
+                { "agent:\n  module_uids: 100000\n", 0,
+                  "test.yaml:9:16: key 'agent.module_uids': invalid uid range (FIRST-LAST, 65536..2147483647, at most "
+                  "65536 ids) '100000'" },
                 /* Duplicates, also across two spellings of a section. */
                 { "log_level: info\nlog_level: debug\n", 0,
                   "test.yaml:9:12: key 'log_level': duplicate (first set at line 8)" },

@@ -220,7 +220,11 @@ static const Bad bad[] = {
           "modules.m.settings.path: must be an absolute path" },
         { "image instead of path",
           MOD("{\"type\": \"process\", \"status\": \"running\", \"restartPolicy\": \"always\", \"settings\": {\"image\": \"x\"}}"),
-          "modules.m.settings: unknown key 'image' (a process module has path and args)" },
+          "modules.m.settings: unknown key 'image' (a process module has path, args and connectionString)" },
+        { "connectionString not a boolean",
+          MOD("{\"type\": \"process\", \"status\": \"running\", \"restartPolicy\": \"always\", \"settings\": "
+              "{\"path\": \"/bin/x\", \"connectionString\": \"yes\"}}"),
+          "modules.m.settings.connectionString: expected true or false, got a string" },
         { "bad env name",
           MOD("{\"type\": \"process\", \"status\": \"running\", \"restartPolicy\": \"always\", " GOOD_SETTINGS
               ", \"env\": {\"A=B\": {\"value\": \"x\"}}}"),

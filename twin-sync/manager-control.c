@@ -79,6 +79,10 @@ static int manager_control(Manager *m, const char *command, const char *argument
         return 0;
 }
 
+unsigned manager_request_access(void *userdata, const Frame *request) {
+        return wire_control_access(request, NULL);
+}
+
 int manager_handle_request(void *userdata, const Frame *request, FrameBuilder *reply) {
         _cleanup_free_ char *command = NULL, *argument = NULL;
         int r;

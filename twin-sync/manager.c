@@ -151,9 +151,13 @@ int manager_listen(Manager *m) {
         r = config_socket_path(m->config, SOCKET_TWIN_SYNC, &path);
         if (r < 0)
                 return log_error_errno(-ENOMEM, "Out of memory");
-        r = frame_server_new(&m->server, m->event, path, 0660, manager_handle_request, m);
+        /* Anyone may connect; every command is read-only, for the read group. */
+        r = frame_server_new(&m->server, m->event, path, 0666, manager_handle_request, m);
         if (r < 0)
                 return log_error_errno(r, "Cannot listen on '%s': %m", path);
+        r = frame_server_set_access_from_config(m->server, m->config, manager_request_access);
+        if (r < 0)
+                return log_error_errno(r, "Cannot look up the access groups: %m");
         return 0;
 }
 

@@ -14,7 +14,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
 from edgehub_harness import (EDGE_ID, HUB_NAME, ROOT, Hub, Pki, Simulator,  # noqa: E402
-                             telemetry_payloads, wait_until)
+                             hub_owned_dir, module_output_dir, telemetry_payloads, wait_until)
 
 DEMO_DIR = os.path.join(ROOT, ".demo")
 
@@ -73,7 +73,9 @@ def modules_offline(hub, sim):
     say("Offline again: the agent runs a deployment of two modules; a route takes one's output to the other;\n"
         "its edgeHub storageFolder moves the message store (a checked copy) to another folder")
     sim.cut()
-    out = os.path.join(DEMO_DIR, "sink.jsonl")
+    # Each module runs as its own user: the sink writes where any of them may; hub-store (the hub's user) gets a disk.
+    out = os.path.join(module_output_dir(os.path.join(DEMO_DIR, "out")), "sink.jsonl")
+    disk = hub_owned_dir(os.path.join(DEMO_DIR, "disks"))
     proc = lambda path, args: {"type": "process", "status": "running", "restartPolicy": "always",  # noqa: E731
                                "settings": {"path": path, "args": args}}
     manifest = {
@@ -82,7 +84,7 @@ def modules_offline(hub, sim):
         "systemModules": {"edgeAgent": {"type": "process", "settings": {}},
                           "edgeHub": {"type": "process", "status": "running", "restartPolicy": "always",
                                       "settings": {},
-                                      "env": {"storageFolder": {"value": os.path.join(DEMO_DIR, "bigger-disk")}}}},
+                                      "env": {"storageFolder": {"value": os.path.join(disk, "bigger-disk")}}}},
         "modules": {
             "sample": proc("/usr/bin/node", [os.path.join(ROOT, "tests", "modules", "sample-module", "index.cjs")]),
             "sink": proc("/usr/bin/python3", [os.path.join(ROOT, "tests", "modules", "sink", "sink.py"), out]),
@@ -106,6 +108,16 @@ def modules_offline(hub, sim):
     got = received()
     print(f"sink received {len(got)} messages from the sample module on input "
           f"'{got[0]['input']}', with the uplink down")
+    # Each module is its own user and holds no key: its SDK had the agent's workload API sign its token.
+    for m in hub.hubctl_json("modules")["modules"]:
+        with open(f"/proc/{m['pid']}/status") as f:
+            uid = next(line.split()[1] for line in f if line.startswith("Uid:"))
+        with open(f"/proc/{m['pid']}/environ", "rb") as f:
+            env = f.read().decode(errors="replace").split("\0")
+        workload = next((e for e in env if e.startswith("IOTEDGE_WORKLOADURI=")), None)
+        if not workload or any("SharedAccessKey" in e for e in env):
+            raise SystemExit(f"demo FAILED: module {m['name']} has no workload API or holds a key")
+        print(f"module {m['name']} runs as uid {uid}, {workload}, no key in its environment")
     sim.restore()
 
 

@@ -45,6 +45,44 @@ def wait_until(predicate, timeout=10.0, interval=0.05, what="condition"):
         time.sleep(interval)
 
 
+HUB_USER = "edgehub"  # runner.user: edgehub-run (root) runs the daemons as this user
+
+
+def hub_ids():
+    """(uid, gid) of the hub's user; edgehub-run creates it as this does when it is missing."""
+    import pwd
+    try:
+        pw = pwd.getpwnam(HUB_USER)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent",
+                        "--shell", "/usr/sbin/nologin", HUB_USER], check=False, capture_output=True)
+        pw = pwd.getpwnam(HUB_USER)
+    return pw.pw_uid, pw.pw_gid
+
+
+def hub_secret(path):
+    """A file with a secret, as the package installs /etc/edgehub: root:edgehub 0640."""
+    os.chown(path, 0, hub_ids()[1])
+    os.chmod(path, 0o640)
+
+
+def hub_owned_dir(path):
+    """A folder the hub's user may write (a disk it is given, as ReadWritePaths= under systemd)."""
+    os.makedirs(path, exist_ok=True)
+    uid, gid = hub_ids()
+    for root, dirs, files in os.walk(path):
+        for n in [root] + [os.path.join(root, x) for x in dirs + files]:
+            os.lchown(n, uid, gid)
+    return path
+
+
+def module_output_dir(path):
+    """A folder modules (each its own uid) may write and the test reads (sticky, like /tmp)."""
+    os.makedirs(path, exist_ok=True)
+    os.chmod(path, 0o1777)
+    return path
+
+
 def new_key():
     return base64.b64encode(os.urandom(32)).decode()
 
@@ -84,9 +122,10 @@ class Pki:
             "-keyout", self.key, "-out", csr, "-subj", "/CN=localhost")
         run("openssl", "x509", "-req", "-in", csr, "-CA", self.ca_cert, "-CAkey", self.ca_key,
             "-CAcreateserial", "-out", self.cert, "-days", "2", "-extfile", ext)
-        # mosquitto drops to user 'mosquitto' before reading these
-        for p in (folder, self.key, self.cert, self.ca_cert):
+        # Public: the certificates. The key is the hub's (method-router reads it; mosquitto gets a copy).
+        for p in (folder, self.cert, self.ca_cert):
             os.chmod(p, 0o755 if os.path.isdir(p) else 0o644)
+        hub_secret(self.key)
 
 
 class DevicePki:
@@ -338,6 +377,7 @@ log_level: {s['log_level']}
                     text += f"  {name}: {yaml_quote(r)}\n"
         with open(self.config_path, "w") as f:
             f.write(text)
+        hub_secret(self.config_path)  # it holds the $edgeHub key
 
     def start(self, wait=True):
         exe = os.path.join(BUILD, "hubctl", "edgehub-run")

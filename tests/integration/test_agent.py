@@ -71,7 +71,8 @@ def test_offline_modules_route_backoff_and_cached_deployment(sim, make_hub, work
     wait_until(lambda: hub.hubctl_json("status")["auth_cache"]["synced"], 20, what="scope sync")
     sim.cut()
 
-    out = os.path.join(workdir, "sink.jsonl")
+    from edgehub_harness import module_output_dir
+    out = os.path.join(module_output_dir(os.path.join(workdir, "out")), "sink.jsonl")
     doc = manifest({
         "sample": module("/usr/bin/node", [SAMPLE], env={"INTERVAL_MS": "200"}),
         "sink": module("/usr/bin/python3", [SINK, out]),
@@ -215,7 +216,10 @@ def test_storage_folder_moves_the_store_offline_losing_nothing(sim, make_hub, wo
     default_dir = os.path.join(hub.storage, "messages")
     assert store_status(hub)["dir"] == default_dir and store_status(hub)["messages"] == 40
 
-    sd = os.path.join(workdir, "sd card")
+    from edgehub_harness import hub_owned_dir
+    # A disk given to the hub: hub-store runs as the hub's user, not root.
+    disks = hub_owned_dir(os.path.join(workdir, "disks"))
+    sd = os.path.join(disks, "sd card")
     sleeper = {"s": module("/bin/sleep", ["1000"])}
     deploy(hub, workdir, with_storage_folder(manifest(sleeper), sd))
     moved = os.path.join(sd, "messages")
@@ -230,9 +234,10 @@ def test_storage_folder_moves_the_store_offline_losing_nothing(sim, make_hub, wo
     # Folders that cannot hold it: the deployment is refused whole, the store and the modules stay.
     afile = os.path.join(workdir, "a-file")
     open(afile, "w").close()
-    taken = os.path.join(workdir, "taken")
+    taken = os.path.join(disks, "taken")
     os.makedirs(os.path.join(taken, "messages"))
     open(os.path.join(taken, "messages", "CURRENT"), "w").close()
+    hub_owned_dir(taken)
     pid = modules_by_name(hub)["s"]["pid"]
     for folder, reason in ((os.path.join(afile, "x"), "Not a directory"),
                            (taken, "exists already and is not an empty folder"),
@@ -257,8 +262,9 @@ def test_storage_folder_moves_the_store_offline_losing_nothing(sim, make_hub, wo
     # A crash after a copy was made but before the switch was recorded: the next start redoes the move
     # from the whole old folder (the agent then asks for the deployment's folder again, and it moves back).
     hub.stop()
-    again = os.path.join(workdir, "sd2", "messages")
+    again = os.path.join(disks, "sd2", "messages")
     shutil.copytree(moved, again)
+    hub_owned_dir(os.path.join(disks, "sd2"))
     with open(os.path.join(hub.storage, "store-location.json"), "w") as f:
         json.dump({"dir": moved, "wanted": again}, f)
     hub.start()

@@ -6,9 +6,11 @@ trusting the CA that postinst generated, and `hubctl status`.
 Run as root by tests/packaging/test-packages.sh after `apt-get install ./edgehub_*.deb`.
 """
 import os
+import pwd
 import re
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -116,9 +118,29 @@ def main():
         assert status.returncode == 0, f"hubctl status exited {status.returncode}: {status.stderr}"
         assert "Connected devices" in status.stdout, status.stdout
 
-        with urllib.request.urlopen(f"http://127.0.0.1:{METRICS_PORT}/metrics", timeout=5) as r:
-            metrics = r.read().decode()
-        assert re.search(r'^edgehub_messages_sent_total\{.*id="pkg-dev-1",to="upstream"\} 1$', metrics, re.M), metrics
+        # The sockets as installed: the daemons' check their peer (0666), the broker's admits the hub's user only.
+        for name in ("auth-cache", "hub-store", "agent", "twin-sync", "method-router"):
+            st = os.stat(f"/run/edgehub/{name}.sock")
+            assert (stat.S_IMODE(st.st_mode), pwd.getpwuid(st.st_uid).pw_name) == (0o666, "edgehub"), name
+        st = os.stat("/run/edgehub/broker.sock")
+        assert stat.S_IMODE(st.st_mode) & 0o007 == 0 and pwd.getpwuid(st.st_uid).pw_name == "edgehub", oct(st.st_mode)
+        # A local user in neither access group: it cannot read the configuration (it holds keys), hubctl
+        # finds the sockets anyway, and each refuses it with a clear line; exit status 6.
+        nobody = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                                 "/usr/bin/hubctl", "status"], capture_output=True, text=True, timeout=20)
+        assert nobody.returncode == 6 and "permission denied: uid" in nobody.stderr, (nobody.returncode, nobody.stderr)
+        print("package test: socket modes as installed; hubctl as nobody:", nobody.stderr.strip())
+
+        # The simulator has the message before hub-store has its PUBACK: the count follows within moments.
+        def metrics_text():
+            with urllib.request.urlopen(f"http://127.0.0.1:{METRICS_PORT}/metrics", timeout=5) as r:
+                return r.read().decode()
+        sent = r'^edgehub_messages_sent_total\{.*id="pkg-dev-1",to="upstream"\} 1$'
+        try:
+            wait_until(lambda: re.search(sent, metrics_text(), re.M), timeout=15, interval=0.3,
+                       what="the metrics to count the message")
+        except TimeoutError:
+            raise AssertionError(metrics_text())
         print("package test: the metrics endpoint counts the message")
     finally:
         if hub and hub.poll() is None:

@@ -55,6 +55,9 @@ grep -q "devices must trust the CA certificate /etc/edgehub/ca.crt" "$out/instal
 getent passwd edgehub >/dev/null || fail "no system user edgehub"
 [ "$(stat -c '%U:%G %a' /var/lib/edgehub)" = "edgehub:edgehub 750" ] || fail "/var/lib/edgehub: $(stat -c '%U:%G %a' /var/lib/edgehub)"
 [ "$(stat -c '%U:%G %a' /etc/edgehub)" = "root:edgehub 750" ] || fail "/etc/edgehub: $(stat -c '%U:%G %a' /etc/edgehub)"
+[ "$(stat -c '%U:%G %a' /var/lib/edgehub-modules)" = "edgehub:edgehub 711" ] ||
+	fail "/var/lib/edgehub-modules: $(stat -c '%U:%G %a' /var/lib/edgehub-modules)"
+[ "$(stat -c '%U:%G %a' /run/edgehub)" = "edgehub:edgehub 711" ] || fail "/run/edgehub: $(stat -c '%U:%G %a' /run/edgehub)"
 [ "$(stat -c '%U:%G %a' /etc/edgehub/config.yaml)" = "root:edgehub 640" ] || fail "config.yaml mode"
 [ "$(stat -c '%a' /etc/edgehub/ca/ca.key)" = "600" ] || fail "the CA key is not 0600"
 [ "$(stat -c '%U:%G %a' /etc/edgehub/server.key)" = "root:edgehub 640" ] || fail "server.key mode"
@@ -109,7 +112,7 @@ done
 echo "== apt-get purge leaves nothing"
 DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq edgehub >/dev/null
 left=""
-for p in /etc/edgehub /var/lib/edgehub /run/edgehub /usr/libexec/edgehub /usr/bin/hubctl /usr/bin/edgehub-run \
+for p in /etc/edgehub /var/lib/edgehub /var/lib/edgehub-modules /run/edgehub /usr/libexec/edgehub /usr/bin/hubctl /usr/bin/edgehub-run \
 	/lib/systemd/system/edgehub.target /lib/systemd/system/edgehub-broker.service \
 	/usr/lib/sysusers.d/edgehub.conf /usr/lib/tmpfiles.d/edgehub.conf; do
 	[ ! -e "$p" ] || left="$left $p"
