@@ -5,6 +5,7 @@ Real mosquitto with edgehub-tls-shim.so preloaded (the listener asks for an opti
 certificate), the real plugin and auth-cache, certificates made with openssl here."""
 import json
 import os
+import ssl
 import subprocess
 import time
 
@@ -209,7 +210,10 @@ def test_huge_chain_fails_the_handshake_only(sim, make_hub, devpki, workdir):
     try:
         assert d.connect(timeout=5) != 0
     finally:
-        d.close()
+        try:
+            d.close()
+        except (ssl.SSLError, OSError):
+            pass  # the handshake failed: paho's goodbye on the dead TLS socket may fail too
     ok = Device(hub, "x-huge", None, x509=(cert, key))
     try:
         assert ok.connect() == 0
