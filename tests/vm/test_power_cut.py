@@ -28,53 +28,61 @@ MIN_ACKED = 20  # per cut, before the power goes
 
 
 class Publisher:
-    """QoS 1 with up to 10 in flight; acked[i] = (sequence number, monotonic time of its PUBACK)."""
+    """QoS 1 with up to 10 in flight; acked() = [(sequence number, monotonic time of its PUBACK)].
+
+    paho calls on_publish holding its own message lock, and publish() takes that lock: so no lock
+    of ours is held around publish() (that deadlocked), and a PUBACK may be seen before publish()
+    has returned its mid; both sides write their own dict and acked() joins them."""
 
     def __init__(self, guest, device_id, key, tag):
         self.device = Device(Gateway(guest), device_id, key)
         self.tag = tag
-        self.acked = []
+        self.seq_of = {}  # mid -> sequence number (publisher thread)
+        self.acked_at = {}  # mid -> time of the PUBACK (paho's thread)
         self.sent = 0
         self.stop = threading.Event()
         self.window = threading.Semaphore(10)
-        self.pending = {}
-        self.lock = threading.Lock()
         self.device.client.on_publish = self._on_publish
 
     def _on_publish(self, client, userdata, mid):
-        with self.lock:
-            seq = self.pending.pop(mid, None)
-            if seq is not None:
-                self.acked.append((seq, time.monotonic()))
+        self.acked_at[mid] = time.monotonic()
         self.window.release()
+
+    def acked(self):
+        return sorted((self.seq_of[mid], t) for mid, t in list(self.acked_at.items()) if mid in self.seq_of)
+
+    def count(self):
+        return len(self.acked_at)
+
+    def first_ack(self):
+        return min(self.acked_at.values(), default=time.monotonic())
 
     def connect(self):
         return self.device.connect(timeout=10) == 0
 
     def run(self):
-        while not self.stop.is_set():
+        while not self.stop.is_set() and self.sent < 60000:  # mids stay unique
             if not self.window.acquire(timeout=0.5):
                 continue
-            with self.lock:
-                seq = self.sent
-                info = self.device.client.publish(self.device.topic(), f"{self.tag}-{seq}", qos=1)
-                if info.rc != 0:
-                    self.window.release()
-                    return
-                self.pending[info.mid] = seq
-                self.sent += 1
+            seq = self.sent
+            info = self.device.client.publish(self.device.topic(), f"{self.tag}-{seq}", qos=1)
+            if info.rc != 0:
+                return
+            self.seq_of[info.mid] = seq
+            self.sent += 1
 
     def start(self):
         self.thread = threading.Thread(target=self.run, daemon=True)
         self.thread.start()
 
     def finish(self):
+        """After the power cut: the publisher and paho's thread stop (bounded)."""
         self.stop.set()
         self.thread.join(10)
-        try:
-            self.device.client.loop_stop()
-        except Exception:
-            pass
+        stopper = threading.Thread(target=self.device.client.loop_stop, daemon=True)
+        stopper.start()
+        stopper.join(10)
+        assert not self.thread.is_alive() and not stopper.is_alive(), "the publisher did not stop"
 
 
 def connect_publisher(guest, device_id, key, tag):
@@ -125,15 +133,14 @@ def test_power_cuts(guest, sim, edge_key):
             pub = connect_publisher(guest, device_id, key, tag)
             pub.start()
             # Long enough that some acknowledged messages are older than the sync window.
-            wait_until(lambda: len(pub.acked) >= MIN_ACKED and
-                       time.monotonic() - pub.acked[0][1] > SYNC_INTERVAL + SYNC_SLACK + 1, 120, interval=0.1,
+            wait_until(lambda: pub.count() >= MIN_ACKED and
+                       time.monotonic() - pub.first_ack() > SYNC_INTERVAL + SYNC_SLACK + 1, 120, interval=0.1,
                        what=f"{MIN_ACKED} acknowledged messages before cut {cut}")
             time.sleep(0.3 * (cut % 4))  # cut at varying points of the sync cycle
             killed_at = time.monotonic()
             guest.power_cut()
             pub.finish()
-            with pub.lock:
-                acked = sorted(pub.acked)
+            acked = pub.acked()
             booted = time.monotonic()
             # The uplink is back before the boot (hub-store's first attempt succeeds: no back-off
             # to wait out); the store still has to open first.
