@@ -32,7 +32,7 @@ if ! debootstrap --variant=minbase \
 	--include=systemd,systemd-sysv,udev,kmod,linux-image-amd64,initramfs-tools,zstd,iproute2,procps,ca-certificates,openssl,mosquitto,dbus \
 	bookworm "$rootfs" "$mirror" >"$out/debootstrap.log" 2>&1; then
 	tail -n 30 "$out/debootstrap.log"
-	cat "$rootfs/debootstrap/debootstrap.log" 2>/dev/null | tail -n 30
+	tail -n 30 "$rootfs/debootstrap/debootstrap.log" 2>/dev/null || true
 	kill "$debs_pid" 2>/dev/null || true
 	exit 1
 fi
