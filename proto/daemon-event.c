@@ -9,6 +9,12 @@ static int ignore_signal(sd_event_source *s, const struct signalfd_siginfo *si, 
         return 0;
 }
 
+/* sd-event's own default for a NULL handler exits with PTR_TO_INT(userdata), which is a
+ * pointer's low bits here: a routine "systemctl stop" would leave the unit failed. */
+static int exit_on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        return sd_event_exit(sd_event_source_get_event(s), 0);
+}
+
 int daemon_event_new(sd_event **ret_event, DaemonSignals *ret_signals, sd_event_signal_handler_t on_term,
                      sd_event_signal_handler_t on_hangup, void *userdata) {
         sd_event *e = NULL;
@@ -20,7 +26,9 @@ int daemon_event_new(sd_event **ret_event, DaemonSignals *ret_signals, sd_event_
                 return r;
         (void) sd_event_set_watchdog(e, true);
 
-        /* A NULL handler makes sd-event exit the loop. */
+        /* Without on_term, the loop exits with status 0 (the daemon's clean stop). */
+        if (!on_term)
+                on_term = exit_on_signal;
         r = sd_event_add_signal(e, &s.term, SIGTERM, on_term, userdata);
         if (r >= 0)
                 r = sd_event_add_signal(e, &s.interrupt, SIGINT, on_term, userdata);

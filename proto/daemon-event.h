@@ -12,7 +12,7 @@ typedef struct DaemonSignals {
 /*
  * sd_event_default() with the watchdog on (WatchdogSec= of the unit: the
  * loop pings while it runs), SIGTERM and SIGINT calling on_term (NULL: end
- * the loop) and SIGHUP calling on_hangup (NULL: ignored). daemon_start()
+ * the loop with status 0) and SIGHUP calling on_hangup (NULL: ignored). daemon_start()
  * blocked the signals already. The sources are the caller's, so a test can
  * make and free a daemon twice in one process.
  */

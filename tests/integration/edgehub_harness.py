@@ -104,7 +104,7 @@ def sas_token(resource, key_b64, expiry=None):
 class Pki:
     """A throwaway CA and a server certificate valid for 127.0.0.1/localhost/gateway.local."""
 
-    def __init__(self, folder):
+    def __init__(self, folder, extra_names=()):
         self.folder = folder
         os.makedirs(folder, exist_ok=True)
         self.ca_key = os.path.join(folder, "ca.key")
@@ -117,7 +117,7 @@ class Pki:
         csr = os.path.join(folder, "server.csr")
         ext = os.path.join(folder, "ext.cnf")
         with open(ext, "w") as f:
-            f.write("subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:gateway.local\n")
+            f.write(",".join(["subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:gateway.local", *extra_names]) + "\n")
         run("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
             "-keyout", self.key, "-out", csr, "-subj", "/CN=localhost")
         run("openssl", "x509", "-req", "-in", csr, "-CA", self.ca_cert, "-CAkey", self.ca_key,
