@@ -1,4 +1,4 @@
-/* storage.ingest: log — the plugin's side of the ingest log */
+/* The plugin's side of the ingest log: telemetry appended before its PUBACK */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

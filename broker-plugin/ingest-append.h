@@ -1,4 +1,4 @@
-/* storage.ingest: log — telemetry appended to the ingest log instead of a call to hub-store */
+/* Telemetry appended to the ingest log, which hub-store imports: no call per message */
 #pragma once
 
 #include <stdbool.h>

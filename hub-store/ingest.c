@@ -1,4 +1,4 @@
-/* storage.ingest: log — the importer: ingest-log segments -> RocksDB, in order */
+/* The importer: ingest-log segments -> RocksDB, in order */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -217,6 +217,7 @@ static int import_record(Importer *im, const IngestRecord *rec) {
                 .payload_len = rec->payload_len,
         };
         r = manager_route_message(m, &msg, true);
+        manager_store_result(m, r);
         if (r == -ENOBUFS) {
                 /* Larger than the whole budget: it can never be stored (counted as rejected). */
                 log_warning("Ingest record of '%s' (%zu bytes) exceeds the store's budget, dropping it",

@@ -1,4 +1,4 @@
-/* storage.ingest: log — importing the broker plugin's ingest log into the message store */
+/* Importing the broker plugin's ingest log into the message store */
 #pragma once
 
 #include <stdint.h>

@@ -8,7 +8,7 @@
 #include "proto/frame.h"
 
 /*
- * With `storage.ingest: log` the broker plugin appends each telemetry
+ * The broker plugin appends each telemetry
  * message to {storage_dir}/ingest/ and acknowledges it (DESIGN.md
  * invariant 1: a PUBACK means the message is in this file), and hub-store
  * imports the files into RocksDB in the background, in file order.
