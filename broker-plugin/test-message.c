@@ -1,8 +1,5 @@
 /* Tests of message classification and the telemetry hand-off (the ingest log) before PUBACK */
-#include <dirent.h>
 #include <fcntl.h>
-#include <ftw.h>
-#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,7 +7,6 @@
 #include <stdlib.h>
 #include <mqtt_protocol.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -184,16 +180,10 @@ static int fixture_setup(void **state) {
         };
         snprintf(path, sizeof(path), "%s/auth-cache.sock", f->dir);
         assert_int_equal(backend_init(&f->plugin.backend, path, 100000, path, 100000), 0);
-        snprintf(path, sizeof(path), "%s/" INGEST_DIR, f->dir);
-        assert_int_equal(mkdir(path, 0700), 0);
         /* reject_new: the store-full flag file refuses telemetry. */
-        assert_int_equal(ingest_append_init(&f->plugin.ingest, f->dir, f->dir, true, false), 0);
+        assert_int_equal(fake_ingest_open(&f->plugin.ingest, f->dir, true), 0);
         *state = f;
         return 0;
-}
-
-static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-        return remove(path);
 }
 
 static int fixture_teardown(void **state) {
@@ -201,38 +191,9 @@ static int fixture_teardown(void **state) {
         ingest_append_deinit(&f->plugin.ingest);
         backend_deinit(&f->plugin.backend);
         presence_deinit(&f->plugin.presence);
-        (void) nftw(f->dir, remove_one, 8, FTW_DEPTH | FTW_PHYS);
+        fake_dir_remove(f->dir);
         free(f);
         return 0;
-}
-
-/* The ingest log's records, in order (one writer: one segment here). */
-static size_t read_log(Fixture *f, IngestRecord *recs, size_t max) {
-        char path[PATH_MAX];
-        struct dirent *de;
-        size_t n = 0;
-
-        snprintf(path, sizeof(path), "%s/" INGEST_DIR, f->dir);
-        DIR *d = opendir(path);
-        assert_non_null(d);
-        while ((de = readdir(d)))
-                if (ingest_segment_name_is_valid(de->d_name))
-                        break;
-        assert_non_null(de);
-        snprintf(path, sizeof(path), "%s/" INGEST_DIR "/%s", f->dir, de->d_name);
-        closedir(d);
-
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-        IngestReader rd = INGEST_READER_NULL;
-        uint64_t off = 0;
-        size_t size;
-        assert_true(fd >= 0);
-        while (n < max && ingest_reader_next(&rd, fd, off, &recs[n], &size) == 0) {
-                off += size;
-                n++;
-        }
-        ingest_reader_deinit(&rd);
-        return n;
 }
 
 static int publish(Fixture *f, struct mosquitto *client, const char *topic, const char *payload, uint8_t qos,
@@ -265,7 +226,7 @@ static void test_callback_store(void **state) {
         assert_false(retain);
         assert_int_equal(publish(f, &module, "devices/d/modules/m/messages/events/%24.on=o1", "{}", 1, NULL),
                          MOSQ_ERR_SUCCESS);
-        assert_int_equal(read_log(f, recs, ELEMENTSOF(recs)), 2);
+        assert_int_equal(fake_ingest_read(f->dir, recs, ELEMENTSOF(recs)), 2);
         assert_string_equal(recs[0].identity, "d");
         assert_string_equal(recs[0].properties, "a=1");
         assert_int_equal(recs[0].payload_len, 5);
@@ -285,7 +246,7 @@ static void test_callback_store(void **state) {
         assert_int_equal(publish(f, &device, "devices/d/messages/events/", "x", 1, NULL), MOSQ_ERR_UNKNOWN);
         assert_int_equal(publish(f, &device, "devices/d/messages/events/", "x", 0, NULL), MOSQ_ERR_ACL_DENIED);
         assert_int_equal(publish(f, &device, "devices/d/messages/events/", "x", 2, NULL), MOSQ_ERR_UNKNOWN);
-        assert_int_equal(read_log(f, recs, ELEMENTSOF(recs)), 2);
+        assert_int_equal(fake_ingest_read(f->dir, recs, ELEMENTSOF(recs)), 2);
         for (size_t i = 0; i < ELEMENTSOF(recs); i++)
                 ingest_record_deinit(&recs[i]);
 }
