@@ -251,6 +251,16 @@ class BareMosquitto:
         os.chmod(folder, 0o755)
         self.port = harness.free_port()
         self.conf = os.path.join(folder, "mosquitto.conf")
+        # The PKI's key is the hub's own: mosquitto (dropping to its user) reads a copy of its own.
+        key = os.path.join(folder, "server.key")
+        shutil.copyfile(pki.key, key)
+        try:
+            import pwd
+            u = pwd.getpwnam("mosquitto")
+            os.chown(key, u.pw_uid, u.pw_gid)
+        except KeyError:
+            pass
+        os.chmod(key, 0o600)
         with open(self.conf, "w") as f:
             f.write(f"""# bare mosquitto for the ingest comparison: same TLS settings as edgehub-run writes
 per_listener_settings false
@@ -263,7 +273,7 @@ max_inflight_messages 100
 max_packet_size 300000
 listener {self.port} 127.0.0.1
 certfile {pki.cert}
-keyfile {pki.key}
+keyfile {key}
 tls_version tlsv1.2
 """)
         self.proc = None
