@@ -675,6 +675,25 @@ def fmt_cpu(cpu, name):
     return f"{e['cpu_pct']:.0f}%" if e else "-"
 
 
+def idle_lines(idle):
+    out = ["", f"(g) whole hub idle: scope of {idle['children']:,} children, no device connected (KiB)",
+           f"    {'process':<26}{'RSS':>9}{'PSS':>9}{'USS':>9}"]
+    for name, m in idle["processes"].items():
+        if m:
+            out.append(f"    {name:<26}{m['rss_kib']:>9}{m['pss_kib']:>9}{m['uss_kib']:>9}")
+    t = idle["total"]
+    out.append(f"    {'whole hub':<26}{t['rss_kib']:>9}{t['pss_kib']:>9}{t['uss_kib']:>9}   "
+               f"= PSS {t['pss_kib'] / 1024:.1f} MiB (target <= 20 MiB)")
+    b = idle.get("bare")
+    if b:
+        out.append(f"    {'bare mosquitto, idle':<26}{b['rss_kib']:>9}{b['pss_kib']:>9}{b['uss_kib']:>9}")
+    return out
+
+
+def print_idle_table(idle):
+    print("\n".join(idle_lines(idle) + [""]), flush=True)
+
+
 def print_table(r):
     out = []
     ing = r["ingest"]
@@ -758,20 +777,8 @@ def print_table(r):
     for key, label in (("hub", "hub/bare, uplink up"), ("hub_offline", "hub/bare, uplink cut")):
         if per100k.get("bare") and key in per100k:
             out.append(f"    {label:<22}{per100k[key] / per100k['bare']:>10.2f}x   (target <= 1.5x)")
-    idle = r.get("idle")
-    if idle:
-        out.append("")
-        out.append(f"(g) whole hub idle: scope of {idle['children']:,} children, no device connected (KiB)")
-        out.append(f"    {'process':<26}{'RSS':>9}{'PSS':>9}{'USS':>9}")
-        for name, m in idle["processes"].items():
-            if m:
-                out.append(f"    {name:<26}{m['rss_kib']:>9}{m['pss_kib']:>9}{m['uss_kib']:>9}")
-        t = idle["total"]
-        out.append(f"    {'whole hub':<26}{t['rss_kib']:>9}{t['pss_kib']:>9}{t['uss_kib']:>9}   "
-                   f"= PSS {t['pss_kib'] / 1024:.1f} MiB (target <= 20 MiB)")
-        b = idle.get("bare")
-        if b:
-            out.append(f"    {'bare mosquitto, idle':<26}{b['rss_kib']:>9}{b['pss_kib']:>9}{b['uss_kib']:>9}")
+    if r.get("idle"):
+        out.extend(idle_lines(r["idle"]))
     out.append("")
     out.append("cpu columns: % of one core while publishing ('other' = the rest of the machine: other users of")
     out.append(f"this machine disturb the figures). loadavg at start: {' '.join(r['config']['loadavg_at_start'])}; "
@@ -809,7 +816,7 @@ def parse_args():
     p.add_argument("--perf", metavar="DIR",
                    help="perf record -g mosquitto and hub-store during the first hub ingest runs, and hub-store "
                         "during the drain, into DIR (perf figures are slower than without)")
-    p.add_argument("--only", choices=("route",), help="run only this stage")
+    p.add_argument("--only", choices=("route", "idle"), help="run only this stage")
     p.add_argument("--skip-route", action="store_true", help="no route stage (e)")
     p.add_argument("--routelat", help="edgehub-routelat binary (default BUILD/tests/bench/edgehub-routelat)")
     p.add_argument("--route-rate", type=int, default=1000, help="route latency run: msgs/s (1000)")
@@ -865,6 +872,12 @@ def main():
             result["route"] = stage_route(args, work, pki, sim, edge_key)
             result["wall_seconds"] = round(time.monotonic() - t_begin, 1)
             print_route_table(result["route"])
+            print(json.dumps(result, separators=(",", ":")), flush=True)
+            return
+        if args.only == "idle":
+            log("(g) idle only")
+            result["idle"] = stage_idle(args, work, pki, sim, edge_key, 0)
+            print_idle_table(result["idle"])
             print(json.dumps(result, separators=(",", ":")), flush=True)
             return
         n_ids = max(args.devices, args.drain_devices)
