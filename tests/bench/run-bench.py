@@ -763,7 +763,7 @@ def print_table(r):
     out.append("")
     out.append("(f) CPU-seconds per 100k messages, ingest runs of (a)")
     names = [n for n in PROCESSES if any(n in (ing.get(key) or {}).get("cpu", {}) for key in ("hub", "hub_offline"))]
-    out.append(f"    {'target':<22}" + "".join(f"{n.replace('edgehub-', ''):>12}" for n in names) + f"{'hub total':>11}")
+    out.append(f"    {'target':<22}" + "".join(f"{n.replace('edgehub-', ''):>15}" for n in names) + f"{'hub total':>11}")
     per100k = {}
     for key, label in (("bare", "bare mosquitto"), ("hub", "hub, uplink up"), ("hub_offline", "hub, uplink cut")):
         f = ing.get(key)
@@ -772,7 +772,7 @@ def print_table(r):
         cpu = f.get("cpu", {})
         row = {n: cpu[n]["cpu_s"] * 100_000 / f["acked"] for n in names if n in cpu}
         per100k[key] = sum(row.values())
-        out.append(f"    {label:<22}" + "".join(f"{row[n]:>12.2f}" if n in row else f"{'-':>12}" for n in names)
+        out.append(f"    {label:<22}" + "".join(f"{row[n]:>15.2f}" if n in row else f"{'-':>15}" for n in names)
                    + f"{per100k[key]:>11.2f}")
     for key, label in (("hub", "hub/bare, uplink up"), ("hub_offline", "hub/bare, uplink cut")):
         if per100k.get("bare") and key in per100k:
