@@ -19,6 +19,16 @@ int ingest_append_init(IngestAppend *a, const char *storage_dir, const char *run
                 a->dir = NULL;
                 return -ENOMEM;
         }
+        /*
+         * edgehub-run creates it for the broker's user; under the systemd
+         * units the broker may start before hub-store made it, and a plugin
+         * that fails here stops mosquitto for good (exit status 3).
+         */
+        if (mkdir(a->dir, 0700) < 0 && errno != EEXIST) {
+                r = -errno;
+                ingest_append_deinit(a);
+                return r;
+        }
         r = ingest_writer_open(a->dir, &a->writer);
         if (r < 0) {
                 ingest_append_deinit(a);

@@ -43,7 +43,7 @@ typedef struct IngestAppend {
 
 #define INGEST_APPEND_NULL ((IngestAppend){})
 
-/* Opens the writer on {storage_dir}/ingest (the runner creates it). */
+/* Opens the writer on {storage_dir}/ingest, created (0700) if missing. */
 int ingest_append_init(IngestAppend *a, const char *storage_dir, const char *runtime_dir, bool reject_when_full,
                        bool sync_always);
 void ingest_append_deinit(IngestAppend *a);

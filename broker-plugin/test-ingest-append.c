@@ -32,10 +32,13 @@ static void test_append_and_full(void **state) {
         path(ingest, sizeof(ingest), "ingest");
         path(full, sizeof(full), "store-full");
 
-        /* The runner creates the folder; without it the plugin refuses to start. */
-        assert_int_equal(ingest_append_init(&a, root, root, true, true), -ENOENT);
-        assert_int_equal(mkdir(ingest, 0700), 0);
+        /* Without the storage folder the plugin refuses to start; the ingest folder it makes itself. */
+        snprintf(cmd, sizeof(cmd), "%s/missing", root);
+        assert_int_equal(ingest_append_init(&a, cmd, root, true, true), -ENOENT);
         assert_int_equal(ingest_append_init(&a, root, root, true, true), 0);
+        struct stat st;
+        assert_int_equal(stat(ingest, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 0700);
 
         assert_int_equal(ingest_append(&a, "dev", "a=1", "x", 1, NULL), 0);
 
