@@ -181,3 +181,26 @@ def test_full_disk_refuses_without_losing_what_was_acknowledged(sim, make_hub):
     finally:
         hub.stop()
         subprocess.run(["umount", "-l", hub.storage])
+
+
+def test_a_restarted_hub_store_hears_who_is_connected(sim, make_hub):
+    """Telemetry never calls hub-store, and an idle device neither connects nor disconnects: the
+    plugin notices the closed connection on its tick and tells the new hub-store."""
+    child = sim.add_child("ing-presence")
+    hub = make_hub().start()
+    d = Device(hub, "ing-presence", child["primaryKey"])
+    assert d.connect() == 0
+
+    def connected():
+        try:
+            return any(x.get("identity") == "ing-presence" and x.get("connected")
+                       for x in hub.hubctl_json("devices").get("devices", []))
+        except AssertionError:
+            return False  # hub-store is restarting
+    wait_until(connected, 10, what="hub-store to see the device connected")
+    old = hub.kill9("edgehub-hub-store")
+    wait_until(lambda: hub.child_pid("edgehub-hub-store") not in (None, old), 20, what="hub-store restarted")
+    wait_until(lambda: hub.hubctl("devices", check=False).returncode == 0, 20, what="the new hub-store answering")
+    wait_until(connected, 10, interval=0.2, what="the restarted hub-store to know the device is connected")
+    assert d.send("after the restart")
+    d.close()
