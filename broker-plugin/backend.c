@@ -89,27 +89,6 @@ int backend_auth_with_certificate(Backend *b, const char *client_id, const char 
         return 0;
 }
 
-int backend_store(Backend *b, const char *identity, const char *properties, const void *payload, size_t len,
-                  const char *output, int *ret_status) {
-        _cleanup_(frame_builder_deinit) FrameBuilder request = FRAME_BUILDER_NULL;
-        Frame reply;
-        int r;
-
-        frame_builder_init(&request, WIRE_STORE_REQUEST);
-        frame_builder_add_string(&request, WIRE_IDENTITY, identity);
-        frame_builder_add_string(&request, WIRE_PROPERTIES, properties);
-        frame_builder_add(&request, WIRE_PAYLOAD, payload, len);
-        if (output)
-                frame_builder_add_string(&request, WIRE_OUTPUT, output);
-
-        r = peer_call(&b->hub_store, &request, WIRE_STORE_REPLY, b->hub_store.timeout_usec, &reply);
-        if (r < 0)
-                return r;
-
-        *ret_status = wire_reply_status(&reply);
-        return 0;
-}
-
 int backend_presence(Backend *b, const char *identity, bool connected, int *ret_status) {
         _cleanup_(frame_builder_deinit) FrameBuilder request = FRAME_BUILDER_NULL;
         uint64_t timeout = b->hub_store.timeout_usec;

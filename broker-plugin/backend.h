@@ -43,8 +43,5 @@ int backend_auth(Backend *b, const char *client_id, const char *username, const 
 /* The same, with the DER of the device's TLS client certificate (WIRE_CERTIFICATE) when cert is set. */
 int backend_auth_with_certificate(Backend *b, const char *client_id, const char *username, const char *password,
                                   const void *cert, size_t cert_len, int *ret_status, char **ret_identity);
-/* WIRE_STORE_REQUEST; output may be NULL. Status -ENOBUFS store full, -EIO storage failed. */
-int backend_store(Backend *b, const char *identity, const char *properties, const void *payload, size_t len,
-                  const char *output, int *ret_status);
 /* WIRE_PRESENCE_REQUEST, with the shorter of BACKEND_PRESENCE_TIMEOUT_USEC and the store timeout. */
 int backend_presence(Backend *b, const char *identity, bool connected, int *ret_status);

@@ -1,4 +1,4 @@
-/* storage.ingest: log — telemetry appended to the ingest log instead of a call to hub-store */
+/* Telemetry appended to the ingest log, which hub-store imports: no call per message */
 #pragma once
 
 #include <stdbool.h>
@@ -16,8 +16,20 @@
  */
 #define INGEST_DISK_RESERVE_BYTES (16u << 20)
 
+/* Our latest segments, for placing hub-store's import position in what we wrote. */
+#define INGEST_APPEND_SEGMENTS 16u
+
 typedef struct IngestAppend {
         IngestWriter *writer;
+        char *room_path;        /* {runtime_dir}/ingest-room, written by hub-store's importer */
+        const IngestRoom *room; /* mapped once it exists (reject_new) */
+        uint64_t room_tried_usec;
+        uint64_t total;         /* bytes this writer appended */
+        struct {
+                char name[INGEST_SEGMENT_NAME_MAX];
+                uint64_t start;  /* total when its first record was appended */
+        } segments[INGEST_APPEND_SEGMENTS];
+        unsigned next_segment;   /* ring index */
         char *full_path;        /* {runtime_dir}/store-full, created by hub-store's importer */
         bool reject_when_full;  /* overflow: reject_new */
         bool sync_always;       /* sync: always */
@@ -31,14 +43,15 @@ typedef struct IngestAppend {
 
 #define INGEST_APPEND_NULL ((IngestAppend){})
 
-/* Opens the writer on {storage_dir}/ingest (the runner creates it). */
+/* Opens the writer on {storage_dir}/ingest, created (0700) if missing. */
 int ingest_append_init(IngestAppend *a, const char *storage_dir, const char *runtime_dir, bool reject_when_full,
                        bool sync_always);
 void ingest_append_deinit(IngestAppend *a);
 
 /*
  * Appends one message. 0: it is in the ingest log and may be acknowledged;
- * -ENOBUFS the store is full (reject_new); -ENOSPC the disk is (nearly)
+ * -ENOBUFS the store is full (reject_new: the flag file, or the message
+ * does not fit the room hub-store published); -ENOSPC the disk is (nearly)
  * full; other -errno: not written.
  */
 int ingest_append(IngestAppend *a, const char *identity, const char *properties, const void *payload, size_t len,

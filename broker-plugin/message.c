@@ -17,10 +17,10 @@
  * DESIGN.md invariant 1 (no acknowledged message is lost): mosquitto
  * 2.0.11 runs MOSQ_EVT_MESSAGE before it sends PUBACK/PUBREC
  * (src/handle_publish.c, plugin__handle_message() comes before
- * send__puback()). So a device's telemetry is acknowledged only after
- * hub-store has it in its write-ahead log, or, with storage.ingest: log,
- * after one complete write() of it to the ingest log (ingest-append.c),
- * which hub-store imports. What the return value does
+ * send__puback()). So a device's telemetry is acknowledged only after one
+ * complete write() of it to the ingest log (ingest-append.c; and its
+ * fdatasync under sync: always), which hub-store imports. No round trip to
+ * another process on the broker's only thread. What the return value does
  * there:
  *   MOSQ_ERR_SUCCESS     the broker goes on and acknowledges.
  *   MOSQ_ERR_ACL_DENIED  "goto process_bad_message": the message is dropped
@@ -152,28 +152,17 @@ int message_classify(const Client *sender, const char *client_id, const char *to
 }
 
 static int message_store(Plugin *p, const char *identity, const Message *m, struct mosquitto_evt_message *ed) {
-        int status = 0;
-        int r = 0;
+        /* Invariant 1 holds once the record is in the ingest log. */
+        int status = ingest_append(&p->ingest, identity, m->properties, ed->payload, ed->payloadlen, m->output);
 
-        if (p->ingest.writer)
-                /* storage.ingest: log — invariant 1 holds once the record is in the ingest log. */
-                status = ingest_append(&p->ingest, identity, m->properties, ed->payload, ed->payloadlen, m->output);
-        else
-                r = backend_store(&p->backend, identity, m->properties, ed->payload, ed->payloadlen, m->output,
-                                  &status);
-        if (r >= 0)
-                presence_sync(p);
-        if (r >= 0 && status == 0) {
+        if (status == 0) {
                 log_debug("Stored telemetry of '%s' (%" PRIu32 " bytes)", identity, ed->payloadlen);
                 return MOSQ_ERR_SUCCESS;
         }
 
         /* QoS 0 promises nothing and cannot be resent: drop it rather than cut the client off. */
         const char *action = ed->qos == 0 ? "dropped it (QoS 0)" : "disconnecting it";
-        if (r < 0)
-                log_ratelimit_warning(&p->store_ratelimit, "Telemetry of '%s' not stored, hub-store unavailable (%s), %s",
-                                      identity, strerror(-r), action);
-        else if (status == -ENOBUFS)
+        if (status == -ENOBUFS)
                 log_ratelimit_warning(&p->store_ratelimit, "Telemetry of '%s' not stored, the store is full, %s",
                                       identity, action);
         else

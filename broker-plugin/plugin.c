@@ -11,6 +11,7 @@
 #include "broker-plugin/disconnect.h"
 #include "broker-plugin/message.h"
 #include "broker-plugin/plugin.h"
+#include "broker-plugin/presence-sync.h"
 #include "proto/cleanup.h"
 #include "proto/log.h"
 
@@ -37,6 +38,7 @@ static const struct {
         { MOSQ_EVT_DISCONNECT, disconnect_callback },
         { MOSQ_EVT_TICK, watchdog_tick_callback },
         { MOSQ_EVT_TICK, token_expiry_tick_callback },
+        { MOSQ_EVT_TICK, presence_tick_callback },
 };
 
 /* ---- options ---- */
@@ -157,15 +159,12 @@ int plugin_new(Plugin **ret, mosquitto_plugin_id_t *identifier, const struct mos
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the clients of auth-cache and hub-store: %m");
 
-        if (p->config->ingest == INGEST_LOG) {
-                r = ingest_append_init(&p->ingest, p->config->storage_dir, p->config->runtime_dir,
-                                       p->config->overflow == OVERFLOW_REJECT_NEW, p->config->sync == SYNC_ALWAYS);
-                if (r < 0)
-                        return log_error_errno(r, "Failed to open the ingest log under '%s/" INGEST_DIR "': %m",
-                                               p->config->storage_dir);
-                log_info("edgehub plugin: telemetry goes to the ingest log in '%s/" INGEST_DIR "'",
-                         p->config->storage_dir);
-        }
+        r = ingest_append_init(&p->ingest, p->config->storage_dir, p->config->runtime_dir,
+                               p->config->overflow == OVERFLOW_REJECT_NEW, p->config->sync == SYNC_ALWAYS);
+        if (r < 0)
+                return log_error_errno(r, "Failed to open the ingest log under '%s/" INGEST_DIR "': %m",
+                                       p->config->storage_dir);
+        log_info("edgehub plugin: telemetry goes to the ingest log in '%s/" INGEST_DIR "'", p->config->storage_dir);
 
         log_info("edgehub plugin: internal listener %s, auth-cache %s (%" PRIu64 " ms), hub-store %s (%" PRIu64
                  " ms)",

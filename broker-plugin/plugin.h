@@ -29,12 +29,13 @@ typedef struct Plugin {
         Config *config;
         char *broker_socket;    /* runtime_dir/broker.sock: our daemons' listener */
         Backend backend;
-        IngestAppend ingest;    /* storage.ingest: log; writer NULL otherwise */
+        IngestAppend ingest;    /* telemetry: the ingest log hub-store imports */
         Presence presence;
         TokenExpiry expiry;     /* admitted device connections: token deadlines, and who is live (will.c) */
         unsigned presence_synced;       /* hub-store client's connects at the last presence sync */
         bool presence_lost;             /* a CONNECTED=1 report did not reach hub-store */
         bool presence_syncing;          /* presence_sync() is running */
+        uint64_t presence_checked_usec; /* the last presence_tick_callback() look at hub-store */
 
         Watchdog watchdog;
 

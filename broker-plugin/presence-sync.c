@@ -2,8 +2,10 @@
 #include <errno.h>
 #include <string.h>
 
+#include "broker-plugin/broker-api.h"
 #include "broker-plugin/plugin.h"
 #include "broker-plugin/presence-sync.h"
+#include "proto/frame.h"
 #include "proto/ratelimit.h"
 
 static int presence_sync_one(const char *identity, void *userdata) {
@@ -24,6 +26,38 @@ static int presence_sync_one(const char *identity, void *userdata) {
                                       "hub-store refused to record again that '%s' is connected, ignoring: %s",
                                       identity, strerror(-status));
         return 0;
+}
+
+int presence_tick_callback(int event, void *event_data, void *userdata) {
+        Plugin *p = userdata;
+        FrameClient *c = &p->backend.hub_store.client;
+        uint64_t now = now_usec();
+
+        if (p->presence_syncing || now - p->presence_checked_usec < PRESENCE_CHECK_USEC)
+                return MOSQ_ERR_SUCCESS;
+        p->presence_checked_usec = now;
+
+        /*
+         * Telemetry never calls hub-store (it goes to the ingest log), so a
+         * restarted hub-store would otherwise hear who is connected only at
+         * the next connect or disconnect.
+         */
+        if (frame_client_peer_gone(c)) {
+                log_ratelimit(&p->store_ratelimit, LOG_INFO, "hub-store closed its connection, it may have restarted");
+                p->presence_lost = true;
+        }
+        if (!p->presence_lost)
+                return MOSQ_ERR_SUCCESS;
+
+        p->presence_lost = false;
+        p->presence_syncing = true;
+        int r = presence_foreach_identity(&p->presence, presence_sync_one, p);
+        p->presence_syncing = false;
+        /* This pass made the new connection: the next reply must not start another pass. */
+        p->presence_synced = c->connects;
+        if (r < 0)
+                p->presence_lost = true; /* hub-store not back yet: the next check tries again */
+        return MOSQ_ERR_SUCCESS;
 }
 
 void presence_sync(Plugin *p) {

@@ -13,3 +13,13 @@ typedef struct Plugin Plugin;
  * next reply, as that comes over yet another connection.
  */
 void presence_sync(Plugin *p);
+
+/* How often the idle connection to hub-store is looked at (MOSQ_EVT_TICK). */
+#define PRESENCE_CHECK_USEC (250u * 1000u)
+
+/*
+ * MOSQ_EVT_TICK: if hub-store closed the idle connection (it exited), or a
+ * report was lost, re-send CONNECTED=1 for every identity over a new
+ * connection, and again at the next check until one pass gets through.
+ */
+int presence_tick_callback(int event, void *event_data, void *userdata);

@@ -1,10 +1,15 @@
 /* A scripted stand-in for auth-cache or hub-store (unit tests only) */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -131,4 +136,51 @@ void fake_daemon_stop(FakeDaemon *d) {
 int fake_runtime_dir(char dir[static 64]) {
         snprintf(dir, 64, "/tmp/edgehub-plugin-test-XXXXXX");
         return mkdtemp(dir) ? 0 : -errno;
+}
+
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+        return remove(path);
+}
+
+void fake_dir_remove(const char *dir) {
+        (void) nftw(dir, remove_one, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+int fake_ingest_open(IngestAppend *a, const char *dir, bool reject_when_full) {
+        char path[PATH_MAX];
+
+        snprintf(path, sizeof(path), "%s/" INGEST_DIR, dir);
+        if (mkdir(path, 0700) < 0 && errno != EEXIST)
+                return -errno;
+        return ingest_append_init(a, dir, dir, reject_when_full, false);
+}
+
+size_t fake_ingest_read(const char *dir, IngestRecord *recs, size_t max) {
+        char path[PATH_MAX];
+        struct dirent *de;
+        size_t n = 0;
+
+        snprintf(path, sizeof(path), "%s/" INGEST_DIR, dir);
+        DIR *d = opendir(path);
+        if (!d)
+                return 0;
+        while ((de = readdir(d)))
+                if (ingest_segment_name_is_valid(de->d_name))
+                        break;
+        if (de)
+                snprintf(path, sizeof(path), "%s/" INGEST_DIR "/%s", dir, de->d_name);
+        closedir(d);
+        if (!de)
+                return 0;
+
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        IngestReader rd = INGEST_READER_NULL;
+        uint64_t off = 0;
+        size_t size;
+        while (fd >= 0 && n < max && ingest_reader_next(&rd, fd, off, &recs[n], &size) == 0) {
+                off += size;
+                n++;
+        }
+        ingest_reader_deinit(&rd);
+        return n;
 }

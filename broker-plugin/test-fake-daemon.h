@@ -1,11 +1,14 @@
 /* A scripted stand-in for auth-cache or hub-store (unit tests only) */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "broker-plugin/ingest-append.h"
 #include "proto/frame.h"
+#include "proto/ingest-log.h"
 
 /*
  * A child process that answers one request per step, in order, and reports
@@ -34,3 +37,10 @@ void fake_daemon_stop(FakeDaemon *d);
 
 /* A fresh directory for sockets, e.g. "/tmp/edgehub-test-XXXXXX". */
 int fake_runtime_dir(char dir[static 64]);
+/* Removes dir and everything under it. */
+void fake_dir_remove(const char *dir);
+
+/* Creates dir/ingest and opens the plugin's ingest log there (runtime_dir dir as well). */
+int fake_ingest_open(IngestAppend *a, const char *dir, bool reject_when_full);
+/* The records in dir/ingest, in order (one writer: one segment); 0 if none. */
+size_t fake_ingest_read(const char *dir, IngestRecord *recs, size_t max);

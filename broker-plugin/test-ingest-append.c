@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -31,10 +32,13 @@ static void test_append_and_full(void **state) {
         path(ingest, sizeof(ingest), "ingest");
         path(full, sizeof(full), "store-full");
 
-        /* The runner creates the folder; without it the plugin refuses to start. */
-        assert_int_equal(ingest_append_init(&a, root, root, true, true), -ENOENT);
-        assert_int_equal(mkdir(ingest, 0700), 0);
+        /* Without the storage folder the plugin refuses to start; the ingest folder it makes itself. */
+        snprintf(cmd, sizeof(cmd), "%s/missing", root);
+        assert_int_equal(ingest_append_init(&a, cmd, root, true, true), -ENOENT);
         assert_int_equal(ingest_append_init(&a, root, root, true, true), 0);
+        struct stat st;
+        assert_int_equal(stat(ingest, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 0700);
 
         assert_int_equal(ingest_append(&a, "dev", "a=1", "x", 1, NULL), 0);
 
@@ -49,7 +53,38 @@ static void test_append_and_full(void **state) {
         assert_int_equal(ingest_append(&a, "dev", "", "z", 1, NULL), 0);
         ingest_append_deinit(&a);
 
-        /* drop_oldest ignores the flag. */
+        /*
+         * hub-store's room: 2 records of this size fit after its import
+         * position; what we wrote after that position counts against it.
+         */
+        char room_path[256];
+        IngestRoom *room;
+        size_t n = ingest_record_size("dev", "", 1, NULL);
+        uint64_t size;
+        path(room_path, sizeof(room_path), INGEST_ROOM_FILE);
+        assert_int_equal(ingest_room_create(room_path, &room), 0);
+        assert_int_equal(ingest_append_init(&a, root, root, true, false), 0);
+        assert_int_equal(ingest_append(&a, "dev", "", "a", 1, NULL), 0); /* no room published yet: allowed */
+        const char *seg = ingest_writer_segment(a.writer, &size);
+        assert_non_null(seg);
+        ingest_room_publish(room, seg, size, 2 * n); /* everything so far imported */
+        assert_int_equal(ingest_append(&a, "dev", "", "b", 1, NULL), 0);
+        assert_int_equal(ingest_append(&a, "dev", "", "c", 1, NULL), 0);
+        assert_int_equal(ingest_append(&a, "dev", "", "d", 1, NULL), -ENOBUFS);
+        /* The importer caught up: room again for one. */
+        seg = ingest_writer_segment(a.writer, &size);
+        ingest_room_publish(room, seg, size, n);
+        assert_int_equal(ingest_append(&a, "dev", "", "d", 1, NULL), 0);
+        assert_int_equal(ingest_append(&a, "dev", "", "e", 1, NULL), -ENOBUFS);
+        /* A position in a segment that is not ours: all we wrote counts. */
+        ingest_room_publish(room, "00000000000000000001-1.log", 0, 4 * n);
+        assert_int_equal(ingest_append(&a, "dev", "", "e", 1, NULL), -ENOBUFS);
+        ingest_room_publish(room, "00000000000000000001-1.log", 0, 5 * n);
+        assert_int_equal(ingest_append(&a, "dev", "", "e", 1, NULL), 0);
+        ingest_append_deinit(&a);
+        (void) munmap(room, sizeof(*room));
+
+        /* drop_oldest ignores the flag and the room. */
         fd = open(full, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
         close(fd);
         assert_int_equal(ingest_append_init(&a, root, root, false, false), 0);

@@ -1,4 +1,5 @@
-/* Tests of message classification and the telemetry hand-off before PUBACK */
+/* Tests of message classification and the telemetry hand-off (the ingest log) before PUBACK */
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +17,7 @@
 #include "broker-plugin/test-broker-stubs.h"
 #include "broker-plugin/test-fake-daemon.h"
 #include "proto/cleanup.h"
+#include "proto/ingest-log.h"
 #include "proto/topic.h"
 #include "proto/wire.h"
 
@@ -156,23 +158,19 @@ static void test_classify_internal(void **state) {
         assert_int_equal(classify("$edgehub/auth-cache", "devices/d/messages/events/", "x", 1, &m), MESSAGE_PASS);
 }
 
-/* ---- the callback, against a scripted hub-store ---- */
+/* ---- the callback, against the ingest log (hub-store need not run) ---- */
 
 typedef struct Fixture {
         char dir[64];
-        char store_path[128];
         Plugin plugin;
-        FakeDaemon store;
 } Fixture;
 
 static int fixture_setup(void **state) {
         Fixture *f = calloc(1, sizeof(*f));
-        char auth_path[128];
+        char path[128];
 
         assert_non_null(f);
         assert_int_equal(fake_runtime_dir(f->dir), 0);
-        snprintf(f->store_path, sizeof(f->store_path), "%s/hub-store.sock", f->dir);
-        snprintf(auth_path, sizeof(auth_path), "%s/auth-cache.sock", f->dir);
         f->plugin = (Plugin){
                 .broker_socket = (char *) SOCK,
                 .presence = PRESENCE_NULL,
@@ -180,18 +178,20 @@ static int fixture_setup(void **state) {
                 .message_ratelimit = RATELIMIT_INIT(1000000, 100),
                 .auth_ratelimit = RATELIMIT_INIT(1000000, 100),
         };
-        assert_int_equal(backend_init(&f->plugin.backend, auth_path, 100000, f->store_path, 100000), 0);
-        f->store = (FakeDaemon){ .pid = -1, .report_fd = -1 };
+        snprintf(path, sizeof(path), "%s/auth-cache.sock", f->dir);
+        assert_int_equal(backend_init(&f->plugin.backend, path, 100000, path, 100000), 0);
+        /* reject_new: the store-full flag file refuses telemetry. */
+        assert_int_equal(fake_ingest_open(&f->plugin.ingest, f->dir, true), 0);
         *state = f;
         return 0;
 }
 
 static int fixture_teardown(void **state) {
         Fixture *f = *state;
-        fake_daemon_stop(&f->store);
+        ingest_append_deinit(&f->plugin.ingest);
         backend_deinit(&f->plugin.backend);
         presence_deinit(&f->plugin.presence);
-        (void) rmdir(f->dir);
+        fake_dir_remove(f->dir);
         free(f);
         return 0;
 }
@@ -212,85 +212,43 @@ static int publish(Fixture *f, struct mosquitto *client, const char *topic, cons
         return r;
 }
 
-static void assert_field(const Frame *frame, uint16_t tag, const char *want) {
-        _cleanup_free_ char *s = NULL;
-        if (!want) {
-                assert_null(frame_get(frame, tag));
-                return;
-        }
-        assert_int_equal(frame_get_string(frame, tag, &s), 0);
-        assert_string_equal(s, want);
-}
-
 static void test_callback_store(void **state) {
         Fixture *f = *state;
         struct mosquitto device = { .id = "d", .address = "192.0.2.1", .username = "hub/d/?api-version=1" };
         struct mosquitto module = { .id = "d/m", .address = "192.0.2.1", .username = "hub/d/m/?api-version=1" };
-        static const FakeStep steps[] = {
-                { WIRE_STORE_REPLY, 0 },
-                { WIRE_STORE_REPLY, 0 },
-                { WIRE_STORE_REPLY, ENOBUFS },
-                { WIRE_STORE_REPLY, ENOBUFS },
-                { WIRE_STORE_REPLY, EIO },
-                { WIRE_PRESENCE_REPLY, 0 }, /* the wrong reply type */
-        };
-        Frame req;
+        IngestRecord recs[4] = {};
         bool retain = true;
+        char flag[128];
 
-        assert_int_equal(fake_daemon_start(&f->store, f->store_path, steps, ELEMENTSOF(steps)), 0);
-
+        /* Acknowledged once in the ingest log: hub-store is not even running. */
         assert_int_equal(publish(f, &device, "devices/d/messages/events/a=1", "hello", 1, &retain),
                          MOSQ_ERR_SUCCESS);
         assert_false(retain);
-        assert_int_equal(fake_daemon_next(&f->store, &req), 0);
-        assert_int_equal(req.type, WIRE_STORE_REQUEST);
-        assert_field(&req, WIRE_IDENTITY, "d");
-        assert_field(&req, WIRE_PROPERTIES, "a=1");
-        assert_field(&req, WIRE_PAYLOAD, "hello");
-        assert_field(&req, WIRE_OUTPUT, NULL);
-
         assert_int_equal(publish(f, &module, "devices/d/modules/m/messages/events/%24.on=o1", "{}", 1, NULL),
                          MOSQ_ERR_SUCCESS);
-        assert_int_equal(fake_daemon_next(&f->store, &req), 0);
-        assert_field(&req, WIRE_IDENTITY, "d/m");
-        assert_field(&req, WIRE_PROPERTIES, "%24.on=o1");
-        assert_field(&req, WIRE_OUTPUT, "o1");
+        assert_int_equal(fake_ingest_read(f->dir, recs, ELEMENTSOF(recs)), 2);
+        assert_string_equal(recs[0].identity, "d");
+        assert_string_equal(recs[0].properties, "a=1");
+        assert_int_equal(recs[0].payload_len, 5);
+        assert_memory_equal(recs[0].payload, "hello", 5);
+        assert_null(recs[0].output);
+        assert_string_equal(recs[1].identity, "d/m");
+        assert_string_equal(recs[1].properties, "%24.on=o1");
+        assert_string_equal(recs[1].output, "o1");
+        for (size_t i = 0; i < ELEMENTSOF(recs); i++)
+                ingest_record_deinit(&recs[i]);
 
-        /* Store full: no PUBACK, the device resends later; QoS 0 is dropped instead. */
+        /* Store full (reject_new): no PUBACK, the device resends later; QoS 0 is dropped instead. */
+        snprintf(flag, sizeof(flag), "%s/store-full", f->dir);
+        _cleanup_close_ int fd = open(flag, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+        assert_true(fd >= 0);
+        f->plugin.ingest.full_checked_usec = 0; /* skip the cache's 100 ms */
         assert_int_equal(publish(f, &device, "devices/d/messages/events/", "x", 1, NULL), MOSQ_ERR_UNKNOWN);
         assert_int_equal(publish(f, &device, "devices/d/messages/events/", "x", 0, NULL), MOSQ_ERR_ACL_DENIED);
         assert_int_equal(publish(f, &device, "devices/d/messages/events/", "x", 2, NULL), MOSQ_ERR_UNKNOWN);
-        assert_int_equal(publish(f, &device, "devices/d/messages/events/", "x", 1, NULL), MOSQ_ERR_UNKNOWN);
-}
-
-static void test_callback_store_unavailable(void **state) {
-        Fixture *f = *state;
-        struct mosquitto device = { .id = "d", .address = "192.0.2.1", .username = "hub/d/?api-version=1" };
-        static const FakeStep slow[] = {
-                { WIRE_STORE_REPLY, 0, 400 },
-                { WIRE_STORE_REPLY, 0 },
-        };
-        Frame req;
-
-        /* Not running. */
-        assert_int_equal(publish(f, &device, "devices/d/messages/events/", "x", 1, NULL), MOSQ_ERR_UNKNOWN);
-
-        /* Too slow: the deadline (100 ms) passes, then the plugin backs off for as long. */
-        assert_int_equal(fake_daemon_start(&f->store, f->store_path, slow, ELEMENTSOF(slow)), 0);
-        uint64_t t0 = now_usec();
-        assert_int_equal(publish(f, &device, "devices/d/messages/events/", "x", 1, NULL), MOSQ_ERR_UNKNOWN);
-        uint64_t t1 = now_usec();
-        assert_true(t1 - t0 >= 90000 && t1 - t0 < 300000);
-        assert_int_equal(fake_daemon_next(&f->store, &req), 0);
-
-        assert_int_equal(publish(f, &device, "devices/d/messages/events/", "x", 1, NULL), MOSQ_ERR_UNKNOWN);
-        assert_true(now_usec() - t1 < 20000);
-
-        /* After the back-off, a fresh connection gets through (the late reply is not mistaken for it). */
-        usleep(450000);
-        assert_int_equal(publish(f, &device, "devices/d/messages/events/b=2", "y", 1, NULL), MOSQ_ERR_SUCCESS);
-        assert_int_equal(fake_daemon_next(&f->store, &req), 0);
-        assert_field(&req, WIRE_PROPERTIES, "b=2");
+        assert_int_equal(fake_ingest_read(f->dir, recs, ELEMENTSOF(recs)), 2);
+        for (size_t i = 0; i < ELEMENTSOF(recs); i++)
+                ingest_record_deinit(&recs[i]);
 }
 
 static void test_callback_rejects(void **state) {
@@ -302,7 +260,7 @@ static void test_callback_rejects(void **state) {
         memset(big, 'x', MESSAGE_PAYLOAD_MAX + 1);
         big[MESSAGE_PAYLOAD_MAX + 1] = '\0';
 
-        /* None of these reach hub-store (it is not running: they would fail differently). */
+        /* None of these reach the ingest log. */
         assert_int_equal(publish(f, &device, "devices/d/messages/events/", big, 1, NULL), MOSQ_ERR_PAYLOAD_SIZE);
         assert_int_equal(publish(f, &device, "devices/d/messages/events/a=%zz", "x", 1, NULL), MOSQ_ERR_ACL_DENIED);
         assert_int_equal(publish(f, &device, "devices/e/messages/events/", "x", 1, NULL), MOSQ_ERR_ACL_DENIED);
@@ -428,7 +386,6 @@ int main(void) {
                 cmocka_unit_test(test_classify_bad_bag),
                 cmocka_unit_test(test_classify_internal),
                 cmocka_unit_test_setup_teardown(test_callback_store, fixture_setup, fixture_teardown),
-                cmocka_unit_test_setup_teardown(test_callback_store_unavailable, fixture_setup, fixture_teardown),
                 cmocka_unit_test_setup_teardown(test_callback_rejects, fixture_setup, fixture_teardown),
                 cmocka_unit_test_setup_teardown(test_callback_kick, fixture_setup, fixture_teardown),
                 cmocka_unit_test_setup_teardown(test_callback_device_request, fixture_setup, fixture_teardown),

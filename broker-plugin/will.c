@@ -37,18 +37,12 @@ int will_properties(const char *bag, char **ret) {
 
 static int will_store(Plugin *p, const char *identity, const Message *m, const struct mosquitto_evt_acl_check *ed) {
         _cleanup_free_ char *properties = NULL;
-        int status = 0, r = 0;
+        int r;
 
         r = will_properties(m->properties ? m->properties : "", &properties);
         if (r < 0)
                 return r;
-        if (p->ingest.writer)
-                status = ingest_append(&p->ingest, identity, properties, ed->payload, ed->payloadlen, m->output);
-        else
-                r = backend_store(&p->backend, identity, properties, ed->payload, ed->payloadlen, m->output, &status);
-        if (r >= 0)
-                presence_sync(p);
-        return r < 0 ? r : status;
+        return ingest_append(&p->ingest, identity, properties, ed->payload, ed->payloadlen, m->output);
 }
 
 int will_handle(Plugin *p, const Client *sender, const struct mosquitto_evt_acl_check *ed) {

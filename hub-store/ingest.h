@@ -1,4 +1,4 @@
-/* storage.ingest: log — importing the broker plugin's ingest log into the message store */
+/* Importing the broker plugin's ingest log into the message store */
 #pragma once
 
 #include <stdint.h>
@@ -8,8 +8,11 @@ typedef struct Importer Importer;
 
 /* Records per tick at most: the loop also serves the socket and the links. */
 #define IMPORTER_BATCH 5000u
-#define IMPORTER_BUSY_USEC (5u * 1000u)   /* next tick when records flowed */
-#define IMPORTER_IDLE_USEC (50u * 1000u)  /* next tick when the log was quiet */
+/* A pass this long after the last one even without a wake-up (the inotify watch is only for latency). */
+#define IMPORTER_IDLE_USEC (50u * 1000u)
+/* The store-bytes-per-log-byte bound before any record was imported, x256, and how long a measure counts. */
+#define IMPORTER_RATIO_INITIAL_Q8 (2u * 256u)
+#define IMPORTER_RATIO_WINDOW_USEC (1000u * 1000u)
 /* reject_new: the plugin refuses new messages from this fill level on, and again below the lower one. */
 #define IMPORTER_FULL_PERCENT 95u
 #define IMPORTER_NOT_FULL_PERCENT 90u

@@ -26,7 +26,6 @@
 /* systemctl status shows this (in ticks). */
 #define STATUS_EVERY_TICKS 5u
 /* At most one "store full" warning this often. */
-#define REJECT_LOG_INTERVAL_USEC (10u * 1000000u)
 
 bool identity_is_valid(const char *identity) {
         _cleanup_free_ char *device = NULL, *module = NULL;
@@ -100,55 +99,6 @@ void manager_store_result(Manager *m, int r) {
         }
 }
 
-static void manager_reply_store(Manager *m, const Frame *req, FrameBuilder *reply) {
-        _cleanup_free_ char *identity = NULL, *properties = NULL, *output = NULL;
-        int r;
-
-        r = frame_get_string(req, WIRE_IDENTITY, &identity);
-        if (r >= 0 && !identity_is_valid(identity))
-                r = -EINVAL;
-        if (r >= 0) {
-                r = frame_get_string(req, WIRE_PROPERTIES, &properties);
-                if (r == -ENOENT)
-                        r = 0;
-        }
-        if (r >= 0) {
-                r = frame_get_string(req, WIRE_OUTPUT, &output);
-                if (r == -ENOENT)
-                        r = 0;
-        }
-        const FrameField *payload = frame_get(req, WIRE_PAYLOAD);
-        if (r >= 0 && !payload)
-                r = -EINVAL;
-        if (r < 0)
-                return wire_reply_init(reply, WIRE_STORE_REPLY, EINVAL, "malformed store request");
-
-        StoreMessage msg = {
-                .time_ms = realtime_msec(),
-                .identity = identity,
-                .properties = properties ? properties : "",
-                .output = output && *output ? output : NULL,
-                .payload = payload->data,
-                .payload_len = payload->len,
-        };
-        /* Invariant 1: the reply (and so the device's PUBACK) only after RocksDB has it in the WAL. */
-        r = manager_route_message(m, &msg, false);
-        manager_store_result(m, r);
-        if (r == -ENOBUFS) {
-                uint64_t now = now_usec();
-                if (now - m->rejected_logged_usec >= REJECT_LOG_INTERVAL_USEC) {
-                        log_warning("Message store full (%" PRIu64 " of %" PRIu64 " bytes), refusing messages of '%s'",
-                                    store_bytes(m->store), store_max_bytes(m->store), identity);
-                        m->rejected_logged_usec = now;
-                }
-                return wire_reply_init(reply, WIRE_STORE_REPLY, ENOBUFS, "message store full");
-        }
-        if (r < 0)
-                return wire_reply_init(reply, WIRE_STORE_REPLY, EIO, "message store failed");
-
-        wire_reply_init(reply, WIRE_STORE_REPLY, 0, NULL);
-}
-
 static void manager_reply_presence(Manager *m, const Frame *req, FrameBuilder *reply) {
         _cleanup_free_ char *identity = NULL;
         uint32_t connected;
@@ -196,7 +146,6 @@ static const struct {
         uint16_t type;
         RequestHandler handler;
 } request_table[] = {
-        { WIRE_STORE_REQUEST, manager_reply_store },
         { WIRE_PRESENCE_REQUEST, manager_reply_presence },
         { WIRE_CONTROL_REQUEST, manager_reply_control },
         { WIRE_CONFIG_APPLY_REQUEST, manager_reply_config_apply },
@@ -204,13 +153,12 @@ static const struct {
 };
 
 /*
- * Messages and presence from the plugin (the broker's uid) or a daemon;
+ * Presence from the plugin (the broker's uid) or a daemon;
  * configuration and the store's folder from the daemons only (twin-sync, the
  * agent); the control commands are all read-only.
  */
 static unsigned manager_request_access(void *userdata, const Frame *req) {
         switch (req->type) {
-        case WIRE_STORE_REQUEST:
         case WIRE_PRESENCE_REQUEST:
                 return PEER_HUB | PEER_BROKER;
         case WIRE_CONTROL_REQUEST:
@@ -295,8 +243,12 @@ static int manager_open_store(Manager *m) {
         StoreOptions o = {
                 .max_bytes = m->config->max_bytes,
                 .overflow = m->config->overflow,
-                /* With the ingest log the plugin synced already; the importer syncs before deleting a segment. */
-                .sync_every_write = m->config->sync == SYNC_ALWAYS && m->config->ingest != INGEST_LOG,
+                /*
+                 * Every message comes from the ingest log, which the plugin synced
+                 * (sync: always) or the importer syncs (periodic); the importer syncs
+                 * the store before it deletes a segment.
+                 */
+                .sync_every_write = false,
         };
         int r;
 
@@ -403,11 +355,9 @@ int manager_start(Manager *m) {
         if (r < 0)
                 return log_error_errno(r, "Failed to set up local endpoints: %m");
 
-        if (m->config->ingest == INGEST_LOG) {
-                r = importer_new(m, &m->importer);
-                if (r < 0)
-                        return log_error_errno(r, "Failed to set up the ingest log import: %m");
-                log_info("Importing the ingest log from '%s/" INGEST_DIR "'", m->config->storage_dir);
-        }
+        r = importer_new(m, &m->importer);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the ingest log import: %m");
+        log_info("Importing the ingest log from '%s/" INGEST_DIR "'", m->config->storage_dir);
         return 0;
 }

@@ -55,7 +55,7 @@ struct Manager {
         StoreLocation location;    /* where the store lives, and a move in progress */
         sd_event_source *move_source; /* defer: the move a storageFolder request accepted */
         char *storage_error;       /* why the last move failed; NULL none */
-        Importer *importer;        /* storage.ingest: log; NULL otherwise */
+        Importer *importer;        /* the plugin's ingest log into the store */
         FrameServer *server;
         FrameClient auth_cache;    /* keys for upstream tokens, scope sync */
         Bus *bus;                  /* the internal bus: requests for the hub, cloud traffic for daemons */
@@ -91,7 +91,6 @@ struct Manager {
 
         bool store_failing;
         uint64_t store_failures;
-        uint64_t rejected_logged_usec;
 };
 
 /* Takes ownership of config. */

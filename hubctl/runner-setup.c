@@ -62,15 +62,13 @@ int runner_dirs_setup(const Config *c, const BrokerUser *u) {
 }
 
 /*
- * storage.ingest: log — the plugin, running as the broker user, appends to
+ * The ingest log: the plugin, running as the broker user, appends to
  * {storage_dir}/ingest: that folder is the broker user's (0700), and
  * storage_dir lets its group through (0750) without opening the message store.
  */
 int runner_ingest_dir_setup(const Config *c, const BrokerUser *u) {
         _cleanup_free_ char *dir = NULL;
 
-        if (c->ingest != INGEST_LOG)
-                return 0;
         if (asprintf(&dir, "%s/" INGEST_DIR, c->storage_dir) < 0)
                 return -ENOMEM;
         if (mkdir(dir, 0700) < 0 && errno != EEXIST)
@@ -171,7 +169,7 @@ int runner_hub_dirs_setup(const Config *c, const BrokerUser *broker, const Broke
                 return r;
         if (chown(c->storage_dir, hub->uid, bus_gid) < 0 || chmod(c->storage_dir, 0750) < 0)
                 return -errno;
-        if (c->ingest == INGEST_LOG && broker->switch_user) {
+        if (broker->switch_user) {
                 r = chown_tree(ingest, broker->uid, hub->gid, NULL, 0040);
                 if (r < 0)
                         return r;

@@ -39,7 +39,7 @@ void broker_user_deinit(BrokerUser *u);
 
 /* Creates runtime_dir and storage_dir (0750) and hands runtime_dir to the broker user. */
 int runner_dirs_setup(const Config *c, const BrokerUser *u);
-/* storage.ingest: log — creates {storage_dir}/ingest for the broker user. No-op otherwise. */
+/* Creates {storage_dir}/ingest, the ingest log's folder, for the broker user. */
 int runner_ingest_dir_setup(const Config *c, const BrokerUser *u);
 
 /*

@@ -1,6 +1,7 @@
 /* Synchronous request/reply over a Unix socket, with a deadline */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,18 @@ int frame_client_init(FrameClient *c, const char *path) {
 
 static void client_disconnect(FrameClient *c) {
         c->fd = safe_close(c->fd);
+}
+
+bool frame_client_peer_gone(FrameClient *c) {
+        struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+
+        if (c->fd < 0)
+                return false;
+        /* Between calls nothing is owed to us: a readable socket is EOF (the daemon exited) or junk. */
+        if (poll(&pfd, 1, 0) <= 0)
+                return false;
+        client_disconnect(c);
+        return true;
 }
 
 void frame_client_deinit(FrameClient *c) {

@@ -1,6 +1,7 @@
 /* Synchronous request/reply over a Unix socket, with a deadline */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "proto/frame.h"
@@ -28,6 +29,12 @@ void frame_client_deinit(FrameClient *c);
  * call. -ENOENT/-ECONNREFUSED daemon not running, -ETIMEDOUT, -EBADMSG.
  */
 int frame_client_call(FrameClient *c, FrameBuilder *request, uint64_t timeout_usec, Frame *ret_frame);
+
+/*
+ * Between calls: true if the daemon closed our idle connection (it exited or
+ * restarted); the connection is dropped, the next call makes a new one.
+ */
+bool frame_client_peer_gone(FrameClient *c);
 
 /* The reply's WIRE_STATUS as 0 or -errno; -EBADMSG if missing. */
 int wire_reply_status(const Frame *reply);

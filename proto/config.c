@@ -253,13 +253,6 @@ static int parse_sync(const char *s, void *field) {
         return 0;
 }
 
-static int parse_ingest(const char *s, void *field) {
-        IngestMode m = ingest_mode_from_string(s);
-        if (m < 0)
-                return -EINVAL;
-        *(IngestMode *) field = m;
-        return 0;
-}
 
 static int parse_log_level(const char *s, void *field) {
         int l = log_level_from_string(s);
@@ -286,7 +279,6 @@ static const ConfigType type_sec = { "invalid duration", parse_sec };
 static const ConfigType type_msec = { "invalid duration", parse_msec };
 static const ConfigType type_overflow = { "invalid overflow policy (drop_oldest, reject_new)", parse_overflow };
 static const ConfigType type_sync = { "invalid sync policy (periodic, always)", parse_sync };
-static const ConfigType type_ingest = { "invalid ingest mode (socket, log)", parse_ingest };
 static const ConfigType type_log_level = { "invalid log level (error, warning, notice, info, debug)", parse_log_level };
 
 #define ITEM(k, t, f, d) { .key = (k), .type = &(t), .offset = offsetof(Config, f), .def = (d) }
@@ -325,7 +317,6 @@ static const ConfigItem config_items[] = {
         ITEM("storage.overflow", type_overflow, overflow, "drop_oldest"),
         ITEM("storage.sync", type_sync, sync, "periodic"),
         ITEM("storage.sync_interval", type_msec, sync_interval_msec, "1s"),
-        ITEM("storage.ingest", type_ingest, ingest, "socket"),
         ITEM("storage.twin_queue_max_bytes", type_bytes, twin_queue_max_bytes, "256KiB"),
 
         ITEM("store_and_forward.time_to_live", type_sec, ttl_sec, "2h"),
@@ -384,11 +375,6 @@ static const char *const sync_policy_table[_SYNC_POLICY_MAX] = {
         [SYNC_ALWAYS] = "always",
 };
 
-static const char *const ingest_mode_table[_INGEST_MODE_MAX] = {
-        [INGEST_SOCKET] = "socket",
-        [INGEST_LOG] = "log",
-};
-
 static int string_table_lookup(const char *const *table, size_t n, const char *s) {
         if (!s)
                 return -EINVAL;
@@ -412,14 +398,6 @@ const char *sync_policy_to_string(SyncPolicy p) {
 
 SyncPolicy sync_policy_from_string(const char *s) {
         return (SyncPolicy) string_table_lookup(sync_policy_table, _SYNC_POLICY_MAX, s);
-}
-
-const char *ingest_mode_to_string(IngestMode m) {
-        return m >= 0 && m < _INGEST_MODE_MAX ? ingest_mode_table[m] : NULL;
-}
-
-IngestMode ingest_mode_from_string(const char *s) {
-        return (IngestMode) string_table_lookup(ingest_mode_table, _INGEST_MODE_MAX, s);
 }
 
 /* ---- the parser ---- */

@@ -27,13 +27,6 @@ typedef enum SyncPolicy {
         _SYNC_POLICY_INVALID = -22,
 } SyncPolicy;
 
-typedef enum IngestMode {
-        INGEST_SOCKET, /* the plugin waits for hub-store's reply to each message */
-        INGEST_LOG,    /* the plugin appends to the ingest log; hub-store imports it (proto/ingest-log.h) */
-        _INGEST_MODE_MAX,
-        _INGEST_MODE_INVALID = -22,
-} IngestMode;
-
 typedef struct UidRange {
         uint32_t first, last;
 } UidRange;
@@ -77,7 +70,6 @@ typedef struct Config {
         OverflowPolicy overflow;      /* storage.overflow (drop_oldest) */
         SyncPolicy sync;              /* storage.sync (periodic) */
         uint64_t sync_interval_msec;  /* storage.sync_interval (1s) */
-        IngestMode ingest;            /* storage.ingest (socket) */
         uint64_t twin_queue_max_bytes; /* storage.twin_queue_max_bytes (256KiB): pending reported patches per identity */
 
         /* store_and_forward: */
@@ -130,8 +122,6 @@ const char *overflow_policy_to_string(OverflowPolicy p);
 OverflowPolicy overflow_policy_from_string(const char *s);
 const char *sync_policy_to_string(SyncPolicy p);
 SyncPolicy sync_policy_from_string(const char *s);
-const char *ingest_mode_to_string(IngestMode m);
-IngestMode ingest_mode_from_string(const char *s);
 
 static inline void config_freep(Config **c) {
         if (*c)

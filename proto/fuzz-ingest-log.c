@@ -1,4 +1,4 @@
-/* Fuzz target: ingest-log records, as stored and with a valid CRC put in front of arbitrary bodies */
+/* Fuzz target: ingest-log records, as stored and with a valid CRC put in front of arbitrary bodies; the room file */
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -44,5 +44,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 memcpy(rec + INGEST_RECORD_HEADER_SIZE, data, size);
         parse_all(rec, INGEST_RECORD_HEADER_SIZE + size);
         free(rec);
+
+        /* The first bytes as hub-store's room file, as the plugin maps it. */
+        if (size >= sizeof(IngestRoom)) {
+                IngestRoom m, copy;
+                memcpy(&m, data, sizeof(m));
+                if (ingest_room_read(&m, &copy) == 0 && strlen(copy.segment) >= INGEST_SEGMENT_NAME_MAX)
+                        abort();
+        }
         return 0;
 }

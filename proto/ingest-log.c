@@ -5,6 +5,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -17,6 +18,7 @@
 #define READ_CHUNK (256u * 1024u)
 
 struct IngestWriter {
+        char name[INGEST_SEGMENT_NAME_MAX]; /* of the current segment */
         char *dir;
         int dir_fd;
         int fd;                 /* current segment; -1: open a new one at the next append */
@@ -97,6 +99,7 @@ static int writer_new_segment(IngestWriter *w) {
                 }
                 w->fd = fd;
                 w->size = 0;
+                memcpy(w->name, name, sizeof(name));
                 w->last_start_ns = t;
                 return 0;
         }
@@ -164,6 +167,15 @@ int ingest_writer_append(IngestWriter *w, const char *identity, const char *prop
         return 0;
 }
 
+size_t ingest_record_size(const char *identity, const char *properties, size_t len, const char *output) {
+        /* The record header, the body's type, then a tag and a length before each field. */
+        size_t n = INGEST_RECORD_HEADER_SIZE + 2 + 6 + strlen(identity) + 6 + (properties ? strlen(properties) : 0) +
+                   6 + len + 6 + sizeof(uint64_t);
+        if (output)
+                n += 6 + strlen(output);
+        return n;
+}
+
 int ingest_writer_rotate(IngestWriter *w) {
         if (w->fd < 0 || w->size == 0)
                 return 0;
@@ -180,6 +192,85 @@ int ingest_writer_sync(IngestWriter *w) {
                 return r;
         }
         return 0;
+}
+
+const char *ingest_writer_segment(const IngestWriter *w, uint64_t *ret_size) {
+        *ret_size = w->fd >= 0 ? w->size : 0;
+        return w->fd >= 0 ? w->name : NULL;
+}
+
+int ingest_room_create(const char *path, IngestRoom **ret) {
+        _cleanup_close_ int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+        if (fd < 0)
+                return -errno;
+        /* Same size again after a restart: a plugin's mapping of the old one stays valid. */
+        if (ftruncate(fd, sizeof(IngestRoom)) < 0)
+                return -errno;
+        void *p = mmap(NULL, sizeof(IngestRoom), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (p == MAP_FAILED)
+                return -errno;
+        *ret = p;
+        return 0;
+}
+
+void ingest_room_publish(IngestRoom *m, const char *segment, uint64_t offset, uint64_t allow) {
+        uint32_t seq = __atomic_load_n(&m->seq, __ATOMIC_RELAXED);
+
+        __atomic_store_n(&m->seq, seq | 1u, __ATOMIC_RELAXED);
+        __atomic_thread_fence(__ATOMIC_RELEASE);
+        __atomic_store_n(&m->magic, INGEST_ROOM_MAGIC, __ATOMIC_RELAXED);
+        __atomic_store_n(&m->allow, allow, __ATOMIC_RELAXED);
+        __atomic_store_n(&m->offset, offset, __ATOMIC_RELAXED);
+        size_t n = segment ? strnlen(segment, INGEST_SEGMENT_NAME_MAX - 1) : 0;
+        for (size_t i = 0; i < INGEST_SEGMENT_NAME_MAX; i++)
+                __atomic_store_n(&m->segment[i], i < n ? segment[i] : 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&m->seq, (seq | 1u) + 1u, __ATOMIC_RELEASE);
+}
+
+int ingest_room_open(const char *path, const IngestRoom **ret) {
+        struct stat st;
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode) || (size_t) st.st_size < sizeof(IngestRoom))
+                return -ENOENT; /* not written yet */
+        void *p = mmap(NULL, sizeof(IngestRoom), PROT_READ, MAP_SHARED, fd, 0);
+        if (p == MAP_FAILED)
+                return -errno;
+        *ret = p;
+        return 0;
+}
+
+int ingest_room_read(const IngestRoom *m, IngestRoom *ret) {
+        for (unsigned attempt = 0; attempt < 1000; attempt++) {
+                uint32_t seq = __atomic_load_n(&m->seq, __ATOMIC_ACQUIRE);
+                if (seq & 1u)
+                        continue;
+                IngestRoom c = {
+                        .magic = __atomic_load_n(&m->magic, __ATOMIC_RELAXED),
+                        .seq = seq,
+                        .allow = __atomic_load_n(&m->allow, __ATOMIC_RELAXED),
+                        .offset = __atomic_load_n(&m->offset, __ATOMIC_RELAXED),
+                };
+                for (size_t i = 0; i < INGEST_SEGMENT_NAME_MAX; i++)
+                        c.segment[i] = __atomic_load_n(&m->segment[i], __ATOMIC_RELAXED);
+                __atomic_thread_fence(__ATOMIC_ACQUIRE);
+                if (__atomic_load_n(&m->seq, __ATOMIC_RELAXED) != seq)
+                        continue;
+                if (c.magic != INGEST_ROOM_MAGIC)
+                        return -EBADMSG;
+                c.segment[INGEST_SEGMENT_NAME_MAX - 1] = 0;
+                *ret = c;
+                return 0;
+        }
+        return -EAGAIN;
+}
+
+void ingest_room_unmap(const IngestRoom *m) {
+        if (m)
+                (void) munmap((void *) m, sizeof(IngestRoom));
 }
 
 void ingest_record_deinit(IngestRecord *r) {

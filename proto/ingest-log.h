@@ -8,7 +8,7 @@
 #include "proto/frame.h"
 
 /*
- * With `storage.ingest: log` the broker plugin appends each telemetry
+ * The broker plugin appends each telemetry
  * message to {storage_dir}/ingest/ and acknowledges it (DESIGN.md
  * invariant 1: a PUBACK means the message is in this file), and hub-store
  * imports the files into RocksDB in the background, in file order.
@@ -42,10 +42,47 @@ IngestWriter *ingest_writer_free(IngestWriter *w);
  */
 int ingest_writer_append(IngestWriter *w, const char *identity, const char *properties, const void *payload,
                          size_t len, const char *output, uint64_t time_ms);
+/* The bytes ingest_writer_append() writes for this record (output may be NULL). */
+size_t ingest_record_size(const char *identity, const char *properties, size_t len, const char *output);
 /* Starts a new (empty) segment now if the current one holds records, so the importer may delete that one. */
 int ingest_writer_rotate(IngestWriter *w);
 /* fdatasync() of the current segment (sync: always). */
 int ingest_writer_sync(IngestWriter *w);
+/* The segment the next record goes to if it fits (NULL if none is open), and its size. */
+const char *ingest_writer_segment(const IngestWriter *w, uint64_t *ret_size);
+
+/*
+ * The room file, {runtime_dir}/INGEST_ROOM_FILE: how much more the plugin
+ * may append under reject_new, so the store's budget is not overshot by
+ * messages the plugin already acknowledged. hub-store writes it after every
+ * import pass, the plugin reads it before every append; both map it (no
+ * syscall per message), and a sequence number (odd while hub-store writes)
+ * keeps a read from seeing half an update.
+ *
+ * allow: ingest-log bytes that may still be appended after position
+ * (segment, offset), the first byte not yet imported: the store's free
+ * budget divided by how many store bytes one log byte became at most
+ * lately (route fan-out, keys).
+ */
+#define INGEST_ROOM_FILE "ingest-room"
+#define INGEST_ROOM_MAGIC UINT32_C(0x45524f31) /* "ERO1" */
+
+typedef struct IngestRoom {
+        uint32_t magic;
+        uint32_t seq;
+        uint64_t allow;
+        uint64_t offset;
+        char segment[INGEST_SEGMENT_NAME_MAX]; /* "" none */
+} IngestRoom;
+
+/* hub-store: creates or opens the file and maps it writable. */
+int ingest_room_create(const char *path, IngestRoom **ret);
+void ingest_room_publish(IngestRoom *m, const char *segment, uint64_t offset, uint64_t allow);
+/* The plugin: maps an existing file read-only (-ENOENT: hub-store has not written one yet). */
+int ingest_room_open(const char *path, const IngestRoom **ret);
+/* A consistent copy; -EAGAIN if hub-store was mid-update every time, -EBADMSG if not a room file. */
+int ingest_room_read(const IngestRoom *m, IngestRoom *ret);
+void ingest_room_unmap(const IngestRoom *m);
 
 /* One decoded record; strings are owned copies. */
 typedef struct IngestRecord {

@@ -61,7 +61,6 @@ static void test_full(void **state) {
                 "  overflow: reject_new\n"
                 "  sync: always\n"
                 "  sync_interval: 250ms\n"
-                "  ingest: log\n"
                 "store_and_forward:\n"
                 "  time_to_live: 30m\n"
                 "runtime_dir: /tmp/edgehub\n"
@@ -100,7 +99,6 @@ static void test_full(void **state) {
         assert_int_equal(c->overflow, OVERFLOW_REJECT_NEW);
         assert_int_equal(c->sync, SYNC_ALWAYS);
         assert_int_equal(c->sync_interval_msec, 250);
-        assert_int_equal(c->ingest, INGEST_LOG);
         assert_int_equal(c->ttl_sec, 1800);
         assert_string_equal(c->runtime_dir, "/tmp/edgehub");
         assert_int_equal(c->log_level, LOG_DEBUG);
@@ -146,7 +144,6 @@ static void test_defaults(void **state) {
         assert_int_equal(c->overflow, OVERFLOW_DROP_OLDEST);
         assert_int_equal(c->sync, SYNC_PERIODIC);
         assert_int_equal(c->sync_interval_msec, 1000);
-        assert_int_equal(c->ingest, INGEST_SOCKET);
         assert_int_equal(c->ttl_sec, 7200);
         assert_string_equal(c->runtime_dir, "/run/edgehub");
         assert_int_equal(c->log_level, LOG_INFO);
@@ -193,9 +190,6 @@ static void test_values(void **state) {
                 { "storage:\n  dir: var/lib\n", 0, "test.yaml:9:8: key 'storage.dir': not an absolute path 'var/lib'" },
                 { "storage:\n  overflow: drop\n", 0,
                   "test.yaml:9:13: key 'storage.overflow': invalid overflow policy (drop_oldest, reject_new) 'drop'" },
-                { "storage:\n  ingest: file\n", 0,
-                  "test.yaml:9:11: key 'storage.ingest': invalid ingest mode (socket, log) 'file'" },
-                { "storage:\n  ingest: socket\n", 1 },
                 { "storage:\n  twin_queue_max_bytes: 64KiB\n", 1 },
                 { "storage:\n  twin_queue_max_bytes: 65535\n", 0,
                   "test.yaml:9:25: key 'storage.twin_queue_max_bytes': must be between 64KiB and storage.max_bytes" },
@@ -493,10 +487,6 @@ static void test_enums(void **state) {
         assert_null(sync_policy_to_string(_SYNC_POLICY_MAX));
         assert_int_equal(sync_policy_from_string("periodic"), SYNC_PERIODIC);
         assert_int_equal(sync_policy_from_string(""), _SYNC_POLICY_INVALID);
-        assert_string_equal(ingest_mode_to_string(INGEST_LOG), "log");
-        assert_null(ingest_mode_to_string(_INGEST_MODE_MAX));
-        assert_int_equal(ingest_mode_from_string("socket"), INGEST_SOCKET);
-        assert_int_equal(ingest_mode_from_string("LOG"), _INGEST_MODE_INVALID);
 }
 
 int main(void) {

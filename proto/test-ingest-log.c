@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -76,12 +77,19 @@ static void test_round_trip(void **state) {
         list_segments(dir, &s);
         assert_int_equal(s.n, 0);
 
+        uint64_t size;
+        assert_null(ingest_writer_segment(w, &size));
         assert_int_equal(ingest_writer_append(w, "dev-1", "a=1", "\0\1\2", 3, NULL, 1000), 0);
+        assert_int_equal(ingest_writer_segment(w, &size) != NULL, 1);
+        assert_int_equal(size, ingest_record_size("dev-1", "a=1", 3, NULL));
         assert_int_equal(ingest_writer_append(w, "dev-1/mod", "", "", 0, "out1", 2000), 0);
+        assert_int_equal(ingest_writer_segment(w, &size) != NULL, 1);
+        assert_int_equal(size, ingest_record_size("dev-1", "a=1", 3, NULL) + ingest_record_size("dev-1/mod", "", 0, "out1"));
         assert_int_equal(ingest_writer_sync(w), 0);
 
         list_segments(dir, &s);
         assert_int_equal(s.n, 1);
+        assert_string_equal(ingest_writer_segment(w, &size), s.names[0]);
         _cleanup_close_ int fd = open_segment(dir, s.names[0]);
 
         assert_int_equal(ingest_reader_next(&rd, fd, off, &rec, &n), 0);
@@ -258,9 +266,46 @@ static void test_missing_dir(void **state) {
         assert_int_equal(ingest_writer_open("/nonexistent/ingest", &w), -ENOENT);
 }
 
+static void test_room(void **state) {
+        char dir[] = "/tmp/test-ingest-XXXXXX", path[64];
+        const IngestRoom *ro = NULL;
+        IngestRoom *rw = NULL, copy;
+
+        assert_non_null(mkdtemp(dir));
+        snprintf(path, sizeof(path), "%s/" INGEST_ROOM_FILE, dir);
+        assert_int_equal(ingest_room_open(path, &ro), -ENOENT);
+        assert_int_equal(ingest_room_create(path, &rw), 0);
+        /* Created but not written yet: not a room. */
+        assert_int_equal(ingest_room_open(path, &ro), 0);
+        assert_int_equal(ingest_room_read(ro, &copy), -EBADMSG);
+
+        ingest_room_publish(rw, "00000000000000000001-1.log", 42, 1000);
+        assert_int_equal(ingest_room_read(ro, &copy), 0);
+        assert_string_equal(copy.segment, "00000000000000000001-1.log");
+        assert_int_equal(copy.offset, 42);
+        assert_int_equal(copy.allow, 1000);
+        assert_int_equal(copy.seq % 2, 0);
+
+        /* Another publish shows through the same mapping; a restart's create keeps the file. */
+        ingest_room_publish(rw, "", 0, 0);
+        (void) munmap(rw, sizeof(*rw));
+        assert_int_equal(ingest_room_create(path, &rw), 0);
+        assert_int_equal(ingest_room_read(ro, &copy), 0);
+        assert_string_equal(copy.segment, "");
+        assert_int_equal(copy.allow, 0);
+        ingest_room_publish(rw, "00000000000000000002-1.log", 7, 5);
+        assert_int_equal(ingest_room_read(ro, &copy), 0);
+        assert_int_equal(copy.allow, 5);
+
+        (void) munmap(rw, sizeof(*rw));
+        ingest_room_unmap(ro);
+        remove_dir(dir);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_round_trip),
+                cmocka_unit_test(test_room),
                 cmocka_unit_test(test_torn_and_corrupt),
                 cmocka_unit_test(test_rotation),
                 cmocka_unit_test(test_rotate),

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """edgehub benchmark: ingest (hub vs bare mosquitto), offline backlog drain,
-peak RSS, bytes on disk per stored message. Prints figures; asserts no timings.
+peak RSS, bytes on disk per stored message, CPU per message, bytes written per payload
+byte, whole-hub idle memory. Prints figures; asserts no timings.
 
 Run with Debian's python3 (it has paho, which the harness imports), after
 building into build/ (or --build DIR):
@@ -16,13 +17,19 @@ Stages, all against real processes on this machine:
   (b) drain: a backlog of --messages from --drain-devices devices stored with the
       uplink cut, then the link restored: drain rate and time to the first message
       upstream (simulator /telemetry/count firstReceivedAt vs the restore time)
-  (c) peak RSS (VmHWM) of mosquitto, edgehub-auth-cache, edgehub-hub-store
-  (d) bytes on disk per stored message (storage/messages before the drain)
+  (c) peak RSS (VmHWM) of every hub process
+  (d) bytes on disk per stored message (storage/messages before the drain), and the bytes
+      every hub process wrote to the disk (/proc/PID/io write_bytes, net of cancelled writes)
+      per payload byte while the backlog was stored, and while it drained
+  (f) CPU-seconds per 100k messages of each process in the ingest runs of (a) (from
+      /proc/PID/stat utime+stime), beside bare mosquitto's
+  (g) whole hub idle: RSS, PSS, USS (/proc/PID/smaps_rollup) of every hub process with a
+      scope of --idle-children children and no device connected, beside an idle bare mosquitto
   (e) route: module -> module through a route (modA/out1 -> modB/in1, uplink cut) beside
       publisher -> subscriber through the bare mosquitto, by edgehub-routelat (one publisher,
       one subscriber, QoS 1, TLS): one-way latency p50/p90/p99 at --route-rate msgs/s, and the
-      throughput of the one route (as fast as --route-window allows); hub/bare ratios. Once per
-      --route-ingest mode (socket and log). `--only route` runs this stage alone.
+      throughput of the one route (as fast as --route-window allows); hub/bare ratios.
+      `--only route` runs this stage alone.
 """
 import argparse
 import json
@@ -45,7 +52,8 @@ import edgehub_harness as harness  # noqa: E402
 from edgehub_harness import Hub, Pki, Simulator, wait_until  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-PROCESSES = ("mosquitto", "edgehub-auth-cache", "edgehub-hub-store")
+PROCESSES = ("mosquitto", "edgehub-auth-cache", "edgehub-hub-store", "edgehub-twin-sync", "edgehub-method-router",
+             "edgehub-agent", "edgehub-run")
 
 
 def log(msg):
@@ -73,6 +81,40 @@ def proc_status_kib(pid, key):
     except (FileNotFoundError, TypeError):
         pass
     return None
+
+
+def proc_io_written(pid):
+    """Bytes a process caused to be written to the storage layer (write_bytes, counted when pages are
+    dirtied, so at once) less what it cancelled by deleting or truncating dirty pages."""
+    try:
+        with open(f"/proc/{pid}/io") as f:
+            v = dict(line.split(": ") for line in f.read().splitlines())
+        return int(v["write_bytes"]) - int(v["cancelled_write_bytes"])
+    except (FileNotFoundError, ProcessLookupError, KeyError, ValueError, TypeError):
+        return None
+
+
+def io_written(pids):
+    return {name: proc_io_written(pid) for name, pid in pids.items()}
+
+
+def io_delta(before, after):
+    return {k: after[k] - before[k] for k in after if after.get(k) is not None and before.get(k) is not None}
+
+
+def proc_smaps_kib(pid):
+    """Rss, Pss and USS (Private_Clean + Private_Dirty) of a process, KiB."""
+    v = {}
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) >= 2 and parts[0].endswith(":"):
+                    v[parts[0][:-1]] = int(parts[1]) if parts[1].isdigit() else None
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return {"rss_kib": v.get("Rss"), "pss_kib": v.get("Pss"),
+            "uss_kib": (v.get("Private_Clean") or 0) + (v.get("Private_Dirty") or 0)}
 
 
 def disk_usage(path):
@@ -209,6 +251,16 @@ class BareMosquitto:
         os.chmod(folder, 0o755)
         self.port = harness.free_port()
         self.conf = os.path.join(folder, "mosquitto.conf")
+        # The PKI's key is the hub's own: mosquitto (dropping to its user) reads a copy of its own.
+        key = os.path.join(folder, "server.key")
+        shutil.copyfile(pki.key, key)
+        try:
+            import pwd
+            u = pwd.getpwnam("mosquitto")
+            os.chown(key, u.pw_uid, u.pw_gid)
+        except KeyError:
+            pass
+        os.chmod(key, 0o600)
         with open(self.conf, "w") as f:
             f.write(f"""# bare mosquitto for the ingest comparison: same TLS settings as edgehub-run writes
 per_listener_settings false
@@ -221,7 +273,7 @@ max_inflight_messages 100
 max_packet_size 300000
 listener {self.port} 127.0.0.1
 certfile {pki.cert}
-keyfile {pki.key}
+keyfile {key}
 tls_version tlsv1.2
 """)
         self.proc = None
@@ -251,8 +303,10 @@ tls_version tlsv1.2
 # ---------------------------------------------------------------- the stages
 
 def hub_pids(hub):
-    pids = {}
+    pids = {"edgehub-run": hub.proc.pid}
     for name in PROCESSES:
+        if name == "edgehub-run":
+            continue
         pid = hub.child_pid(name)
         if pid:
             with open(f"/proc/{pid}/comm") as f:
@@ -301,10 +355,8 @@ def upstream_messages(hub):
 
 
 def wait_imported(hub, timeout=60):
-    """storage.ingest: log — acknowledged messages may still wait in the ingest log: wait until the
-    queue has stopped changing for a second."""
-    if hub.settings.get("ingest") != "log":
-        return
+    """Acknowledged messages may still wait in the ingest log: wait until the queue has stopped
+    changing for a second."""
     start, last, last_change = time.monotonic(), None, time.monotonic()
     while time.monotonic() - start < timeout:
         n = upstream_messages(hub)
@@ -340,6 +392,7 @@ def stage_backlog_and_drain(args, hub, sim, pki, exe, ids_file, pids, expected):
     remaining = max(0, args.messages - stored)
     per_device = math.ceil(remaining / args.drain_devices) if remaining else 0
     fill = None
+    io_before_fill = io_written(pids)
     if per_device:
         log(f"backlog: {stored} stored already, {args.drain_devices} devices x {per_device} more, uplink cut")
         meter = CpuMeter(pids)
@@ -353,6 +406,8 @@ def stage_backlog_and_drain(args, hub, sim, pki, exe, ids_file, pids, expected):
     # Let RocksDB settle a moment (memtable flushes) before measuring the disk.
     time.sleep(2)
     wait_imported(hub)
+    io_fill = io_delta(io_before_fill, io_written(pids))
+    filled = per_device * args.drain_devices
     status = hub.hubctl_json("status")
     queue = hub.upstream_queue()
     backlog = queue["messages"]
@@ -379,6 +434,7 @@ def stage_backlog_and_drain(args, hub, sim, pki, exe, ids_file, pids, expected):
     perf = None
     if args.perf:
         perf = start_perf(pids["edgehub-hub-store"], os.path.join(args.perf, "drain-edgehub-hub-store.data"))
+    io_before_drain = io_written(pids)
     meter.start()
     t_restore_ms = time.time() * 1000.0
     t0 = time.monotonic()
@@ -405,6 +461,15 @@ def stage_backlog_and_drain(args, hub, sim, pki, exe, ids_file, pids, expected):
         time.sleep(0.2)
     meter.stop()
     stop_perf(perf)
+    time.sleep(2)  # what the drain leaves to RocksDB's threads (flushes of the deletions)
+    io_drain = io_delta(io_before_drain, io_written(pids))
+    payload_fill = filled * args.payload
+    disk["io"] = {
+        "fill_messages": filled, "fill_written": io_fill,
+        "fill_per_payload_byte": round(sum(io_fill.values()) / payload_fill, 2) if payload_fill else None,
+        "drain_messages": backlog, "drain_written": io_drain,
+        "drain_per_payload_byte": round(sum(io_drain.values()) / (backlog * args.payload), 2) if backlog else None,
+    }
     c = sim.count()
     first_at = c.get("firstReceivedAt")
     last_at = c.get("lastReceivedAt")
@@ -426,6 +491,39 @@ def stage_backlog_and_drain(args, hub, sim, pki, exe, ids_file, pids, expected):
     if missing:
         log(f"drain: {len(missing)} identities short, e.g. {list(missing.items())[:3]}")
     return fill, disk, rss_backlog, drain
+
+
+# ---------------------------------------------------------------- (g) idle memory
+
+def stage_idle(args, work, pki, sim, edge_key, have):
+    """A hub of its own with --idle-children children in its scope and no device connected, settled;
+    then an idle bare mosquitto (no connection) for scale."""
+    log(f"(g) idle: adding {max(0, args.idle_children - have)} children to the scope")
+    for i in range(have, args.idle_children):
+        sim.add_child(f"bench-{i}")
+    hub = Hub(os.path.join(work, "idle-hub"), pki, sim, edge_key, max_bytes=args.max_bytes, sync=args.sync)
+    bare = None
+    try:
+        sim.restore()
+        hub.start()
+        try:
+            wait_until(lambda: len(hub.hubctl_json("devices").get("devices", [])) >= args.idle_children, 120,
+                       interval=1, what=f"{args.idle_children} devices in the scope")
+        except TimeoutError:
+            log("(g) idle: the scope did not list every child within 120 s, measuring anyway")
+        time.sleep(5)  # let the start-up work (scope sync, twin reports) finish
+        pids = hub_pids(hub)
+        processes = {name: proc_smaps_kib(pid) for name, pid in pids.items()}
+        bare = BareMosquitto(os.path.join(work, "idle-bare"), pki).start()
+        time.sleep(1)
+        bare_mem = proc_smaps_kib(bare.proc.pid)
+    finally:
+        if bare:
+            bare.stop()
+        hub.stop()
+    total = {k: sum(m[k] for m in processes.values() if m and m.get(k) is not None)
+             for k in ("rss_kib", "pss_kib", "uss_kib")}
+    return {"children": args.idle_children, "processes": processes, "total": total, "bare": bare_mem}
 
 
 # ---------------------------------------------------------------- (e) route
@@ -491,15 +589,15 @@ def route_ratio(hub, bare, key):
 
 def stage_route(args, work, pki, sim, edge_key):
     """modA -> route -> modB through the hub (uplink cut) beside publisher -> subscriber through a bare
-    mosquitto, alternating, once per storage.ingest mode."""
+    mosquitto, alternating."""
     keys = {m: sim.add_identity(harness.EDGE_ID, m)["primaryKey"] for m in ("modA", "modB")}
     pub, sub = module_credentials(sim, keys, "modA"), module_credentials(sim, keys, "modB")
     bare = BareMosquitto(os.path.join(work, "route-bare"), pki).start()
     modes = {}
     try:
-        for mode in args.route_ingest:
+        for mode in ("log",):
             hub = Hub(os.path.join(work, f"route-hub-{mode}"), pki, sim, edge_key, max_bytes=args.max_bytes,
-                      sync=args.sync, ingest=mode, routes={"toB": ROUTE})
+                      sync=args.sync, routes={"toB": ROUTE})
             try:
                 sim.restore()  # the scope of the modules comes from the cloud once
                 hub.start()
@@ -513,7 +611,7 @@ def stage_route(args, work, pki, sim, edge_key):
                     log(f"(e) route, {kind}: bare mosquitto, rate {rate or 'max'}, {args.route_seconds} s")
                     b = run_routelat(args, bare.port, pki.ca_cert, rate, args.route_seconds,
                                      CpuMeter({"mosquitto": bare.proc.pid}), topic=ROUTE_PUB_TOPIC)
-                    log(f"(e) route, {kind}: hub (ingest {mode}), rate {rate or 'max'}, {args.route_seconds} s")
+                    log(f"(e) route, {kind}: hub, rate {rate or 'max'}, {args.route_seconds} s")
                     h = run_routelat(args, hub.tls_port, pki.ca_cert, rate, args.route_seconds, CpuMeter(pids),
                                      pub=pub, sub=sub, topic=ROUTE_PUB_TOPIC)
                     ratio = {q: route_ratio(h["latency_ms"], b["latency_ms"], q) for q in ("p50", "p90", "p99")}
@@ -544,8 +642,8 @@ def print_route_table(r):
             if not k:
                 continue
             title = (f"latency at {r['rate']:,} msg/s" if kind == "latency" else "throughput (as fast as the window)")
-            out.append(f"  {title}, hub storage.ingest: {mode}")
-            for who, label in (("bare", "bare mosquitto"), ("hub", f"hub route (ingest {mode})")):
+            out.append(f"  {title}")
+            for who, label in (("bare", "bare mosquitto"), ("hub", "hub route")):
                 f = k[who]
                 lat, ack = f["latency_ms"], f["ack_latency_ms"]
                 out.append(f"    {label:<26}{fmt_rate(f['msgs_per_s']):>9}{lat['p50']:>8.2f}{lat['p90']:>8.2f}"
@@ -575,6 +673,25 @@ def fmt_rate(x):
 def fmt_cpu(cpu, name):
     e = cpu.get(name) if cpu else None
     return f"{e['cpu_pct']:.0f}%" if e else "-"
+
+
+def idle_lines(idle):
+    out = ["", f"(g) whole hub idle: scope of {idle['children']:,} children, no device connected (KiB)",
+           f"    {'process':<26}{'RSS':>9}{'PSS':>9}{'USS':>9}"]
+    for name, m in idle["processes"].items():
+        if m:
+            out.append(f"    {name:<26}{m['rss_kib']:>9}{m['pss_kib']:>9}{m['uss_kib']:>9}")
+    t = idle["total"]
+    out.append(f"    {'whole hub':<26}{t['rss_kib']:>9}{t['pss_kib']:>9}{t['uss_kib']:>9}   "
+               f"= PSS {t['pss_kib'] / 1024:.1f} MiB (target <= 20 MiB)")
+    b = idle.get("bare")
+    if b:
+        out.append(f"    {'bare mosquitto, idle':<26}{b['rss_kib']:>9}{b['pss_kib']:>9}{b['uss_kib']:>9}")
+    return out
+
+
+def print_idle_table(idle):
+    print("\n".join(idle_lines(idle) + [""]), flush=True)
 
 
 def print_table(r):
@@ -630,6 +747,38 @@ def print_table(r):
                f"= {k['du_bytes_per_message']} B/msg ({k['files']} files)")
     out.append(f"    hubctl status: store.disk_bytes {k['store_disk_bytes'] / 2**20:.1f} MiB = "
                f"{k['store_disk_bytes_per_message']} B/msg; store.bytes (accounted) {k['store_bytes_per_message']} B/msg")
+    io = k.get("io")
+    if io:
+        def top(w):
+            return ", ".join(f"{n.replace('edgehub-', '')} {v / 2**20:.1f}" for n, v in
+                             sorted(w.items(), key=lambda x: -x[1]) if v > 0) or "-"
+        out.append("    written to disk per payload byte (/proc/PID/io write_bytes - cancelled, every hub process):")
+        out.append(f"      storing {io['fill_messages']:,} messages   {io['fill_per_payload_byte']}x   "
+                   f"(MiB: {top(io['fill_written'])})")
+        out.append(f"      draining {io['drain_messages']:,} messages  {io['drain_per_payload_byte']}x   "
+                   f"(MiB: {top(io['drain_written'])})")
+        if io["fill_per_payload_byte"] is not None and io["drain_per_payload_byte"] is not None:
+            out.append(f"      stored then drained          "
+                       f"{io['fill_per_payload_byte'] + io['drain_per_payload_byte']:.2f}x   (target <= 3x)")
+    out.append("")
+    out.append("(f) CPU-seconds per 100k messages, ingest runs of (a)")
+    names = [n for n in PROCESSES if any(n in (ing.get(key) or {}).get("cpu", {}) for key in ("hub", "hub_offline"))]
+    out.append(f"    {'target':<22}" + "".join(f"{n.replace('edgehub-', ''):>15}" for n in names) + f"{'hub total':>11}")
+    per100k = {}
+    for key, label in (("bare", "bare mosquitto"), ("hub", "hub, uplink up"), ("hub_offline", "hub, uplink cut")):
+        f = ing.get(key)
+        if not f or not f.get("acked"):
+            continue
+        cpu = f.get("cpu", {})
+        row = {n: cpu[n]["cpu_s"] * 100_000 / f["acked"] for n in names if n in cpu}
+        per100k[key] = sum(row.values())
+        out.append(f"    {label:<22}" + "".join(f"{row[n]:>15.2f}" if n in row else f"{'-':>15}" for n in names)
+                   + f"{per100k[key]:>11.2f}")
+    for key, label in (("hub", "hub/bare, uplink up"), ("hub_offline", "hub/bare, uplink cut")):
+        if per100k.get("bare") and key in per100k:
+            out.append(f"    {label:<22}{per100k[key] / per100k['bare']:>10.2f}x   (target <= 1.5x)")
+    if r.get("idle"):
+        out.extend(idle_lines(r["idle"]))
     out.append("")
     out.append("cpu columns: % of one core while publishing ('other' = the rest of the machine: other users of")
     out.append(f"this machine disturb the figures). loadavg at start: {' '.join(r['config']['loadavg_at_start'])}; "
@@ -656,8 +805,6 @@ def parse_args():
                    help="payloads of 'x' instead of random printable bytes (flatters bytes on disk)")
     p.add_argument("--loadgen-threads", type=int, default=1, help="load generator threads (1)")
     p.add_argument("--sync", default="periodic", choices=("periodic", "always"), help="hub storage.sync")
-    p.add_argument("--ingest", default="socket", choices=("socket", "log"),
-                   help="hub storage.ingest: socket (a call per message) or log (the ingest log)")
     p.add_argument("--max-bytes", default="2GiB", help="hub storage.max_bytes (2GiB)")
     p.add_argument("--repeat", type=int, help="ingest runs of each kind, median reported (3; quick 1)")
     p.add_argument("--online-drain-timeout", type=float, default=20,
@@ -669,7 +816,7 @@ def parse_args():
     p.add_argument("--perf", metavar="DIR",
                    help="perf record -g mosquitto and hub-store during the first hub ingest runs, and hub-store "
                         "during the drain, into DIR (perf figures are slower than without)")
-    p.add_argument("--only", choices=("route",), help="run only this stage")
+    p.add_argument("--only", choices=("route", "idle"), help="run only this stage")
     p.add_argument("--skip-route", action="store_true", help="no route stage (e)")
     p.add_argument("--routelat", help="edgehub-routelat binary (default BUILD/tests/bench/edgehub-routelat)")
     p.add_argument("--route-rate", type=int, default=1000, help="route latency run: msgs/s (1000)")
@@ -678,8 +825,8 @@ def parse_args():
     p.add_argument("--route-drain", type=float, default=20,
                    help="route: after the last publish, wait this long for the rest (20)")
     p.add_argument("--route-nodelay", action="store_true", help="route: TCP_NODELAY on the clients' sockets")
-    p.add_argument("--route-ingest", default="socket,log",
-                   help="route: hub storage.ingest modes to run, comma-separated (socket,log)")
+    p.add_argument("--idle-children", type=int, default=1000, help="(g) children in the idle hub's scope (1000)")
+    p.add_argument("--skip-idle", action="store_true", help="no idle memory stage (g)")
     p.add_argument("--keep", action="store_true", help="keep the work folder")
     p.add_argument("--verbose", action="store_true", help="echo loadgen progress")
     a = p.parse_args()
@@ -693,9 +840,6 @@ def parse_args():
     a.routelat = a.routelat or os.path.join(a.build, "tests", "bench", "edgehub-routelat")
     if a.route_seconds is None:
         a.route_seconds = 3 if a.quick else 10
-    a.route_ingest = [m for m in a.route_ingest.split(",") if m]
-    if any(m not in ("socket", "log") for m in a.route_ingest):
-        p.error("--route-ingest takes socket and/or log")
     return a
 
 
@@ -712,7 +856,6 @@ def main():
     result = {"config": {"cores": os.cpu_count(), "devices": args.devices, "ingest_messages": args.ingest_messages,
                          "backlog_target": args.messages, "drain_devices": args.drain_devices,
                          "payload": args.payload, "compressible": args.compressible, "inflight": args.inflight, "sync": args.sync,
-                         "ingest_mode": args.ingest,
                          "max_bytes": args.max_bytes, "loadgen_threads": args.loadgen_threads,
                          "repeat": args.repeat, "loadavg_at_start": open("/proc/loadavg").read().split()[:3]}}
     t_begin = time.monotonic()
@@ -731,6 +874,12 @@ def main():
             print_route_table(result["route"])
             print(json.dumps(result, separators=(",", ":")), flush=True)
             return
+        if args.only == "idle":
+            log("(g) idle only")
+            result["idle"] = stage_idle(args, work, pki, sim, edge_key, 0)
+            print_idle_table(result["idle"])
+            print(json.dumps(result, separators=(",", ":")), flush=True)
+            return
         n_ids = max(args.devices, args.drain_devices)
         ids_file = os.path.join(work, "devices.csv")
         with open(ids_file, "w") as f:
@@ -738,8 +887,7 @@ def main():
             for i in range(n_ids):
                 f.write(f"bench-{i},{sim.add_child(f'bench-{i}')['primaryKey']}\n")
 
-        hub = Hub(os.path.join(work, "hub"), pki, sim, edge_key, max_bytes=args.max_bytes, sync=args.sync,
-                  ingest=args.ingest)
+        hub = Hub(os.path.join(work, "hub"), pki, sim, edge_key, max_bytes=args.max_bytes, sync=args.sync)
         hub.start()
         pids = hub_pids(hub)
         log(f"hub up: {pids}")
@@ -790,9 +938,11 @@ def main():
         fill, disk, rss_backlog, drain = stage_backlog_and_drain(args, hub, sim, pki, args.loadgen, ids_file, pids,
                                                                  expected)
         result.update(fill=fill, disk=disk, rss_backlog=rss_backlog, drain=drain, rss_end=rss_snapshot(pids))
+        hub.stop()  # the next stages start hubs of their own, one at a time: the machine has few cores
+        hub = None
+        if not args.skip_idle:
+            result["idle"] = stage_idle(args, work, pki, sim, edge_key, n_ids)
         if not args.skip_route:
-            hub.stop()  # its own hubs, one at a time: the machine has few cores
-            hub = None
             result["route"] = stage_route(args, work, pki, sim, edge_key)
         result["wall_seconds"] = round(time.monotonic() - t_begin, 1)
         print_table(result)

@@ -320,7 +320,6 @@ class Hub:
         self.settings = {
             "max_bytes": "64MiB", "overflow": "drop_oldest", "sync": "periodic",
             "time_to_live": "7200", "scope_refresh": "1h", "log_level": "info",
-            "ingest": os.environ.get("EDGEHUB_INGEST", "socket"),
             "twin_queue_max_bytes": "256KiB",
             "client_ca_file": None,
         }
@@ -354,7 +353,6 @@ storage:
   max_bytes: {s['max_bytes']}
   overflow: {s['overflow']}
   sync: {s['sync']}
-  ingest: {s['ingest']}
   twin_queue_max_bytes: {s['twin_queue_max_bytes']}
 store_and_forward:
   time_to_live: {s['time_to_live']}

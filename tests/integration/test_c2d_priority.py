@@ -70,7 +70,7 @@ def test_urgent_messages_leave_before_an_older_backlog(sim, make_hub):
         assert d.send(f"urgent-{i}", props="urgent=yes")
     def queued():
         return {(e["endpoint"], e["priority"]): e["messages"] for e in hub.hubctl_json("queues")["queues"]}
-    # storage.ingest: log acknowledges before the import: wait for it.
+    # The PUBACK comes before the import (the ingest log): wait for it.
     wait_until(lambda: queued().get(("$upstream", 0)) == 5 and queued().get(("$upstream", 7)) == 300, 10,
                what="5 urgent and 300 bulk queued")
 

@@ -1,6 +1,6 @@
-"""storage.ingest: log — the plugin appends to the ingest log and acknowledges; hub-store
-imports it. The invariants hold as with the socket hand-off: order, no acknowledged
-message lost across kill -9, reject_new withholds the PUBACK."""
+"""The ingest log: the plugin appends each message to it and acknowledges; hub-store
+imports it. The invariants hold: order, no acknowledged message lost across kill -9,
+reject_new withholds the PUBACK, a full disk refuses without losing anything."""
 import os
 import random
 import threading
@@ -21,7 +21,7 @@ def wait_queued(hub, n, timeout=20):
 
 def test_offline_backlog_delivered_in_order(sim, make_hub):
     keys = {f"ing-{i}": sim.add_child(f"ing-{i}")["primaryKey"] for i in range(3)}
-    hub = make_hub(ingest="log").start()
+    hub = make_hub().start()
     devices = {name: Device(hub, name, key) for name, key in keys.items()}
     for d in devices.values():
         assert d.connect() == 0
@@ -52,7 +52,7 @@ def test_offline_backlog_delivered_in_order(sim, make_hub):
 def test_backlog_survives_restart_before_import(sim, make_hub):
     """Acknowledged records still in the ingest log when everything stops are imported at the next start."""
     key = sim.add_child("ing-restart")["primaryKey"]
-    hub = make_hub(ingest="log").start()
+    hub = make_hub().start()
     sim.cut()
     d = Device(hub, "ing-restart", key)
     assert d.connect() == 0
@@ -73,7 +73,7 @@ def test_backlog_survives_restart_before_import(sim, make_hub):
 def test_kill_9_while_devices_publish(sim, make_hub):
     rng = random.Random(int(time.time()))
     keys = {f"ing-crash-{i}": sim.add_child(f"ing-crash-{i}")["primaryKey"] for i in range(4)}
-    hub = make_hub(ingest="log").start()
+    hub = make_hub().start()
     stop = threading.Event()
     senders = [PersistentSender(hub, d, k, stop) for d, k in keys.items()]
     for s in senders:
@@ -118,20 +118,22 @@ def test_kill_9_while_devices_publish(sim, make_hub):
 
 def test_budget_reject_new_withholds_the_puback(sim, make_hub):
     child = sim.add_child("ing-reject")
-    hub = make_hub(max_bytes="1MiB", overflow="reject_new", ingest="log").start()
+    hub = make_hub(max_bytes="1MiB", overflow="reject_new").start()
     d = Device(hub, "ing-reject", child["primaryKey"])
     assert d.connect() == 0
     sim.cut()
     pad = "y" * 10000
     acked = 0
-    # The plugin learns of a full store through a flag file (checked every 100 ms): a fast
-    # device gets a few more PUBACKs past the budget; those are stored, not lost.
+    # The plugin reads hub-store's room file before each append: a fast device gets no
+    # PUBACK past the budget.
     for i in range(3000):
         if not d.send(f"{i:04d}{pad}", timeout=5):
             break
         acked += 1
     assert 0 < acked < 3000, "the store must fill and then refuse"
     wait_queued(hub, acked)
+    store = hub.hubctl_json("status")["hub_store"]["store"]
+    assert store["bytes"] <= 1024 * 1024, f"reject_new overshot the budget: {store}"
     assert os.path.exists(os.path.join(hub.runtime, "store-full"))
     d.close()
 
@@ -151,7 +153,7 @@ def test_full_disk_refuses_without_losing_what_was_acknowledged(sim, make_hub):
     import base64
     import subprocess
     child = sim.add_child("ing-disk")
-    hub = make_hub(max_bytes="512MiB", ingest="log")
+    hub = make_hub(max_bytes="512MiB")
     os.makedirs(hub.storage)
     # The plugin keeps 16 MiB free for the importer: a bigger disk than test_bad_input's.
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48m", "tmpfs", hub.storage], check=True)
@@ -179,3 +181,26 @@ def test_full_disk_refuses_without_losing_what_was_acknowledged(sim, make_hub):
     finally:
         hub.stop()
         subprocess.run(["umount", "-l", hub.storage])
+
+
+def test_a_restarted_hub_store_hears_who_is_connected(sim, make_hub):
+    """Telemetry never calls hub-store, and an idle device neither connects nor disconnects: the
+    plugin notices the closed connection on its tick and tells the new hub-store."""
+    child = sim.add_child("ing-presence")
+    hub = make_hub().start()
+    d = Device(hub, "ing-presence", child["primaryKey"])
+    assert d.connect() == 0
+
+    def connected():
+        try:
+            return any(x.get("identity") == "ing-presence" and x.get("connected")
+                       for x in hub.hubctl_json("devices").get("devices", []))
+        except AssertionError:
+            return False  # hub-store is restarting
+    wait_until(connected, 10, what="hub-store to see the device connected")
+    old = hub.kill9("edgehub-hub-store")
+    wait_until(lambda: hub.child_pid("edgehub-hub-store") not in (None, old), 20, what="hub-store restarted")
+    wait_until(lambda: hub.hubctl("devices", check=False).returncode == 0, 20, what="the new hub-store answering")
+    wait_until(connected, 10, interval=0.2, what="the restarted hub-store to know the device is connected")
+    assert d.send("after the restart")
+    d.close()

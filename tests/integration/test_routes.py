@@ -72,7 +72,7 @@ def test_absent_module_gets_its_backlog_in_order_when_it_returns(sim, make_hub):
     a = module(hub, keys, "modA")
     for i in range(30):
         assert a.send_output("out1", f"early-{i}")
-    # With storage.ingest: log the PUBACK comes before the import: wait for it.
+    # The PUBACK comes once the message is in the ingest log, before the import: wait for it.
     wait_until(lambda: sum(e["messages"] for e in hub.hubctl_json("queues")["queues"]
                            if e["endpoint"] == "/modules/modB/inputs/in1") == 30, 10, what="30 queued for modB")
 
