@@ -238,6 +238,16 @@ static void test_key_requests(void **state) {
                         assert_null(frame_get(&reply, WIRE_KEY));
                 frame_builder_deinit(&req);
                 frame_builder_deinit(&out);
+
+                /* The identity query: the same verdict, and never the key. */
+                frame_builder_init(&req, WIRE_IDENTITY_REQUEST);
+                frame_builder_add_string(&req, WIRE_IDENTITY, rows[i].identity);
+                call(m, &req, &reply, &out);
+                assert_int_equal(reply.type, WIRE_IDENTITY_REPLY);
+                assert_int_equal(reply_status(&reply), rows[i].status);
+                assert_null(frame_get(&reply, WIRE_KEY));
+                frame_builder_deinit(&req);
+                frame_builder_deinit(&out);
         }
         manager_free(m);
 }
@@ -259,6 +269,16 @@ static void test_x509_key_request(void **state) {
         assert_null(frame_get(&reply, WIRE_KEY));
         assert_int_equal(frame_get_string(&reply, WIRE_IDENTITY, &signer), 0);
         assert_string_equal(signer, "edge1/$edgeHub");
+        frame_builder_deinit(&req);
+        frame_builder_deinit(&out);
+
+        /* It exists, as far as the identity query goes: enabled and in the scope. */
+        frame_builder_init(&req, WIRE_IDENTITY_REQUEST);
+        frame_builder_add_string(&req, WIRE_IDENTITY, "x1");
+        call(m, &req, &reply, &out);
+        assert_int_equal(reply.type, WIRE_IDENTITY_REPLY);
+        assert_int_equal(reply_status(&reply), 0);
+        assert_null(frame_get(&reply, WIRE_IDENTITY));
         frame_builder_deinit(&req);
         frame_builder_deinit(&out);
         manager_free(m);

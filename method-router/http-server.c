@@ -11,13 +11,12 @@
 #include <sys/socket.h>
 
 #include "method-router/http-server.h"
+#include "proto/auth-client.h"
 #include "proto/cleanup.h"
-#include "proto/frame.h"
 #include "proto/log.h"
 #include "proto/method-request.h"
 #include "proto/ratelimit.h"
 #include "proto/sas.h"
-#include "proto/wire.h"
 
 #define PEM_FILE_MAX (1024u * 1024u)
 #define IDLE_TIMEOUT_SEC 30u
@@ -149,28 +148,22 @@ static void request_fail(HttpRequest *req, int status, const char *code, const c
 
 /* The caller's SAS checked by auth-cache as if it connected: 0, or an HTTP status with the answer set. */
 static int request_authenticate(HttpRequest *req, const char *caller, const char *token) {
-        _cleanup_(frame_builder_deinit) FrameBuilder request = FRAME_BUILDER_NULL;
         _cleanup_free_ char *username = NULL, *reason = NULL, *text = NULL;
         Manager *m = req->server->manager;
-        Frame reply;
-        int r;
+        int r, status;
 
         if (asprintf(&username, "%s/%s/%s", m->config->hub_hostname, caller, USERNAME_API) < 0)
                 return -ENOMEM;
-        frame_builder_init(&request, WIRE_AUTH_REQUEST);
-        frame_builder_add_string(&request, WIRE_CLIENT_ID, caller);
-        frame_builder_add_string(&request, WIRE_USERNAME, username);
-        frame_builder_add(&request, WIRE_PASSWORD, token, strlen(token));
-        r = frame_client_call(&m->auth_cache, &request, MANAGER_AUTH_TIMEOUT_USEC, &reply);
-        if (r < 0 || reply.type != WIRE_AUTH_REPLY) {
-                log_warning_errno(r < 0 ? r : -EBADMSG, "Cannot ask auth-cache about caller '%s': %m", caller);
+        AuthCredentials cred = { .client_id = caller, .username = username, .password = token };
+        r = auth_client_check(&m->auth_cache, MANAGER_AUTH_TIMEOUT_USEC, &cred, &status, NULL, &reason);
+        if (r < 0) {
+                log_warning_errno(r, "Cannot ask auth-cache about caller '%s': %m", caller);
                 request_fail(req, 503, "ServiceUnavailable", "the gateway's auth-cache is not reachable");
                 return 503;
         }
-        r = wire_reply_status(&reply);
+        r = status;
         if (r == 0)
                 return 0;
-        (void) frame_get_string(&reply, WIRE_ERROR, &reason);
         log_ratelimit(&req->server->refusal_log, LOG_INFO, "Refused a method call by '%s': %s", caller,
                       reason ?: "refused");
         (void) asprintf(&text, "the caller '%s' is not authorized: %s", caller,

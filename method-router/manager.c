@@ -8,11 +8,11 @@
 
 #include "method-router/http-server.h"
 #include "method-router/manager.h"
+#include "proto/auth-client.h"
 #include "proto/cleanup.h"
 #include "proto/log.h"
 #include "proto/method-request.h"
 #include "proto/sas.h"
-#include "proto/wire.h"
 
 #define BUS_NAME "method-router"
 
@@ -166,20 +166,16 @@ int manager_caller_check(Manager *m, const char *caller, char **ret_body) {
 
 /* Whether target is an enabled identity of the scope: 0, or 404/503 with *ret_body. */
 static int target_check(Manager *m, const char *target, char **ret_body) {
-        _cleanup_(frame_builder_deinit) FrameBuilder request = FRAME_BUILDER_NULL;
         _cleanup_free_ char *text = NULL;
-        Frame reply;
-        int r;
+        int r, status;
 
-        frame_builder_init(&request, WIRE_KEY_REQUEST);
-        frame_builder_add_string(&request, WIRE_IDENTITY, target);
-        r = frame_client_call(&m->auth_cache, &request, MANAGER_AUTH_TIMEOUT_USEC, &reply);
-        if (r < 0 || reply.type != WIRE_KEY_REPLY) {
-                log_warning_errno(r < 0 ? r : -EBADMSG, "Cannot ask auth-cache about '%s': %m", target);
+        r = auth_client_identity(&m->auth_cache, MANAGER_AUTH_TIMEOUT_USEC, target, &status);
+        if (r < 0) {
+                log_warning_errno(r, "Cannot ask auth-cache about '%s': %m", target);
                 *ret_body = manager_error_body("ServiceUnavailable", "the gateway's auth-cache is not reachable");
                 return 503;
         }
-        r = wire_reply_status(&reply);
+        r = status;
         if (r == 0)
                 return 0;
         if (r == -EACCES)
