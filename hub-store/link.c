@@ -9,7 +9,7 @@
 #include <mosquitto.h>
 #include <openssl/ssl.h>
 
-#include "hub-store/backoff.h"
+#include "proto/backoff.h"
 #include "hub-store/link.h"
 #include "hub-store/upstream-topic.h"
 #include "proto/cleanup.h"

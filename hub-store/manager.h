@@ -6,9 +6,9 @@
 #include <jansson.h>
 #include <systemd/sd-event.h>
 
-#include "hub-store/backoff.h"
+#include "proto/backoff.h"
 #include "hub-store/ingest.h"
-#include "hub-store/key-map.h"
+#include "proto/key-map.h"
 #include "hub-store/link.h"
 #include "hub-store/metrics.h"
 #include "hub-store/store.h"

@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "hub-store/key-map.h"
+#include "proto/key-map.h"
 #include "hub-store/store-key.h"
 #include "hub-store/store-record.h"
 #include "proto/config.h"

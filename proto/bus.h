@@ -33,6 +33,18 @@
 #define BUS_PROPERTY_CLIENT "client"
 #define BUS_PROPERTY_TOPIC "topic"
 
+/* An identity's upstream link as BUS_TOPIC_LINK announces it; UNKNOWN until announced. */
+typedef enum BusLinkState {
+        BUS_LINK_UNKNOWN,
+        BUS_LINK_UP,
+        BUS_LINK_DOWN,
+} BusLinkState;
+
+/* "up", "down" (the payloads) or "unknown". */
+const char *bus_link_state_to_string(BusLinkState s);
+/* A BUS_TOPIC_LINK payload: UP, DOWN, or UNKNOWN for anything else. */
+BusLinkState bus_link_state_from_payload(const void *payload, size_t len);
+
 /* PUBACK reason codes that matter on the bus (MQTT v5). */
 #define BUS_REASON_SUCCESS 0x00
 #define BUS_REASON_NO_SUBSCRIBERS 0x10

@@ -10,23 +10,12 @@
 #include "twin-sync/manager.h"
 #include "twin-sync/twin-store.h"
 
-static const char *link_state_to_string(LinkState s) {
-        switch (s) {
-        case LINK_UP:
-                return "up";
-        case LINK_DOWN:
-                return "down";
-        default:
-                return "unknown";
-        }
-}
-
 static json_t *twin_summary(const Twin *t) {
         return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:b, s:s, s:b}", "identity", t->identity, "desired_version",
                          (json_int_t) t->desired_version, "reported_version", (json_int_t) t->reported_version,
                          "seen_version", (json_int_t) t->seen_version, "pending", (json_int_t) t->n_pending,
                          "pending_bytes", (json_int_t) t->pending_bytes,
-                         "connected", t->heard_presence && t->connected, "link", link_state_to_string(t->link),
+                         "connected", t->heard_presence && t->connected, "link", bus_link_state_to_string(t->link),
                          "in_flight", t->push_rid != NULL);
 }
 

@@ -171,7 +171,7 @@ static int on_probe(sd_event_source *s, uint64_t usec, void *userdata) {
          * agent's) coming up first would otherwise leave the hub without its configuration.
          */
         Twin *t = manager_twin(m, m->edgehub_identity);
-        if (t && t->link != LINK_UP)
+        if (t && t->link != BUS_LINK_UP)
                 manager_fetch(m, t);
         (void) sd_event_source_set_time_relative(s, TWIN_PROBE_INTERVAL_USEC);
         return 0;

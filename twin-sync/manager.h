@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <systemd/sd-event.h>
 
-#include "hub-store/key-map.h"
+#include "proto/key-map.h"
 #include "proto/daemon-event.h"
 #include "proto/bus.h"
 #include "proto/config.h"
