@@ -5,10 +5,10 @@
 #include <stdint.h>
 #include <systemd/sd-event.h>
 
-#include "hubctl/runner-child.h"
-#include "hubctl/runner-notify.h"
-#include "hubctl/runner-paths.h"
-#include "hubctl/runner-setup.h"
+#include "runner/runner-child.h"
+#include "runner/runner-notify.h"
+#include "runner/runner-paths.h"
+#include "runner/runner-setup.h"
 
 /*
  * Order: auth-cache, hub-store, method-router, twin-sync, mosquitto; each

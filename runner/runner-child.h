@@ -7,8 +7,8 @@
 #include <sys/types.h>
 #include <systemd/sd-event.h>
 
-#include "hubctl/runner-notify.h"
-#include "hubctl/runner-output.h"
+#include "runner/runner-notify.h"
+#include "runner/runner-output.h"
 
 /*
  * What systemd does for a Type=notify service with Restart=always, cut down
