@@ -157,22 +157,6 @@ static int handle_identity(Manager *m, const Frame *req, FrameBuilder *reply) {
         return 0;
 }
 
-static int handle_control(Manager *m, const Frame *req, FrameBuilder *reply) {
-        _cleanup_free_ char *command = NULL, *argument = NULL;
-        int r;
-
-        if (frame_get_string(req, WIRE_COMMAND, &command) < 0) {
-                wire_reply_init(reply, WIRE_CONTROL_REPLY, EINVAL, "command is required");
-                return 0;
-        }
-        r = frame_get_string(req, WIRE_ARGUMENT, &argument);
-        if (r < 0 && r != -ENOENT) {
-                wire_reply_init(reply, WIRE_CONTROL_REPLY, EINVAL, "malformed argument");
-                return 0;
-        }
-        return manager_control(m, command, argument, reply);
-}
-
 /*
  * Keys and identity queries only for the hub's own daemons (the agent, hub-store, method-router);
  * credential checks also for the broker (the plugin); "sync" is an
@@ -202,7 +186,7 @@ int manager_handle_request(void *userdata, const Frame *request, FrameBuilder *r
         case WIRE_IDENTITY_REQUEST:
                 return handle_identity(m, request, reply);
         case WIRE_CONTROL_REQUEST:
-                return handle_control(m, request, reply);
+                return manager_control(m, request, reply);
         default:
                 /* Not ours: a confused or hostile peer. Closing it is the answer. */
                 log_debug("Unexpected request type %u, closing the connection", (unsigned) request->type);

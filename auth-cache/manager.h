@@ -66,7 +66,7 @@ int manager_handle_request(void *userdata, const Frame *request, FrameBuilder *r
 unsigned manager_request_access(void *userdata, const Frame *request);
 
 /* manager-control.c: WIRE_CONTROL_REQUEST commands (status, devices, sync). */
-int manager_control(Manager *m, const char *command, const char *argument, FrameBuilder *reply);
+int manager_control(Manager *m, const Frame *request, FrameBuilder *reply);
 
 static inline void manager_freep(Manager **m) {
         if (*m)

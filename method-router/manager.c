@@ -89,21 +89,13 @@ Manager *manager_free(Manager *m) {
 }
 
 int manager_listen(Manager *m) {
-        _cleanup_free_ char *path = NULL;
         int r;
 
-        if (mkdir(m->config->runtime_dir, 0755) < 0 && errno != EEXIST)
-                return log_error_errno(-errno, "Cannot create the runtime folder '%s': %m", m->config->runtime_dir);
-        r = config_socket_path(m->config, SOCKET_METHOD_ROUTER, &path);
-        if (r < 0)
-                return log_error_errno(-ENOMEM, "Out of memory");
         /* Anyone may connect; invoking a method is an administrator's, status the read group's. */
-        r = frame_server_new(&m->control, m->event, path, 0666, manager_handle_request, m);
+        r = frame_server_listen(&m->control, m->event, m->config, SOCKET_METHOD_ROUTER, manager_handle_request,
+                                manager_request_access, m);
         if (r < 0)
-                return log_error_errno(r, "Cannot listen on '%s': %m", path);
-        r = frame_server_set_access_from_config(m->control, m->config, manager_request_access);
-        if (r < 0)
-                return log_error_errno(r, "Cannot look up the access groups: %m");
+                return r;
 
         if (m->config->methods_port == 0) {
                 log_info("methods.port is 0: no HTTPS listener, direct methods over MQTT only");
