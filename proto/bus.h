@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <systemd/sd-event.h>
 
+#include "proto/cleanup.h"
+
 /*
  * A libmosquitto client driven from sd-event (no libmosquitto thread) on the
  * broker's internal Unix-socket listener, as username "$edgehub/{name}" and
@@ -91,7 +93,4 @@ int bus_publish(Bus *b, const char *topic, const void *payload, size_t len, cons
 /* The publishes of this userdata complete silently (it is going away). */
 void bus_forget(Bus *b, void *userdata);
 
-static inline void bus_freep(Bus **b) {
-        if (*b)
-                bus_free(*b);
-}
+DEFINE_CLEANUP_FUNC(Bus, bus_free);

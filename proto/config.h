@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "proto/cleanup.h"
 #include "proto/route-spec.h"
 
 /*
@@ -133,10 +134,7 @@ SyncPolicy sync_policy_from_string(const char *s);
 const char *ingest_mode_to_string(IngestMode m);
 IngestMode ingest_mode_from_string(const char *s);
 
-static inline void config_freep(Config **c) {
-        if (*c)
-                config_free(*c);
-}
+DEFINE_CLEANUP_FUNC(Config, config_free);
 
 /*
  * The exit status of a process that refuses its configuration or command

@@ -4,6 +4,8 @@
 #include <microhttpd.h>
 #include <systemd/sd-event.h>
 
+#include "proto/cleanup.h"
+
 /*
  * MHD runs in its "external epoll" mode (the daemon is started with
  * MHD_USE_EPOLL): its epoll fd is one sd-event I/O source, MHD_run() handles
@@ -21,7 +23,4 @@ int http_event_attach(HttpEvent **ret, sd_event *e, struct MHD_Daemon *d, const 
 void http_event_run(HttpEvent *h);
 HttpEvent *http_event_free(HttpEvent *h);
 
-static inline void http_event_freep(HttpEvent **h) {
-        if (*h)
-                http_event_free(*h);
-}
+DEFINE_CLEANUP_FUNC(HttpEvent, http_event_free);

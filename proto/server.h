@@ -8,6 +8,7 @@
 #include <sys/types.h>
 #include <systemd/sd-event.h>
 
+#include "proto/cleanup.h"
 #include "proto/frame.h"
 #include "proto/peer.h"
 
@@ -90,7 +91,4 @@ bool wire_control_dispatch(const WireControlCommand *table, size_t n, void *user
 int wire_control_serve(const WireControlCommand *table, size_t n, void *userdata, const Frame *request,
                        FrameBuilder *reply);
 
-static inline void frame_server_freep(FrameServer **s) {
-        if (*s)
-                frame_server_free(*s);
-}
+DEFINE_CLEANUP_FUNC(FrameServer, frame_server_free);

@@ -7,6 +7,7 @@
 #include <systemd/sd-event.h>
 
 #include "proto/bus.h"
+#include "proto/cleanup.h"
 
 /*
  * The conflict rule: the cloud owns desired, the device owns reported.
@@ -90,7 +91,4 @@ json_t *twin_pending_desired(const Twin *t);
 
 int twin_add_waiter(Twin *t, const char *rid);
 
-static inline void twin_freep(Twin **t) {
-        if (*t)
-                twin_free(*t);
-}
+DEFINE_CLEANUP_FUNC(Twin, twin_free);
