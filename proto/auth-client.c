@@ -18,6 +18,16 @@ static int call(FrameClient *c, FrameBuilder *request, uint16_t reply_type, uint
         return 0;
 }
 
+/* A request that names one identity: the key and the identity queries. */
+static int call_identity(FrameClient *c, uint16_t type, const char *identity, uint64_t timeout_usec, Frame *ret) {
+        _cleanup_(frame_builder_deinit) FrameBuilder request = FRAME_BUILDER_NULL;
+
+        frame_builder_init(&request, type);
+        frame_builder_add_string(&request, WIRE_IDENTITY, identity);
+        /* Every reply type is its request type + 1 (proto/wire.h). */
+        return call(c, &request, (uint16_t) (type + 1), timeout_usec, ret);
+}
+
 int auth_client_check(FrameClient *c, uint64_t timeout_usec, const AuthCredentials *cred, int *ret_status,
                       char **ret_identity, char **ret_reason) {
         _cleanup_(frame_builder_deinit) FrameBuilder request = FRAME_BUILDER_NULL;
@@ -56,13 +66,10 @@ int auth_client_check(FrameClient *c, uint64_t timeout_usec, const AuthCredentia
 
 int auth_client_key(FrameClient *c, uint64_t timeout_usec, const char *identity, int *ret_status, char **ret_key,
                     char **ret_signer) {
-        _cleanup_(frame_builder_deinit) FrameBuilder request = FRAME_BUILDER_NULL;
         Frame reply;
         int r;
 
-        frame_builder_init(&request, WIRE_KEY_REQUEST);
-        frame_builder_add_string(&request, WIRE_IDENTITY, identity);
-        r = call(c, &request, WIRE_KEY_REPLY, timeout_usec, &reply);
+        r = call_identity(c, WIRE_KEY_REQUEST, identity, timeout_usec, &reply);
         if (r < 0)
                 return r;
 
@@ -91,13 +98,10 @@ int auth_client_key(FrameClient *c, uint64_t timeout_usec, const char *identity,
 }
 
 int auth_client_identity(FrameClient *c, uint64_t timeout_usec, const char *identity, int *ret_status) {
-        _cleanup_(frame_builder_deinit) FrameBuilder request = FRAME_BUILDER_NULL;
         Frame reply;
         int r;
 
-        frame_builder_init(&request, WIRE_IDENTITY_REQUEST);
-        frame_builder_add_string(&request, WIRE_IDENTITY, identity);
-        r = call(c, &request, WIRE_IDENTITY_REPLY, timeout_usec, &reply);
+        r = call_identity(c, WIRE_IDENTITY_REQUEST, identity, timeout_usec, &reply);
         if (r < 0)
                 return r;
 
