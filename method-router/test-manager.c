@@ -1,6 +1,5 @@
 /* Tests of method-router's core without the bus: control commands and the target check against a stand-in auth-cache */
 #include <errno.h>
-#include <ftw.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -9,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -19,26 +19,21 @@
 #include "proto/cleanup.h"
 #include "proto/log.h"
 #include "proto/server.h"
+#include "proto/test-daemon.h"
 #include "proto/wire.h"
 
 #define REQUEST "{\"methodName\":\"reboot\",\"payload\":{\"delay\":1}}"
 
 typedef struct Fixture {
-        char dir[64];
+        char *dir;
         pid_t auth_cache; /* the stand-in, or 0 */
 } Fixture;
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-        return remove(path);
-}
 
 static int setup(void **state) {
         Fixture *f = calloc(1, sizeof(*f));
 
-        log_set_max_level(LOG_CRIT);
         assert_non_null(f);
-        strcpy(f->dir, "/tmp/test-method-router-XXXXXX");
-        assert_non_null(mkdtemp(f->dir));
+        f->dir = test_scratch_new("method-router");
         *state = f;
         return 0;
 }
@@ -50,33 +45,15 @@ static int teardown(void **state) {
                 kill(f->auth_cache, SIGKILL);
                 waitpid(f->auth_cache, NULL, 0);
         }
-        (void) nftw(f->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+        test_scratch_remove(f->dir);
         free(f);
         return 0;
 }
 
 static Manager *make_manager(Fixture *f) {
-        _cleanup_free_ char *yaml = NULL, *error = NULL, *warnings = NULL;
-        _cleanup_(config_freep) Config *config = NULL;
+        Config *config = test_config_new(f->dir);
         Manager *m = NULL;
-        FILE *in;
 
-        assert_true(asprintf(&yaml,
-                             "edge:\n"
-                             "  device_id: edge1\n"
-                             "  hub_hostname: hub.example\n"
-                             "  edgehub_key: AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n"
-                             "listeners:\n"
-                             "  tls:\n"
-                             "    port: 0\n"
-                             "storage:\n"
-                             "  dir: %s/state\n"
-                             "runtime_dir: %s/run\n",
-                             f->dir, f->dir) > 0);
-        in = fmemopen(yaml, strlen(yaml), "r");
-        assert_non_null(in);
-        assert_int_equal(config_parse(in, "test.yaml", &config, &error, &warnings), 0);
-        fclose(in);
         assert_int_equal(manager_new(&m, &config), 0);
         return m;
 }
@@ -125,7 +102,7 @@ static void start_auth_cache(Fixture *f) {
 static int control(Manager *m, uint16_t type, const char *command, const char *identity, const char *argument,
                    char **ret_text) {
         FrameBuilder req = FRAME_BUILDER_NULL, out = FRAME_BUILDER_NULL;
-        Frame request, reply;
+        Frame reply;
         int status;
 
         frame_builder_init(&req, type);
@@ -135,11 +112,7 @@ static int control(Manager *m, uint16_t type, const char *command, const char *i
                 frame_builder_add_string(&req, WIRE_IDENTITY, identity);
         if (argument)
                 frame_builder_add_string(&req, WIRE_ARGUMENT, argument);
-        assert_int_equal(frame_builder_finish(&req), 0);
-        assert_int_equal(frame_parse(&request, req.buf + FRAME_HEADER_SIZE, req.len - FRAME_HEADER_SIZE), 0);
-        assert_int_equal(manager_handle_request(m, &request, &out), 0);
-        assert_int_equal(frame_builder_finish(&out), 0);
-        assert_int_equal(frame_parse(&reply, out.buf + FRAME_HEADER_SIZE, out.len - FRAME_HEADER_SIZE), 0);
+        test_handle(manager_handle_request, m, &req, &out, &reply);
         assert_int_equal(reply.type, type + 1);
         status = wire_reply_status(&reply);
         *ret_text = NULL;
@@ -261,13 +234,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_invoke_without_auth_cache, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_invoke_unknown_and_disabled_targets, setup, teardown),
         };
-        sigset_t mask;
 
-        /* manager_new() wants them blocked, as main() does. */
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGTERM);
-        sigaddset(&mask, SIGINT);
-        sigaddset(&mask, SIGHUP);
-        sigprocmask(SIG_BLOCK, &mask, NULL);
+        log_set_max_level(LOG_CRIT);
+        test_block_daemon_signals();
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,5 @@
 /* Tests of twin-sync's core without a broker: link states heard on the bus, and the control table */
 #include <errno.h>
-#include <ftw.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -16,62 +15,30 @@
 #include "proto/cleanup.h"
 #include "proto/client.h"
 #include "proto/log.h"
+#include "proto/test-daemon.h"
 #include "proto/wire.h"
 #include "twin-sync/manager.h"
 
-typedef struct Fixture {
-        char dir[64];
-} Fixture;
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-        return remove(path);
-}
-
 static int setup(void **state) {
-        Fixture *f = calloc(1, sizeof(*f));
-
-        assert_non_null(f);
-        strcpy(f->dir, "/tmp/test-twin-sync-XXXXXX");
-        assert_non_null(mkdtemp(f->dir));
-        *state = f;
+        *state = test_scratch_new("twin-sync");
         return 0;
 }
 
 static int teardown(void **state) {
-        Fixture *f = *state;
-
-        (void) nftw(f->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-        free(f);
+        test_scratch_remove(*state);
         return 0;
 }
 
 /* A Manager with its store and a bus that never connects: what it would send upstream is dropped. */
-static Manager *make_manager(Fixture *f) {
+static Manager *make_manager(const char *dir) {
         static const BusHandlers handlers = { .message = manager_on_bus_message };
-        _cleanup_free_ char *yaml = NULL, *error = NULL, *warnings = NULL, *broker = NULL;
-        _cleanup_(config_freep) Config *config = NULL;
+        _cleanup_free_ char *broker = NULL;
+        Config *config = test_config_new(dir);
         Manager *m = NULL;
-        FILE *in;
 
-        assert_true(asprintf(&yaml,
-                             "edge:\n"
-                             "  device_id: edge1\n"
-                             "  hub_hostname: hub.example\n"
-                             "  edgehub_key: AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n"
-                             "listeners:\n"
-                             "  tls:\n"
-                             "    port: 0\n"
-                             "storage:\n"
-                             "  dir: %s/state\n"
-                             "runtime_dir: %s/run\n",
-                             f->dir, f->dir) > 0);
-        in = fmemopen(yaml, strlen(yaml), "r");
-        assert_non_null(in);
-        assert_int_equal(config_parse(in, "test.yaml", &config, &error, &warnings), 0);
-        fclose(in);
         assert_int_equal(manager_new(&m, &config), 0);
         assert_int_equal(manager_open_store(m), 0);
-        assert_true(asprintf(&broker, "%s/run/broker.sock", f->dir) > 0);
+        assert_true(asprintf(&broker, "%s/run/broker.sock", dir) > 0);
         assert_int_equal(bus_new(&m->bus, m->event, broker, "twin-sync", &handlers, m), 0);
         return m;
 }
@@ -85,18 +52,14 @@ static void bus_message(Manager *m, const char *topic, const char *client, const
 static int control(Manager *m, const char *command, const char *argument, json_t **ret_json, char **ret_error) {
         FrameBuilder req = FRAME_BUILDER_NULL, out = FRAME_BUILDER_NULL;
         _cleanup_free_ char *text = NULL;
-        Frame request, reply;
+        Frame reply;
         int status;
 
         frame_builder_init(&req, WIRE_CONTROL_REQUEST);
         frame_builder_add_string(&req, WIRE_COMMAND, command);
         if (argument)
                 frame_builder_add_string(&req, WIRE_ARGUMENT, argument);
-        assert_int_equal(frame_builder_finish(&req), 0);
-        assert_int_equal(frame_parse(&request, req.buf + FRAME_HEADER_SIZE, req.len - FRAME_HEADER_SIZE), 0);
-        assert_int_equal(manager_handle_request(m, &request, &out), 0);
-        assert_int_equal(frame_builder_finish(&out), 0);
-        assert_int_equal(frame_parse(&reply, out.buf + FRAME_HEADER_SIZE, out.len - FRAME_HEADER_SIZE), 0);
+        test_handle(manager_handle_request, m, &req, &out, &reply);
         assert_int_equal(reply.type, WIRE_CONTROL_REPLY);
         status = wire_reply_status(&reply);
         *ret_json = NULL;
@@ -126,8 +89,7 @@ static char *link_of(Manager *m, const char *identity) {
 }
 
 static void test_link_state_from_the_bus(void **state) {
-        Fixture *f = *state;
-        _cleanup_(manager_freep) Manager *m = make_manager(f);
+        _cleanup_(manager_freep) Manager *m = make_manager(*state);
         _cleanup_free_ char *a = NULL, *b = NULL, *c = NULL, *d = NULL;
 
         /* Heard of only by presence: no link announced yet. */
@@ -159,8 +121,7 @@ static void test_link_state_from_the_bus(void **state) {
 }
 
 static void test_control_commands(void **state) {
-        Fixture *f = *state;
-        _cleanup_(manager_freep) Manager *m = make_manager(f);
+        _cleanup_(manager_freep) Manager *m = make_manager(*state);
         json_t *j;
         char *error;
         json_int_t links_up = -1;
@@ -190,14 +151,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_link_state_from_the_bus, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_control_commands, setup, teardown),
         };
-        sigset_t mask;
 
-        /* manager_new() wants them blocked, as main() does. */
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGTERM);
-        sigaddset(&mask, SIGINT);
-        sigaddset(&mask, SIGHUP);
-        sigprocmask(SIG_BLOCK, &mask, NULL);
+        test_block_daemon_signals();
         log_set_max_level(LOG_CRIT);
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
