@@ -72,30 +72,12 @@ static int auth_handler(void *userdata, const Frame *request, FrameBuilder *repl
 }
 
 static void start_auth_cache(Fixture *f) {
-        char path[128], byte;
-        int pipefd[2];
+        char path[128];
 
         snprintf(path, sizeof(path), "%s/run", f->dir);
         assert_int_equal(mkdir(path, 0755), 0);
         snprintf(path, sizeof(path), "%s/run/auth-cache.sock", f->dir);
-        assert_int_equal(pipe(pipefd), 0);
-        f->auth_cache = fork();
-        assert_true(f->auth_cache >= 0);
-        if (f->auth_cache == 0) {
-                sd_event *e = NULL;
-                FrameServer *s = NULL;
-
-                close(pipefd[0]);
-                if (sd_event_new(&e) < 0 || frame_server_new(&s, e, path, 0600, auth_handler, NULL) < 0)
-                        _exit(10);
-                if (write(pipefd[1], "x", 1) != 1)
-                        _exit(11);
-                close(pipefd[1]);
-                _exit(sd_event_loop(e) < 0 ? 12 : 0);
-        }
-        close(pipefd[1]);
-        assert_int_equal(read(pipefd[0], &byte, 1), 1);
-        close(pipefd[0]);
+        f->auth_cache = test_serve_fork(path, auth_handler);
 }
 
 /* Sends a control request (type: WIRE_CONTROL_REQUEST unless another); its status, and its JSON or error. */

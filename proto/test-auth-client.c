@@ -19,6 +19,7 @@
 #include "proto/cleanup.h"
 #include "proto/log.h"
 #include "proto/server.h"
+#include "proto/test-daemon.h"
 #include "proto/wire.h"
 
 #define TIMEOUT_USEC 2000000
@@ -70,19 +71,6 @@ static int handler(void *userdata, const Frame *request, FrameBuilder *reply) {
         }
 }
 
-/* The child: serve until killed, after telling the parent the socket listens. */
-static int serve_main(const char *path, int ready_fd) {
-        sd_event *e = NULL;
-        FrameServer *server = NULL;
-
-        if (sd_event_new(&e) < 0 || frame_server_new(&server, e, path, 0600, handler, NULL) < 0)
-                return 10;
-        if (write(ready_fd, "x", 1) != 1)
-                return 11;
-        close(ready_fd);
-        return sd_event_loop(e) < 0 ? 12 : 0;
-}
-
 typedef struct Fixture {
         char dir[64];
         char path[128];
@@ -92,24 +80,12 @@ typedef struct Fixture {
 
 static int setup(void **state) {
         Fixture *f = calloc(1, sizeof(Fixture));
-        int pipefd[2];
-        char byte;
-
         log_set_max_level(LOG_CRIT);
         assert_non_null(f);
         strcpy(f->dir, "/tmp/edgehub-test-auth-client-XXXXXX");
         assert_non_null(mkdtemp(f->dir));
         snprintf(f->path, sizeof(f->path), "%s/auth-cache.sock", f->dir);
-        assert_int_equal(pipe(pipefd), 0);
-        f->pid = fork();
-        assert_true(f->pid >= 0);
-        if (f->pid == 0) {
-                close(pipefd[0]);
-                _exit(serve_main(f->path, pipefd[1]));
-        }
-        close(pipefd[1]);
-        assert_int_equal(read(pipefd[0], &byte, 1), 1);
-        close(pipefd[0]);
+        f->pid = test_serve_fork(f->path, handler);
         assert_int_equal(frame_client_init(&f->client, f->path), 0);
         *state = f;
         return 0;

@@ -8,8 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
+#include <systemd/sd-event.h>
 
 #include "proto/cleanup.h"
 #include "proto/test-daemon.h"
@@ -31,6 +33,16 @@ void test_scratch_remove(char *dir) {
                 return;
         (void) nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
         free(dir);
+}
+
+int test_scratch_setup(void **state) {
+        *state = test_scratch_new("edgehub");
+        return 0;
+}
+
+int test_scratch_teardown(void **state) {
+        test_scratch_remove(*state);
+        return 0;
 }
 
 Config *test_config_new(const char *dir) {
@@ -65,6 +77,32 @@ void test_block_daemon_signals(void) {
         sigaddset(&mask, SIGINT);
         sigaddset(&mask, SIGHUP);
         assert_int_equal(sigprocmask(SIG_BLOCK, &mask, NULL), 0);
+}
+
+pid_t test_serve_fork(const char *path, FrameHandler handler) {
+        int pipefd[2];
+        char byte;
+        pid_t pid;
+
+        assert_int_equal(pipe(pipefd), 0);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                sd_event *e = NULL;
+                FrameServer *s = NULL;
+
+                close(pipefd[0]);
+                if (sd_event_new(&e) < 0 || frame_server_new(&s, e, path, 0600, handler, NULL) < 0)
+                        _exit(10);
+                if (write(pipefd[1], "x", 1) != 1)
+                        _exit(11);
+                close(pipefd[1]);
+                _exit(sd_event_loop(e) < 0 ? 12 : 0);
+        }
+        close(pipefd[1]);
+        assert_int_equal(read(pipefd[0], &byte, 1), 1);
+        close(pipefd[0]);
+        return pid;
 }
 
 void test_handle(FrameHandler handler, void *userdata, FrameBuilder *request, FrameBuilder *out, Frame *reply) {

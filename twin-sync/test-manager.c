@@ -19,16 +19,6 @@
 #include "proto/wire.h"
 #include "twin-sync/manager.h"
 
-static int setup(void **state) {
-        *state = test_scratch_new("twin-sync");
-        return 0;
-}
-
-static int teardown(void **state) {
-        test_scratch_remove(*state);
-        return 0;
-}
-
 /* A Manager with its store and a bus that never connects: what it would send upstream is dropped. */
 static Manager *make_manager(const char *dir) {
         static const BusHandlers handlers = { .message = manager_on_bus_message };
@@ -148,8 +138,8 @@ static void test_control_commands(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test_setup_teardown(test_link_state_from_the_bus, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_control_commands, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_link_state_from_the_bus, test_scratch_setup, test_scratch_teardown),
+                cmocka_unit_test_setup_teardown(test_control_commands, test_scratch_setup, test_scratch_teardown),
         };
 
         test_block_daemon_signals();
