@@ -12,9 +12,6 @@
 #include "proto/log.h"
 #include "proto/twin-topic.h"
 
-#define GET_TOPIC "$iothub/twin/GET/?$rid="
-/* twin-sync takes this as it takes a device's reported patch: validated, queued durably, pushed in order. */
-#define REPORTED_TOPIC BUS_PREFIX_DEVICE "twin/PATCH/properties/reported/?$rid="
 #define REPORTED_FILE "reported.json"
 
 static bool has_prefix(const char *s, const char *prefix, const char **ret_rest) {
@@ -50,7 +47,7 @@ void manager_fetch_twin(Manager *m) {
         if (!m->bus || !bus_connected(m->bus) || m->get_rid || m->shutting_down)
                 return;
         m->get_rid = next_rid(m);
-        if (!m->get_rid || asprintf(&topic, GET_TOPIC "%s", m->get_rid) < 0) {
+        if (!m->get_rid || asprintf(&topic, "$iothub/" TWIN_TOPIC_GET_RID "%s", m->get_rid) < 0) {
                 topic = NULL;
                 free(m->get_rid);
                 m->get_rid = NULL;
@@ -115,7 +112,7 @@ void manager_on_bus_message(Bus *b, const BusMessage *msg, void *userdata) {
         if (has_prefix(msg->topic, BUS_PREFIX_CLOUD, &rest))
                 on_cloud(m, msg, rest);
         else if (strcmp(msg->topic, BUS_TOPIC_LINK) == 0) {
-                bool up = msg->len == 2 && memcmp(msg->payload, "up", 2) == 0;
+                bool up = bus_link_state_from_payload(msg->payload, msg->len) == BUS_LINK_UP;
                 if (up && !m->link_up)
                         manager_fetch_twin(m);
                 m->link_up = up;
@@ -261,7 +258,8 @@ static int on_report_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         rid = next_rid(m);
         text = patch ? json_dumps(patch, JSON_COMPACT) : NULL;
         c = malloc(sizeof(*c));
-        if (!rid || !text || !c || asprintf(&topic, REPORTED_TOPIC "%s", rid) < 0) {
+        /* As a device's reported patch: twin-sync validates it, queues it durably, pushes it in order. */
+        if (!rid || !text || !c || asprintf(&topic, BUS_PREFIX_DEVICE TWIN_TOPIC_REPORTED_RID "%s", rid) < 0) {
                 topic = NULL;
                 free(c);
                 report_retry(m, AGENT_REPORT_RETRY_USEC);

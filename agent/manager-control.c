@@ -10,7 +10,7 @@
 #include "proto/log.h"
 #include "proto/wire.h"
 
-static json_t *control_modules(void *userdata, const char *argument, const char **ret_error) {
+static json_t *control_modules(void *userdata, const Frame *request, const char *argument, const char **ret_error) {
         Manager *m = userdata;
         json_auto_t *list = json_array();
 
@@ -55,7 +55,7 @@ static json_t *deployment_json(Manager *m) {
                          m->bus && bus_connected(m->bus));
 }
 
-static json_t *control_deployment(void *userdata, const char *argument, const char **ret_error) {
+static json_t *control_deployment(void *userdata, const Frame *request, const char *argument, const char **ret_error) {
         Manager *m = userdata;
         return deployment_json(m);
 }
@@ -83,12 +83,13 @@ static void control_deploy(Manager *m, const char *argument, FrameBuilder *reply
         wire_reply_json(reply, result);
 }
 
-static int manager_control(Manager *m, const char *command, const char *argument, FrameBuilder *reply) {
+static int manager_control(Manager *m, const Frame *request, const char *command, const char *argument,
+                           FrameBuilder *reply) {
         if (strcmp(command, "deploy") == 0) {
                 control_deploy(m, argument, reply);
                 return 0;
         }
-        if (wire_control_dispatch(control_commands, ELEMENTSOF(control_commands), m, command, argument, reply))
+        if (wire_control_dispatch(control_commands, ELEMENTSOF(control_commands), m, request, command, argument, reply))
                 return 0;
         wire_reply_init(reply, WIRE_CONTROL_REPLY, EINVAL, "unknown command; known: modules, deployment, deploy");
         return 0;
@@ -106,5 +107,5 @@ int manager_handle_request(void *userdata, const Frame *request, FrameBuilder *r
         r = wire_control_request_parse(request, &command, &argument, reply);
         if (r != 0)
                 return r < 0 ? r : 0;
-        return manager_control(userdata, command, argument, reply);
+        return manager_control(userdata, request, command, argument, reply);
 }

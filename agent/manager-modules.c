@@ -16,9 +16,9 @@
 #include "agent/manager.h"
 #include "agent/module-env.h"
 #include "agent/module-user.h"
+#include "proto/auth-client.h"
 #include "proto/cleanup.h"
 #include "proto/log.h"
-#include "proto/wire.h"
 
 #define SHUTDOWN_SLACK_USEC (2u * 1000u * 1000u)
 
@@ -74,24 +74,10 @@ static void gc_modules(Manager *m) {
 
 /* The module's key from the device scope (auth-cache), as hub-store gets it for upstream links. */
 int manager_fetch_module_key(Manager *m, const char *identity, char **ret) {
-        _cleanup_(frame_builder_deinit) FrameBuilder req = FRAME_BUILDER_NULL;
-        Frame reply;
-        int r;
+        int r, status;
 
-        frame_builder_init(&req, WIRE_KEY_REQUEST);
-        frame_builder_add_string(&req, WIRE_IDENTITY, identity);
-        r = frame_client_call(&m->auth_cache, &req, AGENT_KEY_TIMEOUT_USEC, &reply);
-        if (r < 0)
-                /* -ENOENT from the transport means "no socket", not "no such identity". */
-                return r == -ENOENT ? -ECONNREFUSED : r;
-        r = wire_reply_status(&reply);
-        if (r < 0)
-                return r;
-        r = frame_get_string(&reply, WIRE_KEY, ret);
-        const FrameField *f = frame_get(&reply, WIRE_KEY);
-        if (f)
-                explicit_bzero((void *) f->data, f->len);
-        return r == -ENOENT ? -EBADMSG : r;
+        r = auth_client_key(&m->auth_cache, AGENT_KEY_TIMEOUT_USEC, identity, &status, ret, NULL);
+        return r < 0 ? r : status;
 }
 
 static void start(Manager *m, Module *mod, bool restart);
@@ -234,7 +220,8 @@ static int prepare_user(Manager *m, Module *mod, char **ret_dir, char **ret_why)
 }
 
 static int spawn(Manager *m, Module *mod, char **ret_why) {
-        _cleanup_free_ char *key = NULL, *dir = NULL;
+        _cleanup_(auth_key_freep) char *key = NULL;
+        _cleanup_free_ char *dir = NULL;
         _cleanup_(strv_freep) char **envp = NULL;
         _cleanup_free_ char **argv = NULL;
         const ManifestModule *spec = mod->spec;
@@ -280,6 +267,7 @@ static int spawn(Manager *m, Module *mod, char **ret_why) {
                 .spec = spec,
         };
         r = module_env_build(&in, &envp);
+        /* Now, not at return: the fork below would copy it into the child. */
         explicit_bzero(key, strlen(key));
         if (r < 0)
                 return r;

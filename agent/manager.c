@@ -227,13 +227,10 @@ int manager_open_state(Manager *m) {
 }
 
 int manager_listen(Manager *m) {
-        _cleanup_free_ char *path = NULL, *auth = NULL, *store = NULL;
+        _cleanup_free_ char *auth = NULL, *store = NULL;
         int r;
 
-        if (mkdir(m->config->runtime_dir, 0755) < 0 && errno != EEXIST)
-                return log_error_errno(-errno, "Cannot create the runtime folder '%s': %m", m->config->runtime_dir);
-        if (config_socket_path(m->config, SOCKET_AGENT, &path) < 0 ||
-            config_socket_path(m->config, SOCKET_AUTH_CACHE, &auth) < 0 ||
+        if (config_socket_path(m->config, SOCKET_AUTH_CACHE, &auth) < 0 ||
             config_socket_path(m->config, SOCKET_HUB_STORE, &store) < 0)
                 return log_error_errno(-ENOMEM, "Out of memory");
         r = frame_client_init(&m->auth_cache, auth);
@@ -242,12 +239,10 @@ int manager_listen(Manager *m) {
         if (r < 0)
                 return log_error_errno(r, "Cannot set up the auth-cache and hub-store clients: %m");
         /* Anyone may connect; hubctl deploy is an administrator's, the rest the read group's. */
-        r = frame_server_new(&m->server, m->event, path, 0666, manager_handle_request, m);
+        r = frame_server_listen(&m->server, m->event, m->config, SOCKET_AGENT, manager_handle_request,
+                                manager_request_access, m);
         if (r < 0)
-                return log_error_errno(r, "Cannot listen on '%s': %m", path);
-        r = frame_server_set_access_from_config(m->server, m->config, manager_request_access);
-        if (r < 0)
-                return log_error_errno(r, "Cannot look up the access groups: %m");
+                return r;
 
         /* Only where a caller's uid names its module: with module users. */
         if (!m->module_users)

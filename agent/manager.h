@@ -8,6 +8,7 @@
 
 #include "agent/module.h"
 #include "agent/workload.h"
+#include "proto/cleanup.h"
 #include "proto/daemon-event.h"
 #include "proto/bus.h"
 #include "proto/client.h"
@@ -157,7 +158,4 @@ json_t *manager_module_json(Manager *m, const Module *mod);
 const char *deployment_source_to_string(DeploymentSource s);
 DeploymentSource deployment_source_from_string(const char *s);
 
-static inline void manager_freep(Manager **m) {
-        if (*m)
-                manager_free(*m);
-}
+DEFINE_CLEANUP_FUNC(Manager, manager_free);

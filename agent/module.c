@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "agent/module.h"
+#include "proto/backoff.h"
 #include "proto/cleanup.h"
 
 static const char *const runtime_status_names[_RUNTIME_STATUS_MAX] = {
@@ -66,11 +67,10 @@ bool module_policy_restarts(RestartPolicy policy, int exit_code, bool signaled) 
 }
 
 uint64_t module_backoff_next(uint64_t last_usec, uint64_t ran_usec) {
-        if (last_usec == 0 || ran_usec >= MODULE_HEALTHY_USEC)
+        /* A module that ran long enough to count as healthy starts over. */
+        if (ran_usec >= MODULE_HEALTHY_USEC)
                 return MODULE_BACKOFF_MIN_USEC;
-        if (last_usec >= MODULE_BACKOFF_MAX_USEC / 2)
-                return MODULE_BACKOFF_MAX_USEC;
-        return last_usec * 2;
+        return backoff_double(last_usec, MODULE_BACKOFF_MIN_USEC, MODULE_BACKOFF_MAX_USEC);
 }
 
 void module_format_time(uint64_t realtime_usec, char buf[static 32]) {

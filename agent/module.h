@@ -6,6 +6,7 @@
 #include <sys/types.h>
 #include <systemd/sd-event.h>
 
+#include "proto/cleanup.h"
 #include "proto/manifest.h"
 
 /*
@@ -74,7 +75,4 @@ const char *runtime_status_to_string(RuntimeStatus s);
 /* "2026-11-27T19:41:15.123Z"; 0 gives edgeAgent's "never": "0001-01-01T00:00:00Z". */
 void module_format_time(uint64_t realtime_usec, char buf[static 32]);
 
-static inline void module_freep(Module **m) {
-        if (*m)
-                module_free(*m);
-}
+DEFINE_CLEANUP_FUNC(Module, module_free);

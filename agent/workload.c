@@ -15,6 +15,7 @@
 
 #include "agent/manager.h"
 #include "agent/workload.h"
+#include "proto/auth-client.h"
 #include "proto/base64.h"
 #include "proto/cleanup.h"
 #include "proto/log.h"
@@ -102,7 +103,8 @@ static enum MHD_Result reply_trust_bundle(WorkloadServer *s, struct MHD_Connecti
 static enum MHD_Result reply_sign(WorkloadServer *s, struct MHD_Connection *c, const PeerCred *peer,
                                   const WorkloadRequest *r) {
         Manager *m = s->manager;
-        _cleanup_free_ char *key_b64 = NULL, *digest = NULL, *why = NULL;
+        _cleanup_(auth_key_freep) char *key_b64 = NULL;
+        _cleanup_free_ char *digest = NULL, *why = NULL;
         _cleanup_free_ uint8_t *key = NULL;
         uint8_t mac[EVP_MAX_MD_SIZE];
         unsigned mac_len = 0;
@@ -122,7 +124,6 @@ static enum MHD_Result reply_sign(WorkloadServer *s, struct MHD_Connection *c, c
         if (k < 0)
                 return reply_error(s, c, MHD_HTTP_SERVICE_UNAVAILABLE, peer, "the module's key is not available");
         k = base64_decode(key_b64, strlen(key_b64), &key, &key_len);
-        explicit_bzero(key_b64, strlen(key_b64));
         if (k < 0 || key_len == 0 || key_len > INT32_MAX)
                 return reply_error(s, c, MHD_HTTP_SERVICE_UNAVAILABLE, peer, "the module's key is not usable");
         bool ok = HMAC(EVP_sha256(), key, (int) key_len, r->data, r->data_len, mac, &mac_len) != NULL;

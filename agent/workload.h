@@ -1,6 +1,7 @@
 /* IoT Edge's workload API for the modules: tokens signed with their keys, which never leave the hub */
 #pragma once
 
+#include "proto/cleanup.h"
 #include "proto/http-event.h"
 
 typedef struct Manager Manager;
@@ -21,7 +22,4 @@ typedef struct WorkloadServer WorkloadServer;
 int workload_server_new(WorkloadServer **ret, Manager *m, const char *path);
 WorkloadServer *workload_server_free(WorkloadServer *s);
 
-static inline void workload_server_freep(WorkloadServer **s) {
-        if (*s)
-                workload_server_free(*s);
-}
+DEFINE_CLEANUP_FUNC(WorkloadServer, workload_server_free);

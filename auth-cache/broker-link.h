@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <systemd/sd-event.h>
 
+#include "proto/cleanup.h"
+
 /*
  * auth-cache on the internal bus (proto/bus.h, as "$edgehub/auth-cache"). A
  * kick is a QoS 1 publish to "$edgehub/kick" whose payload is the client id
@@ -28,7 +30,4 @@ void broker_link_unkick(BrokerLink *l, const char *client_id);
 size_t broker_link_pending(const BrokerLink *l);
 bool broker_link_connected(const BrokerLink *l);
 
-static inline void broker_link_freep(BrokerLink **l) {
-        if (*l)
-                broker_link_free(*l);
-}
+DEFINE_CLEANUP_FUNC(BrokerLink, broker_link_free);

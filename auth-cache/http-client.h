@@ -5,6 +5,8 @@
 #include <stdint.h>
 #include <systemd/sd-event.h>
 
+#include "proto/cleanup.h"
+
 /*
  * libcurl's multi interface driven by the daemon's loop (socket and timer
  * callbacks mapped to sd-event sources), so a slow or dead upstream never
@@ -40,7 +42,4 @@ int http_client_get(HttpClient *c, const HttpGet *get, HttpDoneFunc done, void *
 /* Aborts a pending request; its callback is not called. Accepts NULL. */
 HttpRequest *http_request_cancel(HttpRequest *req);
 
-static inline void http_client_freep(HttpClient **c) {
-        if (*c)
-                http_client_free(*c);
-}
+DEFINE_CLEANUP_FUNC(HttpClient, http_client_free);

@@ -12,7 +12,8 @@ static json_t *json_msec_or_null(uint64_t msec) {
         return msec > 0 ? json_integer((json_int_t) msec) : json_null();
 }
 
-static json_t *control_status(Manager *m, const char *argument) {
+static json_t *control_status(void *userdata, const Frame *request, const char *argument, const char **ret_error) {
+        Manager *m = userdata;
         ScopeSyncStatus st = {};
 
         if (m->sync)
@@ -28,7 +29,8 @@ static json_t *control_status(Manager *m, const char *argument) {
                          "kicks_pending", (json_int_t) (m->broker ? broker_link_pending(m->broker) : 0));
 }
 
-static json_t *control_devices(Manager *m, const char *argument) {
+static json_t *control_devices(void *userdata, const Frame *request, const char *argument, const char **ret_error) {
+        Manager *m = userdata;
         json_auto_t *list = json_array();
 
         if (!list)
@@ -48,34 +50,20 @@ static json_t *control_devices(Manager *m, const char *argument) {
         return json_pack("{s:O}", "identities", list);
 }
 
-static json_t *control_sync(Manager *m, const char *argument) {
+static json_t *control_sync(void *userdata, const Frame *request, const char *argument, const char **ret_error) {
+        Manager *m = userdata;
         int started = m->sync ? scope_sync_start(m->sync) : 0;
 
         /* Already running counts as started: the caller wants a fresh scope soon, and one is on its way. */
         return json_pack("{s:b, s:b}", "started", m->sync != NULL, "already_running", m->sync && started == 0);
 }
 
-typedef struct ControlCommand {
-        const char *name;
-        json_t *(*run)(Manager *m, const char *argument);
-} ControlCommand;
-
-static const ControlCommand control_commands[] = {
+static const WireControlCommand control_commands[] = {
         { "status", control_status },
         { "devices", control_devices },
         { "sync", control_sync },
 };
 
-int manager_control(Manager *m, const char *command, const char *argument, FrameBuilder *reply) {
-        json_auto_t *result = NULL;
-
-        for (size_t i = 0; i < ELEMENTSOF(control_commands); i++) {
-                if (strcmp(control_commands[i].name, command) != 0)
-                        continue;
-                result = control_commands[i].run(m, argument);
-                wire_reply_json(reply, result);
-                return 0;
-        }
-        wire_reply_init(reply, WIRE_CONTROL_REPLY, EINVAL, "unknown command; known: status, devices, sync");
-        return 0;
+int manager_control(Manager *m, const Frame *request, FrameBuilder *reply) {
+        return wire_control_serve(control_commands, ELEMENTSOF(control_commands), m, request, reply);
 }

@@ -78,69 +78,87 @@ static bool is_own_edgehub(const Manager *m, const char *identity) {
         return strncmp(identity, m->config->edge_device_id, n) == 0 && strcmp(identity + n, "/$edgeHub") == 0;
 }
 
-static int handle_key(Manager *m, const Frame *req, FrameBuilder *reply) {
-        _cleanup_free_ char *identity = NULL;
+/*
+ * What auth-cache knows of identity's key: 0 with *ret_key (borrowed) or,
+ * for an X.509 child, *ret_signer; else a positive errno and *ret_error.
+ */
+static int key_lookup(Manager *m, const char *identity, const char **ret_key, char **ret_signer,
+                      const char **ret_error) {
         const Identity *id;
         const char *key;
 
-        if (frame_get_string(req, WIRE_IDENTITY, &identity) < 0) {
-                wire_reply_init(reply, WIRE_KEY_REPLY, EINVAL, "identity is required");
-                return 0;
-        }
-
+        *ret_key = NULL;
+        *ret_signer = NULL;
         /* Our own key is configured, not synced: hub-store needs it to reach the cloud before any sync. */
         if (is_own_edgehub(m, identity))
                 key = m->config->edgehub_key;
         else {
                 id = scope_find(m->scope, identity);
                 if (!id) {
-                        wire_reply_init(reply, WIRE_KEY_REPLY, ENOENT, "not in the device scope");
-                        return 0;
+                        *ret_error = "not in the device scope";
+                        return ENOENT;
                 }
                 if (!id->enabled) {
-                        wire_reply_init(reply, WIRE_KEY_REPLY, EACCES, "disabled");
-                        return 0;
+                        *ret_error = "disabled";
+                        return EACCES;
                 }
                 key = identity_key(id);
                 /* An X.509 child: we hold no key of it, so its link signs as our $edgeHub (on behalf of it). */
                 if (id->auth != IDENTITY_AUTH_SAS && !id->module_id) {
-                        _cleanup_free_ char *signer = NULL;
-
-                        if (asprintf(&signer, "%s/$edgeHub", m->config->edge_device_id) < 0)
+                        if (asprintf(ret_signer, "%s/$edgeHub", m->config->edge_device_id) < 0) {
+                                *ret_signer = NULL;
                                 return -ENOMEM;
-                        wire_reply_init(reply, WIRE_KEY_REPLY, 0, NULL);
-                        frame_builder_add_string(reply, WIRE_IDENTITY, signer);
+                        }
                         return 0;
                 }
         }
         if (!key) {
-                wire_reply_init(reply, WIRE_KEY_REPLY, ENOENT, "no key");
-                return 0;
+                *ret_error = "no key";
+                return ENOENT;
         }
-
-        wire_reply_init(reply, WIRE_KEY_REPLY, 0, NULL);
-        frame_builder_add_string(reply, WIRE_KEY, key);
+        *ret_key = key;
         return 0;
 }
 
-static int handle_control(Manager *m, const Frame *req, FrameBuilder *reply) {
-        _cleanup_free_ char *command = NULL, *argument = NULL;
+static int handle_key(Manager *m, const Frame *req, FrameBuilder *reply) {
+        _cleanup_free_ char *identity = NULL, *signer = NULL;
+        const char *key, *error = NULL;
         int r;
 
-        if (frame_get_string(req, WIRE_COMMAND, &command) < 0) {
-                wire_reply_init(reply, WIRE_CONTROL_REPLY, EINVAL, "command is required");
+        if (frame_get_string(req, WIRE_IDENTITY, &identity) < 0) {
+                wire_reply_init(reply, WIRE_KEY_REPLY, EINVAL, "identity is required");
                 return 0;
         }
-        r = frame_get_string(req, WIRE_ARGUMENT, &argument);
-        if (r < 0 && r != -ENOENT) {
-                wire_reply_init(reply, WIRE_CONTROL_REPLY, EINVAL, "malformed argument");
+        r = key_lookup(m, identity, &key, &signer, &error);
+        if (r < 0)
+                return r;
+        wire_reply_init(reply, WIRE_KEY_REPLY, r, error);
+        if (signer)
+                frame_builder_add_string(reply, WIRE_IDENTITY, signer);
+        else if (key)
+                frame_builder_add_string(reply, WIRE_KEY, key);
+        return 0;
+}
+
+/* The key request's verdict without the key: for callers that only ask whether the identity exists. */
+static int handle_identity(Manager *m, const Frame *req, FrameBuilder *reply) {
+        _cleanup_free_ char *identity = NULL, *signer = NULL;
+        const char *key, *error = NULL;
+        int r;
+
+        if (frame_get_string(req, WIRE_IDENTITY, &identity) < 0) {
+                wire_reply_init(reply, WIRE_IDENTITY_REPLY, EINVAL, "identity is required");
                 return 0;
         }
-        return manager_control(m, command, argument, reply);
+        r = key_lookup(m, identity, &key, &signer, &error);
+        if (r < 0)
+                return r;
+        wire_reply_init(reply, WIRE_IDENTITY_REPLY, r, error);
+        return 0;
 }
 
 /*
- * Keys only for the hub's own daemons (the agent, hub-store, method-router);
+ * Keys and identity queries only for the hub's own daemons (the agent, hub-store, method-router);
  * credential checks also for the broker (the plugin); "sync" is an
  * administrator's, "status" and "devices" anyone's in the read group.
  */
@@ -165,8 +183,10 @@ int manager_handle_request(void *userdata, const Frame *request, FrameBuilder *r
                 return handle_auth(m, request, reply);
         case WIRE_KEY_REQUEST:
                 return handle_key(m, request, reply);
+        case WIRE_IDENTITY_REQUEST:
+                return handle_identity(m, request, reply);
         case WIRE_CONTROL_REQUEST:
-                return handle_control(m, request, reply);
+                return manager_control(m, request, reply);
         default:
                 /* Not ours: a confused or hostile peer. Closing it is the answer. */
                 log_debug("Unexpected request type %u, closing the connection", (unsigned) request->type);

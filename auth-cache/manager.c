@@ -130,23 +130,9 @@ int manager_open_store(Manager *m) {
 }
 
 int manager_listen(Manager *m) {
-        _cleanup_free_ char *path = NULL;
-        int r;
-
-        if (mkdir(m->config->runtime_dir, 0755) < 0 && errno != EEXIST)
-                return log_error_errno(-errno, "Cannot create the runtime folder '%s': %m", m->config->runtime_dir);
-        r = config_socket_path(m->config, SOCKET_AUTH_CACHE, &path);
-        if (r < 0)
-                return log_error_errno(-ENOMEM, "Out of memory");
         /* Anyone may connect; what each peer may ask is manager_request_access()'s to say. */
-        r = frame_server_new(&m->server, m->event, path, 0666, manager_handle_request, m);
-        if (r < 0)
-                return log_error_errno(r, "Cannot listen on '%s': %m", path);
-        r = frame_server_set_access_from_config(m->server, m->config, manager_request_access);
-        if (r < 0)
-                return log_error_errno(r, "Cannot look up the access groups: %m");
-        log_debug("Listening on '%s'", path);
-        return 0;
+        return frame_server_listen(&m->server, m->event, m->config, SOCKET_AUTH_CACHE, manager_handle_request,
+                                   manager_request_access, m);
 }
 
 int manager_start(Manager *m) {

@@ -5,6 +5,7 @@
 #include <systemd/sd-event.h>
 
 #include "auth-cache/broker-link.h"
+#include "proto/cleanup.h"
 #include "proto/daemon-event.h"
 #include "proto/ratelimit.h"
 #include "auth-cache/scope-sync.h"
@@ -66,9 +67,6 @@ int manager_handle_request(void *userdata, const Frame *request, FrameBuilder *r
 unsigned manager_request_access(void *userdata, const Frame *request);
 
 /* manager-control.c: WIRE_CONTROL_REQUEST commands (status, devices, sync). */
-int manager_control(Manager *m, const char *command, const char *argument, FrameBuilder *reply);
+int manager_control(Manager *m, const Frame *request, FrameBuilder *reply);
 
-static inline void manager_freep(Manager **m) {
-        if (*m)
-                manager_free(*m);
-}
+DEFINE_CLEANUP_FUNC(Manager, manager_free);

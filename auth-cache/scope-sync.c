@@ -4,11 +4,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 #include "auth-cache/scope-page.h"
 #include "auth-cache/scope-sync.h"
+#include "proto/backoff.h"
 #include "proto/cleanup.h"
 #include "proto/frame.h"
 #include "proto/log.h"
@@ -92,17 +92,6 @@ int scope_sync_first_url(const Config *config, char **ret) {
                       base, edge, SCOPE_PAGE_SIZE);
 }
 
-static uint64_t random_u64(void) {
-        uint64_t v = 0;
-
-        if (getrandom(&v, sizeof(v), GRND_NONBLOCK) != sizeof(v)) {
-                struct timespec ts;
-                (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-                v = (uint64_t) ts.tv_nsec * 6364136223846793005ull + (uint64_t) ts.tv_sec;
-        }
-        return v;
-}
-
 static int on_timer(sd_event_source *source, uint64_t usec, void *userdata) {
         ScopeSync *s = userdata;
         (void) scope_sync_start(s);
@@ -151,11 +140,7 @@ static void sync_failed(ScopeSync *s, const char *fmt, ...) {
         s->failures++;
 
         /* Full jitter in [backoff/2, backoff]: many gateways coming back at once must not sync in lockstep. */
-        if (s->backoff_usec == 0)
-                s->backoff_usec = SCOPE_SYNC_BACKOFF_MIN_USEC;
-        delay = s->backoff_usec / 2 + random_u64() % (s->backoff_usec / 2 + 1);
-        s->backoff_usec = s->backoff_usec * 2 > SCOPE_SYNC_BACKOFF_MAX_USEC ? SCOPE_SYNC_BACKOFF_MAX_USEC
-                                                                              : s->backoff_usec * 2;
+        delay = backoff_next(&s->backoff_usec, SCOPE_SYNC_BACKOFF_MIN_USEC, SCOPE_SYNC_BACKOFF_MAX_USEC);
 
         log_full(news ? LOG_WARNING : LOG_INFO,
                  "Device scope sync failed: %s; retrying in %llu ms",

@@ -7,6 +7,7 @@
 
 #include "auth-cache/http-client.h"
 #include "auth-cache/scope.h"
+#include "proto/cleanup.h"
 #include "proto/config.h"
 
 /*
@@ -49,7 +50,4 @@ void scope_sync_get_status(const ScopeSync *s, ScopeSyncStatus *ret);
 int scope_sync_first_url(const Config *config, char **ret);
 int scope_sync_token_resource(const Config *config, char **ret);
 
-static inline void scope_sync_freep(ScopeSync **s) {
-        if (*s)
-                scope_sync_free(*s);
-}
+DEFINE_CLEANUP_FUNC(ScopeSync, scope_sync_free);

@@ -5,6 +5,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "proto/cleanup.h"
+
 /*
  * An identity is a device ("d") or a module ("d/m"), as IoT Hub names them
  * in client ids. Ids are case-sensitive (IoT Hub's rule), so lookups are
@@ -90,11 +92,5 @@ const Identity *scope_find(const Scope *s, const char *name);
 typedef int (*ScopeDiffFunc)(const Identity *old_id, const Identity *new_id, void *userdata);
 int scope_diff(const Scope *old_scope, const Scope *new_scope, ScopeDiffFunc changed, void *userdata);
 
-static inline void identity_freep(Identity **id) {
-        if (*id)
-                identity_free(*id);
-}
-static inline void scope_freep(Scope **s) {
-        if (*s)
-                scope_free(*s);
-}
+DEFINE_CLEANUP_FUNC(Identity, identity_free);
+DEFINE_CLEANUP_FUNC(Scope, scope_free);

@@ -1,5 +1,4 @@
 /* Tests of the daemon's core without sockets: applying scopes, kicks, requests */
-#include <ftw.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -18,58 +17,35 @@
 #include "proto/cleanup.h"
 #include "proto/log.h"
 #include "proto/sas.h"
+#include "proto/test-daemon.h"
 #include "proto/wire.h"
 
-#define HUB "hub.example"
 #define EDGEHUB_KEY "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
 
 typedef struct Fixture {
-        char dir[64];
+        char *dir;
 } Fixture;
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-        return remove(path);
-}
 
 static int setup(void **state) {
         Fixture *f = calloc(1, sizeof(*f));
         assert_non_null(f);
-        strcpy(f->dir, "/tmp/test-auth-cache-XXXXXX");
-        assert_non_null(mkdtemp(f->dir));
+        f->dir = test_scratch_new("auth-cache");
         *state = f;
         return 0;
 }
 
 static int teardown(void **state) {
         Fixture *f = *state;
-        (void) nftw(f->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+        test_scratch_remove(f->dir);
         free(f);
         return 0;
 }
 
 static Manager *make_manager(Fixture *f) {
-        _cleanup_free_ char *yaml = NULL, *error = NULL, *warnings = NULL;
-        _cleanup_(config_freep) Config *config = NULL;
+        /* hub.example, edge1 and EDGEHUB_KEY: the configuration every daemon's test uses. */
+        _cleanup_(config_freep) Config *config = test_config_new(f->dir);
         _cleanup_free_ char *broker = NULL;
         Manager *m = NULL;
-        FILE *in;
-
-        assert_true(asprintf(&yaml,
-                             "edge:\n"
-                             "  device_id: edge1\n"
-                             "  hub_hostname: " HUB "\n"
-                             "  edgehub_key: " EDGEHUB_KEY "\n"
-                             "listeners:\n"
-                             "  tls:\n"
-                             "    port: 0\n"
-                             "storage:\n"
-                             "  dir: %s/state\n"
-                             "runtime_dir: %s/run\n",
-                             f->dir, f->dir) > 0);
-        in = fmemopen(yaml, strlen(yaml), "r");
-        assert_non_null(in);
-        assert_int_equal(config_parse(in, "test.yaml", &config, &error, &warnings), 0);
-        fclose(in);
 
         assert_int_equal(manager_new(&m, &config), 0);
         assert_null(config);
@@ -187,13 +163,7 @@ static void test_thumbprint_replaced_kicks(void **state) {
 
 /* Runs one request through the socket handler and returns the parsed reply (body owned by *buf). */
 static void call(Manager *m, FrameBuilder *req, Frame *reply, FrameBuilder *out) {
-        Frame request;
-
-        assert_int_equal(frame_builder_finish(req), 0);
-        assert_int_equal(frame_parse(&request, req->buf + FRAME_HEADER_SIZE, req->len - FRAME_HEADER_SIZE), 0);
-        assert_int_equal(manager_handle_request(m, &request, out), 0);
-        assert_int_equal(frame_builder_finish(out), 0);
-        assert_int_equal(frame_parse(reply, out->buf + FRAME_HEADER_SIZE, out->len - FRAME_HEADER_SIZE), 0);
+        test_handle(manager_handle_request, m, req, out, reply);
 }
 
 static uint32_t reply_status(const Frame *reply) {
@@ -238,6 +208,16 @@ static void test_key_requests(void **state) {
                         assert_null(frame_get(&reply, WIRE_KEY));
                 frame_builder_deinit(&req);
                 frame_builder_deinit(&out);
+
+                /* The identity query: the same verdict, and never the key. */
+                frame_builder_init(&req, WIRE_IDENTITY_REQUEST);
+                frame_builder_add_string(&req, WIRE_IDENTITY, rows[i].identity);
+                call(m, &req, &reply, &out);
+                assert_int_equal(reply.type, WIRE_IDENTITY_REPLY);
+                assert_int_equal(reply_status(&reply), rows[i].status);
+                assert_null(frame_get(&reply, WIRE_KEY));
+                frame_builder_deinit(&req);
+                frame_builder_deinit(&out);
         }
         manager_free(m);
 }
@@ -259,6 +239,16 @@ static void test_x509_key_request(void **state) {
         assert_null(frame_get(&reply, WIRE_KEY));
         assert_int_equal(frame_get_string(&reply, WIRE_IDENTITY, &signer), 0);
         assert_string_equal(signer, "edge1/$edgeHub");
+        frame_builder_deinit(&req);
+        frame_builder_deinit(&out);
+
+        /* It exists, as far as the identity query goes: enabled and in the scope. */
+        frame_builder_init(&req, WIRE_IDENTITY_REQUEST);
+        frame_builder_add_string(&req, WIRE_IDENTITY, "x1");
+        call(m, &req, &reply, &out);
+        assert_int_equal(reply.type, WIRE_IDENTITY_REPLY);
+        assert_int_equal(reply_status(&reply), 0);
+        assert_null(frame_get(&reply, WIRE_IDENTITY));
         frame_builder_deinit(&req);
         frame_builder_deinit(&out);
         manager_free(m);
@@ -336,14 +326,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_key_requests, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_control, setup, teardown),
         };
-        sigset_t mask;
-
-        /* manager_new() wants them blocked, as main() does. */
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGTERM);
-        sigaddset(&mask, SIGINT);
-        sigaddset(&mask, SIGHUP);
-        sigprocmask(SIG_BLOCK, &mask, NULL);
+        test_block_daemon_signals();
         log_set_max_level(getenv("TEST_DEBUG") ? LOG_DEBUG : LOG_ERR);
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "auth-cache/scope.h"
+#include "proto/cleanup.h"
 
 /*
  * The one file of auth-cache that speaks OpenSSL's X.509 API. The broker
@@ -47,7 +48,4 @@ int x509_thumbprint_normalize(const char *s, char **ret);
 int x509_check(const Identity *id, const void *der, size_t len, const X509Trust *trust, uint64_t now_sec,
                const char **ret_reason);
 
-static inline void x509_trust_freep(X509Trust **t) {
-        if (*t)
-                x509_trust_free(*t);
-}
+DEFINE_CLEANUP_FUNC(X509Trust, x509_trust_free);

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "broker-plugin/backend.h"
+#include "proto/auth-client.h"
 #include "proto/cleanup.h"
 #include "proto/wire.h"
 
@@ -33,21 +34,31 @@ void backend_deinit(Backend *b) {
         frame_client_deinit(&b->hub_store.client);
 }
 
-/* One request/reply within timeout_usec; on success *ret_reply points into the peer's client until its next call. */
-static int peer_call(BackendPeer *peer, FrameBuilder *request, uint16_t reply_type, uint64_t timeout_usec,
-                     Frame *ret_reply) {
-        uint64_t now = now_usec();
-        int r;
-
+/* -EAGAIN while the peer is in its quiet period after a timeout: the broker's thread does not wait on it again. */
+static int peer_quiet(BackendPeer *peer) {
         if (peer->quiet_until_usec != 0) {
-                if (now < peer->quiet_until_usec)
+                if (now_usec() < peer->quiet_until_usec)
                         return -EAGAIN;
                 peer->quiet_until_usec = 0;
         }
+        return 0;
+}
 
-        r = frame_client_call(&peer->client, request, timeout_usec, ret_reply);
+static void peer_note(BackendPeer *peer, int r, uint64_t timeout_usec) {
         if (r == -ETIMEDOUT)
                 peer->quiet_until_usec = now_usec() + timeout_usec;
+}
+
+/* One request/reply within timeout_usec; on success *ret_reply points into the peer's client until its next call. */
+static int peer_call(BackendPeer *peer, FrameBuilder *request, uint16_t reply_type, uint64_t timeout_usec,
+                     Frame *ret_reply) {
+        int r;
+
+        r = peer_quiet(peer);
+        if (r < 0)
+                return r;
+        r = frame_client_call(&peer->client, request, timeout_usec, ret_reply);
+        peer_note(peer, r, timeout_usec);
         if (r < 0)
                 return r;
         if (ret_reply->type != reply_type)
@@ -62,31 +73,22 @@ int backend_auth(Backend *b, const char *client_id, const char *username, const 
 
 int backend_auth_with_certificate(Backend *b, const char *client_id, const char *username, const char *password,
                                   const void *cert, size_t cert_len, int *ret_status, char **ret_identity) {
-        _cleanup_(frame_builder_deinit) FrameBuilder request = FRAME_BUILDER_NULL;
-        _cleanup_free_ char *identity = NULL;
-        Frame reply;
+        AuthCredentials cred = {
+                .client_id = client_id,
+                .username = username,
+                .password = password, /* an X.509 device sends none */
+                .certificate = cert,
+                .certificate_len = cert_len,
+        };
         int r;
 
-        frame_builder_init(&request, WIRE_AUTH_REQUEST);
-        frame_builder_add_string(&request, WIRE_CLIENT_ID, client_id);
-        frame_builder_add_string(&request, WIRE_USERNAME, username);
-        /* An X.509 device sends no password. */
-        if (password)
-                frame_builder_add(&request, WIRE_PASSWORD, password, strlen(password));
-        if (cert)
-                frame_builder_add(&request, WIRE_CERTIFICATE, cert, cert_len);
-
-        r = peer_call(&b->auth_cache, &request, WIRE_AUTH_REPLY, b->auth_cache.timeout_usec, &reply);
+        r = peer_quiet(&b->auth_cache);
         if (r < 0)
                 return r;
-
-        r = frame_get_string(&reply, WIRE_IDENTITY, &identity);
-        if (r < 0 && r != -ENOENT)
-                return r;
-
-        *ret_status = wire_reply_status(&reply);
-        *ret_identity = TAKE_PTR(identity);
-        return 0;
+        r = auth_client_check(&b->auth_cache.client, b->auth_cache.timeout_usec, &cred, ret_status, ret_identity,
+                              NULL);
+        peer_note(&b->auth_cache, r, b->auth_cache.timeout_usec);
+        return r;
 }
 
 int backend_presence(Backend *b, const char *identity, bool connected, int *ret_status) {

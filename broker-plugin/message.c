@@ -128,7 +128,7 @@ static int classify_telemetry(const Client *sender, const char *topic, size_t le
 int message_classify(const Client *sender, const char *client_id, const char *topic, const void *payload,
                      size_t len, Message *ret) {
         if (sender->kind == CLIENT_INTERNAL) {
-                if (strcmp(topic, MESSAGE_TOPIC_KICK) == 0)
+                if (strcmp(topic, BUS_TOPIC_KICK) == 0)
                         return classify_kick(client_id, payload, len, ret);
                 if (strcmp(topic, BUS_TOPIC_DELIVER) == 0) {
                         *ret = (Message){ .kind = MESSAGE_DELIVER };

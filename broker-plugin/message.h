@@ -8,8 +8,6 @@
 
 /* IoT Hub's limit for a device-to-cloud message. */
 #define MESSAGE_PAYLOAD_MAX (256u * 1024u)
-/* Our daemons ask the broker to disconnect a client id (the payload). */
-#define MESSAGE_TOPIC_KICK "$edgehub/kick"
 
 typedef enum MessageKind {
         MESSAGE_TELEMETRY,  /* a device's or module's own events: store, then PUBACK */

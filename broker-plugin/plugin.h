@@ -10,6 +10,7 @@
 #include "broker-plugin/presence.h"
 #include "broker-plugin/token-expiry.h"
 #include "broker-plugin/watchdog.h"
+#include "proto/cleanup.h"
 #include "proto/ratelimit.h"
 #include "proto/config.h"
 
@@ -57,7 +58,4 @@ static inline const char *strna(const char *s) {
         return s ? s : "n/a";
 }
 
-static inline void plugin_freep(Plugin **p) {
-        if (*p)
-                plugin_free(*p);
-}
+DEFINE_CLEANUP_FUNC(Plugin, plugin_free);

@@ -9,9 +9,9 @@
 #include <mosquitto.h>
 #include <openssl/ssl.h>
 
-#include "hub-store/backoff.h"
 #include "hub-store/link.h"
 #include "hub-store/upstream-topic.h"
+#include "proto/backoff.h"
 #include "proto/cleanup.h"
 #include "proto/frame.h"
 #include "proto/log.h"

@@ -9,6 +9,7 @@
 
 #include "hub-store/sender.h"
 #include "hub-store/store.h"
+#include "proto/cleanup.h"
 
 /*
  * IoT Hub wants one MQTT 3.1.1 connection per identity, over TLS, with a SAS
@@ -101,7 +102,4 @@ const Sender *link_sender(const Link *l, uint8_t priority);
 const char *link_state_to_string(LinkState s);
 const char *link_failure_to_string(LinkFailure f);
 
-static inline void link_freep(Link **l) {
-        if (*l)
-                link_free(*l);
-}
+DEFINE_CLEANUP_FUNC(Link, link_free);

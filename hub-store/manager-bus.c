@@ -109,10 +109,12 @@ static void manager_on_upstream_request(Manager *m, const BusMessage *msg) {
 
 /* Link states are announced as they change; a daemon that joined the bus later asks for them. */
 static void manager_announce_links_up(Manager *m) {
+        const char *up = bus_link_state_to_string(BUS_LINK_UP);
+
         for (size_t i = 0; i < key_map_size(&m->devices); i++) {
                 Device *d = key_map_value_at(&m->devices, i);
                 if (d->announced_up)
-                        (void) bus_publish(m->bus, BUS_TOPIC_LINK, "up", 2, d->identity, NULL, NULL, NULL);
+                        (void) bus_publish(m->bus, BUS_TOPIC_LINK, up, strlen(up), d->identity, NULL, NULL, NULL);
         }
 }
 
@@ -139,9 +141,10 @@ void manager_bus_link_changed(Manager *m, Device *d, bool up) {
         if (up == d->announced_up)
                 return;
         d->announced_up = up;
-        if (m->bus)
-                (void) bus_publish(m->bus, BUS_TOPIC_LINK, up ? "up" : "down", up ? 2 : 4, d->identity, NULL, NULL,
-                                   NULL);
+        if (m->bus) {
+                const char *state = bus_link_state_to_string(up ? BUS_LINK_UP : BUS_LINK_DOWN);
+                (void) bus_publish(m->bus, BUS_TOPIC_LINK, state, strlen(state), d->identity, NULL, NULL, NULL);
+        }
 }
 
 void manager_bus_tick(Manager *m, Device *d) {

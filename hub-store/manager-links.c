@@ -6,6 +6,7 @@
 
 #include "hub-store/link-tls.h"
 #include "hub-store/manager.h"
+#include "proto/auth-client.h"
 #include "proto/cleanup.h"
 #include "proto/log.h"
 #include "proto/sas.h"
@@ -154,42 +155,24 @@ static void link_want_connect(void *userdata, Link *l) {
  * the identity whose key signs on its behalf, our own $edgeHub.
  */
 static int manager_fetch_key(Manager *m, const char *identity, char **ret, char **ret_signer) {
-        _cleanup_(frame_builder_deinit) FrameBuilder req = FRAME_BUILDER_NULL;
         uint64_t now = now_usec();
-        Frame reply;
-        int r;
+        int r, status;
 
         if (now < m->auth_cache_down_until)
                 return -EAGAIN;
 
-        frame_builder_init(&req, WIRE_KEY_REQUEST);
-        frame_builder_add_string(&req, WIRE_IDENTITY, identity);
-        r = frame_client_call(&m->auth_cache, &req, AUTH_CACHE_TIMEOUT_USEC, &reply);
+        r = auth_client_key(&m->auth_cache, AUTH_CACHE_TIMEOUT_USEC, identity, &status, ret, ret_signer);
         if (r < 0) {
                 m->auth_cache_down_until = now + AUTH_CACHE_RETRY_USEC;
-                /* -ENOENT from the transport means "no socket", not "no such identity". */
-                return r == -ENOENT ? -ECONNREFUSED : r;
-        }
-        r = wire_reply_status(&reply);
-        if (r < 0)
                 return r;
-        *ret_signer = NULL;
-        if (!frame_get(&reply, WIRE_KEY)) {
-                r = frame_get_string(&reply, WIRE_IDENTITY, ret_signer);
-                return r == -ENOENT ? -EBADMSG : r;
         }
-        r = frame_get_string(&reply, WIRE_KEY, ret);
-        /* Keep the key in one place only. */
-        const FrameField *f = frame_get(&reply, WIRE_KEY);
-        if (f)
-                explicit_bzero((void *) f->data, f->len);
-        return r == -ENOENT ? -EBADMSG : r;
+        return status;
 }
 
 static int link_mint_password(void *userdata, Link *l, uint64_t expiry, char **ret) {
         Manager *m = userdata;
-        _cleanup_free_ char *device = NULL, *module = NULL, *resource = NULL, *key = NULL, *edgehub = NULL,
-                            *signer = NULL;
+        _cleanup_free_ char *device = NULL, *module = NULL, *resource = NULL, *edgehub = NULL, *signer = NULL;
+        _cleanup_(auth_key_freep) char *key = NULL;
         const char *identity = link_identity(l);
         int r;
 
@@ -234,9 +217,7 @@ static int link_mint_password(void *userdata, Link *l, uint64_t expiry, char **r
                 }
         }
 
-        r = sas_token_mint(resource, key, expiry, ret);
-        explicit_bzero(key, strlen(key));
-        return r;
+        return sas_token_mint(resource, key, expiry, ret);
 }
 
 static void manager_scope_sync(Manager *m) {

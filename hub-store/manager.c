@@ -289,21 +289,12 @@ int manager_start(Manager *m) {
         r = frame_client_init(&m->auth_cache, path);
         if (r < 0)
                 return log_error_errno(r, "Out of memory");
-        free(path);
-        path = NULL;
 
-        if (mkdir(m->config->runtime_dir, 0755) < 0 && errno != EEXIST)
-                return log_error_errno(-errno, "Failed to create '%s': %m", m->config->runtime_dir);
-        r = config_socket_path(m->config, SOCKET_HUB_STORE, &path);
-        if (r < 0)
-                return log_error_errno(r, "Failed to build the hub-store socket path: %m");
         /* Anyone may connect; what each peer may ask is manager_request_access()'s to say. */
-        r = frame_server_new(&m->server, m->event, path, 0666, manager_on_request, m);
+        r = frame_server_listen(&m->server, m->event, m->config, SOCKET_HUB_STORE, manager_on_request,
+                                manager_request_access, m);
         if (r < 0)
-                return log_error_errno(r, "Failed to listen on '%s': %m", path);
-        r = frame_server_set_access_from_config(m->server, m->config, manager_request_access);
-        if (r < 0)
-                return log_error_errno(r, "Failed to look up the access groups: %m");
+                return r;
         /*
          * The broker's only thread waits for each store reply before it can
          * serve any device: answer those before upstream link work.

@@ -6,14 +6,15 @@
 #include <jansson.h>
 #include <systemd/sd-event.h>
 
-#include "hub-store/backoff.h"
 #include "hub-store/ingest.h"
-#include "hub-store/key-map.h"
 #include "hub-store/link.h"
 #include "hub-store/metrics.h"
 #include "hub-store/store.h"
 #include "hub-store/store-location.h"
+#include "proto/backoff.h"
 #include "proto/bus.h"
+#include "proto/cleanup.h"
+#include "proto/key-map.h"
 #include "proto/daemon-event.h"
 #include "proto/client.h"
 #include "proto/config.h"
@@ -164,7 +165,4 @@ void manager_reply_config_apply(Manager *m, const Frame *req, FrameBuilder *repl
 /* manager-control.c: a control command's JSON reply. -EINVAL unknown command. */
 int manager_control(Manager *m, const char *command, json_t **ret);
 
-static inline void manager_freep(Manager **m) {
-        if (*m)
-                manager_free(*m);
-}
+DEFINE_CLEANUP_FUNC(Manager, manager_free);

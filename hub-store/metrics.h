@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <systemd/sd-event.h>
 
+#include "proto/cleanup.h"
+
 typedef struct Manager Manager;
 typedef struct MetricsServer MetricsServer;
 
@@ -23,7 +25,4 @@ int metrics_render(Manager *m, FILE *f);
 /* metrics-render.c: s as a Prometheus label value (\\, \" and \n escaped). */
 void metrics_write_label_value(FILE *f, const char *s);
 
-static inline void metrics_server_freep(MetricsServer **s) {
-        if (*s)
-                metrics_server_free(*s);
-}
+DEFINE_CLEANUP_FUNC(MetricsServer, metrics_server_free);

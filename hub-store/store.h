@@ -5,10 +5,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "hub-store/key-map.h"
 #include "hub-store/store-key.h"
 #include "hub-store/store-record.h"
+#include "proto/cleanup.h"
 #include "proto/config.h"
+#include "proto/key-map.h"
 
 /*
  * Records live in RocksDB (proto/kv.h), never in RAM: memory holds one
@@ -157,7 +158,4 @@ uint64_t store_disk_bytes(Store *s);
 /* The oldest enqueue time over all streams, or 0 when empty. O(streams). */
 uint64_t store_oldest_time_ms(const Store *s);
 
-static inline void store_freep(Store **s) {
-        if (*s)
-                store_free(*s);
-}
+DEFINE_CLEANUP_FUNC(Store, store_free);

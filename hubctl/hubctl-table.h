@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "proto/cleanup.h"
+
 /*
  * Cells are added left to right, row after row, the header first; widths are
  * computed when printing. Columns are separated by two spaces; no colours, no
@@ -36,7 +38,4 @@ size_t table_rows(const Table *t); /* without the header */
 /* -EINVAL when the last row is incomplete; the sticky error; -EIO on a write error. f NULL: checks only. */
 int table_print(const Table *t, FILE *f);
 
-static inline void table_freep(Table **t) {
-        if (*t)
-                table_free(*t);
-}
+DEFINE_CLEANUP_FUNC(Table, table_free);

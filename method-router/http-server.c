@@ -7,17 +7,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/socket.h>
 
 #include "method-router/http-server.h"
+#include "proto/auth-client.h"
 #include "proto/cleanup.h"
-#include "proto/frame.h"
+#include "proto/http-event.h"
 #include "proto/log.h"
 #include "proto/method-request.h"
 #include "proto/ratelimit.h"
 #include "proto/sas.h"
-#include "proto/wire.h"
 
 #define PEM_FILE_MAX (1024u * 1024u)
 #define IDLE_TIMEOUT_SEC 30u
@@ -55,8 +54,7 @@ struct HttpPeer {
 struct HttpServer {
         Manager *manager;
         struct MHD_Daemon *daemon;
-        sd_event_source *io;
-        sd_event_source *timer;
+        HttpEvent *event;       /* drives daemon from our loop */
         char *cert;
         char *key;
         HttpRequest *requests; /* every request MHD holds for us, for a clean stop */
@@ -82,8 +80,10 @@ struct HttpRequest {
         char *reply;
 };
 
-static void server_arm(HttpServer *s);
-static void server_kick(HttpServer *s);
+/* MHD takes a resumed connection back only in MHD_run(), and says nothing of it before: run it soon. */
+static void server_kick(HttpServer *s) {
+        http_event_kick(s->event);
+}
 
 static inline void http_server_freep(HttpServer **s) {
         if (*s)
@@ -149,28 +149,22 @@ static void request_fail(HttpRequest *req, int status, const char *code, const c
 
 /* The caller's SAS checked by auth-cache as if it connected: 0, or an HTTP status with the answer set. */
 static int request_authenticate(HttpRequest *req, const char *caller, const char *token) {
-        _cleanup_(frame_builder_deinit) FrameBuilder request = FRAME_BUILDER_NULL;
         _cleanup_free_ char *username = NULL, *reason = NULL, *text = NULL;
         Manager *m = req->server->manager;
-        Frame reply;
-        int r;
+        int r, status;
 
         if (asprintf(&username, "%s/%s/%s", m->config->hub_hostname, caller, USERNAME_API) < 0)
                 return -ENOMEM;
-        frame_builder_init(&request, WIRE_AUTH_REQUEST);
-        frame_builder_add_string(&request, WIRE_CLIENT_ID, caller);
-        frame_builder_add_string(&request, WIRE_USERNAME, username);
-        frame_builder_add(&request, WIRE_PASSWORD, token, strlen(token));
-        r = frame_client_call(&m->auth_cache, &request, MANAGER_AUTH_TIMEOUT_USEC, &reply);
-        if (r < 0 || reply.type != WIRE_AUTH_REPLY) {
-                log_warning_errno(r < 0 ? r : -EBADMSG, "Cannot ask auth-cache about caller '%s': %m", caller);
+        AuthCredentials cred = { .client_id = caller, .username = username, .password = token };
+        r = auth_client_check(&m->auth_cache, MANAGER_AUTH_TIMEOUT_USEC, &cred, &status, NULL, &reason);
+        if (r < 0) {
+                log_warning_errno(r, "Cannot ask auth-cache about caller '%s': %m", caller);
                 request_fail(req, 503, "ServiceUnavailable", "the gateway's auth-cache is not reachable");
                 return 503;
         }
-        r = wire_reply_status(&reply);
+        r = status;
         if (r == 0)
                 return 0;
-        (void) frame_get_string(&reply, WIRE_ERROR, &reason);
         log_ratelimit(&req->server->refusal_log, LOG_INFO, "Refused a method call by '%s': %s", caller,
                       reason ?: "refused");
         (void) asprintf(&text, "the caller '%s' is not authorized: %s", caller,
@@ -437,40 +431,6 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
         log_debug("libmicrohttpd: %s", line);
 }
 
-static void server_run(HttpServer *s) {
-        if (MHD_run(s->daemon) != MHD_YES)
-                log_debug("MHD_run() failed, continuing");
-        server_arm(s);
-}
-
-static int on_io(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
-        server_run(userdata);
-        return 0;
-}
-
-static int on_timer(sd_event_source *source, uint64_t usec, void *userdata) {
-        server_run(userdata);
-        return 0;
-}
-
-/* Wakes us when MHD wants to run again without socket activity (timeouts, resumed connections). */
-static void server_arm(HttpServer *s) {
-        MHD_UNSIGNED_LONG_LONG ms;
-
-        if (MHD_get_timeout(s->daemon, &ms) != MHD_YES) {
-                (void) sd_event_source_set_enabled(s->timer, SD_EVENT_OFF);
-                return;
-        }
-        (void) sd_event_source_set_time_relative(s->timer, (uint64_t) ms * 1000u);
-        (void) sd_event_source_set_enabled(s->timer, SD_EVENT_ONESHOT);
-}
-
-/* MHD takes a resumed connection back only in MHD_run(), and says nothing of it before: run it now. */
-static void server_kick(HttpServer *s) {
-        (void) sd_event_source_set_time_relative(s->timer, 0);
-        (void) sd_event_source_set_enabled(s->timer, SD_EVENT_ONESHOT);
-}
-
 static int read_pem(const char *path, char **ret) {
         _cleanup_free_ char *buf = NULL;
         FILE *f;
@@ -499,7 +459,6 @@ int http_server_new(HttpServer **ret, Manager *m) {
         struct sockaddr_storage addr = {};
         struct addrinfo hints = { .ai_flags = AI_NUMERICHOST | AI_PASSIVE, .ai_socktype = SOCK_STREAM };
         struct addrinfo *ai = NULL;
-        const union MHD_DaemonInfo *info;
         _cleanup_(http_server_freep) HttpServer *s = NULL;
         char port[8];
         int r;
@@ -551,24 +510,15 @@ int http_server_new(HttpServer **ret, Manager *m) {
                                        "allowed, or a bad certificate/key in listeners.tls",
                                        c->methods_bind, c->methods_port);
 
-        info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_EPOLL_FD);
-        if (!info)
-                return log_error_errno(-EIO, "libmicrohttpd gave no epoll fd");
-        r = sd_event_add_io(m->event, &s->io, info->epoll_fd, EPOLLIN, on_io, s);
+        r = http_event_attach(&s->event, m->event, s->daemon, "methods-https");
         if (r < 0)
                 return log_error_errno(r, "Cannot watch the HTTPS listener: %m");
-        (void) sd_event_source_set_description(s->io, "methods-https");
-        r = sd_event_add_time_relative(m->event, &s->timer, CLOCK_MONOTONIC, 0, 1000, on_timer, s);
-        if (r < 0)
-                return log_error_errno(r, "Cannot set up the HTTPS timer: %m");
-        (void) sd_event_source_set_description(s->timer, "methods-https-timer");
         r = sd_event_add_time_relative(m->event, &s->sweep, CLOCK_MONOTONIC, DEADLINE_SWEEP_USEC, 100000, on_sweep,
                                        s);
         if (r < 0)
                 return log_error_errno(r, "Cannot set up the HTTPS request deadline: %m");
         (void) sd_event_source_set_enabled(s->sweep, SD_EVENT_OFF);
         (void) sd_event_source_set_description(s->sweep, "methods-https-deadline");
-        server_arm(s);
         log_info("Serving direct methods on https://%s:%u", c->methods_bind, c->methods_port);
         *ret = TAKE_PTR(s);
         return 0;
@@ -597,8 +547,7 @@ HttpServer *http_server_free(HttpServer *s) {
                 free(peer);
         }
         s->sweep = sd_event_source_disable_unref(s->sweep);
-        s->timer = sd_event_source_disable_unref(s->timer);
-        s->io = sd_event_source_disable_unref(s->io);
+        s->event = http_event_free(s->event);
         free(s->cert);
         free(s->key);
         free(s);

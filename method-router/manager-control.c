@@ -104,7 +104,8 @@ static json_t *result_from_body(int http_status, const char *body) {
         return result_json(http_status, NULL, code, text);
 }
 
-static json_t *control_invoke(Manager *m, const Frame *req, const char *argument, const char **ret_error) {
+static json_t *control_invoke(void *userdata, const Frame *req, const char *argument, const char **ret_error) {
+        Manager *m = userdata;
         _cleanup_(method_request_deinit) MethodRequest mr = METHOD_REQUEST_NULL;
         _cleanup_free_ char *target = NULL, *d = NULL, *mod = NULL, *body = NULL;
         ControlCall *cc;
@@ -142,7 +143,8 @@ static json_t *control_invoke(Manager *m, const Frame *req, const char *argument
         return json_pack("{s:I}", "call", (json_int_t) cc->id);
 }
 
-static json_t *control_result(Manager *m, const char *argument, const char **ret_error) {
+static json_t *control_result(void *userdata, const Frame *request, const char *argument, const char **ret_error) {
+        Manager *m = userdata;
         uint64_t id;
 
         if (!argument || parse_u64(argument, strlen(argument), &id) < 0) {
@@ -163,7 +165,8 @@ static json_t *control_result(Manager *m, const char *argument, const char **ret
         return NULL;
 }
 
-static json_t *control_status(Manager *m) {
+static json_t *control_status(void *userdata, const Frame *request, const char *argument, const char **ret_error) {
+        Manager *m = userdata;
         const CallStats *s = &m->calls.stats;
 
         return json_pack("{s:b, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "bus", bus_connected(m->bus), "https_port",
@@ -174,39 +177,12 @@ static json_t *control_status(Manager *m) {
                          (json_int_t) s->stray_answers);
 }
 
-static int handle_control(Manager *m, const Frame *req, FrameBuilder *reply) {
-        _cleanup_free_ char *command = NULL, *argument = NULL;
-        json_auto_t *result = NULL;
-        const char *error = NULL;
-        int r;
-
-        if (frame_get_string(req, WIRE_COMMAND, &command) < 0) {
-                wire_reply_init(reply, WIRE_CONTROL_REPLY, EINVAL, "command is required");
-                return 0;
-        }
-        r = frame_get_string(req, WIRE_ARGUMENT, &argument);
-        if (r < 0 && r != -ENOENT) {
-                wire_reply_init(reply, WIRE_CONTROL_REPLY, EINVAL, "malformed argument");
-                return 0;
-        }
-
-        if (strcmp(command, "status") == 0)
-                result = control_status(m);
-        else if (strcmp(command, "invoke") == 0)
-                result = control_invoke(m, req, argument, &error);
-        else if (strcmp(command, "result") == 0)
-                result = control_result(m, argument, &error);
-        else {
-                wire_reply_init(reply, WIRE_CONTROL_REPLY, EINVAL, "unknown command; known: status, invoke, result");
-                return 0;
-        }
-        if (error) {
-                wire_reply_init(reply, WIRE_CONTROL_REPLY, EINVAL, error);
-                return 0;
-        }
-        wire_reply_json(reply, result);
-        return 0;
-}
+/* A refused invocation or result is the caller's mistake: EINVAL, as hubctl reports it. */
+static const WireControlCommand control_commands[] = {
+        { "status", control_status },
+        { "invoke", control_invoke, EINVAL },
+        { "result", control_result, EINVAL },
+};
 
 /* "result" too: it reads what an invocation answered, which only its administrator should see. */
 unsigned manager_request_access(void *userdata, const Frame *request) {
@@ -221,5 +197,5 @@ int manager_handle_request(void *userdata, const Frame *request, FrameBuilder *r
                 wire_reply_init(reply, request->type + 1, EOPNOTSUPP, "method-router answers control requests only");
                 return 0;
         }
-        return handle_control(m, request, reply);
+        return wire_control_serve(control_commands, ELEMENTSOF(control_commands), m, request, reply);
 }

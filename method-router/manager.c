@@ -8,11 +8,11 @@
 
 #include "method-router/http-server.h"
 #include "method-router/manager.h"
+#include "proto/auth-client.h"
 #include "proto/cleanup.h"
 #include "proto/log.h"
 #include "proto/method-request.h"
 #include "proto/sas.h"
-#include "proto/wire.h"
 
 #define BUS_NAME "method-router"
 
@@ -89,21 +89,13 @@ Manager *manager_free(Manager *m) {
 }
 
 int manager_listen(Manager *m) {
-        _cleanup_free_ char *path = NULL;
         int r;
 
-        if (mkdir(m->config->runtime_dir, 0755) < 0 && errno != EEXIST)
-                return log_error_errno(-errno, "Cannot create the runtime folder '%s': %m", m->config->runtime_dir);
-        r = config_socket_path(m->config, SOCKET_METHOD_ROUTER, &path);
-        if (r < 0)
-                return log_error_errno(-ENOMEM, "Out of memory");
         /* Anyone may connect; invoking a method is an administrator's, status the read group's. */
-        r = frame_server_new(&m->control, m->event, path, 0666, manager_handle_request, m);
+        r = frame_server_listen(&m->control, m->event, m->config, SOCKET_METHOD_ROUTER, manager_handle_request,
+                                manager_request_access, m);
         if (r < 0)
-                return log_error_errno(r, "Cannot listen on '%s': %m", path);
-        r = frame_server_set_access_from_config(m->control, m->config, manager_request_access);
-        if (r < 0)
-                return log_error_errno(r, "Cannot look up the access groups: %m");
+                return r;
 
         if (m->config->methods_port == 0) {
                 log_info("methods.port is 0: no HTTPS listener, direct methods over MQTT only");
@@ -166,20 +158,16 @@ int manager_caller_check(Manager *m, const char *caller, char **ret_body) {
 
 /* Whether target is an enabled identity of the scope: 0, or 404/503 with *ret_body. */
 static int target_check(Manager *m, const char *target, char **ret_body) {
-        _cleanup_(frame_builder_deinit) FrameBuilder request = FRAME_BUILDER_NULL;
         _cleanup_free_ char *text = NULL;
-        Frame reply;
-        int r;
+        int r, status;
 
-        frame_builder_init(&request, WIRE_KEY_REQUEST);
-        frame_builder_add_string(&request, WIRE_IDENTITY, target);
-        r = frame_client_call(&m->auth_cache, &request, MANAGER_AUTH_TIMEOUT_USEC, &reply);
-        if (r < 0 || reply.type != WIRE_KEY_REPLY) {
-                log_warning_errno(r < 0 ? r : -EBADMSG, "Cannot ask auth-cache about '%s': %m", target);
+        r = auth_client_identity(&m->auth_cache, MANAGER_AUTH_TIMEOUT_USEC, target, &status);
+        if (r < 0) {
+                log_warning_errno(r, "Cannot ask auth-cache about '%s': %m", target);
                 *ret_body = manager_error_body("ServiceUnavailable", "the gateway's auth-cache is not reachable");
                 return 503;
         }
-        r = wire_reply_status(&reply);
+        r = status;
         if (r == 0)
                 return 0;
         if (r == -EACCES)

@@ -5,6 +5,7 @@
 #include <systemd/sd-event.h>
 
 #include "method-router/call.h"
+#include "proto/cleanup.h"
 #include "proto/daemon-event.h"
 #include "proto/bus.h"
 #include "proto/client.h"
@@ -81,7 +82,4 @@ int manager_handle_request(void *userdata, const Frame *request, FrameBuilder *r
 unsigned manager_request_access(void *userdata, const Frame *request);
 void manager_control_free_all(Manager *m);
 
-static inline void manager_freep(Manager **m) {
-        if (*m)
-                manager_free(*m);
-}
+DEFINE_CLEANUP_FUNC(Manager, manager_free);

@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/random.h>
 
 #include "proto/bus.h"
+#include "proto/backoff.h"
 #include "proto/cleanup.h"
 #include "proto/log.h"
 
@@ -51,6 +51,25 @@ struct Bus {
 };
 
 static void bus_disconnect(Bus *b);
+const char *bus_link_state_to_string(BusLinkState s) {
+        switch (s) {
+        case BUS_LINK_UP:
+                return "up";
+        case BUS_LINK_DOWN:
+                return "down";
+        default:
+                return "unknown";
+        }
+}
+
+BusLinkState bus_link_state_from_payload(const void *payload, size_t len) {
+        if (len == 2 && memcmp(payload, "up", 2) == 0)
+                return BUS_LINK_UP;
+        if (len == 4 && memcmp(payload, "down", 4) == 0)
+                return BUS_LINK_DOWN;
+        return BUS_LINK_UNKNOWN;
+}
+
 static void bus_schedule_reconnect(Bus *b);
 
 static void bus_update_events(Bus *b) {
@@ -290,14 +309,7 @@ static void bus_arm_reconnect(Bus *b, uint64_t delay) {
 }
 
 static void bus_schedule_reconnect(Bus *b) {
-        uint64_t delay, rnd = 0;
-
-        if (b->backoff_usec == 0)
-                b->backoff_usec = BACKOFF_MIN_USEC;
-        (void) getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK);
-        delay = b->backoff_usec / 2 + rnd % (b->backoff_usec / 2 + 1);
-        b->backoff_usec = b->backoff_usec * 2 > BACKOFF_MAX_USEC ? BACKOFF_MAX_USEC : b->backoff_usec * 2;
-        bus_arm_reconnect(b, delay);
+        bus_arm_reconnect(b, backoff_next(&b->backoff_usec, BACKOFF_MIN_USEC, BACKOFF_MAX_USEC));
 }
 
 int bus_start(Bus *b) {

@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <systemd/sd-event.h>
 
+#include "proto/cleanup.h"
+
 /*
  * A libmosquitto client driven from sd-event (no libmosquitto thread) on the
  * broker's internal Unix-socket listener, as username "$edgehub/{name}" and
@@ -32,6 +34,18 @@
 #define BUS_PREFIX_CLOUD "$edgehub/cloud/"       /* the cloud's "$iothub/{rest}" as "$edgehub/cloud/{rest}" */
 #define BUS_PROPERTY_CLIENT "client"
 #define BUS_PROPERTY_TOPIC "topic"
+
+/* An identity's upstream link as BUS_TOPIC_LINK announces it; UNKNOWN until announced. */
+typedef enum BusLinkState {
+        BUS_LINK_UNKNOWN,
+        BUS_LINK_UP,
+        BUS_LINK_DOWN,
+} BusLinkState;
+
+/* "up", "down" (the payloads) or "unknown". */
+const char *bus_link_state_to_string(BusLinkState s);
+/* A BUS_TOPIC_LINK payload: UP, DOWN, or UNKNOWN for anything else. */
+BusLinkState bus_link_state_from_payload(const void *payload, size_t len);
 
 /* PUBACK reason codes that matter on the bus (MQTT v5). */
 #define BUS_REASON_SUCCESS 0x00
@@ -79,7 +93,4 @@ int bus_publish(Bus *b, const char *topic, const void *payload, size_t len, cons
 /* The publishes of this userdata complete silently (it is going away). */
 void bus_forget(Bus *b, void *userdata);
 
-static inline void bus_freep(Bus **b) {
-        if (*b)
-                bus_free(*b);
-}
+DEFINE_CLEANUP_FUNC(Bus, bus_free);

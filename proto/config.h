@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "proto/cleanup.h"
 #include "proto/route-spec.h"
 
 /*
@@ -123,10 +124,7 @@ OverflowPolicy overflow_policy_from_string(const char *s);
 const char *sync_policy_to_string(SyncPolicy p);
 SyncPolicy sync_policy_from_string(const char *s);
 
-static inline void config_freep(Config **c) {
-        if (*c)
-                config_free(*c);
-}
+DEFINE_CLEANUP_FUNC(Config, config_free);
 
 /*
  * The exit status of a process that refuses its configuration or command

@@ -28,6 +28,13 @@ void http_event_run(HttpEvent *h) {
         http_event_arm_timer(h);
 }
 
+void http_event_kick(HttpEvent *h) {
+        if (!h)
+                return;
+        (void) sd_event_source_set_time_relative(h->timer_source, 0);
+        (void) sd_event_source_set_enabled(h->timer_source, SD_EVENT_ONESHOT);
+}
+
 static int http_event_on_io(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
         http_event_run(userdata);
         return 0;

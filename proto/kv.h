@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "proto/cleanup.h"
+
 /*
  * Options are sized for small gateways, not servers (DESIGN.md: RocksDB's
  * defaults assume 64 MB write buffers). Writes go to the WAL before they
@@ -70,11 +72,5 @@ static inline void kv_closep(Kv **k) {
         if (*k)
                 kv_close(*k);
 }
-static inline void kv_batch_freep(KvBatch **b) {
-        if (*b)
-                kv_batch_free(*b);
-}
-static inline void kv_iter_freep(KvIter **i) {
-        if (*i)
-                kv_iter_free(*i);
-}
+DEFINE_CLEANUP_FUNC(KvBatch, kv_batch_free);
+DEFINE_CLEANUP_FUNC(KvIter, kv_iter_free);

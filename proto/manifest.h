@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "proto/cleanup.h"
+
 /*
  * {"schemaVersion": "1.0" | "1.1",
  *  "runtime": {"type": "process" | "docker", "settings": {...}},     settings ignored
@@ -103,7 +105,4 @@ ModuleStatus module_status_from_string(const char *s);
 const char *restart_policy_to_string(RestartPolicy p);
 RestartPolicy restart_policy_from_string(const char *s);
 
-static inline void manifest_freep(Manifest **m) {
-        if (*m)
-                manifest_free(*m);
-}
+DEFINE_CLEANUP_FUNC(Manifest, manifest_free);

@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "proto/cleanup.h"
 #include "proto/route-message.h"
 
 /*
@@ -62,7 +63,4 @@ RouteCondition *route_condition_free(RouteCondition *c);
 /* True when the condition evaluates to true for m. */
 bool route_condition_match(const RouteCondition *c, const RouteMessage *m);
 
-static inline void route_condition_freep(RouteCondition **c) {
-        if (*c)
-                route_condition_free(*c);
-}
+DEFINE_CLEANUP_FUNC(RouteCondition, route_condition_free);

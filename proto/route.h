@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "proto/cleanup.h"
 #include "proto/route-condition.h"
 #include "proto/route-message.h"
 #include "proto/route-spec.h"
@@ -114,11 +115,5 @@ RouteTable *route_table_free(RouteTable *t);
  */
 size_t route_table_match(const RouteTable *t, const RouteMessage *m, const RouteTableEntry **ret, size_t max);
 
-static inline void route_freep(Route **r) {
-        if (*r)
-                route_free(*r);
-}
-static inline void route_table_freep(RouteTable **t) {
-        if (*t)
-                route_table_free(*t);
-}
+DEFINE_CLEANUP_FUNC(Route, route_free);
+DEFINE_CLEANUP_FUNC(RouteTable, route_table_free);

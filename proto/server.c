@@ -397,18 +397,71 @@ int wire_control_request_parse(const Frame *request, char **ret_command, char **
         return 0;
 }
 
-bool wire_control_dispatch(const WireControlCommand *table, size_t n, void *userdata, const char *command,
-                           const char *argument, FrameBuilder *reply) {
+bool wire_control_dispatch(const WireControlCommand *table, size_t n, void *userdata, const Frame *request,
+                           const char *command, const char *argument, FrameBuilder *reply) {
         for (size_t i = 0; i < n; i++) {
                 const char *error = NULL;
                 if (strcmp(table[i].name, command) != 0)
                         continue;
-                json_auto_t *result = table[i].run(userdata, argument, &error);
+                json_auto_t *result = table[i].run(userdata, request, argument, &error);
                 if (!result && error)
-                        wire_reply_init(reply, WIRE_CONTROL_REPLY, ENOENT, error);
+                        wire_reply_init(reply, WIRE_CONTROL_REPLY, table[i].error_status ?: ENOENT, error);
                 else
                         wire_reply_json(reply, result);
                 return true;
         }
         return false;
+}
+
+int wire_control_serve(const WireControlCommand *table, size_t n, void *userdata, const Frame *request,
+                       FrameBuilder *reply) {
+        static const char prefix[] = "unknown command; known: ";
+        _cleanup_free_ char *command = NULL, *argument = NULL, *known = NULL;
+        size_t size = sizeof(prefix);
+        int r;
+
+        r = wire_control_request_parse(request, &command, &argument, reply);
+        if (r != 0)
+                return r < 0 ? r : 0;
+        if (wire_control_dispatch(table, n, userdata, request, command, argument, reply))
+                return 0;
+
+        /* The list is the table's: a command added there is named here too. */
+        for (size_t i = 0; i < n; i++)
+                size += strlen(table[i].name) + 2;
+        known = malloc(size);
+        if (!known) {
+                wire_reply_init(reply, WIRE_CONTROL_REPLY, ENOMEM, "out of memory");
+                return 0;
+        }
+        strcpy(known, prefix);
+        for (size_t i = 0; i < n; i++) {
+                if (i > 0)
+                        strcat(known, ", ");
+                strcat(known, table[i].name);
+        }
+        wire_reply_init(reply, WIRE_CONTROL_REPLY, EINVAL, known);
+        return 0;
+}
+
+int frame_server_listen(FrameServer **ret, sd_event *e, const Config *c, const char *name, FrameHandler handler,
+                        FrameAccess access, void *userdata) {
+        _cleanup_(frame_server_freep) FrameServer *s = NULL;
+        _cleanup_free_ char *path = NULL;
+        int r;
+
+        if (mkdir(c->runtime_dir, 0755) < 0 && errno != EEXIST)
+                return log_error_errno(-errno, "Cannot create the runtime folder '%s': %m", c->runtime_dir);
+        r = config_socket_path(c, name, &path);
+        if (r < 0)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        r = frame_server_new(&s, e, path, 0666, handler, userdata);
+        if (r < 0)
+                return log_error_errno(r, "Cannot listen on '%s': %m", path);
+        r = frame_server_set_access_from_config(s, c, access);
+        if (r < 0)
+                return log_error_errno(r, "Cannot look up the access groups: %m");
+        log_debug("Listening on '%s'", path);
+        *ret = TAKE_PTR(s);
+        return 0;
 }

@@ -8,6 +8,7 @@
 #include <sys/types.h>
 #include <systemd/sd-event.h>
 
+#include "proto/cleanup.h"
 #include "proto/frame.h"
 #include "proto/peer.h"
 
@@ -45,6 +46,15 @@ int frame_server_set_access_from_config(FrameServer *s, const Config *c, FrameAc
 /* For control sockets: PEER_ADMIN for a WIRE_CONTROL_REQUEST whose command is in admin (NULL-terminated), else PEER_READ. */
 unsigned wire_control_access(const Frame *request, const char *const *admin);
 
+/*
+ * A daemon's socket, the one way every daemon opens it: creates the runtime
+ * folder, listens on config_socket_path(c, name) with mode 0666 (anyone may
+ * connect; access decides what each peer may send) and sets the access
+ * groups. Logs what went wrong.
+ */
+int frame_server_listen(FrameServer **ret, sd_event *e, const Config *c, const char *name, FrameHandler handler,
+                        FrameAccess access, void *userdata);
+
 /* sd-event priority of the listener and every peer (lower runs first), for now and later peers. */
 void frame_server_set_priority(FrameServer *s, int64_t priority);
 
@@ -59,16 +69,26 @@ void wire_reply_json(FrameBuilder *reply, const json_t *result);
  */
 int wire_control_request_parse(const Frame *request, char **ret_command, char **ret_argument, FrameBuilder *reply);
 
-/* A read-only control command: its JSON result, or NULL with *ret_error (ENOENT) or without (ENOMEM). */
+/*
+ * A control command: its JSON result, or NULL with *ret_error (answered
+ * with error_status, ENOENT when 0) or without (ENOMEM). request is the
+ * whole WIRE_CONTROL_REQUEST, for commands that read more than ARGUMENT.
+ */
 typedef struct WireControlCommand {
         const char *name;
-        json_t *(*run)(void *userdata, const char *argument, const char **ret_error);
+        json_t *(*run)(void *userdata, const Frame *request, const char *argument, const char **ret_error);
+        int error_status;
 } WireControlCommand;
 /* Runs the command of table named command and sets *reply from it; false (reply untouched) when none is. */
-bool wire_control_dispatch(const WireControlCommand *table, size_t n, void *userdata, const char *command,
-                           const char *argument, FrameBuilder *reply);
+bool wire_control_dispatch(const WireControlCommand *table, size_t n, void *userdata, const Frame *request,
+                           const char *command, const char *argument, FrameBuilder *reply);
+/*
+ * A daemon's whole control request, for daemons whose commands are all in
+ * table: parsed (wire_control_request_parse), dispatched, or answered
+ * EINVAL "unknown command; known: ..." with the table's names. <0 only when
+ * request is not a control request at all (close the peer).
+ */
+int wire_control_serve(const WireControlCommand *table, size_t n, void *userdata, const Frame *request,
+                       FrameBuilder *reply);
 
-static inline void frame_server_freep(FrameServer **s) {
-        if (*s)
-                frame_server_free(*s);
-}
+DEFINE_CLEANUP_FUNC(FrameServer, frame_server_free);

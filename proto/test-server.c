@@ -275,9 +275,83 @@ static void test_peer_rights(void **state) {
         assert_int_equal(peer_rights(&none, &p), 0);
 }
 
+/* ---- the control table: one dispatch for every daemon ---- */
+
+static json_t *run_echo(void *userdata, const Frame *request, const char *argument, const char **ret_error) {
+        if (!argument) {
+                *ret_error = "echo needs an argument";
+                return NULL;
+        }
+        return json_pack("{s:s}", "echo", argument);
+}
+
+static json_t *run_lookup(void *userdata, const Frame *request, const char *argument, const char **ret_error) {
+        *ret_error = "no such thing";
+        return NULL;
+}
+
+static json_t *run_nomem(void *userdata, const Frame *request, const char *argument, const char **ret_error) {
+        return NULL;
+}
+
+/* The reply to a control request of command (NULL: none) and argument: its status, error or JSON in *ret_text. */
+static int serve(const char *command, const char *argument, char **ret_text) {
+        static const WireControlCommand table[] = {
+                { "echo", run_echo, EINVAL },
+                { "lookup", run_lookup },
+                { "nomem", run_nomem },
+        };
+        FrameBuilder req = FRAME_BUILDER_NULL, reply = FRAME_BUILDER_NULL;
+        Frame f, r;
+        int status;
+
+        frame_builder_init(&req, WIRE_CONTROL_REQUEST);
+        if (command)
+                frame_builder_add_string(&req, WIRE_COMMAND, command);
+        if (argument)
+                frame_builder_add_string(&req, WIRE_ARGUMENT, argument);
+        assert_int_equal(frame_builder_finish(&req), 0);
+        assert_int_equal(frame_parse(&f, req.buf + FRAME_HEADER_SIZE, req.len - FRAME_HEADER_SIZE), 0);
+        assert_int_equal(wire_control_serve(table, ELEMENTSOF(table), NULL, &f, &reply), 0);
+        assert_int_equal(frame_builder_finish(&reply), 0);
+        assert_int_equal(frame_parse(&r, reply.buf + FRAME_HEADER_SIZE, reply.len - FRAME_HEADER_SIZE), 0);
+        assert_int_equal(r.type, WIRE_CONTROL_REPLY);
+        status = wire_reply_status(&r);
+        *ret_text = NULL;
+        (void) frame_get_string(&r, status == 0 ? WIRE_JSON : WIRE_ERROR, ret_text);
+        frame_builder_deinit(&req);
+        frame_builder_deinit(&reply);
+        return status;
+}
+
+static void test_control_serve(void **state) {
+        char *text;
+
+        assert_int_equal(serve("echo", "hi", &text), 0);
+        assert_string_equal(text, "{\"echo\":\"hi\"}");
+        free(text);
+        /* A command's own refusal carries its row's status; ENOENT by default. */
+        assert_int_equal(serve("echo", NULL, &text), -EINVAL);
+        assert_string_equal(text, "echo needs an argument");
+        free(text);
+        assert_int_equal(serve("lookup", NULL, &text), -ENOENT);
+        assert_string_equal(text, "no such thing");
+        free(text);
+        assert_int_equal(serve("nomem", NULL, &text), -ENOMEM);
+        free(text);
+        /* An unknown command names the table's, in its order. */
+        assert_int_equal(serve("nope", NULL, &text), -EINVAL);
+        assert_string_equal(text, "unknown command; known: echo, lookup, nomem");
+        free(text);
+        assert_int_equal(serve(NULL, NULL, &text), -EINVAL);
+        assert_string_equal(text, "command is required");
+        free(text);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_serve),
+                cmocka_unit_test(test_control_serve),
                 cmocka_unit_test(test_peer_rights),
                 cmocka_unit_test(test_peer_access),
         };

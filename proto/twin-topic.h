@@ -16,6 +16,10 @@
  */
 #define TWIN_RID_MAX 128u
 
+/* The requests as a client sends them, a $rid to append; after "$iothub/" or a bus prefix. */
+#define TWIN_TOPIC_GET_RID "twin/GET/?$rid="
+#define TWIN_TOPIC_REPORTED_RID "twin/PATCH/properties/reported/?$rid="
+
 typedef enum TwinTopicKind {
         TWIN_TOPIC_GET,
         TWIN_TOPIC_REPORTED,

@@ -29,6 +29,9 @@ enum {
         /* agent -> hub-store: the deployment's edgeHub storageFolder, where the message store is to live */
         WIRE_STORAGE_FOLDER_REQUEST, /* ARGUMENT: an absolute folder */
         WIRE_STORAGE_FOLDER_REPLY,   /* STATUS [ERROR]; 0 accepted (the move follows: hubctl status), else why not */
+        /* method-router -> auth-cache: is this an enabled identity of the scope? No key travels */
+        WIRE_IDENTITY_REQUEST,     /* IDENTITY */
+        WIRE_IDENTITY_REPLY,       /* STATUS; the same verdicts as WIRE_KEY_REPLY */
         _WIRE_TYPE_MAX,
 };
 

@@ -132,10 +132,9 @@ static void on_link(Manager *m, const BusMessage *msg) {
         Twin *t = manager_twin(m, msg->client);
         if (!t)
                 return;
-        if (payload_is(msg, "up"))
-                manager_link_changed(m, t, true);
-        else if (payload_is(msg, "down"))
-                manager_link_changed(m, t, false);
+        BusLinkState state = bus_link_state_from_payload(msg->payload, msg->len);
+        if (state != BUS_LINK_UNKNOWN)
+                manager_link_changed(m, t, state == BUS_LINK_UP);
 }
 
 void manager_on_bus_message(Bus *b, const BusMessage *msg, void *userdata) {

@@ -10,27 +10,16 @@
 #include "twin-sync/manager.h"
 #include "twin-sync/twin-store.h"
 
-static const char *link_state_to_string(LinkState s) {
-        switch (s) {
-        case LINK_UP:
-                return "up";
-        case LINK_DOWN:
-                return "down";
-        default:
-                return "unknown";
-        }
-}
-
 static json_t *twin_summary(const Twin *t) {
         return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:b, s:s, s:b}", "identity", t->identity, "desired_version",
                          (json_int_t) t->desired_version, "reported_version", (json_int_t) t->reported_version,
                          "seen_version", (json_int_t) t->seen_version, "pending", (json_int_t) t->n_pending,
                          "pending_bytes", (json_int_t) t->pending_bytes,
-                         "connected", t->heard_presence && t->connected, "link", link_state_to_string(t->link),
+                         "connected", t->heard_presence && t->connected, "link", bus_link_state_to_string(t->link),
                          "in_flight", t->push_rid != NULL);
 }
 
-static json_t *control_twins(void *userdata, const char *argument, const char **ret_error) {
+static json_t *control_twins(void *userdata, const Frame *request, const char *argument, const char **ret_error) {
         Manager *m = userdata;
         json_auto_t *list = json_array();
         uint64_t pending = 0;
@@ -47,7 +36,7 @@ static json_t *control_twins(void *userdata, const char *argument, const char **
                          (json_int_t) m->links_up, "bus_connected", m->bus && bus_connected(m->bus));
 }
 
-static json_t *control_twin(void *userdata, const char *argument, const char **ret_error) {
+static json_t *control_twin(void *userdata, const Frame *request, const char *argument, const char **ret_error) {
         Manager *m = userdata;
         if (!argument) {
                 *ret_error = "an identity is required";
@@ -72,23 +61,10 @@ static const WireControlCommand control_commands[] = {
         { "twin", control_twin },
 };
 
-static int manager_control(Manager *m, const char *command, const char *argument, FrameBuilder *reply) {
-        if (wire_control_dispatch(control_commands, ELEMENTSOF(control_commands), m, command, argument, reply))
-                return 0;
-        wire_reply_init(reply, WIRE_CONTROL_REPLY, EINVAL, "unknown command; known: twins, twin");
-        return 0;
-}
-
 unsigned manager_request_access(void *userdata, const Frame *request) {
         return wire_control_access(request, NULL);
 }
 
 int manager_handle_request(void *userdata, const Frame *request, FrameBuilder *reply) {
-        _cleanup_free_ char *command = NULL, *argument = NULL;
-        int r;
-
-        r = wire_control_request_parse(request, &command, &argument, reply);
-        if (r != 0)
-                return r < 0 ? r : 0;
-        return manager_control(userdata, command, argument, reply);
+        return wire_control_serve(control_commands, ELEMENTSOF(control_commands), userdata, request, reply);
 }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proto/backoff.h"
 #include "proto/cleanup.h"
 #include "proto/disk-reserve.h"
 #include "proto/log.h"
@@ -12,9 +13,6 @@
 #include "proto/twin-patch.h"
 #include "twin-sync/manager.h"
 #include "twin-sync/twin-store.h"
-
-#define GET_TOPIC "$iothub/twin/GET/?$rid="
-#define REPORTED_TOPIC "$iothub/twin/PATCH/properties/reported/?$rid="
 
 static char *mfree(char *p) {
         free(p);
@@ -39,7 +37,7 @@ char *manager_next_rid(Manager *m) {
  * (links known and all down): the cache answers at once.
  */
 bool manager_online(Manager *m, const Twin *t) {
-        return t->link == LINK_UP || m->links_up > 0 || !m->heard_link;
+        return t->link == BUS_LINK_UP || m->links_up > 0 || !m->heard_link;
 }
 
 int manager_reply(Manager *m, const char *identity, int status, const char *rid, int64_t version, const char *body) {
@@ -159,14 +157,14 @@ void manager_fetch(Manager *m, Twin *t) {
         if (t->fetch_rid)
                 return; /* one in flight: its answer serves everyone waiting */
         t->fetch_rid = manager_next_rid(m);
-        if (!t->fetch_rid || asprintf(&topic, GET_TOPIC "%s", t->fetch_rid) < 0) {
+        if (!t->fetch_rid || asprintf(&topic, "$iothub/" TWIN_TOPIC_GET_RID "%s", t->fetch_rid) < 0) {
                 topic = NULL;
                 fetch_done(m, t, false);
                 return;
         }
         if (upstream(m, t, topic, "", 0) < 0 ||
             arm_timer(m, t, &t->fetch_timer,
-                      t->link == LINK_UP ? TWIN_FETCH_TIMEOUT_USEC : TWIN_FETCH_TIMEOUT_UNSURE_USEC,
+                      t->link == BUS_LINK_UP ? TWIN_FETCH_TIMEOUT_USEC : TWIN_FETCH_TIMEOUT_UNSURE_USEC,
                       on_fetch_expired, "twin-fetch") < 0)
                 fetch_done(m, t, false);
 }
@@ -330,9 +328,7 @@ static int on_push_expired(sd_event_source *s, uint64_t usec, void *userdata) {
 }
 
 static void push_retry_later(Manager *m, Twin *t) {
-        t->push_backoff_usec = t->push_backoff_usec ? t->push_backoff_usec * 2 : 1000u * 1000u;
-        if (t->push_backoff_usec > TWIN_PUSH_BACKOFF_MAX_USEC)
-                t->push_backoff_usec = TWIN_PUSH_BACKOFF_MAX_USEC;
+        t->push_backoff_usec = backoff_double(t->push_backoff_usec, 1000u * 1000u, TWIN_PUSH_BACKOFF_MAX_USEC);
         (void) arm_timer(m, t, &t->push_timer, t->push_backoff_usec, on_push_expired, "twin-push-retry");
 }
 
@@ -358,7 +354,7 @@ void manager_push(Manager *m, Twin *t) {
                 return;
         }
         t->push_rid = manager_next_rid(m);
-        if (!t->push_rid || asprintf(&topic, REPORTED_TOPIC "%s", t->push_rid) < 0) {
+        if (!t->push_rid || asprintf(&topic, "$iothub/" TWIN_TOPIC_REPORTED_RID "%s", t->push_rid) < 0) {
                 topic = NULL;
                 t->push_rid = mfree(t->push_rid);
                 push_retry_later(m, t);
@@ -371,7 +367,7 @@ void manager_push(Manager *m, Twin *t) {
                 push_retry_later(m, t);
                 return;
         }
-        (void) arm_timer(m, t, &t->push_timer, t->link == LINK_UP ? TWIN_PUSH_TIMEOUT_USEC : TWIN_PUSH_TIMEOUT_LINK_DOWN_USEC,
+        (void) arm_timer(m, t, &t->push_timer, t->link == BUS_LINK_UP ? TWIN_PUSH_TIMEOUT_USEC : TWIN_PUSH_TIMEOUT_LINK_DOWN_USEC,
                          on_push_expired, "twin-push");
 }
 
@@ -559,16 +555,16 @@ void manager_deliver(Manager *m, Twin *t) {
 }
 
 void manager_link_changed(Manager *m, Twin *t, bool up) {
-        LinkState old = t->link;
+        BusLinkState old = t->link;
         unsigned before = m->links_up;
 
         m->heard_link = true;
-        t->link = up ? LINK_UP : LINK_DOWN;
-        if (old == LINK_UP && !up && m->links_up > 0)
+        t->link = up ? BUS_LINK_UP : BUS_LINK_DOWN;
+        if (old == BUS_LINK_UP && !up && m->links_up > 0)
                 m->links_up--;
-        if (old != LINK_UP && up)
+        if (old != BUS_LINK_UP && up)
                 m->links_up++;
-        if (!up || old == LINK_UP)
+        if (!up || old == BUS_LINK_UP)
                 return;
 
         log_debug("Upstream link of '%s' is up: reconciling its twin", t->identity);
@@ -587,7 +583,7 @@ void manager_link_changed(Manager *m, Twin *t, bool up) {
                                 o->push_timer = sd_event_source_disable_unref(o->push_timer);
                         o->push_backoff_usec = 0;
                         manager_push(m, o);
-                        if (o->subscribed && o->connected && o->link != LINK_UP)
+                        if (o->subscribed && o->connected && o->link != BUS_LINK_UP)
                                 manager_fetch(m, o);
                 }
         }

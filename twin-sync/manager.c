@@ -143,22 +143,9 @@ int manager_open_store(Manager *m) {
 }
 
 int manager_listen(Manager *m) {
-        _cleanup_free_ char *path = NULL;
-        int r;
-
-        if (mkdir(m->config->runtime_dir, 0755) < 0 && errno != EEXIST)
-                return log_error_errno(-errno, "Cannot create the runtime folder '%s': %m", m->config->runtime_dir);
-        r = config_socket_path(m->config, SOCKET_TWIN_SYNC, &path);
-        if (r < 0)
-                return log_error_errno(-ENOMEM, "Out of memory");
         /* Anyone may connect; every command is read-only, for the read group. */
-        r = frame_server_new(&m->server, m->event, path, 0666, manager_handle_request, m);
-        if (r < 0)
-                return log_error_errno(r, "Cannot listen on '%s': %m", path);
-        r = frame_server_set_access_from_config(m->server, m->config, manager_request_access);
-        if (r < 0)
-                return log_error_errno(r, "Cannot look up the access groups: %m");
-        return 0;
+        return frame_server_listen(&m->server, m->event, m->config, SOCKET_TWIN_SYNC, manager_handle_request,
+                                   manager_request_access, m);
 }
 
 static int on_probe(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -171,7 +158,7 @@ static int on_probe(sd_event_source *s, uint64_t usec, void *userdata) {
          * agent's) coming up first would otherwise leave the hub without its configuration.
          */
         Twin *t = manager_twin(m, m->edgehub_identity);
-        if (t && t->link != LINK_UP)
+        if (t && t->link != BUS_LINK_UP)
                 manager_fetch(m, t);
         (void) sd_event_source_set_time_relative(s, TWIN_PROBE_INTERVAL_USEC);
         return 0;

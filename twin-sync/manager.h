@@ -6,7 +6,8 @@
 #include <stdint.h>
 #include <systemd/sd-event.h>
 
-#include "hub-store/key-map.h"
+#include "proto/cleanup.h"
+#include "proto/key-map.h"
 #include "proto/daemon-event.h"
 #include "proto/bus.h"
 #include "proto/config.h"
@@ -99,7 +100,4 @@ int manager_handle_request(void *userdata, const Frame *request, FrameBuilder *r
 /* The PEER_* rights a request needs (proto/server.h FrameAccess). */
 unsigned manager_request_access(void *userdata, const Frame *request);
 
-static inline void manager_freep(Manager **m) {
-        if (*m)
-                manager_free(*m);
-}
+DEFINE_CLEANUP_FUNC(Manager, manager_free);

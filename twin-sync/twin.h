@@ -6,6 +6,9 @@
 #include <stdint.h>
 #include <systemd/sd-event.h>
 
+#include "proto/bus.h"
+#include "proto/cleanup.h"
+
 /*
  * The conflict rule: the cloud owns desired, the device owns reported.
  *   desired          the cloud's desired properties as last fetched or
@@ -21,12 +24,6 @@
  * The persistent part (twin-store.c) is everything above plus the reported
  * patch queue; the rest is runtime state.
  */
-typedef enum LinkState {
-        LINK_UNKNOWN,
-        LINK_UP,
-        LINK_DOWN,
-} LinkState;
-
 typedef struct GetWaiter GetWaiter;
 
 typedef struct Twin {
@@ -44,7 +41,7 @@ typedef struct Twin {
         uint64_t pending_bytes;   /* their bytes (storage.twin_queue_max_bytes bounds it) */
 
         /* runtime */
-        LinkState link;
+        BusLinkState link;
         bool heard_presence;      /* presence known since we started */
         bool connected;
         bool subscribed;          /* to desired patches, since it connected */
@@ -94,7 +91,4 @@ json_t *twin_pending_desired(const Twin *t);
 
 int twin_add_waiter(Twin *t, const char *rid);
 
-static inline void twin_freep(Twin **t) {
-        if (*t)
-                twin_free(*t);
-}
+DEFINE_CLEANUP_FUNC(Twin, twin_free);

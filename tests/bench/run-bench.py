@@ -846,7 +846,7 @@ def parse_args():
 def main():
     args = parse_args()
     harness.BUILD = args.build
-    for exe in (args.loadgen, args.routelat, os.path.join(args.build, "hubctl", "edgehub-run")):
+    for exe in (args.loadgen, args.routelat, os.path.join(args.build, "runner", "edgehub-run")):
         if not os.access(exe, os.X_OK):
             sys.exit(f"{exe} is missing: build first (meson setup build && ninja -C build)")
 

@@ -378,7 +378,7 @@ log_level: {s['log_level']}
         hub_secret(self.config_path)  # it holds the $edgeHub key
 
     def start(self, wait=True):
-        exe = os.path.join(BUILD, "hubctl", "edgehub-run")
+        exe = os.path.join(BUILD, "runner", "edgehub-run")
         self.proc = subprocess.Popen([exe, "--config", self.config_path],
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      start_new_session=True)

@@ -26,7 +26,7 @@ def run(exe, path):
 def test_bad_value_names_file_line_and_key(tmp_path):
     cfg = tmp_path / "bad.yaml"
     cfg.write_text(GOOD.format(key=KEY, dir=tmp_path, max_bytes="12 parsecs"))
-    for exe in ("hub-store/edgehub-hub-store", "auth-cache/edgehub-auth-cache", "hubctl/edgehub-run"):
+    for exe in ("hub-store/edgehub-hub-store", "auth-cache/edgehub-auth-cache", "runner/edgehub-run"):
         p = run(os.path.join(BUILD, exe), str(cfg))
         assert p.returncode == 2, f"{exe}: exit {p.returncode} (2 = configuration error, not restarted)"
         assert f"{cfg}:10:" in p.stderr and "storage.max_bytes" in p.stderr, f"{exe}: {p.stderr}"

@@ -19,7 +19,7 @@
 
 #include "proto/cleanup.h"
 #include "proto/log.h"
-#include "hubctl/runner-child.h"
+#include "runner/runner-child.h"
 
 extern char **environ;
 

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hub-store/key-map.h"
+#include "proto/key-map.h"
 
 void key_map_deinit(KeyMap *m) {
         free(m->entries);

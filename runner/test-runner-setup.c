@@ -14,8 +14,8 @@
 
 #include "proto/cleanup.h"
 #include "proto/state-file.h"
-#include "hubctl/runner-paths.h"
-#include "hubctl/runner-setup.h"
+#include "runner/runner-paths.h"
+#include "runner/runner-setup.h"
 
 static char root[] = "/tmp/test-runner-setup-XXXXXX";
 
@@ -49,7 +49,7 @@ static int teardown(void **state) {
 }
 
 static void test_meson_layout(void **state) {
-        _cleanup_free_ char *exe_dir = at("build/hubctl"), *error = NULL, *auth = at("build/auth-cache/edgehub-auth-cache"),
+        _cleanup_free_ char *exe_dir = at("build/runner"), *error = NULL, *auth = at("build/auth-cache/edgehub-auth-cache"),
                             *store = at("build/hub-store/edgehub-hub-store"),
                             *router = at("build/method-router/edgehub-method-router"),
                             *plugin = at("build/broker-plugin/edgehub-plugin.so"), *mosq = at("bin/mosquitto"),
@@ -57,7 +57,7 @@ static void test_meson_layout(void **state) {
         RunnerPaths p = RUNNER_PATHS_NULL;
         Config c = { .mosquitto_path = mosq };
 
-        touch("build/hubctl/edgehub-run", 0755);
+        touch("build/runner/edgehub-run", 0755);
         touch("build/auth-cache/edgehub-auth-cache", 0755);
         touch("build/hub-store/edgehub-hub-store", 0755);
         touch("build/method-router/edgehub-method-router", 0755);

@@ -13,10 +13,10 @@
 #include "proto/config.h"
 #include "proto/log.h"
 #include "proto/state-file.h"
-#include "hubctl/runner-broker-conf.h"
-#include "hubctl/runner-manager.h"
-#include "hubctl/runner-paths.h"
-#include "hubctl/runner-setup.h"
+#include "runner/runner-broker-conf.h"
+#include "runner/runner-manager.h"
+#include "runner/runner-paths.h"
+#include "runner/runner-setup.h"
 
 /* Exit status: 0 stopped by a signal, 1 failure, 2 configuration error (ours, or a daemon exited with 2). */
 

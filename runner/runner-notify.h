@@ -6,6 +6,8 @@
 #include <sys/types.h>
 #include <systemd/sd-event.h>
 
+#include "proto/cleanup.h"
+
 /*
  * Like systemd for Type=notify: a datagram socket whose path the children
  * get in NOTIFY_SOCKET; SO_PASSCRED makes the kernel stamp each datagram
@@ -30,7 +32,4 @@ const char *notify_socket_path(const NotifySocket *n);
 /* Parses newline-separated assignments in place (buf[len] must be writable); unknown ones are ignored. */
 void notify_message_parse(char *buf, size_t len, NotifyMessage *ret);
 
-static inline void notify_socket_freep(NotifySocket **n) {
-        if (*n)
-                notify_socket_free(*n);
-}
+DEFINE_CLEANUP_FUNC(NotifySocket, notify_socket_free);

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "hub-store/key-map.h"
+#include "proto/key-map.h"
 
 static void test_put_get_remove(void **state) {
         KeyMap m = KEY_MAP_NULL;

@@ -5,10 +5,11 @@
 #include <stdint.h>
 #include <systemd/sd-event.h>
 
-#include "hubctl/runner-child.h"
-#include "hubctl/runner-notify.h"
-#include "hubctl/runner-paths.h"
-#include "hubctl/runner-setup.h"
+#include "proto/cleanup.h"
+#include "runner/runner-child.h"
+#include "runner/runner-notify.h"
+#include "runner/runner-paths.h"
+#include "runner/runner-setup.h"
 
 /*
  * Order: auth-cache, hub-store, method-router, twin-sync, mosquitto; each
@@ -62,7 +63,4 @@ Manager *manager_free(Manager *m);
 /* Starts the first process and runs the loop; returns the runner's exit status (0, or 2). */
 int manager_run(Manager *m);
 
-static inline void manager_freep(Manager **m) {
-        if (*m)
-                manager_free(*m);
-}
+DEFINE_CLEANUP_FUNC(Manager, manager_free);

@@ -1,4 +1,4 @@
-/* Unit tests: reconnect backoff and the connect-rate limit */
+/* Unit tests: jittered backoff, its doubling state, and the token bucket */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "hub-store/backoff.h"
+#include "proto/backoff.h"
 
 static void test_backoff_bounds(void **state) {
         static const uint64_t randoms[] = { 0, 1, 12345, UINT64_MAX / 3, UINT64_MAX };
@@ -28,6 +28,31 @@ static void test_backoff_bounds(void **state) {
         assert_int_not_equal(backoff_delay_usec(2, BACKOFF_BASE_USEC, BACKOFF_CAP_USEC, 0),
                              backoff_delay_usec(2, BACKOFF_BASE_USEC, BACKOFF_CAP_USEC, 77777));
         (void) backoff_random();
+}
+
+/* The shape the bus, the scope sync, the twin push and module restarts keep: one number that doubles. */
+static void test_backoff_state(void **state) {
+        uint64_t cur = 0, d;
+
+        assert_int_equal(backoff_double(0, 1000, 8000), 1000);
+        assert_int_equal(backoff_double(1000, 1000, 8000), 2000);
+        assert_int_equal(backoff_double(4000, 1000, 8000), 8000);
+        assert_int_equal(backoff_double(5000, 1000, 8000), 8000);
+        assert_int_equal(backoff_double(8000, 1000, 8000), 8000);
+        /* No overflow near the top. */
+        assert_int_equal(backoff_double(UINT64_MAX - 1, 1, UINT64_MAX), UINT64_MAX);
+
+        for (unsigned i = 0; i < 6; i++) {
+                uint64_t before = cur ? cur : 1000;
+                d = backoff_next(&cur, 1000, 8000);
+                assert_true(d >= before / 2 && d <= before);
+                assert_int_equal(cur, before >= 4000 ? 8000 : before * 2);
+        }
+        assert_int_equal(cur, 8000);
+
+        assert_int_equal(backoff_jitter(1000, 0), 500);
+        assert_int_equal(backoff_jitter(1000, 500), 1000);
+        assert_int_equal(backoff_jitter(1000, 501), 500);
 }
 
 static void test_token_bucket(void **state) {
@@ -63,6 +88,7 @@ static void test_token_bucket(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_backoff_bounds),
+                cmocka_unit_test(test_backoff_state),
                 cmocka_unit_test(test_token_bucket),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "proto/cleanup.h"
-#include "hubctl/runner-paths.h"
+#include "runner/runner-paths.h"
 
 int self_exe_dir(char **ret) {
         _cleanup_free_ char *exe = realpath("/proc/self/exe", NULL);

@@ -12,7 +12,7 @@
 #include <cmocka.h>
 
 #include "proto/cleanup.h"
-#include "hubctl/runner-notify.h"
+#include "runner/runner-notify.h"
 
 static void test_parse(void **state) {
         char a[] = "READY=1\nSTATUS=Listening on /run/x.sock\nMAINPID=5\n";

@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "proto/cleanup.h"
-#include "hubctl/runner-output.h"
+#include "runner/runner-output.h"
 
 #define LINE_MAX_BYTES 4096u
 

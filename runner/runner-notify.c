@@ -9,7 +9,7 @@
 
 #include "proto/cleanup.h"
 #include "proto/log.h"
-#include "hubctl/runner-notify.h"
+#include "runner/runner-notify.h"
 
 /* systemd's NOTIFY_BUFFER_MAX: a notification is at most one page. */
 #define NOTIFY_BUFFER_MAX 4096u

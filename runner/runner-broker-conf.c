@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "proto/cleanup.h"
-#include "hubctl/runner-broker-conf.h"
+#include "runner/runner-broker-conf.h"
 
 static void fclosep(FILE **f) {
         if (*f)

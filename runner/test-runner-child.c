@@ -9,7 +9,7 @@
 #include <cmocka.h>
 
 #include "proto/cleanup.h"
-#include "hubctl/runner-child.h"
+#include "runner/runner-child.h"
 
 #define MS UINT64_C(1000)
 #define S UINT64_C(1000000)

@@ -13,7 +13,7 @@
 #include "proto/cleanup.h"
 #include "proto/state-file.h"
 #include "proto/ingest-log.h"
-#include "hubctl/runner-setup.h"
+#include "runner/runner-setup.h"
 
 #define COPY_MAX (1024u * 1024u)
 

@@ -11,7 +11,7 @@
 
 #include "proto/cleanup.h"
 #include "proto/config.h"
-#include "hubctl/runner-broker-conf.h"
+#include "runner/runner-broker-conf.h"
 
 static const char BASE[] =
         "edge:\n"

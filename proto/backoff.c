@@ -1,7 +1,7 @@
-/* Reconnect pacing: jittered exponential backoff and a connect-rate limit */
+/* Pacing retries and rates: jittered exponential backoff and a token bucket, for every daemon */
 #include <sys/random.h>
 
-#include "hub-store/backoff.h"
+#include "proto/backoff.h"
 #include "proto/frame.h"
 
 uint64_t backoff_delay_usec(unsigned attempt, uint64_t base_usec, uint64_t cap_usec, uint64_t random) {
@@ -11,8 +11,27 @@ uint64_t backoff_delay_usec(unsigned attempt, uint64_t base_usec, uint64_t cap_u
                 d *= 2;
         if (d > cap_usec)
                 d = cap_usec;
-        uint64_t half = d / 2;
-        return half + (half > 0 ? random % (d - half + 1) : 0);
+        return backoff_jitter(d, random);
+}
+
+uint64_t backoff_jitter(uint64_t d_usec, uint64_t random) {
+        uint64_t half = d_usec / 2;
+
+        return half + (half > 0 ? random % (d_usec - half + 1) : 0);
+}
+
+uint64_t backoff_double(uint64_t last_usec, uint64_t min_usec, uint64_t max_usec) {
+        if (last_usec == 0)
+                return min_usec;
+        return last_usec > max_usec / 2 ? max_usec : last_usec * 2;
+}
+
+uint64_t backoff_next(uint64_t *current_usec, uint64_t min_usec, uint64_t max_usec) {
+        if (*current_usec == 0)
+                *current_usec = min_usec;
+        uint64_t delay = backoff_jitter(*current_usec, backoff_random());
+        *current_usec = backoff_double(*current_usec, min_usec, max_usec);
+        return delay;
 }
 
 uint64_t backoff_random(void) {

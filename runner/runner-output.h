@@ -4,6 +4,8 @@
 #include <stddef.h>
 #include <systemd/sd-event.h>
 
+#include "proto/cleanup.h"
+
 /*
  * "hub-store: <6>message": each line is one write() to out_fd so lines of
  * different children never interleave. A line longer than the buffer is cut;
@@ -23,7 +25,4 @@ void output_forwarder_flush(OutputForwarder *o);
 /* Forwards whatever the pipe holds now (the child has exited), then flushes. */
 void output_forwarder_drain(OutputForwarder *o);
 
-static inline void output_forwarder_freep(OutputForwarder **o) {
-        if (*o)
-                output_forwarder_free(*o);
-}
+DEFINE_CLEANUP_FUNC(OutputForwarder, output_forwarder_free);

@@ -12,7 +12,7 @@
 #include <cmocka.h>
 
 #include "proto/cleanup.h"
-#include "hubctl/runner-output.h"
+#include "runner/runner-output.h"
 
 /* Everything written to out so far. */
 static char *slurp(int out) {

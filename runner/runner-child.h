@@ -7,8 +7,9 @@
 #include <sys/types.h>
 #include <systemd/sd-event.h>
 
-#include "hubctl/runner-notify.h"
-#include "hubctl/runner-output.h"
+#include "proto/cleanup.h"
+#include "runner/runner-notify.h"
+#include "runner/runner-output.h"
 
 /*
  * What systemd does for a Type=notify service with Restart=always, cut down
@@ -120,7 +121,4 @@ char *exit_description(char buf[static EXIT_DESCRIPTION_MAX], int code, int stat
 /* "100ms", "1.6s", "5s". */
 char *delay_description(char buf[static DELAY_DESCRIPTION_MAX], uint64_t usec);
 
-static inline void child_freep(Child **c) {
-        if (*c)
-                child_free(*c);
-}
+DEFINE_CLEANUP_FUNC(Child, child_free);

@@ -1,4 +1,4 @@
-/* Reconnect pacing: jittered exponential backoff and a connect-rate limit */
+/* Pacing retries and rates: jittered exponential backoff and a token bucket, for every daemon */
 #pragma once
 
 #include <stdbool.h>
@@ -15,8 +15,21 @@
 
 /* d = min(cap, base * 2^attempt), returned uniformly in [d/2, d] using random. */
 uint64_t backoff_delay_usec(unsigned attempt, uint64_t base_usec, uint64_t cap_usec, uint64_t random);
-/* A random number for backoff_delay_usec() (getrandom, not for secrets). */
+/* A random number for the jitter (getrandom, not for secrets). */
 uint64_t backoff_random(void);
+/* d uniformly in [d/2, d] using random: identities or gateways that failed together do not retry together. */
+uint64_t backoff_jitter(uint64_t d_usec, uint64_t random);
+
+/* The delay after last without jitter: min_usec when last is 0 (the first failure), else twice last, at most max_usec. */
+uint64_t backoff_double(uint64_t last_usec, uint64_t min_usec, uint64_t max_usec);
+
+/*
+ * For a retry that keeps its backoff as one number (0 = not failing; reset
+ * it to 0 on success): the jittered delay of this retry, in [d/2, d] with d
+ * = *current_usec (min_usec the first time), and *current_usec doubled (at
+ * most max_usec) for the next.
+ */
+uint64_t backoff_next(uint64_t *current_usec, uint64_t min_usec, uint64_t max_usec);
 
 /*
  * A token bucket in the GCRA form (one "theoretical arrival time" instead of

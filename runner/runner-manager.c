@@ -14,7 +14,7 @@
 #include "proto/config.h"
 #include "proto/log.h"
 #include "proto/peer.h"
-#include "hubctl/runner-manager.h"
+#include "runner/runner-manager.h"
 
 static void manager_start_next(Manager *m);
 static void manager_stop_next(Manager *m);
