@@ -26,6 +26,9 @@ def twin_sync_on_bus(hub):
 
 
 def connect_twin(hub, device_id, key, desired=True):
+    # A twin request the plugin relays before twin-sync has joined the bus reaches nobody (MQTT keeps
+    # nothing for a topic without subscribers): the SDKs time out and ask again, a test would fail.
+    wait_until(lambda: twin_sync_on_bus(hub), 15, what="twin-sync on the bus")
     d = Device(hub, device_id, key)
     assert d.connect() == 0
     t = TwinClient(d)
