@@ -119,6 +119,13 @@ def test_04_watchdog_restarts_a_frozen_daemon_nothing_lost(guest, sim):
 
 
 def test_05_journal_shows_the_levels(guest, sim):
+    # A device's malformed reported patch: twin-sync refuses it (400) with a warning of its own.
+    key = add_device(guest, sim, "vm-warn")
+    d = connected_device(guest, sim, "vm-warn", key)
+    d.client.publish("$iothub/twin/PATCH/properties/reported/?$rid=bad-1", b"not json", qos=1).wait_for_publish(10)
+    d.close()
+    guest.wait("journalctl -b -u edgehub-twin-sync -p warning --no-pager | grep -q 'Refusing a reported patch'", 30,
+               "twin-sync's warning in the journal", interval=1)
     text = guest.out("journalctl -b -u 'edgehub*' -p warning --no-pager -o json")
     entries = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
     shown = guest.out("journalctl -b -u 'edgehub*' -p warning --no-pager | tail -n 15")
