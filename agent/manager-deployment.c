@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "agent/manager.h"
+#include "agent/saved-deployment.h"
 #include "proto/cleanup.h"
 #include "proto/log.h"
 
@@ -32,21 +33,18 @@ void manager_record_outcome(Manager *m, DeploymentSource source, int64_t version
 
 /* Takes a saved outcome back; a malformed one is dropped (it only ever explains, never decides). */
 void manager_restore_outcome(Manager *m, json_t *o, bool twin) {
-        const char *description = NULL, *source = NULL;
-        json_int_t version = -1;
-        int code = 0;
+        SavedOutcome out;
 
-        if (!o || json_unpack(o, "{s:i, s:s, s:I, s?s}", "code", &code, "description", &description, "version",
-                              &version, "source", &source) < 0 || code < 100 || code > 599)
+        if (saved_outcome_parse(o, &out) < 0)
                 return;
         if (twin) {
-                m->twin_code = code;
-                (void) free_and_strdup(&m->twin_description, description);
+                m->twin_code = out.code;
+                (void) free_and_strdup(&m->twin_description, out.description);
         } else {
-                m->last_code = code;
-                m->last_version = version;
-                m->last_source = deployment_source_from_string(source);
-                (void) free_and_strdup(&m->last_description, description);
+                m->last_code = out.code;
+                m->last_version = out.version;
+                m->last_source = deployment_source_from_string(out.source);
+                (void) free_and_strdup(&m->last_description, out.description);
         }
 }
 

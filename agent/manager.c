@@ -9,6 +9,7 @@
 
 #include "agent/manager.h"
 #include "agent/module-user.h"
+#include "agent/saved-deployment.h"
 #include "agent/workload.h"
 #include "proto/state-file.h"
 #include "proto/cleanup.h"
@@ -164,12 +165,8 @@ int manager_save_deployment(Manager *m) {
 }
 
 int manager_open_state(Manager *m) {
+        _cleanup_(saved_deployment_deinit) SavedDeployment saved = SAVED_DEPLOYMENT_NULL;
         _cleanup_free_ char *text = NULL, *error = NULL, *manifest_text = NULL;
-        json_auto_t *doc = NULL;
-        json_t *manifest = NULL, *last = NULL, *twin = NULL;
-        json_int_t twin_version = -1, applied_at = 0;
-        const char *source = NULL;
-        json_error_t e;
         size_t len;
         int r;
 
@@ -190,22 +187,22 @@ int manager_open_state(Manager *m) {
         }
         if (r < 0)
                 return log_error_errno(r, "Cannot read the saved deployment '%s/%s': %m", m->state_dir, DEPLOYMENT_FILE);
-        doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &e);
-        if (!doc || json_unpack_ex(doc, &e, 0, "{s?o, s?s, s?I, s?I, s?o, s?o}", "manifest", &manifest, "source",
-                                   &source, "twinVersion", &twin_version, "appliedAt", &applied_at, "last", &last,
-                                   "twin", &twin) < 0) {
+        r = saved_deployment_parse(text, len, &saved, &error);
+        if (r < 0) {
                 /* Written atomically by us: damage means someone else wrote it. Start empty rather than never. */
                 log_warning("The saved deployment '%s/%s' is malformed (%s); starting without it", m->state_dir,
-                            DEPLOYMENT_FILE, e.text);
+                            DEPLOYMENT_FILE, error ? error : "out of memory");
                 return 0;
         }
-        m->twin_version = twin_version;
-        if (manifest && !json_is_null(manifest)) {
-                manifest_text = json_dumps(manifest, JSON_COMPACT);
+        m->twin_version = saved.twin_version;
+        if (saved.manifest) {
+                manifest_text = json_dumps(saved.manifest, JSON_COMPACT);
                 if (!manifest_text)
                         return log_error_errno(-ENOMEM, "Out of memory");
-                DeploymentSource src = deployment_source_from_string(source);
-                json_t *v = json_object_get(manifest, "$version");
+                DeploymentSource src = deployment_source_from_string(saved.source);
+                json_t *v = json_object_get(saved.manifest, "$version");
+                free(error);
+                error = NULL;
                 m->loading = true;
                 r = manager_deploy(m, manifest_text, strlen(manifest_text), src,
                                    json_is_integer(v) ? json_integer_value(v) : -1, &error);
@@ -215,14 +212,14 @@ int manager_open_state(Manager *m) {
                         log_warning("The saved deployment no longer applies: %s", error ? error : "out of memory");
                         return 0; /* that refusal is the news now, not the saved outcome */
                 }
-                m->applied_at = (uint64_t) applied_at;
+                m->applied_at = (uint64_t) saved.applied_at;
                 log_info("Running the saved deployment (%s, %zu modules)", deployment_source_to_string(src),
                          m->manifest->n_modules);
         }
         /* Re-applying recorded a success; what was last said before the restart is what stays true. */
-        manager_restore_outcome(m, last, false);
-        manager_restore_outcome(m, twin, true);
-        m->twin_version = twin_version;
+        manager_restore_outcome(m, saved.last, false);
+        manager_restore_outcome(m, saved.twin, true);
+        m->twin_version = saved.twin_version;
         return 0;
 }
 
