@@ -4,15 +4,18 @@ on 443, the watchdog restarting a frozen daemon, the journal's levels, systemd-a
 on the live system, a module under the agent's sandbox, a storageFolder move under
 ReadWritePaths=, and a reboot with the uplink cut. The tests run in order on one guest."""
 import json
+import os
 import re
 import socket
 import ssl
+import subprocess
 import time
 
 from conftest import UNITS, Gateway, status_json, wait_scope_synced, wait_units_active
-from edgehub_harness import EDGE_ID, Device, telemetry_payloads, wait_until
+from edgehub_harness import EDGE_ID, HUB_NAME, ROOT, Device, telemetry_payloads, wait_until
 
 SERVICES = " ".join(u + ".service" for u in UNITS)
+SDK_DEVICE = os.path.join(ROOT, "tests", "demo", "azure-device.cjs")
 
 
 def connected_device(guest, sim, device_id, key, timeout=60):
@@ -66,6 +69,20 @@ def test_02_device_sends_through_the_forward(guest, sim):
         assert d.send(p), f"{p} not acknowledged"
     d.close()
     wait_arrived(sim, "vm-dev-1", payloads)
+
+
+def test_02_azure_sdk_device_sends_through_the_forward(guest, sim):
+    """A device no one here wrote: the Azure IoT Node.js SDK, its default options, the forwarded 8883."""
+    key = add_device(guest, sim, "vm-sdk")
+    cs = f"HostName={HUB_NAME};DeviceId=vm-sdk;SharedAccessKey={key};GatewayHostName=localhost:{guest.tls_port}"
+    p = subprocess.run(["node", SDK_DEVICE, cs, guest.ca_file, "20", "15"], capture_output=True, text=True,
+                       timeout=120)
+    events = [json.loads(line) for line in p.stdout.splitlines() if line.startswith("{")]
+    assert p.returncode == 0 and {"event": "done", "acked": 15} in events, p.stdout + p.stderr
+    wait_until(lambda: len(sim.telemetry("vm-sdk")["records"]) >= 15, 60, interval=0.5,
+               what="the SDK device's 15 messages at the simulator")
+    seqs = [json.loads(r["payload"])["seq"] for r in sim.telemetry("vm-sdk")["records"]]
+    assert list(dict.fromkeys(seqs)) == list(range(15)), seqs
 
 
 def test_03_method_router_serves_443(guest, sim):
