@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -115,16 +116,6 @@ X509Trust *x509_trust_free(X509Trust *t) {
         return NULL;
 }
 
-static int hex_digit(char c) {
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
-
 int x509_thumbprint_normalize(const char *s, char **ret) {
         size_t n;
         char *out;
@@ -140,7 +131,7 @@ int x509_thumbprint_normalize(const char *s, char **ret) {
         if (!out)
                 return -ENOMEM;
         for (size_t i = 0; i < n; i++) {
-                int d = hex_digit(s[i]);
+                int d = OPENSSL_hexchar2int((unsigned char) s[i]);
                 if (d < 0) {
                         free(out);
                         return -EINVAL;

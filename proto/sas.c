@@ -196,16 +196,6 @@ int url_encode(const char *s, size_t len, char **ret) {
         return 0;
 }
 
-static int unhex(char c) {
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -EINVAL;
-}
-
 int url_decode(const char *s, size_t len, char **ret) {
         if ((!s && len > 0) || !ret || len == SIZE_MAX)
                 return -EINVAL;
@@ -224,7 +214,7 @@ int url_decode(const char *s, size_t len, char **ret) {
                 }
                 if (len - i < 3)
                         return -EINVAL;
-                int hi = unhex(s[i + 1]), lo = unhex(s[i + 2]);
+                int hi = OPENSSL_hexchar2int((unsigned char) s[i + 1]), lo = OPENSSL_hexchar2int((unsigned char) s[i + 2]);
                 if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
                         return -EINVAL;
                 *p++ = (char) (hi << 4 | lo);
