@@ -214,7 +214,8 @@ int url_decode(const char *s, size_t len, char **ret) {
                 }
                 if (len - i < 3)
                         return -EINVAL;
-                int hi = OPENSSL_hexchar2int((unsigned char) s[i + 1]), lo = OPENSSL_hexchar2int((unsigned char) s[i + 2]);
+                int hi = OPENSSL_hexchar2int((unsigned char) s[i + 1]);
+                int lo = OPENSSL_hexchar2int((unsigned char) s[i + 2]);
                 if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
                         return -EINVAL;
                 *p++ = (char) (hi << 4 | lo);
