@@ -49,6 +49,9 @@ class Offline:
         self.other = sim.add_identity("child-1", "helper")  # a module, but not of the edge device
         self.hub = make_hub().start()
         wait_until(lambda: self.hub.hubctl_json("status")["auth_cache"]["synced"], 20, what="scope sync")
+        # Before method-router joins the bus a call is 503 and an MQTT request reaches nobody: the daemons
+        # join the broker in any order after it starts.
+        self.hub.log.wait_for("method-router: <6>Connected to the local broker", 15)
         sim.cut()
         self.device = Device(self.hub, "child-1", self.child["primaryKey"])
         assert self.device.connect() == 0
