@@ -100,6 +100,7 @@ static void fetch_done(Manager *m, Twin *t, bool fresh) {
         t->late_fetch_rid = fresh ? mfree(t->fetch_rid) : t->fetch_rid;
         t->fetch_rid = NULL;
         t->fetch_timer = sd_event_source_disable_unref(t->fetch_timer);
+        t->fetch_resend = sd_event_source_disable_unref(t->fetch_resend);
         answer_waiters(m, t);
         /* Fresh, or the cached document after a restart: hub-store gets what it has not had from us. */
         if (strcmp(t->identity, m->edgehub_identity) == 0)
@@ -151,18 +152,58 @@ static int arm_timer(Manager *m, Twin *t, sd_event_source **slot, uint64_t usec,
         return 0;
 }
 
-void manager_fetch(Manager *m, Twin *t) {
-        _cleanup_free_ char *topic = NULL;
+static void on_fetch_published(Bus *b, int reason, void *userdata);
 
+/* The GET of the fetch in flight, to hub-store; 0 or, when it could not be sent, negative. */
+static int fetch_send(Manager *m, Twin *t) {
+        _cleanup_free_ char *topic = NULL;
+        int r;
+
+        if (asprintf(&topic, "$iothub/" TWIN_TOPIC_GET_RID "%s", t->fetch_rid) < 0)
+                return -ENOMEM;
+        r = bus_publish(m->bus, BUS_TOPIC_UPSTREAM, "", 0, t->identity, topic, on_fetch_published, t);
+        if (r < 0)
+                log_debug_errno(r, "Cannot send '%s' upstream for '%s' now: %m", topic, t->identity);
+        return r;
+}
+
+static int on_fetch_resend(sd_event_source *s, uint64_t usec, void *userdata) {
+        TimerContext *c = userdata;
+        Manager *m = c->manager;
+        Twin *t = c->twin;
+
+        /* Frees c: read it first. */
+        t->fetch_resend = sd_event_source_disable_unref(t->fetch_resend);
+        if (t->fetch_rid)
+                (void) fetch_send(m, t);
+        return 0;
+}
+
+/*
+ * Nobody read the GET: hub-store has not joined the bus yet (the daemons join
+ * the broker in any order). Sent again shortly, within the fetch's deadline,
+ * so a device's first GET after a start gets the cloud's twin, not the cache.
+ */
+static void on_fetch_published(Bus *b, int reason, void *userdata) {
+        Twin *t = userdata;
+        Manager *m = t->manager;
+
+        if (reason != BUS_REASON_NO_SUBSCRIBERS || !t->fetch_rid || t->fetch_resend)
+                return;
+        log_debug("No reader took the twin GET of '%s' yet: sending it again", t->identity);
+        if (arm_timer(m, t, &t->fetch_resend, TWIN_FETCH_RESEND_USEC, on_fetch_resend, "twin-fetch-resend") < 0)
+                log_debug("Cannot schedule the twin GET of '%s' again; the cache answers at the deadline", t->identity);
+}
+
+void manager_fetch(Manager *m, Twin *t) {
         if (t->fetch_rid)
                 return; /* one in flight: its answer serves everyone waiting */
         t->fetch_rid = manager_next_rid(m);
-        if (!t->fetch_rid || asprintf(&topic, "$iothub/" TWIN_TOPIC_GET_RID "%s", t->fetch_rid) < 0) {
-                topic = NULL;
+        if (!t->fetch_rid) {
                 fetch_done(m, t, false);
                 return;
         }
-        if (upstream(m, t, topic, "", 0) < 0 ||
+        if (fetch_send(m, t) < 0 ||
             arm_timer(m, t, &t->fetch_timer,
                       t->link == BUS_LINK_UP ? TWIN_FETCH_TIMEOUT_USEC : TWIN_FETCH_TIMEOUT_UNSURE_USEC,
                       on_fetch_expired, "twin-fetch") < 0)

@@ -21,6 +21,7 @@
 /* How long the cloud has to answer before we fall back (GET: the cache; reported: retry). */
 #define TWIN_FETCH_TIMEOUT_USEC (5u * 1000u * 1000u)
 #define TWIN_FETCH_TIMEOUT_UNSURE_USEC (2u * 1000u * 1000u)
+#define TWIN_FETCH_RESEND_USEC (200u * 1000u) /* a GET nobody read (hub-store not on the bus yet) */
 #define TWIN_PUSH_TIMEOUT_USEC (10u * 1000u * 1000u)
 /* hub-store holds a request up to 30 s while it opens the link: wait that long before sending it again. */
 #define TWIN_PUSH_TIMEOUT_LINK_DOWN_USEC (35u * 1000u * 1000u)

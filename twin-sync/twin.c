@@ -32,6 +32,7 @@ Twin *twin_free(Twin *t) {
                 free(w);
         }
         t->fetch_timer = sd_event_source_disable_unref(t->fetch_timer);
+        t->fetch_resend = sd_event_source_disable_unref(t->fetch_resend);
         t->push_timer = sd_event_source_disable_unref(t->push_timer);
         free(t->fetch_rid);
         free(t->late_fetch_rid);

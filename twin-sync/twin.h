@@ -50,6 +50,7 @@ typedef struct Twin {
         char *late_fetch_rid;     /* the last one that timed out: its answer is still the cloud's twin */
         bool refetch;             /* the link came up while a fetch was in flight: fetch again after it */
         sd_event_source *fetch_timer;
+        sd_event_source *fetch_resend; /* the GET found no reader on the bus: send it again shortly */
         GetWaiter *waiters;       /* device GETs waiting for that fetch */
 
         char *push_rid;           /* reported patch upstream in flight */
