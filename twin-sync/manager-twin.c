@@ -53,8 +53,9 @@ int manager_reply(Manager *m, const char *identity, int status, const char *rid,
         return r;
 }
 
-static int upstream(Manager *m, Twin *t, const char *topic, const void *payload, size_t len) {
-        int r = bus_publish(m->bus, BUS_TOPIC_UPSTREAM, payload, len, t->identity, topic, NULL, NULL);
+/* done (may be NULL) hears the broker's PUBACK reason, with the twin as userdata. */
+static int upstream(Manager *m, Twin *t, const char *topic, const void *payload, size_t len, BusPublishDone done) {
+        int r = bus_publish(m->bus, BUS_TOPIC_UPSTREAM, payload, len, t->identity, topic, done, done ? t : NULL);
         if (r < 0)
                 log_debug_errno(r, "Cannot send '%s' upstream for '%s' now: %m", topic, t->identity);
         return r;
@@ -157,14 +158,10 @@ static void on_fetch_published(Bus *b, int reason, void *userdata);
 /* The GET of the fetch in flight, to hub-store; 0 or, when it could not be sent, negative. */
 static int fetch_send(Manager *m, Twin *t) {
         _cleanup_free_ char *topic = NULL;
-        int r;
 
         if (asprintf(&topic, "$iothub/" TWIN_TOPIC_GET_RID "%s", t->fetch_rid) < 0)
                 return -ENOMEM;
-        r = bus_publish(m->bus, BUS_TOPIC_UPSTREAM, "", 0, t->identity, topic, on_fetch_published, t);
-        if (r < 0)
-                log_debug_errno(r, "Cannot send '%s' upstream for '%s' now: %m", topic, t->identity);
-        return r;
+        return upstream(m, t, topic, "", 0, on_fetch_published);
 }
 
 static int on_fetch_resend(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -403,7 +400,7 @@ void manager_push(Manager *m, Twin *t) {
         }
         t->push_seq = seq;
         t->push_len = len;
-        if (upstream(m, t, topic, patch, len) < 0) {
+        if (upstream(m, t, topic, patch, len, NULL) < 0) {
                 t->push_rid = mfree(t->push_rid);
                 push_retry_later(m, t);
                 return;
