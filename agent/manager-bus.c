@@ -122,6 +122,8 @@ void manager_on_bus_message(Bus *b, const BusMessage *msg, void *userdata) {
 void manager_on_bus_connected(Bus *b, void *userdata) {
         Manager *m = userdata;
 
+        if (!m->broker_reached)
+                manager_start_waiting_modules(m);
         manager_fetch_twin(m);
         manager_report_soon(m);
 }

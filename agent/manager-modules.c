@@ -310,6 +310,16 @@ static void start(Manager *m, Module *mod, bool restart) {
         if (mod->pid > 0 || !mod->spec)
                 return;
         mod->restart_timer = sd_event_source_disable_unref(mod->restart_timer);
+        /*
+         * At boot the broker may start after us (its unit waits for the daemons):
+         * a module started now would fail its first connection, and an SDK may
+         * then back off for minutes. manager_start_waiting_modules() starts it.
+         */
+        if (!m->broker_reached) {
+                mod->runtime = RUNTIME_UNKNOWN;
+                set_description(mod, "waiting for the broker");
+                return;
+        }
         int r = spawn(m, mod, &why);
         if (r < 0) {
                 set_description(mod, "%s", why ? why : "out of memory");
@@ -339,6 +349,16 @@ static void start(Manager *m, Module *mod, bool restart) {
 
 void manager_module_start(Manager *m, Module *mod) {
         start(m, mod, false);
+}
+
+void manager_start_waiting_modules(Manager *m) {
+        m->broker_reached = true;
+        for (size_t i = 0; i < m->n_modules; i++) {
+                Module *mod = m->modules[i];
+                if (mod->spec && mod->spec->status == MODULE_STATUS_RUNNING && mod->pid <= 0 && !mod->restart_timer &&
+                    mod->runtime == RUNTIME_UNKNOWN)
+                        start(m, mod, false);
+        }
 }
 
 static int on_kill_timer(sd_event_source *s, uint64_t usec, void *userdata) {

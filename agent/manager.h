@@ -52,6 +52,8 @@ typedef struct Manager {
         FrameClient auth_cache;
         FrameClient hub_store;     /* the storage folder request */
         Bus *bus;
+        /* The bus connected once: the broker listens, so modules (who reach the hub only through it) may start. */
+        bool broker_reached;
 
         /* The applied deployment: its manifest, its text (as persisted), where it came from. */
         Manifest *manifest;
@@ -123,6 +125,7 @@ void manager_twin_desired(Manager *m, json_t *desired);
 /* Makes the running modules match m->manifest (removed stopped, changed restarted, new started). */
 void manager_reconcile(Manager *m);
 void manager_module_start(Manager *m, Module *mod);
+void manager_start_waiting_modules(Manager *m);
 void manager_module_stop(Manager *m, Module *mod);
 /* SIGTERM to every module; the loop exits once all are gone (or after the grace). */
 void manager_shutdown(Manager *m);

@@ -41,9 +41,29 @@ def edge(sim):
     raise AssertionError("simulator did not create edge-1/$edgeHub")
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed test's report ends with the last lines of each hub's and the simulator's log.
+
+    CI keeps only the printed output: without these a start-up race leaves no trace.
+    """
+    outcome = yield
+    rep = outcome.get_result()
+    if rep.when != "call" or not rep.failed:
+        return
+    logs = [(f"hub{i} log", getattr(h, "log", None)) for i, h in enumerate(getattr(item, "edgehub_hubs", []))]
+    sim = item.funcargs.get("sim")
+    if sim is not None and getattr(sim, "log", None):
+        logs.append(("simulator log", sim.log))
+    for title, log in logs:
+        if log is not None:
+            rep.sections.append((title + " (last 80 lines)", "\n".join(log.text().splitlines()[-80:])))
+
+
 @pytest.fixture
-def make_hub(workdir, pki, sim, edge):
+def make_hub(request, workdir, pki, sim, edge):
     hubs = []
+    request.node.edgehub_hubs = hubs
 
     def make(**overrides):
         h = Hub(os.path.join(workdir, f"hub{len(hubs)}"), pki, sim, edge, **overrides)
