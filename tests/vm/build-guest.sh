@@ -75,6 +75,9 @@ install -m 0755 "$here/vm-agent" "$rootfs/usr/local/sbin/vm-agent"
 cat >"$rootfs/etc/systemd/system/vm-agent.service" <<UNIT
 [Unit]
 Description=the VM stage's test agent (runs the host's scripts from /host)
+# Up as soon as the share is: the host's waits (units active, the store opened) say what they
+# wait for, and the twenty-odd boots of the stage do not each wait for basic.target.
+DefaultDependencies=no
 RequiresMountsFor=/host
 
 [Service]
@@ -87,6 +90,13 @@ UNIT
 ln -sf /etc/systemd/system/vm-agent.service "$rootfs/etc/systemd/system/multi-user.target.wants/vm-agent.service"
 # edgehub.target is started by the tests, not at boot (the reboot test enables it).
 rm -f "$rootfs/etc/systemd/system/multi-user.target.wants/edgehub.target"
+# What a gateway running only edgehub does not start, and what would compete with it for the
+# emulated CPU at every boot: Debian's own mosquitto.service (edgehub-broker.service is ours),
+# logins, and periodic maintenance.
+for unit in mosquitto.service e2scrub_reap.service e2scrub_all.timer fstrim.timer apt-daily.timer \
+	apt-daily-upgrade.timer systemd-logind.service getty@tty1.service serial-getty@ttyS0.service; do
+	ln -sf /dev/null "$rootfs/etc/systemd/system/$unit"
+done
 # No password prompts, no first-boot questions.
 chroot "$rootfs" passwd -d root >/dev/null
 rm -f "$rootfs/etc/machine-id" && : >"$rootfs/etc/machine-id"

@@ -1,12 +1,16 @@
 """pytest fixtures of the VM stage: one IoT Hub simulator on the host and one guest (systemd as
 PID 1, the edgehub .debs installed) for the whole session; the tests run in file order
 (test_guest.py, then test_power_cut.py) on the same guest, as an operator's machine would live.
+The power cuts of the second sync policy run at the same time on a second guest booted from the
+image as it was built, with a simulator of its own (each policy cuts its own uplink): boots
+under emulation are what the stage's time goes on.
 
 EDGEHUB_VM_IMAGE: the folder tests/vm/build-guest.sh filled (tests/vm/run-vm-tests sets it).
 """
 import os
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 
@@ -49,12 +53,17 @@ def sim(workdir):
     s.stop()
 
 
-@pytest.fixture(scope="session")
-def edge_key(sim):
+def add_edge(sim):
+    """The edge device in the simulator's registry; returns its $edgeHub key."""
     sim.add_edge()
     ids = sim.call("GET", "/identities")
     ids = ids["identities"] if isinstance(ids, dict) else ids
     return next(i["primaryKey"] for i in ids if i.get("deviceId") == EDGE_ID and i.get("moduleId") == "$edgeHub")
+
+
+@pytest.fixture(scope="session")
+def edge_key(sim):
+    return add_edge(sim)
 
 
 def configure(guest, sim, edge_key, **storage):
@@ -74,20 +83,62 @@ def configure(guest, sim, edge_key, **storage):
               f"cat /host/files/config.yaml > {CONFIG}")
 
 
-@pytest.fixture(scope="session")
-def guest(workdir, sim, edge_key):
+def image_dir():
     image = os.environ.get("EDGEHUB_VM_IMAGE")
     if not image:
         pytest.fail("EDGEHUB_VM_IMAGE is not set: run tests/vm/run-vm-tests")
-    g = Guest(image, workdir, sim.mqtt_port, sim.https_port)
-    g.start()
-    configure(g, sim, edge_key)
-    # Devices on the host trust the CA that postinst generated in the guest.
+    return image
+
+
+@pytest.fixture(scope="session")
+def pristine_image(workdir):
+    """A copy of the image before any boot (sparse: seconds), for the second guest."""
+    image = image_dir()
+    copy = os.path.join(workdir, "image-2")
+    os.makedirs(copy)
+    for name in ("vmlinuz", "initrd.img"):
+        os.symlink(os.path.join(os.path.abspath(image), name), os.path.join(copy, name))
+    subprocess.run(["cp", "--sparse=always", os.path.join(image, "root.img"), os.path.join(copy, "root.img")],
+                   check=True, timeout=300)
+    return copy
+
+
+def fetch_gateway_ca(g, workdir):
+    """Devices on the host trust the CA that postinst generated in the guest."""
     g.ca_file = os.path.join(workdir, "gateway-ca.crt")
     with open(g.ca_file, "w") as f:
         f.write(g.get("/etc/edgehub/ca.crt"))
+
+
+@pytest.fixture(scope="session")
+def guest(workdir, sim, edge_key, pristine_image):
+    g = Guest(image_dir(), workdir, sim.mqtt_port, sim.https_port)
+    g.start()
+    configure(g, sim, edge_key)
+    fetch_gateway_ca(g, workdir)
     yield g
     g.close()
+
+
+@pytest.fixture
+def second_guest(guest, workdir, pristine_image):
+    """(guest, simulator, its $edgeHub key): another gateway, booted from the pristine image."""
+    folder = os.path.join(workdir, "second")
+    os.makedirs(folder)
+    s = Simulator(folder, Pki(os.path.join(folder, "pki"), extra_names=[f"IP:{SIM_ADDRESS}"])).start()
+    g = None
+    try:
+        key = add_edge(s)
+        g = Guest(pristine_image, folder, s.mqtt_port, s.https_port)
+        g.accel = guest.accel  # what the first guest's boot found out about KVM
+        g.start()
+        configure(g, s, key)
+        fetch_gateway_ca(g, folder)
+        yield g, s, key
+    finally:
+        if g:
+            g.close()
+        s.stop()
 
 
 def units_active(guest):

@@ -9,7 +9,8 @@ simulator is asked what arrived.
 - storage.sync: periodic at most the messages acknowledged in the last sync window are lost
                          (count and window printed), the rest arrive in order.
 
-EDGEHUB_VM_CUTS (default 10) cuts per policy."""
+The two policies run at the same time, each on its own guest with its own simulator
+(conftest.second_guest). EDGEHUB_VM_CUTS (default 10) cuts per policy."""
 import json
 import os
 import threading
@@ -117,65 +118,89 @@ def check_store_opened(guest, cut):
     return opened.strip().splitlines()[:1]
 
 
-def test_power_cuts(guest, sim, edge_key):
+def cut_policy(guest, sim, edge_key, policy):
+    """CUTS power cuts of one guest under one storage.sync policy; returns a row per cut."""
     guest.run("systemctl enable edgehub.target")
-    results = {}
-    for policy in ("always", "periodic"):
-        configure(guest, sim, edge_key, sync=policy)
-        guest.run("systemctl restart edgehub.target", timeout=120)
-        wait_units_active(guest)
-        device_id = f"vm-cut-{policy}"
-        key = add_device(guest, sim, device_id)
-        rows = []
-        for cut in range(1, CUTS + 1):
-            tag = f"{policy}-{cut}"
-            sim.cut()
-            pub = connect_publisher(guest, device_id, key, tag)
-            pub.start()
-            # Long enough that some acknowledged messages are older than the sync window.
-            wait_until(lambda: pub.count() >= MIN_ACKED and
-                       time.monotonic() - pub.first_ack() > SYNC_INTERVAL + SYNC_SLACK + 1, 120, interval=0.1,
-                       what=f"{MIN_ACKED} acknowledged messages before cut {cut}")
-            time.sleep(0.3 * (cut % 4))  # cut at varying points of the sync cycle
-            killed_at = time.monotonic()
-            guest.power_cut()
-            pub.finish()
-            acked = pub.acked()
-            booted = time.monotonic()
-            # The uplink is back before the boot (hub-store's first attempt succeeds: no back-off
-            # to wait out); the store still has to open first.
-            sim.restore()
-            guest.start()
-            opened = check_store_opened(guest, cut)
-            expected = [f"{tag}-{seq}" for seq, _ in acked]
-            prefix = f"{tag}-"
+    configure(guest, sim, edge_key, sync=policy)
+    guest.run("systemctl restart edgehub.target", timeout=120)
+    wait_units_active(guest)
+    device_id = f"vm-cut-{policy}"
+    key = add_device(guest, sim, device_id)
+    rows = []
+    for cut in range(1, CUTS + 1):
+        tag = f"{policy}-{cut}"
+        sim.cut()
+        began = time.monotonic()
+        pub = connect_publisher(guest, device_id, key, tag)
+        connected = time.monotonic()
+        pub.start()
+        # Long enough that some acknowledged messages are older than the sync window.
+        wait_until(lambda: pub.count() >= MIN_ACKED and
+                   time.monotonic() - pub.first_ack() > SYNC_INTERVAL + SYNC_SLACK + 1, 120, interval=0.1,
+                   what=f"{MIN_ACKED} acknowledged messages before cut {cut}")
+        time.sleep(0.3 * (cut % 4))  # cut at varying points of the sync cycle
+        killed_at = time.monotonic()
+        guest.power_cut()
+        pub.finish()
+        acked = pub.acked()
+        # The uplink is back before the boot (hub-store's first attempt succeeds: no back-off
+        # to wait out); the store still has to open first.
+        sim.restore()
+        guest.start()
+        booted = time.monotonic()
+        opened = check_store_opened(guest, cut)
+        units = time.monotonic()
+        expected = [f"{tag}-{seq}" for seq, _ in acked]
+        prefix = f"{tag}-"
 
-            def arrived():
-                return [p for p in telemetry_payloads(sim, device_id) if p.startswith(prefix)]
-            if policy == "always":
-                wait_until(lambda: set(expected) <= set(arrived()), 120, interval=0.5,
-                           what=f"cut {cut}: the {len(expected)} acknowledged messages at the simulator")
-            else:
-                wait_until(lambda: upstream_queued(guest) == 0, 120, interval=1,
-                           what=f"cut {cut}: the store to drain upstream")
-            got = list(dict.fromkeys(arrived()))  # first arrivals; at-least-once may repeat one
-            seqs = [int(p[len(prefix):]) for p in got]
-            assert seqs == sorted(seqs), f"cut {cut} ({policy}): out of order: {seqs}"
-            lost = [seq for seq, _ in acked if f"{tag}-{seq}" not in set(got)]
-            last_window = [seq for seq, t in acked if t >= killed_at - SYNC_INTERVAL - SYNC_SLACK]
-            rows.append((cut, len(acked), len(lost), len(last_window), time.monotonic() - booted, opened))
-            print(f"power cut {cut:2d} sync={policy:8s}: {len(acked):4d} acknowledged, {len(got):4d} arrived, "
-                  f"{len(lost):3d} lost (acknowledged in the last {SYNC_INTERVAL + SYNC_SLACK:.1f}s: "
-                  f"{len(last_window)}); boot to drained {time.monotonic() - booted:.0f}s", flush=True)
-            if policy == "always":
-                assert not lost, f"cut {cut}: acknowledged and lost with sync: always: {lost}"
-            else:
-                assert set(lost) <= set(last_window), \
-                    f"cut {cut}: lost {lost}, older than the last sync window {last_window}"
-        results[policy] = rows
+        def arrived():
+            return [p for p in telemetry_payloads(sim, device_id) if p.startswith(prefix)]
+        if policy == "always":
+            wait_until(lambda: set(expected) <= set(arrived()), 120, interval=0.5,
+                       what=f"cut {cut}: the {len(expected)} acknowledged messages at the simulator")
+        else:
+            wait_until(lambda: upstream_queued(guest) == 0, 120, interval=1,
+                       what=f"cut {cut}: the store to drain upstream")
+        drained = time.monotonic()
+        got = list(dict.fromkeys(arrived()))  # first arrivals; at-least-once may repeat one
+        seqs = [int(p[len(prefix):]) for p in got]
+        assert seqs == sorted(seqs), f"cut {cut} ({policy}): out of order: {seqs}"
+        lost = [seq for seq, _ in acked if f"{tag}-{seq}" not in set(got)]
+        last_window = [seq for seq, t in acked if t >= killed_at - SYNC_INTERVAL - SYNC_SLACK]
+        rows.append((cut, len(acked), len(lost), len(last_window), drained - killed_at, opened))
+        print(f"power cut {cut:2d} sync={policy:8s}: {len(acked):4d} acknowledged, {len(got):4d} arrived, "
+              f"{len(lost):3d} lost (acknowledged in the last {SYNC_INTERVAL + SYNC_SLACK:.1f}s: "
+              f"{len(last_window)}); connect {connected - began:.0f}s, publish {killed_at - connected:.0f}s, "
+              f"boot {booted - killed_at:.0f}s, units {units - booted:.0f}s, drain {drained - units:.0f}s",
+              flush=True)
+        if policy == "always":
+            assert not lost, f"cut {cut}: acknowledged and lost with sync: always: {lost}"
+        else:
+            assert set(lost) <= set(last_window), \
+                f"cut {cut}: lost {lost}, older than the last sync window {last_window}"
+    return rows
+
+
+def test_power_cuts(guest, sim, edge_key, second_guest):
+    """sync: always on the first guest, sync: periodic on the second, at the same time."""
+    runs = {"always": (guest, sim, edge_key), "periodic": second_guest}
+    results, errors = {}, {}
+
+    def run(policy):
+        try:
+            results[policy] = cut_policy(*runs[policy], policy)
+        except BaseException as e:  # re-raised below, with the other policy's outcome
+            errors[policy] = e
+    threads = [threading.Thread(target=run, args=(p,), daemon=True) for p in runs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
     for policy, rows in results.items():
         print(f"power cuts with sync={policy}: {len(rows)} cuts, "
               f"{sum(r[1] for r in rows)} acknowledged, {sum(r[2] for r in rows)} lost "
               f"(at most per cut: {max(r[2] for r in rows)}; window {SYNC_INTERVAL:.0f}s sync_interval "
               f"+ {SYNC_SLACK:.0f}s slack)")
-    assert all(len(rows) >= CUTS for rows in results.values())
+    for policy, e in errors.items():
+        raise AssertionError(f"sync={policy}: {e}") from e
+    assert all(len(results[p]) >= CUTS for p in runs)
