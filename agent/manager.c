@@ -39,11 +39,6 @@ DeploymentSource deployment_source_from_string(const char *s) {
         return SOURCE_NONE;
 }
 
-static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
-        log_notice("Reloading the configuration is not supported; restart the daemon to apply changes. Ignoring SIGHUP.");
-        return 0;
-}
-
 static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         Manager *m = userdata;
         /* Modules are ours: they stop with us, gracefully, before the loop ends. */
@@ -80,7 +75,7 @@ int manager_new(Manager **ret, Config **config) {
         (void) getrandom(rnd, sizeof(rnd), GRND_NONBLOCK);
         snprintf(m->rid_prefix, sizeof(m->rid_prefix), "ea%02x%02x%02x%02x-", rnd[0], rnd[1], rnd[2], rnd[3]);
 
-        r = daemon_event_new(&m->event, &m->signals, on_sigterm, on_sighup, m);
+        r = daemon_event_new(&m->event, &m->signals, on_sigterm, m);
         if (r < 0)
                 return r;
 
@@ -124,8 +119,7 @@ Manager *manager_free(Manager *m) {
         m->report_timer = sd_event_source_disable_unref(m->report_timer);
         m->get_timer = sd_event_source_disable_unref(m->get_timer);
         m->poll_timer = sd_event_source_disable_unref(m->poll_timer);
-        daemon_signals_release(&m->signals);
-        sd_event_unref(m->event);
+        m->event = daemon_event_free(m->event, &m->signals);
         config_free(m->config);
         free(m);
         return NULL;

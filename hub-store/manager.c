@@ -33,11 +33,6 @@ bool identity_is_valid(const char *identity) {
         return iot_identity_split(identity, &device, &module) >= 0;
 }
 
-static int manager_on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
-        log_info("Nothing to reload: restart hub-store to apply a changed configuration");
-        return 0;
-}
-
 int manager_new(Manager **ret, Config *config) {
         _cleanup_(manager_freep) Manager *m = calloc(1, sizeof(*m));
         int r;
@@ -47,7 +42,7 @@ int manager_new(Manager **ret, Config *config) {
         m->config = config;
         m->auth_cache = FRAME_CLIENT_NULL;
 
-        r = daemon_event_new(&m->event, &m->signals, NULL, manager_on_sighup, m);
+        r = daemon_event_new(&m->event, &m->signals, NULL, m);
         if (r < 0)
                 return r;
 
@@ -75,8 +70,7 @@ Manager *manager_free(Manager *m) {
         store_location_deinit(&m->location);
         free(m->storage_error);
         frame_client_deinit(&m->auth_cache);
-        daemon_signals_release(&m->signals);
-        sd_event_unref(m->event);
+        m->event = daemon_event_free(m->event, &m->signals);
         config_free(m->config);
         free(m);
         return NULL;

@@ -16,11 +16,6 @@
 #define BAD_INPUT_LOG_INTERVAL_USEC (10u * 1000u * 1000u)
 #define BAD_INPUT_LOG_BURST 20u
 
-static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
-        log_notice("Reloading the configuration is not supported; restart the daemon to apply changes. Ignoring SIGHUP.");
-        return 0;
-}
-
 int manager_new(Manager **ret, Config **config) {
         _cleanup_(manager_freep) Manager *m = NULL;
         uint8_t rnd[4] = {};
@@ -40,7 +35,7 @@ int manager_new(Manager **ret, Config **config) {
         (void) getrandom(rnd, sizeof(rnd), GRND_NONBLOCK);
         snprintf(m->rid_prefix, sizeof(m->rid_prefix), "ts%02x%02x%02x%02x-", rnd[0], rnd[1], rnd[2], rnd[3]);
 
-        r = daemon_event_new(&m->event, &m->signals, NULL, on_sighup, m);
+        r = daemon_event_new(&m->event, &m->signals, NULL, m);
         if (r < 0)
                 return r;
 
@@ -70,8 +65,7 @@ Manager *manager_free(Manager *m) {
         m->clients_defer = sd_event_source_disable_unref(m->clients_defer);
         m->probe_timer = sd_event_source_disable_unref(m->probe_timer);
         m->sync_timer = sd_event_source_disable_unref(m->sync_timer);
-        daemon_signals_release(&m->signals);
-        sd_event_unref(m->event);
+        m->event = daemon_event_free(m->event, &m->signals);
         config_free(m->config);
         free(m);
         return NULL;
