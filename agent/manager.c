@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 
 #include "agent/manager.h"
@@ -48,7 +47,6 @@ static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, voi
 
 int manager_new(Manager **ret, Config **config) {
         _cleanup_(manager_freep) Manager *m = NULL;
-        uint8_t rnd[4] = {};
         int r;
 
         m = calloc(1, sizeof(*m));
@@ -71,9 +69,7 @@ int manager_new(Manager **ret, Config **config) {
                 m->identity = NULL;
                 return -ENOMEM;
         }
-        /* Only for telling runs apart; a weak value costs nothing but a rare stale match. */
-        (void) getrandom(rnd, sizeof(rnd), GRND_NONBLOCK);
-        snprintf(m->rid_prefix, sizeof(m->rid_prefix), "ea%02x%02x%02x%02x-", rnd[0], rnd[1], rnd[2], rnd[3]);
+        bus_request_ids_init(&m->rids, "ea");
 
         r = daemon_event_new(&m->event, &m->signals, on_sigterm, m);
         if (r < 0)

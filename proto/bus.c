@@ -1,12 +1,14 @@
 /* The internal bus: our daemons as MQTT v5 clients of the local broker */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <mosquitto.h>
 #include <mqtt_protocol.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/random.h>
 
 #include "proto/bus.h"
 #include "proto/backoff.h"
@@ -68,6 +70,23 @@ BusLinkState bus_link_state_from_payload(const void *payload, size_t len) {
         if (len == 4 && memcmp(payload, "down", 4) == 0)
                 return BUS_LINK_DOWN;
         return BUS_LINK_UNKNOWN;
+}
+
+void bus_request_ids_init(BusRequestIds *ids, const char *tag) {
+        uint32_t seed = 0;
+
+        /* Only for telling runs apart; a weak value costs nothing but a rare stale match. */
+        (void) getrandom(&seed, sizeof(seed), GRND_NONBLOCK);
+        *ids = (BusRequestIds){};
+        snprintf(ids->prefix, sizeof(ids->prefix), "%.8s%08" PRIx32 "-", tag, seed);
+}
+
+char *bus_request_id_next(BusRequestIds *ids) {
+        char *s;
+
+        if (asprintf(&s, "%s%" PRIu64, ids->prefix, ++ids->counter) < 0)
+                return NULL;
+        return s;
 }
 
 static void bus_schedule_reconnect(Bus *b);
