@@ -160,12 +160,9 @@ int manager_open_state(Manager *m) {
         size_t len;
         int r;
 
-        if (asprintf(&m->state_dir, "%s/agent", m->config->storage_dir) < 0) {
-                m->state_dir = NULL;
-                return log_error_errno(-ENOMEM, "Out of memory");
-        }
-        if (mkdir(m->config->storage_dir, 0750) < 0 && errno != EEXIST)
-                return log_error_errno(-errno, "Cannot create the storage folder '%s': %m", m->config->storage_dir);
+        r = state_dir_prepare(m->config->storage_dir, "agent", &m->state_dir);
+        if (r < 0)
+                return r;
         if (mkdir(m->state_dir, 0750) < 0 && errno != EEXIST)
                 return log_error_errno(-errno, "Cannot create the agent's folder '%s': %m", m->state_dir);
 

@@ -4,13 +4,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 
 #include "auth-cache/manager.h"
 #include "auth-cache/scope-store.h"
 #include "proto/cleanup.h"
 #include "proto/log.h"
+#include "proto/state-file.h"
 
 #define REFUSAL_LOG_INTERVAL_USEC (10u * 1000u * 1000u)
 #define REFUSAL_LOG_BURST 20u
@@ -81,13 +81,9 @@ int manager_open_store(Manager *m) {
         uint64_t last_sync = 0;
         int r;
 
-        if (asprintf(&m->store_dir, "%s/scope", m->config->storage_dir) < 0) {
-                m->store_dir = NULL;
-                return log_error_errno(-ENOMEM, "Out of memory");
-        }
-        /* The parent is normally made by packaging (StateDirectory=); create it for development runs. */
-        if (mkdir(m->config->storage_dir, 0750) < 0 && errno != EEXIST)
-                return log_error_errno(-errno, "Cannot create the storage folder '%s': %m", m->config->storage_dir);
+        r = state_dir_prepare(m->config->storage_dir, "scope", &m->store_dir);
+        if (r < 0)
+                return r;
 
         /* Rare, small writes: make each sync durable at once. */
         KvOptions options = {

@@ -4,11 +4,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 
 #include "proto/cleanup.h"
 #include "proto/log.h"
+#include "proto/state-file.h"
 #include "twin-sync/manager.h"
 #include "twin-sync/twin-store.h"
 
@@ -91,12 +91,9 @@ int manager_open_store(Manager *m) {
         uint64_t pending = 0;
         int r;
 
-        if (asprintf(&m->store_dir, "%s/twins", m->config->storage_dir) < 0) {
-                m->store_dir = NULL;
-                return log_error_errno(-ENOMEM, "Out of memory");
-        }
-        if (mkdir(m->config->storage_dir, 0750) < 0 && errno != EEXIST)
-                return log_error_errno(-errno, "Cannot create the storage folder '%s': %m", m->config->storage_dir);
+        r = state_dir_prepare(m->config->storage_dir, "twins", &m->store_dir);
+        if (r < 0)
+                return r;
 
         KvOptions options = {
                 .sync_every_write = m->config->sync == SYNC_ALWAYS,
