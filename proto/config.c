@@ -877,15 +877,9 @@ int config_parse(FILE *f, const char *name, Config **ret, char **ret_error, char
         if (ret_warnings)
                 *ret_warnings = TAKE_PTR(p.warnings);
         free(p.warnings);
-        if (r < 0) {
-                if (ret_error)
-                        *ret_error = TAKE_PTR(p.error);
-                free(p.error);
+        r = error_hand_over(r, &p.error, ret_error);
+        if (r < 0)
                 return r;
-        }
-        free(p.error);
-        if (ret_error)
-                *ret_error = NULL;
         *ret = TAKE_PTR(c);
         return 0;
 }

@@ -671,19 +671,13 @@ int route_condition_parse(const char *s, size_t len, size_t start, RouteConditio
         if (r >= 0)
                 r = parse_or(&p, &c);
         free(p.tok.string);
-        if (r < 0) {
-                if (r == -EINVAL && !p.error)
-                        r = parser_fail(&p, start, "invalid condition");
-                if (ret_error)
-                        *ret_error = TAKE_PTR(p.error);
-                free(p.error);
+        if (r == -EINVAL && !p.error)
+                r = parser_fail(&p, start, "invalid condition");
+        r = error_hand_over(r, &p.error, ret_error);
+        if (r < 0)
                 return r;
-        }
-        free(p.error);
         if (ret_end)
                 *ret_end = p.tok.start;
-        if (ret_error)
-                *ret_error = NULL;
         *ret = TAKE_PTR(c);
         return 0;
 }
