@@ -6,6 +6,7 @@
 
 #include "hub-store/link-tls.h"
 #include "hub-store/manager.h"
+#include "proto/array.h"
 #include "proto/auth-client.h"
 #include "proto/cleanup.h"
 #include "proto/log.h"
@@ -133,16 +134,10 @@ static void link_want_connect(void *userdata, Link *l) {
         for (size_t i = 0; i < m->n_connect_queue; i++)
                 if (m->connect_queue[i] == l)
                         return;
-        if (m->n_connect_queue == m->connect_queue_cap) {
-                size_t cap = m->connect_queue_cap ? m->connect_queue_cap * 2 : 16;
-                Link **q = realloc(m->connect_queue, cap * sizeof(*q));
-                if (!q) {
-                        /* The link stays WAITING; the next tick retries it. */
-                        log_warning("Out of memory queueing a connect of '%s'", link_identity(l));
-                        return;
-                }
-                m->connect_queue = q;
-                m->connect_queue_cap = cap;
+        if (ARRAY_RESERVE_ONE(m->connect_queue, m->connect_queue_cap, m->n_connect_queue) < 0) {
+                /* The link stays WAITING; the next tick retries it. */
+                log_warning("Out of memory queueing a connect of '%s'", link_identity(l));
+                return;
         }
         m->connect_queue[m->n_connect_queue++] = l;
         /* Always from the event loop, never from inside the caller. */

@@ -10,6 +10,7 @@
 #include <sys/epoll.h>
 #include <sys/random.h>
 
+#include "proto/array.h"
 #include "proto/bus.h"
 #include "proto/backoff.h"
 #include "proto/cleanup.h"
@@ -369,14 +370,8 @@ int bus_publish(Bus *b, const char *topic, const void *payload, size_t len, cons
                 return -ENOTCONN;
         if (len > INT32_MAX)
                 return -EMSGSIZE;
-        if (b->n_pending == b->n_allocated) {
-                size_t n = b->n_allocated ? b->n_allocated * 2 : 16;
-                Pending *p = reallocarray(b->pending, n, sizeof(*p));
-                if (!p)
-                        return -ENOMEM;
-                b->pending = p;
-                b->n_allocated = n;
-        }
+        if (ARRAY_RESERVE_ONE(b->pending, b->n_allocated, b->n_pending) < 0)
+                return -ENOMEM;
         r = add_user_property(&props, BUS_PROPERTY_CLIENT, client);
         if (r >= 0)
                 r = add_user_property(&props, BUS_PROPERTY_TOPIC, target);
