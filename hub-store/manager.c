@@ -93,6 +93,22 @@ void manager_store_result(Manager *m, int r) {
         }
 }
 
+int manager_store_append(Manager *m, const char *endpoint, uint8_t priority, uint64_t ttl_ms, const StoreMessage *msg,
+                         bool acknowledged, StoreStream **ret) {
+        StoreStream *st;
+        int r;
+
+        r = store_stream_get(m->store, endpoint, priority, msg->identity, &st);
+        if (r < 0)
+                return r;
+        st->ttl_ms = ttl_ms;
+        r = acknowledged ? store_append_acknowledged(m->store, st, msg, NULL) : store_append(m->store, st, msg, NULL);
+        if (r < 0)
+                return r;
+        *ret = st;
+        return 0;
+}
+
 static void manager_reply_presence(Manager *m, const Frame *req, FrameBuilder *reply) {
         _cleanup_free_ char *identity = NULL;
         uint32_t connected;
