@@ -45,6 +45,16 @@ int test_scratch_teardown(void **state) {
         return 0;
 }
 
+Kv *test_kv_open(const char *dir) {
+        _cleanup_free_ char *path = NULL, *error = NULL;
+        KvOptions o = { .sync_every_write = true };
+        Kv *kv = NULL;
+
+        assert_true(asprintf(&path, "%s/store", dir) > 0);
+        assert_int_equal(kv_open(path, &o, &kv, &error), 0);
+        return kv;
+}
+
 Config *test_config_new(const char *dir) {
         _cleanup_free_ char *yaml = NULL, *error = NULL, *warnings = NULL;
         Config *config = NULL;
