@@ -36,3 +36,10 @@ pid_t test_serve_fork(const char *path, FrameHandler handler);
  * would carry it: *reply points into out. Asserts the handler answered.
  */
 void test_handle(FrameHandler handler, void *userdata, FrameBuilder *request, FrameBuilder *out, Frame *reply);
+
+/*
+ * A control command (argument may be NULL) through handler: the reply's
+ * status (wire_reply_status()), and its JSON text, or its error when the
+ * status is not 0, in *ret_text. Asserts a WIRE_CONTROL_REPLY with either.
+ */
+int test_control_command(FrameHandler handler, void *userdata, const char *command, const char *argument, char **ret_text);
