@@ -65,10 +65,8 @@ int manager_new(Manager **ret, Config **config) {
         else
                 log_warning("Neither root nor CAP_SETUID/CAP_SETGID: modules run as our own user and can reach "
                             "everything the hub can (a development setup, not for untrusted modules)");
-        if (asprintf(&m->identity, "%s/$edgeAgent", m->config->edge_device_id) < 0) {
-                m->identity = NULL;
+        if (config_edge_identity(m->config, "$edgeAgent", &m->identity) < 0)
                 return -ENOMEM;
-        }
         bus_request_ids_init(&m->rids, "ea");
 
         r = daemon_event_new(&m->event, &m->signals, on_sigterm, m);

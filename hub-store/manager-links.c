@@ -181,10 +181,8 @@ static int link_mint_password(void *userdata, Link *l, uint64_t expiry, char **r
         }
 
         /* The edge's own $edgeHub signs with the key from the configuration. */
-        if (asprintf(&edgehub, "%s/$edgeHub", m->config->edge_device_id) < 0) {
-                edgehub = NULL;
+        if (config_edge_identity(m->config, "$edgeHub", &edgehub) < 0)
                 return -ENOMEM;
-        }
         if (strcmp(identity, edgehub) == 0 && m->config->edgehub_key) {
                 key = strdup(m->config->edgehub_key);
                 if (!key)
@@ -477,7 +475,7 @@ int manager_links_setup(Manager *m) {
         for (size_t i = 0; i < ELEMENTSOF(own_modules); i++) {
                 _cleanup_free_ char *identity = NULL;
                 Device *d;
-                if (asprintf(&identity, "%s/%s", m->config->edge_device_id, own_modules[i]) < 0)
+                if (config_edge_identity(m->config, own_modules[i], &identity) < 0)
                         return -ENOMEM;
                 r = manager_device_get(m, identity, &d);
                 if (r < 0)

@@ -902,6 +902,15 @@ int config_load(const char *path, Config **ret, char **ret_error, char **ret_war
         return r;
 }
 
+int config_edge_identity(const Config *c, const char *module, char **ret) {
+        char *s;
+
+        if (asprintf(&s, "%s/%s", c->edge_device_id, module) < 0)
+                return -ENOMEM;
+        *ret = s;
+        return 0;
+}
+
 int config_socket_path(const Config *c, const char *name, char **ret) {
         if (!c || !c->runtime_dir || !name || !*name || strchr(name, '/') || !ret)
                 return -EINVAL;

@@ -25,10 +25,8 @@ int manager_new(Manager **ret, Config **config) {
         m->bad_input_log = RATELIMIT_INIT(BAD_INPUT_LOG_INTERVAL_USEC, BAD_INPUT_LOG_BURST);
         m->applied_version = -1;
         m->config = TAKE_PTR(*config);
-        if (asprintf(&m->edgehub_identity, "%s/$edgeHub", m->config->edge_device_id) < 0) {
-                m->edgehub_identity = NULL;
+        if (config_edge_identity(m->config, "$edgeHub", &m->edgehub_identity) < 0)
                 return -ENOMEM;
-        }
         bus_request_ids_init(&m->rids, "ts");
 
         r = daemon_event_new(&m->event, &m->signals, NULL, m);
