@@ -22,13 +22,6 @@ static bool has_prefix(const char *s, const char *prefix, const char **ret_rest)
         return true;
 }
 
-static char *next_rid(Manager *m) {
-        char *s;
-        if (asprintf(&s, "%s%" PRIu64, m->rid_prefix, ++m->rid_counter) < 0)
-                return NULL;
-        return s;
-}
-
 static int on_get_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
 
@@ -46,7 +39,7 @@ void manager_fetch_twin(Manager *m) {
 
         if (!m->bus || !bus_connected(m->bus) || m->get_rid || m->shutting_down)
                 return;
-        m->get_rid = next_rid(m);
+        m->get_rid = bus_request_id_next(&m->rids);
         if (!m->get_rid || asprintf(&topic, "$iothub/" TWIN_TOPIC_GET_RID "%s", m->get_rid) < 0) {
                 topic = NULL;
                 free(m->get_rid);
@@ -257,7 +250,7 @@ static int on_report_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         if (m->reported && json_equal(doc, m->reported))
                 return 0;
         patch = reported_patch(m, doc);
-        rid = next_rid(m);
+        rid = bus_request_id_next(&m->rids);
         text = patch ? json_dumps(patch, JSON_COMPACT) : NULL;
         c = malloc(sizeof(*c));
         /* As a device's reported patch: twin-sync validates it, queues it durably, pushes it in order. */

@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 
 #include "agent/manager.h"
@@ -39,11 +38,6 @@ DeploymentSource deployment_source_from_string(const char *s) {
         return SOURCE_NONE;
 }
 
-static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
-        log_notice("Reloading the configuration is not supported; restart the daemon to apply changes. Ignoring SIGHUP.");
-        return 0;
-}
-
 static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         Manager *m = userdata;
         /* Modules are ours: they stop with us, gracefully, before the loop ends. */
@@ -53,7 +47,6 @@ static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, voi
 
 int manager_new(Manager **ret, Config **config) {
         _cleanup_(manager_freep) Manager *m = NULL;
-        uint8_t rnd[4] = {};
         int r;
 
         m = calloc(1, sizeof(*m));
@@ -72,15 +65,11 @@ int manager_new(Manager **ret, Config **config) {
         else
                 log_warning("Neither root nor CAP_SETUID/CAP_SETGID: modules run as our own user and can reach "
                             "everything the hub can (a development setup, not for untrusted modules)");
-        if (asprintf(&m->identity, "%s/$edgeAgent", m->config->edge_device_id) < 0) {
-                m->identity = NULL;
+        if (config_edge_identity(m->config, "$edgeAgent", &m->identity) < 0)
                 return -ENOMEM;
-        }
-        /* Only for telling runs apart; a weak value costs nothing but a rare stale match. */
-        (void) getrandom(rnd, sizeof(rnd), GRND_NONBLOCK);
-        snprintf(m->rid_prefix, sizeof(m->rid_prefix), "ea%02x%02x%02x%02x-", rnd[0], rnd[1], rnd[2], rnd[3]);
+        bus_request_ids_init(&m->rids, "ea");
 
-        r = daemon_event_new(&m->event, &m->signals, on_sigterm, on_sighup, m);
+        r = daemon_event_new(&m->event, &m->signals, on_sigterm, m);
         if (r < 0)
                 return r;
 
@@ -124,8 +113,7 @@ Manager *manager_free(Manager *m) {
         m->report_timer = sd_event_source_disable_unref(m->report_timer);
         m->get_timer = sd_event_source_disable_unref(m->get_timer);
         m->poll_timer = sd_event_source_disable_unref(m->poll_timer);
-        daemon_signals_release(&m->signals);
-        sd_event_unref(m->event);
+        m->event = daemon_event_free(m->event, &m->signals);
         config_free(m->config);
         free(m);
         return NULL;
@@ -170,12 +158,9 @@ int manager_open_state(Manager *m) {
         size_t len;
         int r;
 
-        if (asprintf(&m->state_dir, "%s/agent", m->config->storage_dir) < 0) {
-                m->state_dir = NULL;
-                return log_error_errno(-ENOMEM, "Out of memory");
-        }
-        if (mkdir(m->config->storage_dir, 0750) < 0 && errno != EEXIST)
-                return log_error_errno(-errno, "Cannot create the storage folder '%s': %m", m->config->storage_dir);
+        r = state_dir_prepare(m->config->storage_dir, "agent", &m->state_dir);
+        if (r < 0)
+                return r;
         if (mkdir(m->state_dir, 0750) < 0 && errno != EEXIST)
                 return log_error_errno(-errno, "Cannot create the agent's folder '%s': %m", m->state_dir);
 

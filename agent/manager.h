@@ -77,8 +77,7 @@ typedef struct Manager {
         char *workload_path;
         bool module_users;         /* modules run as their own uids (we are root or have CAP_SETUID/SETGID) */
 
-        char rid_prefix[16];
-        uint64_t rid_counter;
+        BusRequestIds rids;
         char *get_rid;             /* the twin GET in flight */
         bool link_up;
         json_t *reported;          /* the last reported document twin-sync accepted; NULL none yet */

@@ -32,22 +32,7 @@ static Manager *make_manager(const char *dir) {
 
 /* A control command's status, and its JSON or error text. */
 static int control(Manager *m, const char *command, const char *argument, char **ret_text) {
-        FrameBuilder req = FRAME_BUILDER_NULL, out = FRAME_BUILDER_NULL;
-        Frame reply;
-        int status;
-
-        frame_builder_init(&req, WIRE_CONTROL_REQUEST);
-        frame_builder_add_string(&req, WIRE_COMMAND, command);
-        if (argument)
-                frame_builder_add_string(&req, WIRE_ARGUMENT, argument);
-        test_handle(manager_handle_request, m, &req, &out, &reply);
-        assert_int_equal(reply.type, WIRE_CONTROL_REPLY);
-        status = wire_reply_status(&reply);
-        *ret_text = NULL;
-        assert_int_equal(frame_get_string(&reply, status == 0 ? WIRE_JSON : WIRE_ERROR, ret_text), 0);
-        frame_builder_deinit(&req);
-        frame_builder_deinit(&out);
-        return status;
+        return test_control_command(manager_handle_request, m, command, argument, ret_text);
 }
 
 static void test_control_commands(void **state) {

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "auth-cache/broker-link.h"
+#include "proto/array.h"
 #include "proto/bus.h"
 #include "proto/cleanup.h"
 #include "proto/log.h"
@@ -90,14 +91,8 @@ int broker_link_kick(BrokerLink *l, const char *client_id) {
                 return 0;
         if (l->n_kicks >= BROKER_KICKS_MAX)
                 return -ENOBUFS;
-        if (l->n_kicks == l->n_allocated) {
-                size_t n = l->n_allocated ? l->n_allocated * 2 : 16;
-                Kick *k = reallocarray(l->kicks, n, sizeof(*k));
-                if (!k)
-                        return -ENOMEM;
-                l->kicks = k;
-                l->n_allocated = n;
-        }
+        if (ARRAY_RESERVE_ONE(l->kicks, l->n_allocated, l->n_kicks) < 0)
+                return -ENOMEM;
         char *id = strdup(client_id);
         if (!id)
                 return -ENOMEM;

@@ -104,13 +104,8 @@ static int key_lookup(Manager *m, const char *identity, const char **ret_key, ch
                 }
                 key = identity_key(id);
                 /* An X.509 child: we hold no key of it, so its link signs as our $edgeHub (on behalf of it). */
-                if (id->auth != IDENTITY_AUTH_SAS && !id->module_id) {
-                        if (asprintf(ret_signer, "%s/$edgeHub", m->config->edge_device_id) < 0) {
-                                *ret_signer = NULL;
-                                return -ENOMEM;
-                        }
-                        return 0;
-                }
+                if (id->auth != IDENTITY_AUTH_SAS && !id->module_id)
+                        return config_edge_identity(m->config, "$edgeHub", ret_signer);
         }
         if (!key) {
                 *ret_error = "no key";

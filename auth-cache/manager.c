@@ -4,22 +4,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 
 #include "auth-cache/manager.h"
 #include "auth-cache/scope-store.h"
 #include "proto/cleanup.h"
 #include "proto/log.h"
+#include "proto/state-file.h"
 
 #define REFUSAL_LOG_INTERVAL_USEC (10u * 1000u * 1000u)
 #define REFUSAL_LOG_BURST 20u
-
-static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
-        /* Settings such as the hub name are baked into the persisted scope's meaning: restart to change them. */
-        log_notice("Reloading the configuration is not supported; restart the daemon to apply changes. Ignoring SIGHUP.");
-        return 0;
-}
 
 static int on_scope_synced(Scope **scope, void *userdata) {
         Manager *m = userdata;
@@ -36,7 +30,7 @@ int manager_new(Manager **ret, Config **config) {
         m->refusal_log = RATELIMIT_INIT(REFUSAL_LOG_INTERVAL_USEC, REFUSAL_LOG_BURST);
         m->config = TAKE_PTR(*config);
 
-        r = daemon_event_new(&m->event, &m->signals, NULL, on_sighup, m);
+        r = daemon_event_new(&m->event, &m->signals, NULL, m);
         if (r < 0)
                 return r;
 
@@ -58,8 +52,7 @@ Manager *manager_free(Manager *m) {
         m->trust = x509_trust_free(m->trust);
         m->kv = kv_close(m->kv);
         free(m->store_dir);
-        daemon_signals_release(&m->signals);
-        sd_event_unref(m->event);
+        m->event = daemon_event_free(m->event, &m->signals);
         config_free(m->config);
         free(m);
         return NULL;
@@ -88,13 +81,9 @@ int manager_open_store(Manager *m) {
         uint64_t last_sync = 0;
         int r;
 
-        if (asprintf(&m->store_dir, "%s/scope", m->config->storage_dir) < 0) {
-                m->store_dir = NULL;
-                return log_error_errno(-ENOMEM, "Out of memory");
-        }
-        /* The parent is normally made by packaging (StateDirectory=); create it for development runs. */
-        if (mkdir(m->config->storage_dir, 0750) < 0 && errno != EEXIST)
-                return log_error_errno(-errno, "Cannot create the storage folder '%s': %m", m->config->storage_dir);
+        r = state_dir_prepare(m->config->storage_dir, "scope", &m->store_dir);
+        if (r < 0)
+                return r;
 
         /* Rare, small writes: make each sync durable at once. */
         KvOptions options = {

@@ -1,5 +1,4 @@
 /* Tests of the device scope on disk (real RocksDB in a temporary folder) */
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,42 +13,8 @@
 
 #include "auth-cache/scope-store.h"
 #include "proto/cleanup.h"
+#include "proto/test-daemon.h"
 #include "proto/log.h"
-
-typedef struct Fixture {
-        char dir[64];
-        char store[128];
-} Fixture;
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-        return remove(path);
-}
-
-static int setup(void **state) {
-        Fixture *f = calloc(1, sizeof(*f));
-        assert_non_null(f);
-        strcpy(f->dir, "/tmp/test-scope-store-XXXXXX");
-        assert_non_null(mkdtemp(f->dir));
-        snprintf(f->store, sizeof(f->store), "%s/scope", f->dir);
-        *state = f;
-        return 0;
-}
-
-static int teardown(void **state) {
-        Fixture *f = *state;
-        (void) nftw(f->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-        free(f);
-        return 0;
-}
-
-static Kv *open_store(Fixture *f) {
-        _cleanup_free_ char *error = NULL;
-        KvOptions o = { .sync_every_write = true };
-        Kv *kv = NULL;
-
-        assert_int_equal(kv_open(f->store, &o, &kv, &error), 0);
-        return kv;
-}
 
 static void add(Scope *s, const char *device, const char *module, bool enabled, bool edge,
                 const char *primary, const char *secondary) {
@@ -125,13 +90,13 @@ static void test_record_rejects_garbage(void **state) {
 }
 
 static void test_apply_and_reload(void **state) {
-        Fixture *f = *state;
+        const char *dir = *state;
         _cleanup_(scope_freep) Scope *first = NULL, *second = NULL, *loaded = NULL;
         uint64_t last_sync = 0;
         Kv *kv;
 
         /* An empty store: no identities, never synced. */
-        kv = open_store(f);
+        kv = test_kv_open(dir);
         assert_int_equal(scope_store_load(kv, &loaded, &last_sync), 0);
         assert_int_equal(loaded->n_items, 0);
         assert_int_equal(last_sync, 0);
@@ -147,7 +112,7 @@ static void test_apply_and_reload(void **state) {
         assert_int_equal(scope_store_apply(kv, NULL, first, 1000), 0);
         kv_close(kv);
 
-        kv = open_store(f);
+        kv = test_kv_open(dir);
         assert_int_equal(scope_store_load(kv, &loaded, &last_sync), 0);
         assert_int_equal(last_sync, 1000);
         assert_int_equal(loaded->n_items, first->n_items);
@@ -168,7 +133,7 @@ static void test_apply_and_reload(void **state) {
         assert_int_equal(scope_store_apply(kv, first, second, 2000), 0);
         kv_close(kv);
 
-        kv = open_store(f);
+        kv = test_kv_open(dir);
         assert_int_equal(scope_store_load(kv, &loaded, &last_sync), 0);
         assert_int_equal(last_sync, 2000);
         assert_int_equal(loaded->n_items, 3);
@@ -186,7 +151,7 @@ static void test_apply_and_reload(void **state) {
         assert_int_equal(scope_new(&empty), 0);
         assert_int_equal(scope_store_apply(kv, second, empty, 3000), 0);
         kv_close(kv);
-        kv = open_store(f);
+        kv = test_kv_open(dir);
         assert_int_equal(scope_store_load(kv, &loaded, &last_sync), 0);
         assert_int_equal(loaded->n_items, 0);
         assert_int_equal(last_sync, 3000);
@@ -194,10 +159,10 @@ static void test_apply_and_reload(void **state) {
 }
 
 static void test_corrupt_record_refused(void **state) {
-        Fixture *f = *state;
+        const char *dir = *state;
         _cleanup_(scope_freep) Scope *loaded = NULL;
         uint64_t last_sync = 0;
-        Kv *kv = open_store(f);
+        Kv *kv = test_kv_open(dir);
 
         assert_int_equal(kv_put(kv, "i/d1", 4, "\x01\x01\x00", 3), 0);
         assert_int_equal(scope_store_load(kv, &loaded, &last_sync), -EUCLEAN);
@@ -252,8 +217,8 @@ int main(void) {
                 cmocka_unit_test(test_record_round_trip),
                 cmocka_unit_test(test_record_rejects_garbage),
                 cmocka_unit_test(test_x509_record_round_trip),
-                cmocka_unit_test_setup_teardown(test_apply_and_reload, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_corrupt_record_refused, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_apply_and_reload, test_scratch_setup, test_scratch_teardown),
+                cmocka_unit_test_setup_teardown(test_corrupt_record_refused, test_scratch_setup, test_scratch_teardown),
         };
 
         log_set_max_level(LOG_ERR);

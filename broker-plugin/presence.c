@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "broker-plugin/presence.h"
+#include "proto/array.h"
 #include "proto/cleanup.h"
 
 /*
@@ -51,14 +52,8 @@ int presence_add(Presence *p, const void *connection, const char *identity) {
         if (stale)
                 presence_drop(p, stale);
 
-        if (p->n == p->allocated) {
-                size_t n = p->allocated ? p->allocated * 2 : 16;
-                PresenceEntry *e = reallocarray(p->entries, n, sizeof(*e));
-                if (!e)
-                        return -ENOMEM;
-                p->entries = e;
-                p->allocated = n;
-        }
+        if (ARRAY_RESERVE_ONE(p->entries, p->allocated, p->n) < 0)
+                return -ENOMEM;
 
         size_t before = presence_count(p, identity);
         p->entries[p->n++] = (PresenceEntry){ .connection = connection, .identity = TAKE_PTR(copy) };

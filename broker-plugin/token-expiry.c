@@ -7,6 +7,7 @@
 #include "broker-plugin/broker-api.h"
 #include "broker-plugin/plugin.h"
 #include "broker-plugin/token-expiry.h"
+#include "proto/array.h"
 #include "proto/cleanup.h"
 #include "proto/frame.h"
 #include "proto/log.h"
@@ -73,14 +74,8 @@ int token_expiry_add(TokenExpiry *t, const void *connection, const char *client_
         if (stale)
                 drop(t, stale);
 
-        if (t->n == t->allocated) {
-                size_t n = t->allocated ? t->allocated * 2 : 16;
-                TokenExpiryEntry *e = reallocarray(t->entries, n, sizeof(*e));
-                if (!e)
-                        return -ENOMEM;
-                t->entries = e;
-                t->allocated = n;
-        }
+        if (ARRAY_RESERVE_ONE(t->entries, t->allocated, t->n) < 0)
+                return -ENOMEM;
         for (size_t i = 0; i < t->n; i++)
                 if (strcmp(t->entries[i].client_id, copy) == 0)
                         t->entries[i].superseded = true;

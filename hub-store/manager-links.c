@@ -6,6 +6,7 @@
 
 #include "hub-store/link-tls.h"
 #include "hub-store/manager.h"
+#include "proto/array.h"
 #include "proto/auth-client.h"
 #include "proto/cleanup.h"
 #include "proto/log.h"
@@ -133,16 +134,10 @@ static void link_want_connect(void *userdata, Link *l) {
         for (size_t i = 0; i < m->n_connect_queue; i++)
                 if (m->connect_queue[i] == l)
                         return;
-        if (m->n_connect_queue == m->connect_queue_cap) {
-                size_t cap = m->connect_queue_cap ? m->connect_queue_cap * 2 : 16;
-                Link **q = realloc(m->connect_queue, cap * sizeof(*q));
-                if (!q) {
-                        /* The link stays WAITING; the next tick retries it. */
-                        log_warning("Out of memory queueing a connect of '%s'", link_identity(l));
-                        return;
-                }
-                m->connect_queue = q;
-                m->connect_queue_cap = cap;
+        if (ARRAY_RESERVE_ONE(m->connect_queue, m->connect_queue_cap, m->n_connect_queue) < 0) {
+                /* The link stays WAITING; the next tick retries it. */
+                log_warning("Out of memory queueing a connect of '%s'", link_identity(l));
+                return;
         }
         m->connect_queue[m->n_connect_queue++] = l;
         /* Always from the event loop, never from inside the caller. */
@@ -186,10 +181,8 @@ static int link_mint_password(void *userdata, Link *l, uint64_t expiry, char **r
         }
 
         /* The edge's own $edgeHub signs with the key from the configuration. */
-        if (asprintf(&edgehub, "%s/$edgeHub", m->config->edge_device_id) < 0) {
-                edgehub = NULL;
+        if (config_edge_identity(m->config, "$edgeHub", &edgehub) < 0)
                 return -ENOMEM;
-        }
         if (strcmp(identity, edgehub) == 0 && m->config->edgehub_key) {
                 key = strdup(m->config->edgehub_key);
                 if (!key)
@@ -482,7 +475,7 @@ int manager_links_setup(Manager *m) {
         for (size_t i = 0; i < ELEMENTSOF(own_modules); i++) {
                 _cleanup_free_ char *identity = NULL;
                 Device *d;
-                if (asprintf(&identity, "%s/%s", m->config->edge_device_id, own_modules[i]) < 0)
+                if (config_edge_identity(m->config, own_modules[i], &identity) < 0)
                         return -ENOMEM;
                 r = manager_device_get(m, identity, &d);
                 if (r < 0)

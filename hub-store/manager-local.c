@@ -38,13 +38,9 @@ int manager_store_local(Manager *m, const char *endpoint, uint8_t priority, uint
         LocalQueue *q;
         int r;
 
-        r = store_stream_get(m->store, endpoint, priority, msg->identity, &st);
+        r = manager_store_append(m, endpoint, priority, ttl_ms, msg, acknowledged, &st);
         if (r < 0)
                 return r;
-        r = acknowledged ? store_append_acknowledged(m->store, st, msg, NULL) : store_append(m->store, st, msg, NULL);
-        if (r < 0)
-                return r;
-        st->ttl_ms = ttl_ms;
         r = manager_local_queue(m, st, ttl_ms, &q);
         if (r < 0)
                 /* Stored: manager_local_tick() sets the queue up again. */

@@ -128,11 +128,7 @@ static int manager_store_upstream(Manager *m, uint8_t priority, uint64_t ttl_ms,
         Device *d;
         int r;
 
-        r = store_stream_get(m->store, STORE_ENDPOINT_UPSTREAM, priority, msg->identity, &st);
-        if (r < 0)
-                return r;
-        st->ttl_ms = ttl_ms;
-        r = acknowledged ? store_append_acknowledged(m->store, st, msg, NULL) : store_append(m->store, st, msg, NULL);
+        r = manager_store_append(m, STORE_ENDPOINT_UPSTREAM, priority, ttl_ms, msg, acknowledged, &st);
         if (r < 0)
                 return r;
         if (manager_device_get(m, msg->identity, &d) >= 0) {

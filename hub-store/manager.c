@@ -33,11 +33,6 @@ bool identity_is_valid(const char *identity) {
         return iot_identity_split(identity, &device, &module) >= 0;
 }
 
-static int manager_on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
-        log_info("Nothing to reload: restart hub-store to apply a changed configuration");
-        return 0;
-}
-
 int manager_new(Manager **ret, Config *config) {
         _cleanup_(manager_freep) Manager *m = calloc(1, sizeof(*m));
         int r;
@@ -47,7 +42,7 @@ int manager_new(Manager **ret, Config *config) {
         m->config = config;
         m->auth_cache = FRAME_CLIENT_NULL;
 
-        r = daemon_event_new(&m->event, &m->signals, NULL, manager_on_sighup, m);
+        r = daemon_event_new(&m->event, &m->signals, NULL, m);
         if (r < 0)
                 return r;
 
@@ -75,8 +70,7 @@ Manager *manager_free(Manager *m) {
         store_location_deinit(&m->location);
         free(m->storage_error);
         frame_client_deinit(&m->auth_cache);
-        daemon_signals_release(&m->signals);
-        sd_event_unref(m->event);
+        m->event = daemon_event_free(m->event, &m->signals);
         config_free(m->config);
         free(m);
         return NULL;
@@ -97,6 +91,22 @@ void manager_store_result(Manager *m, int r) {
                 log_error_errno(r, "Message store write failed, refusing messages until it works again: %m");
                 m->store_failing = true;
         }
+}
+
+int manager_store_append(Manager *m, const char *endpoint, uint8_t priority, uint64_t ttl_ms, const StoreMessage *msg,
+                         bool acknowledged, StoreStream **ret) {
+        StoreStream *st;
+        int r;
+
+        r = store_stream_get(m->store, endpoint, priority, msg->identity, &st);
+        if (r < 0)
+                return r;
+        st->ttl_ms = ttl_ms;
+        r = acknowledged ? store_append_acknowledged(m->store, st, msg, NULL) : store_append(m->store, st, msg, NULL);
+        if (r < 0)
+                return r;
+        *ret = st;
+        return 0;
 }
 
 static void manager_reply_presence(Manager *m, const Frame *req, FrameBuilder *reply) {

@@ -150,6 +150,13 @@ void manager_reply_storage_folder(Manager *m, const Frame *req, FrameBuilder *re
 
 /* manager.c: storage failures, logged once per burst. */
 void manager_store_result(Manager *m, int r);
+/*
+ * Appends msg to its sender's stream of endpoint at priority, whose time to
+ * live becomes ttl_ms (0: the store-wide one); the stream in *ret.
+ * acknowledged: the device has its PUBACK already (the ingest log).
+ */
+int manager_store_append(Manager *m, const char *endpoint, uint8_t priority, uint64_t ttl_ms, const StoreMessage *msg,
+                         bool acknowledged, StoreStream **ret);
 
 /* manager-routes.c */
 int manager_routes_setup(Manager *m);

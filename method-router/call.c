@@ -1,10 +1,8 @@
 /* Direct method calls in flight: to one local device or module over the bus, until its answer or a deadline */
 #include <errno.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "method-router/call.h"
 #include "proto/cleanup.h"
@@ -56,16 +54,26 @@ const char *call_outcome_code(CallOutcome o) {
 }
 
 int call_table_init(CallTable *t, sd_event *e, Bus *bus) {
-        uint32_t seed;
-
         *t = CALL_TABLE_NULL;
-        if (getrandom(&seed, sizeof(seed), 0) != sizeof(seed))
-                return -errno;
         t->event = e;
         t->bus = bus;
-        snprintf(t->rid_prefix, sizeof(t->rid_prefix), "%08" PRIx32, seed);
+        bus_request_ids_init(&t->rids, "");
         return 0;
 }
+
+/* What a call owns; one that call_start() has not linked yet needs only this. */
+static Call *call_destroy(Call *c) {
+        c->timer = sd_event_source_disable_unref(c->timer);
+        free(c->target);
+        free(c->name);
+        free(c->rid);
+        free(c->topic);
+        free(c->payload);
+        free(c);
+        return NULL;
+}
+
+DEFINE_CLEANUP_FUNC(Call, call_destroy);
 
 static void call_free(Call *c) {
         CallTable *t = c->table;
@@ -81,13 +89,7 @@ static void call_free(Call *c) {
                 c->destroy(c->userdata);
         /* A PUBACK still to come must not reach a freed call. */
         bus_forget(t->bus, c);
-        c->timer = sd_event_source_disable_unref(c->timer);
-        free(c->target);
-        free(c->name);
-        free(c->rid);
-        free(c->topic);
-        free(c->payload);
-        free(c);
+        call_destroy(c);
 }
 
 void call_table_deinit(CallTable *t) {
@@ -209,14 +211,12 @@ static int call_send(Call *c) {
 int call_start(CallTable *t, const char *target, const char *name, const char *payload, size_t len,
                unsigned response_timeout_sec, unsigned connect_timeout_sec, CallDone done, void *userdata,
                Call **ret) {
-        _cleanup_free_ Call *c = NULL;
-        char rid[METHOD_RID_MAX + 1];
+        _cleanup_(call_destroyp) Call *c = NULL;
         uint64_t now = now_usec();
         int r;
 
         if (!bus_connected(t->bus))
                 return -ENOTCONN;
-        snprintf(rid, sizeof(rid), "%s-%" PRIu64, t->rid_prefix, ++t->next_rid);
 
         c = calloc(1, sizeof(*c));
         if (!c)
@@ -230,22 +230,22 @@ int call_start(CallTable *t, const char *target, const char *name, const char *p
         };
         c->target = strdup(target);
         c->name = strdup(name);
-        c->rid = strdup(rid);
+        c->rid = bus_request_id_next(&t->rids);
         c->payload = malloc(len + 1);
         if (!c->target || !c->name || !c->rid || !c->payload)
-                goto oom;
+                return -ENOMEM;
         memcpy(c->payload, payload, len);
         c->payload[len] = '\0';
         c->len = len;
-        r = method_topic_format_post(name, rid, &c->topic);
+        r = method_topic_format_post(name, c->rid, &c->topic);
         if (r < 0)
-                goto fail;
+                return r;
 
         /* The whole budget plus a grace for the PUBACK; re-armed once the PUBACK says where we are. */
         r = call_arm(c, now + ((uint64_t) connect_timeout_sec + response_timeout_sec) * USEC_PER_SEC +
                                 PUBACK_GRACE_USEC);
         if (r < 0)
-                goto fail;
+                return r;
 
         /* Linked before the publish: its callback may run only from the loop, but keep one shape. */
         c->next = t->calls;
@@ -262,21 +262,10 @@ int call_start(CallTable *t, const char *target, const char *name, const char *p
                 return r;
         }
         t->stats.started++;
-        log_debug("Calling method '%s' on '%s' (rid %s)", name, target, rid);
+        log_debug("Calling method '%s' on '%s' (rid %s)", name, target, started->rid);
         if (ret)
                 *ret = started;
         return 0;
-
-oom:
-        r = -ENOMEM;
-fail:
-        c->timer = sd_event_source_disable_unref(c->timer);
-        free(c->target);
-        free(c->name);
-        free(c->rid);
-        free(c->topic);
-        free(c->payload);
-        return r;
 }
 
 void call_table_on_answer(CallTable *t, const char *client, int status, const char *rid, const void *payload,

@@ -62,8 +62,7 @@ typedef struct CallTable {
         Bus *bus;
         Call *calls;        /* a list; a few hundred at most in practice */
         size_t n_calls;
-        char rid_prefix[9]; /* hex, random per process */
-        uint64_t next_rid;
+        BusRequestIds rids;
         CallStats stats;
 } CallTable;
 

@@ -16,11 +16,6 @@
 
 #define BUS_NAME "method-router"
 
-static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
-        log_notice("Reloading the configuration is not supported; restart the daemon to apply changes. Ignoring SIGHUP.");
-        return 0;
-}
-
 static void on_bus_connected(Bus *b, void *userdata) {
         log_info("Connected to the local broker");
 }
@@ -41,7 +36,7 @@ int manager_new(Manager **ret, Config **config) {
         m->bad_message_log = RATELIMIT_INIT(10u * 1000u * 1000u, 10u);
         m->config = TAKE_PTR(*config);
 
-        r = daemon_event_new(&m->event, &m->signals, NULL, on_sighup, m);
+        r = daemon_event_new(&m->event, &m->signals, NULL, m);
         if (r < 0)
                 return r;
 
@@ -81,8 +76,7 @@ Manager *manager_free(Manager *m) {
         m->bus = bus_free(m->bus);
         m->control = frame_server_free(m->control);
         frame_client_deinit(&m->auth_cache);
-        daemon_signals_release(&m->signals);
-        sd_event_unref(m->event);
+        m->event = daemon_event_free(m->event, &m->signals);
         config_free(m->config);
         free(m);
         return NULL;

@@ -1,13 +1,16 @@
 /* The internal bus: our daemons as MQTT v5 clients of the local broker */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <mosquitto.h>
 #include <mqtt_protocol.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/random.h>
 
+#include "proto/array.h"
 #include "proto/bus.h"
 #include "proto/backoff.h"
 #include "proto/cleanup.h"
@@ -68,6 +71,23 @@ BusLinkState bus_link_state_from_payload(const void *payload, size_t len) {
         if (len == 4 && memcmp(payload, "down", 4) == 0)
                 return BUS_LINK_DOWN;
         return BUS_LINK_UNKNOWN;
+}
+
+void bus_request_ids_init(BusRequestIds *ids, const char *tag) {
+        uint32_t seed = 0;
+
+        /* Only for telling runs apart; a weak value costs nothing but a rare stale match. */
+        (void) getrandom(&seed, sizeof(seed), GRND_NONBLOCK);
+        *ids = (BusRequestIds){};
+        snprintf(ids->prefix, sizeof(ids->prefix), "%.8s%08" PRIx32 "-", tag, seed);
+}
+
+char *bus_request_id_next(BusRequestIds *ids) {
+        char *s;
+
+        if (asprintf(&s, "%s%" PRIu64, ids->prefix, ++ids->counter) < 0)
+                return NULL;
+        return s;
 }
 
 static void bus_schedule_reconnect(Bus *b);
@@ -350,14 +370,8 @@ int bus_publish(Bus *b, const char *topic, const void *payload, size_t len, cons
                 return -ENOTCONN;
         if (len > INT32_MAX)
                 return -EMSGSIZE;
-        if (b->n_pending == b->n_allocated) {
-                size_t n = b->n_allocated ? b->n_allocated * 2 : 16;
-                Pending *p = reallocarray(b->pending, n, sizeof(*p));
-                if (!p)
-                        return -ENOMEM;
-                b->pending = p;
-                b->n_allocated = n;
-        }
+        if (ARRAY_RESERVE_ONE(b->pending, b->n_allocated, b->n_pending) < 0)
+                return -ENOMEM;
         r = add_user_property(&props, BUS_PROPERTY_CLIENT, client);
         if (r >= 0)
                 r = add_user_property(&props, BUS_PROPERTY_TOPIC, target);

@@ -47,6 +47,21 @@ const char *bus_link_state_to_string(BusLinkState s);
 /* A BUS_TOPIC_LINK payload: UP, DOWN, or UNKNOWN for anything else. */
 BusLinkState bus_link_state_from_payload(const void *payload, size_t len);
 
+/*
+ * Request ids ($rid) for what a daemon sends on the bus and matches answers
+ * to: "{tag}{8 random hex digits}-{n}". The random part differs per start,
+ * so a late answer to a previous run matches nothing.
+ */
+typedef struct BusRequestIds {
+        char prefix[24];
+        uint64_t counter;
+} BusRequestIds;
+
+/* tag: a few letters naming the daemon ("" for none). */
+void bus_request_ids_init(BusRequestIds *ids, const char *tag);
+/* The next id; NULL when out of memory. */
+char *bus_request_id_next(BusRequestIds *ids);
+
 /* PUBACK reason codes that matter on the bus (MQTT v5). */
 #define BUS_REASON_SUCCESS 0x00
 #define BUS_REASON_NO_SUBSCRIBERS 0x10

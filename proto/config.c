@@ -877,15 +877,9 @@ int config_parse(FILE *f, const char *name, Config **ret, char **ret_error, char
         if (ret_warnings)
                 *ret_warnings = TAKE_PTR(p.warnings);
         free(p.warnings);
-        if (r < 0) {
-                if (ret_error)
-                        *ret_error = TAKE_PTR(p.error);
-                free(p.error);
+        r = error_hand_over(r, &p.error, ret_error);
+        if (r < 0)
                 return r;
-        }
-        free(p.error);
-        if (ret_error)
-                *ret_error = NULL;
         *ret = TAKE_PTR(c);
         return 0;
 }
@@ -906,6 +900,15 @@ int config_load(const char *path, Config **ret, char **ret_error, char **ret_war
         int r = config_parse(f, path, ret, ret_error, ret_warnings);
         (void) fclose(f);
         return r;
+}
+
+int config_edge_identity(const Config *c, const char *module, char **ret) {
+        char *s;
+
+        if (asprintf(&s, "%s/%s", c->edge_device_id, module) < 0)
+                return -ENOMEM;
+        *ret = s;
+        return 0;
 }
 
 int config_socket_path(const Config *c, const char *name, char **ret) {

@@ -116,6 +116,9 @@ int config_parse(FILE *f, const char *name, Config **ret, char **ret_error, char
 int config_load(const char *path, Config **ret, char **ret_error, char **ret_warnings);
 Config *config_free(Config *c);
 
+/* The identity of a module of the edge device itself ("{edge_device_id}/{module}": $edgeHub, $edgeAgent). */
+int config_edge_identity(const Config *c, const char *module, char **ret);
+
 /* Derived paths under runtime_dir. */
 int config_socket_path(const Config *c, const char *name, char **ret); /* runtime_dir/name.sock */
 

@@ -4,8 +4,15 @@
 
 #include "proto/cleanup.h"
 #include "proto/daemon-event.h"
+#include "proto/log.h"
 
-static int ignore_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+/*
+ * No daemon reloads: settings such as the hub name are baked into what is
+ * persisted (auth-cache's scope) or opened at start (hub-store's store), so a
+ * changed configuration takes a restart. Say so rather than die of SIGHUP.
+ */
+static int notice_no_reload(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        log_notice("Reloading the configuration is not supported; restart the daemon to apply changes. Ignoring SIGHUP.");
         return 0;
 }
 
@@ -16,7 +23,7 @@ static int exit_on_signal(sd_event_source *s, const struct signalfd_siginfo *si,
 }
 
 int daemon_event_new(sd_event **ret_event, DaemonSignals *ret_signals, sd_event_signal_handler_t on_term,
-                     sd_event_signal_handler_t on_hangup, void *userdata) {
+                     void *userdata) {
         sd_event *e = NULL;
         DaemonSignals s = {};
         int r;
@@ -33,10 +40,9 @@ int daemon_event_new(sd_event **ret_event, DaemonSignals *ret_signals, sd_event_
         if (r >= 0)
                 r = sd_event_add_signal(e, &s.interrupt, SIGINT, on_term, userdata);
         if (r >= 0)
-                r = sd_event_add_signal(e, &s.hangup, SIGHUP, on_hangup ? on_hangup : ignore_signal, userdata);
+                r = sd_event_add_signal(e, &s.hangup, SIGHUP, notice_no_reload, userdata);
         if (r < 0) {
-                daemon_signals_release(&s);
-                sd_event_unref(e);
+                daemon_event_free(e, &s);
                 return r;
         }
         *ret_event = e;
@@ -44,8 +50,9 @@ int daemon_event_new(sd_event **ret_event, DaemonSignals *ret_signals, sd_event_
         return 0;
 }
 
-void daemon_signals_release(DaemonSignals *s) {
+sd_event *daemon_event_free(sd_event *e, DaemonSignals *s) {
         s->hangup = sd_event_source_disable_unref(s->hangup);
         s->interrupt = sd_event_source_disable_unref(s->interrupt);
         s->term = sd_event_source_disable_unref(s->term);
+        return sd_event_unref(e);
 }

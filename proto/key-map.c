@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proto/array.h"
 #include "proto/key-map.h"
 
 void key_map_deinit(KeyMap *m) {
@@ -51,14 +52,8 @@ int key_map_put(KeyMap *m, const void *key, size_t klen, void *value) {
 
         if (found)
                 return -EEXIST;
-        if (m->n == m->cap) {
-                size_t cap = m->cap ? m->cap * 2 : 16;
-                KeyMapEntry *e = realloc(m->entries, cap * sizeof(*e));
-                if (!e)
-                        return -ENOMEM;
-                m->entries = e;
-                m->cap = cap;
-        }
+        if (ARRAY_RESERVE_ONE(m->entries, m->cap, m->n) < 0)
+                return -ENOMEM;
         memmove(m->entries + i + 1, m->entries + i, (m->n - i) * sizeof(*m->entries));
         m->entries[i] = (KeyMapEntry) { .key = key, .klen = klen, .value = value };
         m->n++;

@@ -60,17 +60,23 @@ static const Schema schemas[] = {
         { "1.1", true },
 };
 
+/* obj[key] in *ret, NULL when absent and not required. */
+static int get_member(const json_t *obj, const char *path, const char *key, bool required, json_t **ret,
+                      char **ret_error) {
+        *ret = json_object_get(obj, key);
+        if (!*ret && required)
+                return fail_bad_message(ret_error, "%s: missing required key '%s'", path, key);
+        return 0;
+}
+
 /* obj[key] as an object; *ret NULL when absent and not required. */
 static int get_object(const json_t *obj, const char *path, const char *key, bool required, json_t **ret,
                       char **ret_error) {
-        json_t *v = json_object_get(obj, key);
-        if (!v) {
-                if (required)
-                        return fail_bad_message(ret_error, "%s: missing required key '%s'", path, key);
-                *ret = NULL;
-                return 0;
-        }
-        if (!json_is_object(v))
+        json_t *v;
+        int r = get_member(obj, path, key, required, &v, ret_error);
+        if (r < 0)
+                return r;
+        if (v && !json_is_object(v))
                 return fail_bad_message(ret_error, "%s.%s: expected an object, got %s", path, key, json_type_name(v));
         *ret = v;
         return 0;
@@ -78,10 +84,11 @@ static int get_object(const json_t *obj, const char *path, const char *key, bool
 
 static int get_string(const json_t *obj, const char *path, const char *key, bool required, const char **ret,
                       char **ret_error) {
-        json_t *v = json_object_get(obj, key);
+        json_t *v;
+        int r = get_member(obj, path, key, required, &v, ret_error);
+        if (r < 0)
+                return r;
         if (!v) {
-                if (required)
-                        return fail_bad_message(ret_error, "%s: missing required key '%s'", path, key);
                 *ret = NULL;
                 return 0;
         }

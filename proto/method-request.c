@@ -236,6 +236,23 @@ static int rid_parse(const char *query, char **ret) {
         return 0;
 }
 
+/* Cuts s at each '/' into at most max segments; -EINVAL when there are more. */
+static int split_segments(char *s, char **seg, size_t max, size_t *ret_n) {
+        size_t n = 0;
+
+        for (char *p = s, *slash;; p = slash + 1) {
+                if (n == max)
+                        return -EINVAL;
+                seg[n++] = p;
+                slash = strchr(p, '/');
+                if (!slash)
+                        break;
+                *slash = '\0';
+        }
+        *ret_n = n;
+        return 0;
+}
+
 int method_topic_parse(const char *rest, MethodTopic *ret) {
         _cleanup_(method_topic_deinit) MethodTopic t = METHOD_TOPIC_NULL;
         _cleanup_free_ char *path = NULL;
@@ -255,15 +272,8 @@ int method_topic_parse(const char *rest, MethodTopic *ret) {
         path = strndup(rest, (size_t) (q - rest));
         if (!path)
                 return -ENOMEM;
-        for (char *p = path, *s; n < ELEMENTSOF(seg); p = s + 1) {
-                seg[n++] = p;
-                s = strchr(p, '/');
-                if (!s)
-                        break;
-                *s = '\0';
-                if (n == ELEMENTSOF(seg))
-                        return -EINVAL;
-        }
+        if (split_segments(path, seg, ELEMENTSOF(seg), &n) < 0)
+                return -EINVAL;
 
         if (n == 3 && strcmp(seg[1], "POST") == 0) {
                 if (!method_name_is_valid(seg[2]))
@@ -312,15 +322,8 @@ int method_target_from_path(const char *path, char **ret) {
                 return -ENOMEM;
         if (copy[0] != '/')
                 return -EINVAL;
-        for (char *p = copy + 1, *s; n < ELEMENTSOF(seg); p = s + 1) {
-                seg[n++] = p;
-                s = strchr(p, '/');
-                if (!s)
-                        break;
-                *s = '\0';
-                if (n == ELEMENTSOF(seg))
-                        return -EINVAL;
-        }
+        if (split_segments(copy + 1, seg, ELEMENTSOF(seg), &n) < 0)
+                return -EINVAL;
         bool device = n == 3 && strcmp(seg[2], "methods") == 0;
         bool module = n == 5 && strcmp(seg[2], "modules") == 0 && strcmp(seg[4], "methods") == 0;
         if (strcmp(seg[0], "twins") != 0 || (!device && !module))

@@ -438,10 +438,18 @@ static int node_wrap(NodeKind kind, RouteCondition *child, RouteCondition **ret)
 
 static int parse_or(Parser *p, RouteCondition **ret);
 
-static int depth_enter(Parser *p) {
+/* Consumes '(', NOT or IS_DEFINED, which nest: one level deeper, up to the cap. The caller's p->depth-- leaves it. */
+static int parser_enter(Parser *p) {
         if (++p->depth > ROUTE_CONDITION_DEPTH_MAX)
                 return parser_fail(p, p->tok.start, "nested deeper than %u levels", ROUTE_CONDITION_DEPTH_MAX);
-        return 0;
+        return parser_take(p);
+}
+
+/* Consumes a token of kind, or fails with "expected what". */
+static int parser_expect(Parser *p, TokenKind kind, const char *what) {
+        if (p->tok.kind != kind)
+                return parser_expected(p, what);
+        return parser_take(p);
 }
 
 static int parse_property(Parser *p, RouteCondition **ret) {
@@ -473,23 +481,16 @@ static int parse_is_defined(Parser *p, RouteCondition **ret) {
         _cleanup_(route_condition_freep) RouteCondition *arg = NULL;
         int r;
 
-        r = depth_enter(p);
+        r = parser_enter(p); /* IS_DEFINED */
         if (r < 0)
                 return r;
-        r = parser_take(p); /* IS_DEFINED */
-        if (r < 0)
-                return r;
-        if (p->tok.kind != TOK_LPAREN)
-                return parser_expected(p, "'(' after IS_DEFINED");
-        r = parser_take(p);
+        r = parser_expect(p, TOK_LPAREN, "'(' after IS_DEFINED");
         if (r < 0)
                 return r;
         r = parse_property(p, &arg);
         if (r < 0)
                 return r;
-        if (p->tok.kind != TOK_RPAREN)
-                return parser_expected(p, "')'");
-        r = parser_take(p);
+        r = parser_expect(p, TOK_RPAREN, "')'");
         if (r < 0)
                 return r;
         p->depth--;
@@ -502,18 +503,13 @@ static int parse_operand(Parser *p, RouteCondition **ret) {
 
         switch (p->tok.kind) {
         case TOK_LPAREN:
-                r = depth_enter(p);
-                if (r < 0)
-                        return r;
-                r = parser_take(p);
+                r = parser_enter(p);
                 if (r < 0)
                         return r;
                 r = parse_or(p, &c);
                 if (r < 0)
                         return r;
-                if (p->tok.kind != TOK_RPAREN)
-                        return parser_expected(p, "AND, OR or ')'");
-                r = parser_take(p);
+                r = parser_expect(p, TOK_RPAREN, "AND, OR or ')'");
                 if (r < 0)
                         return r;
                 p->depth--;
@@ -610,10 +606,7 @@ static int parse_not(Parser *p, RouteCondition **ret) {
 
         if (p->tok.kind != TOK_NOT)
                 return parse_compare(p, ret);
-        r = depth_enter(p);
-        if (r < 0)
-                return r;
-        r = parser_take(p);
+        r = parser_enter(p);
         if (r < 0)
                 return r;
         r = parse_not(p, &child);
@@ -678,19 +671,13 @@ int route_condition_parse(const char *s, size_t len, size_t start, RouteConditio
         if (r >= 0)
                 r = parse_or(&p, &c);
         free(p.tok.string);
-        if (r < 0) {
-                if (r == -EINVAL && !p.error)
-                        r = parser_fail(&p, start, "invalid condition");
-                if (ret_error)
-                        *ret_error = TAKE_PTR(p.error);
-                free(p.error);
+        if (r == -EINVAL && !p.error)
+                r = parser_fail(&p, start, "invalid condition");
+        r = error_hand_over(r, &p.error, ret_error);
+        if (r < 0)
                 return r;
-        }
-        free(p.error);
         if (ret_end)
                 *ret_end = p.tok.start;
-        if (ret_error)
-                *ret_error = NULL;
         *ret = TAKE_PTR(c);
         return 0;
 }

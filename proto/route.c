@@ -361,17 +361,11 @@ int route_parse(const char *text, size_t len, Route **ret, char **ret_error) {
                         return -ENOMEM;
                 r = parse_frame(&p, route);
         }
-        if (r < 0) {
-                if (r == -EINVAL && !p.error)
-                        r = fail(&p, p.pos, "invalid route");
-                if (ret_error)
-                        *ret_error = TAKE_PTR(p.error);
-                free(p.error);
+        if (r == -EINVAL && !p.error)
+                r = fail(&p, p.pos, "invalid route");
+        r = error_hand_over(r, &p.error, ret_error);
+        if (r < 0)
                 return r;
-        }
-        free(p.error);
-        if (ret_error)
-                *ret_error = NULL;
         *ret = TAKE_PTR(route);
         return 0;
 }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proto/cleanup.h"
 #include "proto/shown.h"
 
 void shown(const char *s, char out[static SHOWN_MAX + 4]) {
@@ -95,4 +96,12 @@ int fail_at_position(char **error, size_t at, const char *fmt, va_list ap) {
                 return -ENOMEM;
         }
         return -EINVAL;
+}
+
+int error_hand_over(int r, char **error, char **ret_error) {
+        if (ret_error)
+                *ret_error = r < 0 ? TAKE_PTR(*error) : NULL;
+        free(*error);
+        *error = NULL;
+        return r;
 }

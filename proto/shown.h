@@ -32,3 +32,9 @@ void shown_span(const char *s, size_t len, size_t start, size_t end, size_t max,
  * "position N: <fmt>" with N = at + 1. Returns -EINVAL, or -ENOMEM.
  */
 int fail_at_position(char **error, size_t at, const char *fmt, va_list ap) __attribute__((format(printf, 3, 0)));
+/*
+ * A parser's end with its first error: on failure (r < 0) *error goes to
+ * *ret_error, on success *ret_error is set to NULL; *error is freed unless
+ * handed over. Returns r.
+ */
+int error_hand_over(int r, char **error, char **ret_error);

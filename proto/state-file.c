@@ -9,6 +9,7 @@
 
 #include "proto/state-file.h"
 #include "proto/cleanup.h"
+#include "proto/log.h"
 
 static int write_all(int fd, const void *data, size_t len) {
         const char *p = data;
@@ -104,6 +105,18 @@ int state_file_read(const char *dir, const char *name, size_t max, char **ret, s
         buf[len] = 0;
         *ret = TAKE_PTR(buf);
         *ret_len = len;
+        return 0;
+}
+
+int state_dir_prepare(const char *storage_dir, const char *name, char **ret) {
+        _cleanup_free_ char *path = NULL;
+
+        if (asprintf(&path, "%s/%s", storage_dir, name) < 0)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        /* Normally made by packaging (StateDirectory=); created here for development runs. */
+        if (mkdir(storage_dir, 0750) < 0 && errno != EEXIST)
+                return log_error_errno(-errno, "Cannot create the storage folder '%s': %m", storage_dir);
+        *ret = TAKE_PTR(path);
         return 0;
 }
 

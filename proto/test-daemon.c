@@ -14,7 +14,9 @@
 #include <systemd/sd-event.h>
 
 #include "proto/cleanup.h"
+#include "proto/client.h"
 #include "proto/test-daemon.h"
+#include "proto/wire.h"
 
 char *test_scratch_new(const char *name) {
         char *dir = NULL;
@@ -43,6 +45,16 @@ int test_scratch_setup(void **state) {
 int test_scratch_teardown(void **state) {
         test_scratch_remove(*state);
         return 0;
+}
+
+Kv *test_kv_open(const char *dir) {
+        _cleanup_free_ char *path = NULL, *error = NULL;
+        KvOptions o = { .sync_every_write = true };
+        Kv *kv = NULL;
+
+        assert_true(asprintf(&path, "%s/store", dir) > 0);
+        assert_int_equal(kv_open(path, &o, &kv, &error), 0);
+        return kv;
 }
 
 Config *test_config_new(const char *dir) {
@@ -113,4 +125,23 @@ void test_handle(FrameHandler handler, void *userdata, FrameBuilder *request, Fr
         assert_int_equal(handler(userdata, &req, out), 0);
         assert_int_equal(frame_builder_finish(out), 0);
         assert_int_equal(frame_parse(reply, out->buf + FRAME_HEADER_SIZE, out->len - FRAME_HEADER_SIZE), 0);
+}
+
+int test_control_command(FrameHandler handler, void *userdata, const char *command, const char *argument, char **ret_text) {
+        FrameBuilder req = FRAME_BUILDER_NULL, out = FRAME_BUILDER_NULL;
+        Frame reply;
+        int status;
+
+        frame_builder_init(&req, WIRE_CONTROL_REQUEST);
+        frame_builder_add_string(&req, WIRE_COMMAND, command);
+        if (argument)
+                frame_builder_add_string(&req, WIRE_ARGUMENT, argument);
+        test_handle(handler, userdata, &req, &out, &reply);
+        assert_int_equal(reply.type, WIRE_CONTROL_REPLY);
+        status = wire_reply_status(&reply);
+        *ret_text = NULL;
+        assert_int_equal(frame_get_string(&reply, status == 0 ? WIRE_JSON : WIRE_ERROR, ret_text), 0);
+        frame_builder_deinit(&req);
+        frame_builder_deinit(&out);
+        return status;
 }

@@ -24,13 +24,6 @@ static json_t *json_decref_null(json_t *j) {
         return NULL;
 }
 
-char *manager_next_rid(Manager *m) {
-        char *s;
-        if (asprintf(&s, "%s%" PRIu64, m->rid_prefix, ++m->rid_counter) < 0)
-                return NULL;
-        return s;
-}
-
 /*
  * Online: this identity's link is up, or some link is, or we have not heard
  * of any link yet (then the cloud gets a shorter time to answer). Offline
@@ -195,7 +188,7 @@ static void on_fetch_published(Bus *b, int reason, void *userdata) {
 void manager_fetch(Manager *m, Twin *t) {
         if (t->fetch_rid)
                 return; /* one in flight: its answer serves everyone waiting */
-        t->fetch_rid = manager_next_rid(m);
+        t->fetch_rid = bus_request_id_next(&m->rids);
         if (!t->fetch_rid) {
                 fetch_done(m, t, false);
                 return;
@@ -391,7 +384,7 @@ void manager_push(Manager *m, Twin *t) {
                 push_retry_later(m, t);
                 return;
         }
-        t->push_rid = manager_next_rid(m);
+        t->push_rid = bus_request_id_next(&m->rids);
         if (!t->push_rid || asprintf(&topic, "$iothub/" TWIN_TOPIC_REPORTED_RID "%s", t->push_rid) < 0) {
                 topic = NULL;
                 t->push_rid = mfree(t->push_rid);

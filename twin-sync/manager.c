@@ -4,26 +4,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 
 #include "proto/cleanup.h"
 #include "proto/log.h"
+#include "proto/state-file.h"
 #include "twin-sync/manager.h"
 #include "twin-sync/twin-store.h"
 
 #define BAD_INPUT_LOG_INTERVAL_USEC (10u * 1000u * 1000u)
 #define BAD_INPUT_LOG_BURST 20u
 
-static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
-        log_notice("Reloading the configuration is not supported; restart the daemon to apply changes. Ignoring SIGHUP.");
-        return 0;
-}
-
 int manager_new(Manager **ret, Config **config) {
         _cleanup_(manager_freep) Manager *m = NULL;
-        uint8_t rnd[4] = {};
         int r;
 
         m = calloc(1, sizeof(*m));
@@ -32,15 +25,11 @@ int manager_new(Manager **ret, Config **config) {
         m->bad_input_log = RATELIMIT_INIT(BAD_INPUT_LOG_INTERVAL_USEC, BAD_INPUT_LOG_BURST);
         m->applied_version = -1;
         m->config = TAKE_PTR(*config);
-        if (asprintf(&m->edgehub_identity, "%s/$edgeHub", m->config->edge_device_id) < 0) {
-                m->edgehub_identity = NULL;
+        if (config_edge_identity(m->config, "$edgeHub", &m->edgehub_identity) < 0)
                 return -ENOMEM;
-        }
-        /* Only for telling runs apart; a weak value costs nothing but a rare stale match. */
-        (void) getrandom(rnd, sizeof(rnd), GRND_NONBLOCK);
-        snprintf(m->rid_prefix, sizeof(m->rid_prefix), "ts%02x%02x%02x%02x-", rnd[0], rnd[1], rnd[2], rnd[3]);
+        bus_request_ids_init(&m->rids, "ts");
 
-        r = daemon_event_new(&m->event, &m->signals, NULL, on_sighup, m);
+        r = daemon_event_new(&m->event, &m->signals, NULL, m);
         if (r < 0)
                 return r;
 
@@ -70,8 +59,7 @@ Manager *manager_free(Manager *m) {
         m->clients_defer = sd_event_source_disable_unref(m->clients_defer);
         m->probe_timer = sd_event_source_disable_unref(m->probe_timer);
         m->sync_timer = sd_event_source_disable_unref(m->sync_timer);
-        daemon_signals_release(&m->signals);
-        sd_event_unref(m->event);
+        m->event = daemon_event_free(m->event, &m->signals);
         config_free(m->config);
         free(m);
         return NULL;
@@ -101,12 +89,9 @@ int manager_open_store(Manager *m) {
         uint64_t pending = 0;
         int r;
 
-        if (asprintf(&m->store_dir, "%s/twins", m->config->storage_dir) < 0) {
-                m->store_dir = NULL;
-                return log_error_errno(-ENOMEM, "Out of memory");
-        }
-        if (mkdir(m->config->storage_dir, 0750) < 0 && errno != EEXIST)
-                return log_error_errno(-errno, "Cannot create the storage folder '%s': %m", m->config->storage_dir);
+        r = state_dir_prepare(m->config->storage_dir, "twins", &m->store_dir);
+        if (r < 0)
+                return r;
 
         KvOptions options = {
                 .sync_every_write = m->config->sync == SYNC_ALWAYS,

@@ -46,8 +46,7 @@ typedef struct Manager {
         char *hub_store_socket;
         Bus *bus;
 
-        char rid_prefix[16];       /* differs per start, so a late answer to a previous run matches nothing */
-        uint64_t rid_counter;
+        BusRequestIds rids;
         unsigned links_up;         /* identities whose upstream link is up */
         bool heard_link;           /* any link state since we started */
 
@@ -90,7 +89,6 @@ void manager_deliver(Manager *m, Twin *t);
 int manager_queue_reported(Manager *m, Twin *t, json_t *reported, const void *patch, size_t len);
 void manager_link_changed(Manager *m, Twin *t, bool up);
 int manager_reply(Manager *m, const char *identity, int status, const char *rid, int64_t version, const char *body);
-char *manager_next_rid(Manager *m);
 
 /* manager-edgehub.c: the $edgeHub twin as the hub's live configuration. */
 void manager_edgehub_desired_changed(Manager *m, Twin *t);

@@ -40,28 +40,18 @@ static void bus_message(Manager *m, const char *topic, const char *client, const
 
 /* A control command's status, and its JSON (parsed) or error text. */
 static int control(Manager *m, const char *command, const char *argument, json_t **ret_json, char **ret_error) {
-        FrameBuilder req = FRAME_BUILDER_NULL, out = FRAME_BUILDER_NULL;
-        _cleanup_free_ char *text = NULL;
-        Frame reply;
+        char *text = NULL;
         int status;
 
-        frame_builder_init(&req, WIRE_CONTROL_REQUEST);
-        frame_builder_add_string(&req, WIRE_COMMAND, command);
-        if (argument)
-                frame_builder_add_string(&req, WIRE_ARGUMENT, argument);
-        test_handle(manager_handle_request, m, &req, &out, &reply);
-        assert_int_equal(reply.type, WIRE_CONTROL_REPLY);
-        status = wire_reply_status(&reply);
+        status = test_control_command(manager_handle_request, m, command, argument, &text);
         *ret_json = NULL;
         *ret_error = NULL;
         if (status == 0) {
-                assert_int_equal(frame_get_string(&reply, WIRE_JSON, &text), 0);
                 *ret_json = json_loads(text, 0, NULL);
                 assert_non_null(*ret_json);
+                free(text);
         } else
-                assert_int_equal(frame_get_string(&reply, WIRE_ERROR, ret_error), 0);
-        frame_builder_deinit(&req);
-        frame_builder_deinit(&out);
+                *ret_error = text;
         return status;
 }
 

@@ -1,5 +1,4 @@
 /* Tests of twins on disk (real RocksDB in a temporary folder) and the delivery diff */
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,44 +11,10 @@
 #include <cmocka.h>
 
 #include "proto/cleanup.h"
+#include "proto/test-daemon.h"
 #include "proto/twin-patch.h"
 #include "twin-sync/twin-store.h"
 #include "twin-sync/twin.h"
-
-typedef struct Fixture {
-        char dir[64];
-        char store[128];
-} Fixture;
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-        return remove(path);
-}
-
-static int setup(void **state) {
-        Fixture *f = calloc(1, sizeof(*f));
-        assert_non_null(f);
-        strcpy(f->dir, "/tmp/test-twin-store-XXXXXX");
-        assert_non_null(mkdtemp(f->dir));
-        snprintf(f->store, sizeof(f->store), "%s/twins", f->dir);
-        *state = f;
-        return 0;
-}
-
-static int teardown(void **state) {
-        Fixture *f = *state;
-        (void) nftw(f->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-        free(f);
-        return 0;
-}
-
-static Kv *open_store(Fixture *f) {
-        _cleanup_free_ char *error = NULL;
-        KvOptions o = { .sync_every_write = true };
-        Kv *kv = NULL;
-
-        assert_int_equal(kv_open(f->store, &o, &kv, &error), 0);
-        return kv;
-}
 
 static json_t *J(const char *s) {
         json_error_t e;
@@ -93,13 +58,13 @@ static void queue_patch(Kv *kv, Twin *t, const char *patch) {
 }
 
 static void test_tail_replace_and_bytes(void **state) {
-        Fixture *f = *state;
+        const char *dir = *state;
         Loaded l = {};
         uint64_t seq;
         void *patch;
         size_t len;
 
-        Kv *kv = open_store(f);
+        Kv *kv = test_kv_open(dir);
         _cleanup_(twin_freep) Twin *a = NULL;
         assert_int_equal(twin_new(&a, "a"), 0);
         assert_int_equal(twin_store_tail(kv, a, &seq, &patch, &len), -ENOENT);
@@ -124,7 +89,7 @@ static void test_tail_replace_and_bytes(void **state) {
         kv_close(kv);
 
         /* A restart counts what waits, in entries and bytes. */
-        kv = open_store(f);
+        kv = test_kv_open(dir);
         assert_int_equal(twin_store_load(kv, collect, &l), 0);
         assert_int_equal(l.n, 1);
         assert_int_equal(l.twins[0]->n_pending, 2);
@@ -152,13 +117,13 @@ static void test_record_decode(void **state) {
 }
 
 static void test_queue_survives_reopen(void **state) {
-        Fixture *f = *state;
+        const char *dir = *state;
         Loaded l = {};
         uint64_t seq;
         void *patch;
         size_t len;
 
-        Kv *kv = open_store(f);
+        Kv *kv = test_kv_open(dir);
         _cleanup_(twin_freep) Twin *a = NULL, *am = NULL;
         assert_int_equal(twin_new(&a, "a"), 0);
         assert_int_equal(twin_new(&am, "a/m"), 0);
@@ -167,7 +132,7 @@ static void test_queue_survives_reopen(void **state) {
         queue_patch(kv, am, "{\"q\":true}");
         kv_close(kv);
 
-        kv = open_store(f);
+        kv = test_kv_open(dir);
         assert_int_equal(twin_store_load(kv, collect, &l), 0);
         assert_int_equal(l.n, 2);
         Twin *la = strcmp(l.twins[0]->identity, "a") == 0 ? l.twins[0] : l.twins[1];
@@ -202,10 +167,10 @@ static void test_queue_survives_reopen(void **state) {
 }
 
 static void test_malformed_record(void **state) {
-        Fixture *f = *state;
+        const char *dir = *state;
         Loaded l = {};
 
-        Kv *kv = open_store(f);
+        Kv *kv = test_kv_open(dir);
         assert_int_equal(kv_put(kv, "t/x", 3, "{\"desired\":1}", 13), 0);
         assert_int_equal(twin_store_load(kv, collect, &l), -EUCLEAN);
         kv_close(kv);
@@ -262,10 +227,10 @@ static void test_pending_desired(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test_setup_teardown(test_tail_replace_and_bytes, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_tail_replace_and_bytes, test_scratch_setup, test_scratch_teardown),
                 cmocka_unit_test(test_record_decode),
-                cmocka_unit_test_setup_teardown(test_queue_survives_reopen, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_malformed_record, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_queue_survives_reopen, test_scratch_setup, test_scratch_teardown),
+                cmocka_unit_test_setup_teardown(test_malformed_record, test_scratch_setup, test_scratch_teardown),
                 cmocka_unit_test(test_reported_size_limit),
                 cmocka_unit_test(test_pending_desired),
         };

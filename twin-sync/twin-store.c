@@ -42,6 +42,48 @@ static int queue_key(const char *identity, uint64_t seq, char **ret, size_t *ret
         return 0;
 }
 
+/* An iterator over identity's queued patches, oldest first; each key is the *ret_plen bytes of prefix and a seq. */
+static int queue_iter(Kv *kv, const char *identity, KvIter **ret, size_t *ret_plen) {
+        _cleanup_free_ char *prefix = NULL;
+        int r;
+
+        r = queue_key(identity, 0, &prefix, ret_plen);
+        if (r < 0)
+                return r;
+        return kv_iter_new(kv, prefix, *ret_plen, ret);
+}
+
+/* The seq of the queued patch at it; -EUCLEAN for a key that is not the prefix and 8 bytes. */
+static int queue_iter_seq(KvIter *it, size_t plen, uint64_t *ret) {
+        size_t klen;
+        const char *key = kv_iter_key(it, &klen);
+        uint64_t be;
+
+        if (klen != plen + 8)
+                return -EUCLEAN;
+        memcpy(&be, key + plen, 8);
+        *ret = be64toh(be);
+        return 0;
+}
+
+/* The queued patch at it, copied, with its seq. */
+static int queue_iter_take(KvIter *it, size_t plen, uint64_t *ret_seq, void **ret_patch, size_t *ret_len) {
+        size_t vlen;
+        const void *val = kv_iter_value(it, &vlen);
+        int r;
+
+        r = queue_iter_seq(it, plen, ret_seq);
+        if (r < 0)
+                return r;
+        void *copy = malloc(vlen ? vlen : 1);
+        if (!copy)
+                return -ENOMEM;
+        memcpy(copy, val, vlen);
+        *ret_patch = copy;
+        *ret_len = vlen;
+        return 0;
+}
+
 int twin_store_record_decode(Twin *t, const void *val, size_t len) {
         json_error_t e;
         json_auto_t *o = json_loadb(val, len, JSON_REJECT_DUPLICATES, &e);
@@ -77,7 +119,7 @@ int twin_store_load(Kv *kv, int (*load)(Twin **t, void *userdata), void *userdat
                 return r;
         for (; kv_iter_valid(it); kv_iter_next(it)) {
                 _cleanup_(twin_freep) Twin *t = NULL;
-                _cleanup_free_ char *identity = NULL, *qprefix = NULL;
+                _cleanup_free_ char *identity = NULL;
                 _cleanup_(kv_iter_freep) KvIter *q = NULL;
                 size_t klen, vlen, qlen;
                 const char *key = kv_iter_key(it, &klen);
@@ -95,22 +137,18 @@ int twin_store_load(Kv *kv, int (*load)(Twin **t, void *userdata), void *userdat
                 if (r < 0)
                         return r;
 
-                r = queue_key(identity, 0, &qprefix, &qlen);
-                if (r < 0)
-                        return r;
-                r = kv_iter_new(kv, qprefix, qlen, &q);
+                r = queue_iter(kv, identity, &q, &qlen);
                 if (r < 0)
                         return r;
                 for (; kv_iter_valid(q); kv_iter_next(q)) {
-                        uint64_t be;
+                        uint64_t seq;
                         size_t plen;
-                        const char *qk = kv_iter_key(q, &klen);
                         (void) kv_iter_value(q, &plen);
-                        if (klen != qlen + 8)
-                                return -EUCLEAN;
-                        memcpy(&be, qk + qlen, 8);
+                        r = queue_iter_seq(q, qlen, &seq);
+                        if (r < 0)
+                                return r;
                         /* The record and its queue are written in one batch: a queued patch is always below next_seq. */
-                        if (be64toh(be) >= t->next_seq)
+                        if (seq >= t->next_seq)
                                 return -EUCLEAN;
                         t->n_pending++;
                         t->pending_bytes += plen;
@@ -134,7 +172,8 @@ static char *record_encode(const Twin *t) {
         return o ? json_dumps(o, JSON_COMPACT) : NULL;
 }
 
-int twin_store_save(Kv *kv, const Twin *t, const void *patch, size_t patch_len) {
+/* t's record and, unless seq is 0, patch queued as seq: one batch, so the record and its queue always agree. */
+static int record_write(Kv *kv, const Twin *t, uint64_t seq, const void *patch, size_t patch_len) {
         _cleanup_(kv_batch_freep) KvBatch *b = NULL;
         _cleanup_free_ char *rkey = NULL, *qkey = NULL, *val = record_encode(t);
         size_t rlen, qlen;
@@ -149,8 +188,8 @@ int twin_store_save(Kv *kv, const Twin *t, const void *patch, size_t patch_len) 
         if (r < 0)
                 return r;
         kv_batch_put(b, rkey, rlen, val, strlen(val));
-        if (patch) {
-                r = queue_key(t->identity, t->next_seq - 1, &qkey, &qlen);
+        if (seq != 0) {
+                r = queue_key(t->identity, seq, &qkey, &qlen);
                 if (r < 0)
                         return r;
                 kv_batch_put(b, qkey, qlen, patch, patch_len);
@@ -158,59 +197,33 @@ int twin_store_save(Kv *kv, const Twin *t, const void *patch, size_t patch_len) 
         return kv_write(kv, b);
 }
 
-int twin_store_replace(Kv *kv, const Twin *t, uint64_t seq, const void *patch, size_t patch_len) {
-        _cleanup_(kv_batch_freep) KvBatch *b = NULL;
-        _cleanup_free_ char *rkey = NULL, *qkey = NULL, *val = record_encode(t);
-        size_t rlen, qlen;
-        int r;
+int twin_store_save(Kv *kv, const Twin *t, const void *patch, size_t patch_len) {
+        return record_write(kv, t, patch ? t->next_seq - 1 : 0, patch, patch_len);
+}
 
-        if (!val)
-                return -ENOMEM;
+int twin_store_replace(Kv *kv, const Twin *t, uint64_t seq, const void *patch, size_t patch_len) {
         if (seq == 0 || seq >= t->next_seq)
                 return -EINVAL;
-        r = record_key(t->identity, &rkey, &rlen);
-        if (r < 0)
-                return r;
-        r = queue_key(t->identity, seq, &qkey, &qlen);
-        if (r < 0)
-                return r;
-        r = kv_batch_new(&b);
-        if (r < 0)
-                return r;
-        kv_batch_put(b, rkey, rlen, val, strlen(val));
-        kv_batch_put(b, qkey, qlen, patch, patch_len);
-        return kv_write(kv, b);
+        return record_write(kv, t, seq, patch, patch_len);
 }
 
 int twin_store_tail(Kv *kv, const Twin *t, uint64_t *ret_seq, void **ret_patch, size_t *ret_len) {
         _cleanup_(kv_iter_freep) KvIter *it = NULL;
-        _cleanup_free_ char *prefix = NULL;
         _cleanup_free_ void *copy = NULL;
-        size_t plen, klen, vlen;
+        size_t plen, len = 0;
         uint64_t seq = 0;
         int r;
 
-        r = queue_key(t->identity, 0, &prefix, &plen);
-        if (r < 0)
-                return r;
-        r = kv_iter_new(kv, prefix, plen, &it);
+        r = queue_iter(kv, t->identity, &it, &plen);
         if (r < 0)
                 return r;
         /* Merging keeps the queue to about two entries (one in flight): a scan is cheap. */
         for (; kv_iter_valid(it); kv_iter_next(it)) {
-                uint64_t be;
-                const char *key = kv_iter_key(it, &klen);
-                const void *val = kv_iter_value(it, &vlen);
-                if (klen != plen + 8)
-                        return -EUCLEAN;
                 free(copy);
-                copy = malloc(vlen ? vlen : 1);
-                if (!copy)
-                        return -ENOMEM;
-                memcpy(copy, val, vlen);
-                memcpy(&be, key + plen, 8);
-                seq = be64toh(be);
-                *ret_len = vlen;
+                copy = NULL;
+                r = queue_iter_take(it, plen, &seq, &copy, &len);
+                if (r < 0)
+                        return r;
         }
         r = kv_iter_error(it);
         if (r < 0)
@@ -219,39 +232,23 @@ int twin_store_tail(Kv *kv, const Twin *t, uint64_t *ret_seq, void **ret_patch, 
                 return -ENOENT;
         *ret_seq = seq;
         *ret_patch = TAKE_PTR(copy);
+        *ret_len = len;
         return 0;
 }
 
 int twin_store_head(Kv *kv, const Twin *t, uint64_t *ret_seq, void **ret_patch, size_t *ret_len) {
         _cleanup_(kv_iter_freep) KvIter *it = NULL;
-        _cleanup_free_ char *prefix = NULL;
-        size_t plen, klen, vlen;
-        uint64_t be;
+        size_t plen;
         int r;
 
-        r = queue_key(t->identity, 0, &prefix, &plen);
-        if (r < 0)
-                return r;
-        r = kv_iter_new(kv, prefix, plen, &it);
+        r = queue_iter(kv, t->identity, &it, &plen);
         if (r < 0)
                 return r;
         if (!kv_iter_valid(it)) {
                 r = kv_iter_error(it);
                 return r < 0 ? r : -ENOENT;
         }
-        const char *key = kv_iter_key(it, &klen);
-        const void *val = kv_iter_value(it, &vlen);
-        if (klen != plen + 8)
-                return -EUCLEAN;
-        void *copy = malloc(vlen ? vlen : 1);
-        if (!copy)
-                return -ENOMEM;
-        memcpy(copy, val, vlen);
-        memcpy(&be, key + plen, 8);
-        *ret_seq = be64toh(be);
-        *ret_patch = copy;
-        *ret_len = vlen;
-        return 0;
+        return queue_iter_take(it, plen, ret_seq, ret_patch, ret_len);
 }
 
 int twin_store_ack(Kv *kv, const Twin *t, uint64_t seq) {
@@ -267,22 +264,19 @@ int twin_store_ack(Kv *kv, const Twin *t, uint64_t seq) {
 
 json_t *twin_store_pending(Kv *kv, const Twin *t) {
         _cleanup_(kv_iter_freep) KvIter *it = NULL;
-        _cleanup_free_ char *prefix = NULL;
         json_auto_t *list = json_array();
-        size_t plen, klen, vlen;
+        size_t plen, vlen;
 
-        if (!list || queue_key(t->identity, 0, &prefix, &plen) < 0 || kv_iter_new(kv, prefix, plen, &it) < 0)
+        if (!list || queue_iter(kv, t->identity, &it, &plen) < 0)
                 return NULL;
         for (; kv_iter_valid(it); kv_iter_next(it)) {
                 json_error_t e;
-                uint64_t be;
-                const char *key = kv_iter_key(it, &klen);
+                uint64_t seq;
                 const void *val = kv_iter_value(it, &vlen);
-                if (klen != plen + 8)
+                if (queue_iter_seq(it, plen, &seq) < 0)
                         continue;
-                memcpy(&be, key + plen, 8);
                 json_t *patch = json_loadb(val, vlen, 0, &e);
-                json_t *o = json_pack("{s:I, s:o}", "seq", (json_int_t) be64toh(be), "patch",
+                json_t *o = json_pack("{s:I, s:o}", "seq", (json_int_t) seq, "patch",
                                       patch ? patch : json_string("(unreadable)"));
                 if (!o || json_array_append_new(list, o) < 0)
                         return NULL;
