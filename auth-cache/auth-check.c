@@ -6,7 +6,8 @@
 
 #include "auth-cache/auth-check.h"
 #include "proto/cleanup.h"
-#include "proto/sas.h"
+#include "proto/iot-identity.h"
+#include "proto/sas-token.h"
 
 static bool host_is_ours(const char *host, const char *const *hosts, size_t n_hosts) {
         for (size_t i = 0; i < n_hosts; i++)

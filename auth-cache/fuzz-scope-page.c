@@ -7,8 +7,8 @@
 
 #include "auth-cache/scope-page.h"
 #include "proto/cleanup.h"
+#include "proto/iot-identity.h"
 #include "proto/log.h"
-#include "proto/sas.h"
 
 /* Checked in every build, -DNDEBUG included. */
 #define CHECK(x)                \

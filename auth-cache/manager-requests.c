@@ -7,8 +7,8 @@
 #include "auth-cache/auth-check.h"
 #include "auth-cache/manager.h"
 #include "proto/cleanup.h"
+#include "proto/iot-identity.h"
 #include "proto/log.h"
-#include "proto/sas.h"
 #include "proto/wire.h"
 
 /* Client ids come from devices: keep log lines one line of printable text. */

@@ -6,7 +6,7 @@
 #include "auth-cache/scope-store.h"
 #include "auth-cache/x509-check.h"
 #include "proto/cleanup.h"
-#include "proto/sas.h"
+#include "proto/iot-identity.h"
 
 /* 1: flags and keys (SAS only); 2: then the auth kind and two thumbprints. Both are read. */
 #define RECORD_VERSION_SAS 1u

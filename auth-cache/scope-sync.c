@@ -12,7 +12,8 @@
 #include "proto/cleanup.h"
 #include "proto/frame.h"
 #include "proto/log.h"
-#include "proto/sas.h"
+#include "proto/sas-token.h"
+#include "proto/url.h"
 
 #define CONNECT_TIMEOUT_MSEC 5000u
 #define REQUEST_TIMEOUT_MSEC 30000u

@@ -6,8 +6,8 @@
 
 #include "auth-cache/scope.h"
 #include "proto/cleanup.h"
+#include "proto/iot-identity.h"
 #include "proto/log.h"
-#include "proto/sas.h"
 
 static void free_secret(char *s) {
         if (!s)

@@ -13,7 +13,8 @@
 #include "auth-cache/auth-check.h"
 #include "proto/cleanup.h"
 #include "proto/log.h"
-#include "proto/sas.h"
+#include "proto/sas-token.h"
+#include "proto/url.h"
 
 #define HUB "myhub.azure-devices.net"
 #define GW "gateway.local"

@@ -15,8 +15,8 @@
 #include "auth-cache/manager.h"
 #include "auth-cache/scope-store.h"
 #include "proto/cleanup.h"
+#include "proto/iot-identity.h"
 #include "proto/log.h"
-#include "proto/sas.h"
 #include "proto/test-daemon.h"
 #include "proto/wire.h"
 

@@ -9,9 +9,10 @@
 #include "broker-plugin/plugin.h"
 #include "broker-plugin/presence-sync.h"
 #include "proto/bus.h"
-#include "proto/ratelimit.h"
 #include "proto/cleanup.h"
-#include "proto/topic.h"
+#include "proto/device-topic.h"
+#include "proto/property-bag.h"
+#include "proto/ratelimit.h"
 
 /*
  * DESIGN.md invariant 1 (no acknowledged message is lost): mosquitto

@@ -18,7 +18,7 @@
 #include "broker-plugin/test-fake-daemon.h"
 #include "proto/cleanup.h"
 #include "proto/ingest-log.h"
-#include "proto/topic.h"
+#include "proto/property-bag.h"
 #include "proto/wire.h"
 
 #define SOCK "/run/edgehub/broker.sock"

@@ -17,7 +17,7 @@
 #include "broker-plugin/token-expiry.h"
 #include "broker-plugin/will.h"
 #include "proto/cleanup.h"
-#include "proto/sas.h"
+#include "proto/sas-token.h"
 #include "proto/wire.h"
 
 #define SOCK "/run/edgehub/broker.sock"

@@ -11,7 +11,7 @@
 #include "proto/cleanup.h"
 #include "proto/frame.h"
 #include "proto/log.h"
-#include "proto/sas.h"
+#include "proto/sas-token.h"
 
 /* Kicks per tick at most: a burst of expiries must not stall the broker's loop. */
 #define KICKS_PER_TICK 64u

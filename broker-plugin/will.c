@@ -9,8 +9,8 @@
 #include "broker-plugin/presence-sync.h"
 #include "broker-plugin/will.h"
 #include "proto/cleanup.h"
+#include "proto/property-bag.h"
 #include "proto/ratelimit.h"
-#include "proto/topic.h"
 
 /*
  * mosquitto 2.0.11 publishes a Will straight into its subscription tree

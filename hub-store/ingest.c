@@ -17,7 +17,6 @@
 #include "proto/cleanup.h"
 #include "proto/ingest-log.h"
 #include "proto/log.h"
-#include "proto/sas.h"
 
 /*
  * The plugin appended and acknowledged each record (DESIGN.md invariant 1

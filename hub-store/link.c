@@ -14,8 +14,8 @@
 #include "proto/backoff.h"
 #include "proto/cleanup.h"
 #include "proto/frame.h"
+#include "proto/iot-identity.h"
 #include "proto/log.h"
-#include "proto/sas.h"
 
 /* No CONNACK this long after starting to connect: the network is not there. */
 #define LINK_CONNECT_TIMEOUT_USEC (10u * 1000000u)

@@ -8,8 +8,8 @@
 #include "hub-store/upstream-topic.h"
 #include "proto/cleanup.h"
 #include "proto/frame.h"
+#include "proto/iot-identity.h"
 #include "proto/log.h"
-#include "proto/sas.h"
 
 #define INPUT_PREFIX "/modules/"
 #define INPUT_MIDDLE "/inputs/"

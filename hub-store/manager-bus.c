@@ -8,7 +8,6 @@
 #include "proto/config.h"
 #include "proto/log.h"
 #include "proto/ratelimit.h"
-#include "proto/sas.h"
 
 /*
  * A twin request or method response waits this long for its identity's

@@ -9,8 +9,9 @@
 #include "proto/array.h"
 #include "proto/auth-client.h"
 #include "proto/cleanup.h"
+#include "proto/iot-identity.h"
 #include "proto/log.h"
-#include "proto/sas.h"
+#include "proto/sas-token.h"
 #include "proto/wire.h"
 
 /*

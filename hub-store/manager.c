@@ -10,8 +10,8 @@
 #include "hub-store/manager.h"
 #include "proto/cleanup.h"
 #include "proto/ingest-log.h"
+#include "proto/iot-identity.h"
 #include "proto/log.h"
-#include "proto/sas.h"
 #include "proto/wire.h"
 
 #define TICK_USEC 1000000u

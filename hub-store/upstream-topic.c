@@ -7,8 +7,8 @@
 
 #include "hub-store/upstream-topic.h"
 #include "proto/cleanup.h"
-#include "proto/sas.h"
-#include "proto/topic.h"
+#include "proto/iot-identity.h"
+#include "proto/property-bag.h"
 
 /* The canonical bag with key=value set (replace: over any value it had). */
 int bag_with(const char *properties, const char *key, const char *value, bool replace, char **ret) {

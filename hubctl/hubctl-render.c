@@ -5,11 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proto/cleanup.h"
-#include "proto/sas.h"
 #include "hubctl/hubctl-format.h"
 #include "hubctl/hubctl-render.h"
 #include "hubctl/hubctl-table.h"
+#include "proto/cleanup.h"
+#include "proto/iot-identity.h"
 
 static int bad_field(json_error_t *error, const char *what) {
         if (error)

@@ -13,10 +13,10 @@
 #include "proto/auth-client.h"
 #include "proto/cleanup.h"
 #include "proto/http-event.h"
+#include "proto/iot-identity.h"
 #include "proto/log.h"
 #include "proto/method-request.h"
 #include "proto/ratelimit.h"
-#include "proto/sas.h"
 
 #define PEM_FILE_MAX (1024u * 1024u)
 #define IDLE_TIMEOUT_SEC 30u

@@ -8,10 +8,10 @@
 
 #include "method-router/manager.h"
 #include "proto/cleanup.h"
+#include "proto/iot-identity.h"
 #include "proto/log.h"
 #include "proto/method-request.h"
 #include "proto/number.h"
-#include "proto/sas.h"
 #include "proto/wire.h"
 
 /*

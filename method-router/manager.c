@@ -10,9 +10,9 @@
 #include "method-router/manager.h"
 #include "proto/auth-client.h"
 #include "proto/cleanup.h"
+#include "proto/iot-identity.h"
 #include "proto/log.h"
 #include "proto/method-request.h"
-#include "proto/sas.h"
 
 #define BUS_NAME "method-router"
 

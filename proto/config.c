@@ -14,12 +14,12 @@
 
 #include "proto/base64.h"
 #include "proto/cleanup.h"
-#include "proto/shown.h"
 #include "proto/config.h"
-#include "proto/number.h"
+#include "proto/iot-identity.h"
 #include "proto/log.h"
+#include "proto/number.h"
 #include "proto/route.h"
-#include "proto/sas.h"
+#include "proto/shown.h"
 
 /*
  * Every setting is one row of config_items[]: its dotted key, its type and

@@ -1,11 +1,12 @@
 /* Fuzz target: direct method bodies, device answers and method topics */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "proto/cleanup.h"
+#include "proto/iot-identity.h"
 #include "proto/log.h"
 #include "proto/method-request.h"
-#include "proto/sas.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -6,7 +6,7 @@
 #include "proto/base64.h"
 #include "proto/cleanup.h"
 #include "proto/log.h"
-#include "proto/sas.h"
+#include "proto/sas-token.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -3,8 +3,10 @@
 #include <string.h>
 
 #include "proto/cleanup.h"
+#include "proto/iot-identity.h"
 #include "proto/log.h"
-#include "proto/sas.h"
+#include "proto/sas-token.h"
+#include "proto/url.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

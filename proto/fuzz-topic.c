@@ -1,11 +1,13 @@
 /* Fuzz target: device topics and property bags, with format/parse round trips */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "proto/cleanup.h"
+#include "proto/device-topic.h"
+#include "proto/iot-identity.h"
 #include "proto/log.h"
-#include "proto/sas.h"
-#include "proto/topic.h"
+#include "proto/property-bag.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -3,8 +3,8 @@
 #include <string.h>
 
 #include "proto/cleanup.h"
+#include "proto/iot-identity.h"
 #include "proto/log.h"
-#include "proto/sas.h"
 #include "proto/workload-request.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -6,10 +6,11 @@
 #include <string.h>
 
 #include "proto/cleanup.h"
+#include "proto/iot-identity.h"
 #include "proto/method-request.h"
 #include "proto/number.h"
-#include "proto/sas.h"
-#include "proto/topic.h"
+#include "proto/property-bag.h"
+#include "proto/url.h"
 
 static int fail(const char **ret_error, const char *why, int r) {
         if (ret_error)

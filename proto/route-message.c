@@ -4,8 +4,8 @@
 #include <string.h>
 
 #include "proto/cleanup.h"
+#include "proto/iot-identity.h"
 #include "proto/route-message.h"
-#include "proto/sas.h"
 
 typedef struct SystemPropertyInfo {
         const char *name;    /* in conditions, after '$' */

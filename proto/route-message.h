@@ -3,7 +3,7 @@
 
 #include <stddef.h>
 
-#include "proto/topic.h"
+#include "proto/property-bag.h"
 
 /*
  * Built once per stored message and evaluated against every route: hub-store

@@ -7,9 +7,9 @@
 #include <strings.h>
 
 #include "proto/cleanup.h"
-#include "proto/shown.h"
+#include "proto/iot-identity.h"
 #include "proto/route.h"
-#include "proto/sas.h"
+#include "proto/shown.h"
 
 /*
  * The route's frame (keywords, source path, sink) is scanned here; the

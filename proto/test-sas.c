@@ -11,7 +11,9 @@
 #include <cmocka.h>
 
 #include "proto/cleanup.h"
-#include "proto/sas.h"
+#include "proto/iot-identity.h"
+#include "proto/sas-token.h"
+#include "proto/url.h"
 
 /*
  * Known answers from the real SDKs (node 20, azure-iot-device 1.18.4,

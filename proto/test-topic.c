@@ -11,7 +11,8 @@
 #include <cmocka.h>
 
 #include "proto/cleanup.h"
-#include "proto/topic.h"
+#include "proto/device-topic.h"
+#include "proto/property-bag.h"
 
 static void test_topic_parse(void **state) {
         static const struct {

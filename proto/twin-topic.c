@@ -8,7 +8,7 @@
 
 #include "proto/cleanup.h"
 #include "proto/number.h"
-#include "proto/topic.h"
+#include "proto/property-bag.h"
 #include "proto/twin-topic.h"
 
 static bool rid_is_valid(const char *s) {

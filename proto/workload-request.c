@@ -7,7 +7,7 @@
 
 #include "proto/base64.h"
 #include "proto/cleanup.h"
-#include "proto/sas.h"
+#include "proto/iot-identity.h"
 #include "proto/workload-request.h"
 
 #define API_VERSION_MAX 32u

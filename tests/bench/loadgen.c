@@ -15,7 +15,7 @@
 #include <time.h>
 
 #include "proto/cleanup.h"
-#include "proto/sas.h"
+#include "proto/sas-token.h"
 
 /*
  * Each device is one libmosquitto client. Clients are driven without

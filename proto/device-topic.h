@@ -1,7 +1,5 @@
-/* IoT Hub device topics and property bags */
+/* IoT Hub device topics: a device's telemetry and a module's output */
 #pragma once
-
-#include <stddef.h>
 
 /*
  * Telemetry:      devices/{d}/messages/events/{bag}
@@ -10,9 +8,6 @@
  * ending in '/'. System properties start with "$." ($.mid, $.cid, $.ct, $.ce,
  * $.on, $.to, $.uid, $.exp, ...). Parsed once, here (fuzz-topic.c).
  */
-#define PROPERTY_BAG_MAX 8192u     /* encoded bytes */
-#define PROPERTY_BAG_ENTRIES_MAX 64u
-
 typedef enum TopicKind {
         TOPIC_TELEMETRY,       /* a device's events */
         TOPIC_MODULE_OUTPUT,   /* a module's events */
@@ -32,24 +27,3 @@ typedef struct DeviceTopic {
 /* -EINVAL when the topic is not a telemetry topic or ids are invalid. */
 int device_topic_parse(const char *topic, DeviceTopic *ret);
 void device_topic_deinit(DeviceTopic *t);
-
-typedef struct Property {
-        char *key;    /* decoded */
-        char *value;  /* decoded; "" for a key without '=' */
-} Property;
-
-typedef struct PropertyBag {
-        size_t n;
-        Property entries[PROPERTY_BAG_ENTRIES_MAX];
-} PropertyBag;
-
-/* Decodes a bag. -EINVAL on bad escapes or empty keys; -E2BIG over the limits. */
-int property_bag_parse(const char *s, size_t len, PropertyBag *ret);
-void property_bag_deinit(PropertyBag *b);
-/* Value of key, or NULL. */
-const char *property_bag_get(const PropertyBag *b, const char *key);
-/* Replaces key's value, or adds key. -E2BIG when the bag is full. */
-int property_bag_set(PropertyBag *b, const char *key, const char *value);
-void property_bag_remove(PropertyBag *b, const char *key);
-/* Encodes in canonical form: parse(format(b)) == b. */
-int property_bag_format(const PropertyBag *b, char **ret);
