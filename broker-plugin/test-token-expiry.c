@@ -162,7 +162,8 @@ static int fixture_setup(void **state) {
                 .message_ratelimit = RATELIMIT_INIT(1000000, 100),
                 .auth_ratelimit = RATELIMIT_INIT(1000000, 100),
         };
-        assert_int_equal(backend_init(&f->plugin.backend, auth_path, 100000, f->store_path, 100000), 0);
+        /* Generous: a fake daemon under ASan on a loaded machine may take a while to answer. */
+        assert_int_equal(backend_init(&f->plugin.backend, auth_path, 5000000, f->store_path, 5000000), 0);
         assert_int_equal(fake_ingest_open(&f->plugin.ingest, f->dir, false), 0);
         f->store = (FakeDaemon){ .pid = -1, .report_fd = -1 };
         *state = f;
