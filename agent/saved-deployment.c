@@ -20,6 +20,12 @@ int saved_deployment_parse(const void *text, size_t len, SavedDeployment *ret, c
         }
         if (d.manifest && json_is_null(d.manifest))
                 d.manifest = NULL;
+        /* Only an object can be a manifest; a scalar could not even be written back out to apply. */
+        if (d.manifest && !json_is_object(d.manifest)) {
+                json_decref(d.doc);
+                *ret_error = strdup("manifest: not an object");
+                return -EBADMSG;
+        }
         d.twin_version = twin_version;
         d.applied_at = applied_at;
         *ret = d;

@@ -50,6 +50,8 @@ static void test_malformed(void **state) {
         static const char *const bad[] = {
                 "", "[]", "{\"source\": 1}", "{\"twinVersion\": \"7\"}", "{\"manifest\": {}, \"manifest\": {}}",
                 "{\"appliedAt\": 1.5}", "not json",
+                /* Not a manifest at all: the agent could not write it back out to apply it. */
+                "{\"manifest\": 3}", "{\"manifest\": \"x\"}", "{\"manifest\": [1]}", "{\"manifest\": true}",
         };
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
                 SavedDeployment d = SAVED_DEPLOYMENT_NULL;
