@@ -4,7 +4,8 @@
 # (packaging/build-debs) installed with apt inside the chroot. No loop mount: the ext4
 # image is written from the directory with mkfs.ext4 -d.
 #   tests/vm/build-guest.sh OUTDIR
-# leaves OUTDIR/root.img, OUTDIR/vmlinuz, OUTDIR/initrd.img (and OUTDIR/debs/).
+# leaves OUTDIR/root.img, OUTDIR/vmlinuz (and vmlinux, the same uncompressed), OUTDIR/initrd.img
+# (and OUTDIR/debs/).
 # The guest runs /usr/local/sbin/vm-agent (tests/vm/vm-agent), which runs the test
 # driver's scripts from the 9p share "hostshare" mounted at /host.
 set -eu
@@ -128,6 +129,17 @@ printf 'virtio_pci\nvirtio_blk\next4\n' >>"$rootfs/etc/initramfs-tools/modules"
 chroot "$rootfs" update-initramfs -u -k all >"$out/initramfs.log" 2>&1 || { cat "$out/initramfs.log"; exit 1; }
 
 cp "$rootfs"/boot/vmlinuz-* "$out/vmlinuz"
+# The same kernel uncompressed: QEMU boots its ELF through the PVH entry (Debian's kernel has
+# CONFIG_PVH), which skips decompressing it in emulation, seconds of every boot under TCG.
+/usr/bin/python3 - "$out/vmlinuz" "$out/vmlinux" <<'PY' || rm -f "$out/vmlinux"
+import lzma, sys
+data = open(sys.argv[1], "rb").read()
+at = data.find(b"\xfd7zXZ\x00")
+elf = lzma.LZMADecompressor().decompress(data[at:]) if at >= 0 else b""
+if not elf.startswith(b"\x7fELF"):
+    sys.exit("build-guest: no xz-compressed ELF in vmlinuz: booting it compressed")
+open(sys.argv[2], "wb").write(elf)
+PY
 cp "$rootfs"/boot/initrd.img-* "$out/initrd.img"
 echo "build-guest: mkfs.ext4 -d (no loop mount)"
 rm -f "$out/root.img"

@@ -96,8 +96,9 @@ def pristine_image(workdir):
     image = image_dir()
     copy = os.path.join(workdir, "image-2")
     os.makedirs(copy)
-    for name in ("vmlinuz", "initrd.img"):
-        os.symlink(os.path.join(os.path.abspath(image), name), os.path.join(copy, name))
+    for name in ("vmlinuz", "vmlinux", "initrd.img"):
+        if os.path.exists(os.path.join(image, name)):
+            os.symlink(os.path.join(os.path.abspath(image), name), os.path.join(copy, name))
     subprocess.run(["cp", "--sparse=always", os.path.join(image, "root.img"), os.path.join(copy, "root.img")],
                    check=True, timeout=300)
     return copy
