@@ -118,6 +118,7 @@ static uint64_t value_time(const void *value, size_t vlen) {
 
 /* The stream's head becomes the cursor's record, or the stream is empty. */
 static void stream_set_head_from(StoreStream *st, StoreCursor *c) {
+        st->head_stale = false;
         if (st->messages == 0)
                 return;
         if (!store_cursor_valid(c)) {
@@ -140,6 +141,29 @@ static int stream_cursor(Store *s, StoreStream *st, uint64_t from, StoreCursor *
         return store_cursor_seek(ret, from);
 }
 
+/* Makes head_seq and head_time_ms exact again (see StoreStream.head_stale). */
+static int stream_resolve_head(Store *s, StoreStream *st) {
+        _cleanup_(store_cursor_deinit) StoreCursor c = {};
+        int r;
+
+        if (!st->head_stale)
+                return 0;
+        if (st->messages == 0 || !s->kv) {
+                st->head_stale = false;
+                return 0;
+        }
+        r = stream_cursor(s, st, st->head_seq, &c);
+        if (r < 0)
+                return r;
+        stream_set_head_from(st, &c);
+        return 0;
+}
+
+uint64_t store_stream_head_time_ms(Store *s, StoreStream *st) {
+        (void) stream_resolve_head(s, st);
+        return st->messages > 0 ? st->head_time_ms : 0;
+}
+
 static void store_account_removed(Store *s, StoreStream *st, uint64_t n, uint64_t bytes) {
         n = n < st->messages ? n : st->messages;
         bytes = bytes < st->bytes ? bytes : st->bytes;
@@ -157,6 +181,7 @@ static void store_reset_counters(Store *s) {
                 StoreStream *st = key_map_value_at(&s->streams, i);
                 st->messages = st->bytes = 0;
                 st->head_seq = st->head_time_ms = st->tail_seq = 0;
+                st->head_stale = false;
         }
         s->messages = s->bytes = 0;
 }
@@ -337,6 +362,8 @@ static StoreStream *store_oldest_stream(Store *s, uint64_t *ret_next_head) {
 
         for (size_t i = 0; i < key_map_size(&s->streams); i++) {
                 StoreStream *st = key_map_value_at(&s->streams, i);
+                /* A lower bound would pick a victim whose first record lies past the next head. */
+                (void) stream_resolve_head(s, st);
                 if (st->messages == 0)
                         continue;
                 if (!oldest || st->head_seq < oldest->head_seq) {
@@ -491,6 +518,7 @@ static int store_append_internal(Store *s, StoreStream *st, const StoreMessage *
         if (st->messages == 0) {
                 st->head_seq = seq;
                 st->head_time_ms = m->time_ms;
+                st->head_stale = false;
         }
         st->tail_seq = seq;
         st->messages++;
@@ -641,11 +669,8 @@ int store_remove(Store *s, StoreStream *st, uint64_t seq, size_t size, StoreRemo
         }
 
         if (seq == st->head_seq && st->messages > 0) {
-                _cleanup_(store_cursor_deinit) StoreCursor c = {};
-                r = stream_cursor(s, st, seq + 1, &c);
-                if (r < 0)
-                        return r;
-                stream_set_head_from(st, &c);
+                st->head_seq = seq + 1;
+                st->head_stale = true;
         }
         return 0;
 }
@@ -700,7 +725,7 @@ int store_expire(Store *s, uint64_t now_ms, uint64_t default_ttl_ms, size_t max_
                 if (ttl_ms == 0 || now_ms <= ttl_ms)
                         continue;
                 uint64_t cutoff_ms = now_ms - ttl_ms;
-                if (st->messages == 0 || st->head_time_ms >= cutoff_ms)
+                if (st->messages == 0 || store_stream_head_time_ms(s, st) >= cutoff_ms)
                         continue;
                 int r = store_expire_stream(s, st, cutoff_ms, max_removals - removed);
                 if (r < 0)
@@ -727,6 +752,7 @@ void store_compact_some(Store *s) {
                 return;
 
         /* Everything below the head is deleted: compacting it drops the tombstones. */
+        (void) stream_resolve_head(s, best);
         StoreKey from, to;
         store_key_from_prefix(&from, best->prefix.buf, best->prefix.len, 0);
         store_key_from_prefix(&to, best->prefix.buf, best->prefix.len,
@@ -769,13 +795,14 @@ uint64_t store_disk_bytes(Store *s) {
         return s->kv ? kv_disk_bytes(s->kv) : 0;
 }
 
-uint64_t store_oldest_time_ms(const Store *s) {
+uint64_t store_oldest_time_ms(Store *s) {
         uint64_t oldest = 0;
 
         for (size_t i = 0; i < key_map_size(&s->streams); i++) {
-                const StoreStream *st = key_map_value_at(&s->streams, i);
-                if (st->messages > 0 && (oldest == 0 || st->head_time_ms < oldest))
-                        oldest = st->head_time_ms;
+                StoreStream *st = key_map_value_at(&s->streams, i);
+                uint64_t t = store_stream_head_time_ms(s, st);
+                if (st->messages > 0 && (oldest == 0 || t < oldest))
+                        oldest = t;
         }
         return oldest;
 }

@@ -47,7 +47,13 @@ typedef struct StoreStream {
         uint64_t messages;
         uint64_t bytes;
         uint64_t head_seq;      /* oldest stored record (valid when messages > 0) */
-        uint64_t head_time_ms;
+        uint64_t head_time_ms;  /* read it with store_stream_head_time_ms() */
+        /*
+         * Delivery removed the head: head_seq is only a lower bound and
+         * head_time_ms the removed record's, until something that needs the
+         * head looks it up (a seek per delivered message otherwise).
+         */
+        bool head_stale;
         uint64_t tail_seq;      /* newest stored record (valid when messages > 0) */
         uint64_t ttl_ms;        /* a route's time to live for this queue; 0: the store-wide one (not persisted) */
 
@@ -156,6 +162,8 @@ uint64_t store_bytes(const Store *s);
 uint64_t store_max_bytes(const Store *s);
 uint64_t store_disk_bytes(Store *s);
 /* The oldest enqueue time over all streams, or 0 when empty. O(streams). */
-uint64_t store_oldest_time_ms(const Store *s);
+uint64_t store_oldest_time_ms(Store *s);
+/* The stream's oldest enqueue time (0 when empty), looking the head up if delivery moved it. */
+uint64_t store_stream_head_time_ms(Store *s, StoreStream *st);
 
 DEFINE_CLEANUP_FUNC(Store, store_free);
