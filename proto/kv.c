@@ -10,6 +10,11 @@
 #include "proto/cleanup.h"
 #include "proto/kv.h"
 
+/* Level 0: files that start a compaction, slow writes down, stop them. */
+#define KV_L0_COMPACTION_FILES 16
+#define KV_L0_SLOWDOWN_FILES 32
+#define KV_L0_STOP_FILES 48
+
 struct Kv {
         rocksdb_t *db;
         rocksdb_options_t *options;
@@ -72,7 +77,20 @@ int kv_open(const char *dir, const KvOptions *o, Kv **ret, char **ret_error) {
         rocksdb_options_set_write_buffer_size(kv->options, o && o->write_buffer_bytes ? o->write_buffer_bytes : 4u << 20);
         rocksdb_options_set_max_write_buffer_number(kv->options, 2);
         rocksdb_options_set_target_file_size_base(kv->options, 8u << 20);
-        rocksdb_options_set_max_bytes_for_level_base(kv->options, 32u << 20);
+        /*
+         * A queue: records are written once and deleted soon after, and the
+         * streams' keys interleave, so every level-0 file spans the key range
+         * and every L0->L1 compaction rewrites all that L1 holds. Compacting
+         * late lets a drained backlog's tombstones meet its records and both
+         * vanish without being written again (a 100,000-message backlog no
+         * longer compacts at all). L0's score also counts its bytes against
+         * the level-1 size: raised with it. Costs reads: a seek looks into
+         * every level-0 file (hub-store seeks once per window, not per message).
+         */
+        rocksdb_options_set_max_bytes_for_level_base(kv->options, 256u << 20);
+        rocksdb_options_set_level0_file_num_compaction_trigger(kv->options, KV_L0_COMPACTION_FILES);
+        rocksdb_options_set_level0_slowdown_writes_trigger(kv->options, KV_L0_SLOWDOWN_FILES);
+        rocksdb_options_set_level0_stop_writes_trigger(kv->options, KV_L0_STOP_FILES);
         rocksdb_options_set_max_background_jobs(kv->options, 2);
         rocksdb_options_set_max_open_files(kv->options, 64);
         rocksdb_options_set_keep_log_file_num(kv->options, 2);
