@@ -14,6 +14,8 @@
 
 /* A stream that removed this many records gets its dead key range compacted. */
 #define STORE_COMPACT_AFTER_REMOVALS 50000u
+/* So does the whole store once it removed as many and holds less than this (a backlog drained). */
+#define STORE_COMPACT_ALL_BELOW_BYTES (1u << 20)
 /* New messages are refused while the file system has less than this free (shared with twin-sync). */
 #define STORE_DISK_RESERVE_BYTES DISK_RESERVE_BYTES
 /* Free space is looked up at most this often, or after this many bytes written. */
@@ -50,6 +52,7 @@ struct Store {
         uint64_t written_since_check;
         bool disk_low;
         size_t expire_cursor;   /* round-robin start of the next TTL slice */
+        uint64_t removed_since_compact;
 
         /* STORE_ORIGIN_INGEST records written without the WAL (store.h). */
         uint64_t unlogged_lo;   /* the first one not known durable; 0: none waits */
@@ -193,6 +196,7 @@ static void store_account_removed(Store *s, StoreStream *st, uint64_t n, uint64_
         s->messages -= n < s->messages ? n : s->messages;
         s->bytes -= bytes < s->bytes ? bytes : s->bytes;
         st->removed_since_compact += n;
+        s->removed_since_compact += n;
 }
 
 /* One pass over every record: counters, heads and the next sequence number. */
@@ -925,13 +929,29 @@ int store_expire(Store *s, uint64_t now_ms, uint64_t default_ttl_ms, size_t max_
 void store_compact_some(Store *s) {
         StoreStream *best = NULL;
 
+        if (s->broken)
+                return;
+        /*
+         * Drained: level 0 compacts late (proto/kv.c), so the backlog and its
+         * tombstones would keep their disk space until more traffic came.
+         * They cancel out: this reads them and writes next to nothing.
+         */
+        if (s->removed_since_compact >= STORE_COMPACT_AFTER_REMOVALS && s->bytes < STORE_COMPACT_ALL_BELOW_BYTES) {
+                const uint8_t from = STORE_KEY_TAG, to = STORE_KEY_TAG + 1;
+                (void) kv_compact_range(s->kv, &from, 1, &to, 1);
+                s->removed_since_compact = 0;
+                for (size_t i = 0; i < key_map_size(&s->streams); i++)
+                        ((StoreStream *) key_map_value_at(&s->streams, i))->removed_since_compact = 0;
+                return;
+        }
+
         for (size_t i = 0; i < key_map_size(&s->streams); i++) {
                 StoreStream *st = key_map_value_at(&s->streams, i);
                 if (st->removed_since_compact >= STORE_COMPACT_AFTER_REMOVALS &&
                     (!best || st->removed_since_compact > best->removed_since_compact))
                         best = st;
         }
-        if (!best || s->broken)
+        if (!best)
                 return;
 
         /* Everything below the head is deleted: compacting it drops the tombstones. */

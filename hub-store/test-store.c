@@ -552,6 +552,31 @@ static void test_unlogged_import(void **state) {
         assert_int_equal(store_messages(f->store), 1111);
 }
 
+static int remove_records(void *userdata, const StoreRecord *r) {
+        Fixture *f = userdata;
+        StoreStream *st = store_stream_find(f->store, STORE_ENDPOINT_UPSTREAM, 0, r->message.identity);
+
+        assert_non_null(st);
+        return store_remove(f->store, st, r->seq, r->size, STORE_REMOVE_DELIVERED);
+}
+
+/* A drained store gives its disk space back, though no single stream removed enough for its own compaction. */
+static void test_compact_drained(void **state) {
+        Fixture *f = *state;
+
+        for (unsigned i = 0; i < 26000; i++) {
+                assert_int_equal(append(f, "a", i, 1000, NULL), 0);
+                assert_int_equal(append(f, "b", i, 1000, NULL), 0);
+        }
+        for (const char *id = "a"; id; id = strcmp(id, "a") == 0 ? "b" : NULL)
+                while (stream(f, id)->messages > 0)
+                        assert_true(store_read(f->store, stream(f, id), 0, 1000, remove_records, f) > 0);
+        assert_int_equal(store_messages(f->store), 0);
+        assert_true(store_disk_bytes(f->store) > 512u * 1024u);
+        store_compact_some(f->store);
+        assert_true(store_disk_bytes(f->store) < 64u * 1024u);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_append_order, setup, teardown),
@@ -567,6 +592,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_meta, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_checkpoint_switch, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_unlogged_import, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_compact_drained, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
