@@ -525,6 +525,9 @@ static void test_unlogged_import(void **state) {
         assert_int_equal(store_meta_put_imported(f->store, "ingest/a", &pos, sizeof(pos), &mark), 0);
         assert_true(mark > 0);
         assert_false(store_mark_durable(f->store, mark));
+        /* The mark is read from the table files only (kPersistedTier): the memtable holding it does not count. */
+        assert_int_equal(store_unlogged_poll(f->store, false), 0);
+        assert_false(store_mark_durable(f->store, mark));
 
         /* A reader gets the logged records only, and imports pause until the flush. */
         assert_int_equal(store_read(f->store, stream(f, "imp"), 0, 2000, count_records, &n), 1100);
