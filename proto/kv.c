@@ -11,9 +11,9 @@
 #include "proto/kv.h"
 
 /* Level 0: files that start a compaction, slow writes down, stop them. */
-#define KV_L0_COMPACTION_FILES 16
-#define KV_L0_SLOWDOWN_FILES 32
-#define KV_L0_STOP_FILES 48
+#define KV_L0_COMPACTION_FILES 32
+#define KV_L0_SLOWDOWN_FILES 48
+#define KV_L0_STOP_FILES 64
 
 struct Kv {
         rocksdb_t *db;
@@ -89,7 +89,7 @@ int kv_open(const char *dir, const KvOptions *o, Kv **ret, char **ret_error) {
          * the level-1 size: raised with it. Costs reads: a seek looks into
          * every level-0 file (hub-store seeks once per window, not per message).
          */
-        rocksdb_options_set_max_bytes_for_level_base(kv->options, 256u << 20);
+        rocksdb_options_set_max_bytes_for_level_base(kv->options, 512u << 20);
         rocksdb_options_set_level0_file_num_compaction_trigger(kv->options, KV_L0_COMPACTION_FILES);
         rocksdb_options_set_level0_slowdown_writes_trigger(kv->options, KV_L0_SLOWDOWN_FILES);
         rocksdb_options_set_level0_stop_writes_trigger(kv->options, KV_L0_STOP_FILES);
