@@ -9,11 +9,13 @@
 #include "auth-cache/manager.h"
 #include "auth-cache/scope-store.h"
 #include "proto/cleanup.h"
+#include "proto/daemon.h"
 #include "proto/log.h"
 #include "proto/state-file.h"
 
 #define REFUSAL_LOG_INTERVAL_USEC (10u * 1000u * 1000u)
 #define REFUSAL_LOG_BURST 20u
+#define TRIM_AFTER_SYNC_USEC (2u * 1000u * 1000u)
 
 static int on_scope_synced(Scope **scope, void *userdata) {
         Manager *m = userdata;
@@ -45,6 +47,7 @@ int manager_new(Manager **ret, Config **config) {
 Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
+        m->trim_source = sd_event_source_disable_unref(m->trim_source);
         m->sync = scope_sync_free(m->sync);
         m->broker = broker_link_free(m->broker);
         m->server = frame_server_free(m->server);
@@ -183,6 +186,23 @@ static int kick_changed(const Identity *old_id, const Identity *new_id, void *us
         return 0;
 }
 
+static int on_trim(sd_event_source *s, uint64_t usec, void *userdata) {
+        daemon_trim_memory();
+        return 0;
+}
+
+/* The sync's pages (HTTP bodies, JSON, the old scope) are freed once its request is done with: trim after that. */
+static void manager_schedule_trim(Manager *m) {
+        if (m->trim_source) {
+                (void) sd_event_source_set_time_relative(m->trim_source, TRIM_AFTER_SYNC_USEC);
+                (void) sd_event_source_set_enabled(m->trim_source, SD_EVENT_ONESHOT);
+                return;
+        }
+        if (sd_event_add_time_relative(m->event, &m->trim_source, CLOCK_MONOTONIC, TRIM_AFTER_SYNC_USEC, 0, on_trim,
+                                       m) >= 0)
+                (void) sd_event_source_set_description(m->trim_source, "malloc-trim");
+}
+
 int manager_apply_scope(Manager *m, Scope **scope, uint64_t sync_ms) {
         KickContext c = { .manager = m };
         int r;
@@ -200,6 +220,13 @@ int manager_apply_scope(Manager *m, Scope **scope, uint64_t sync_ms) {
         scope_free(m->scope);
         m->scope = TAKE_PTR(*scope);
         m->last_sync_ms = sync_ms;
+        /*
+         * What the sync wrote would sit in RocksDB's memtable until it fills,
+         * which a settled scope never does: flushed, it is on disk only.
+         */
+        if (c.added || c.removed || c.disabled || c.changed)
+                (void) kv_flush(m->kv);
+        manager_schedule_trim(m);
         (void) sd_notifyf(false, "STATUS=Serving %zu identities (synced)", m->scope->n_items);
         return 0;
 }

@@ -32,6 +32,7 @@ typedef struct Manager {
         BrokerLink *broker;
 
         RateLimit refusal_log;
+        sd_event_source *trim_source; /* a while after a sync: its pages back to the kernel */
 } Manager;
 
 /* Takes *config. Creates the loop (watchdog on) and the signal sources; opens nothing. */

@@ -27,7 +27,12 @@
  *  - the offset of a segment is persisted in RocksDB after the records it
  *    covers, so a crash can only re-import a few records (duplicates are
  *    allowed by invariant 2), never skip one;
- *  - a segment is deleted only when fully imported, the store synced, and a
+ *  - records may be written without RocksDB's WAL (STORE_ORIGIN_INGEST in
+ *    store.h: a backlog nobody reads); the offset then goes in the same
+ *    unlogged order with a durability mark, and a crash recovers an offset
+ *    no further than the records RocksDB kept, so the rest is imported again;
+ *  - a segment is deleted only when fully imported, the store synced, the
+ *    mark of its last offset durable (flushed to a table file), and a
  *    newer segment exists (its writer moved on for good). An incomplete or
  *    corrupt tail of such a segment was never acknowledged: the plugin acks
  *    only after a complete write(), and never writes after a failed one.
@@ -37,6 +42,7 @@
 typedef struct Segment {
         char name[INGEST_SEGMENT_NAME_MAX];
         uint64_t offset;
+        uint64_t mark;          /* store_mark_durable() of the saved offset; 0: durable */
 } Segment;
 
 struct Importer {
@@ -58,6 +64,8 @@ struct Importer {
 
         Segment *known;                /* offsets in memory, by name */
         size_t n_known, cap_known;
+        uint64_t generation;           /* of the store they were read from or written to */
+        uint64_t last_import_usec;     /* when a pass last imported something */
 
         char open_name[INGEST_SEGMENT_NAME_MAX];
         int open_fd;
@@ -151,11 +159,11 @@ static int segment_offset(Importer *im, const char *name, Segment **ret) {
         return 0;
 }
 
-static int segment_save_offset(Importer *im, const Segment *s) {
+static int segment_save_offset(Importer *im, Segment *s) {
         char key[sizeof(META_PREFIX) + INGEST_SEGMENT_NAME_MAX];
 
         (void) snprintf(key, sizeof(key), META_PREFIX "%s", s->name);
-        return store_meta_put(im->manager->store, key, &s->offset, sizeof(s->offset));
+        return store_meta_put_imported(im->manager->store, key, &s->offset, sizeof(s->offset), &s->mark);
 }
 
 static int segment_open(Importer *im, const char *name) {
@@ -180,6 +188,9 @@ static int segment_retire(Importer *im, const Segment *s, int fd) {
         struct stat st;
         int r;
 
+        /* Invariant 1: records that skipped the WAL live only here until a flush put them in a table file. */
+        if (!store_mark_durable(im->manager->store, s->mark))
+                return 0;
         if (fstat(fd, &st) >= 0 && (uint64_t) st.st_size > s->offset)
                 log_warning("Ingest segment '%s': %" PRIu64 " byte(s) after offset %" PRIu64
                             " are not a complete record (a write that failed, never acknowledged), skipping them",
@@ -224,7 +235,7 @@ static int import_record(Importer *im, const IngestRecord *rec, size_t size) {
                 .payload = rec->payload,
                 .payload_len = rec->payload_len,
         };
-        r = manager_route_message(m, &msg, true);
+        r = manager_route_message(m, &msg, STORE_ORIGIN_INGEST);
         manager_store_result(m, r);
         /* Fan-out to several routes and keys make a log byte cost more than one store byte. */
         uint64_t after = store_bytes(m->store);
@@ -275,9 +286,20 @@ int importer_run(Importer *im) {
         unsigned imported = 0;
         int r;
 
+        /* A reopened store may have lost what skipped its WAL: read the offsets it kept again. */
+        if (store_generation(im->manager->store) != im->generation) {
+                im->generation = store_generation(im->manager->store);
+                im->n_known = 0;
+                im->open_fd = safe_close(im->open_fd);
+                im->open_name[0] = 0;
+                ingest_reader_deinit(&im->reader);
+        }
+
         r = list_segments(im->dir, &segs, &n_segs);
         if (r < 0)
                 return log_warning_errno(r, "Failed to list '%s': %m", im->dir);
+        if (store_import_begin(im->manager->store) < 0)
+                return 0;
         if (n_segs == 0) {
                 im->at_name[0] = 0;
                 im->at_offset = 0;
@@ -382,6 +404,16 @@ static int importer_on_timer(sd_event_source *s, uint64_t usec, void *userdata) 
 
         importer_update_full(im);
         importer_publish_room(im);
+        /*
+         * Nothing imported for a while: flush what skipped the WAL, so its
+         * segments can go. Not sooner: each flush is a table file that
+         * compactions write again.
+         */
+        uint64_t now = now_usec();
+        if (r > 0)
+                im->last_import_usec = now;
+        if (store_unlogged_poll(im->manager->store, now - im->last_import_usec >= IMPORTER_FLUSH_IDLE_USEC) > 0)
+                manager_kick_senders(im->manager);
         im->pending = false;
         /* A full batch: more is waiting, go on after the loop served the others. */
         if (r >= (int) IMPORTER_BATCH)

@@ -10,6 +10,8 @@ typedef struct Importer Importer;
 #define IMPORTER_BATCH 5000u
 /* A pass this long after the last one even without a wake-up (the inotify watch is only for latency). */
 #define IMPORTER_IDLE_USEC (50u * 1000u)
+/* After this long without a record to import, records that skipped the WAL are flushed. */
+#define IMPORTER_FLUSH_IDLE_USEC (1000u * 1000u)
 /* The store-bytes-per-log-byte bound before any record was imported, x256, and how long a measure counts. */
 #define IMPORTER_RATIO_INITIAL_Q8 (2u * 256u)
 #define IMPORTER_RATIO_WINDOW_USEC (1000u * 1000u)

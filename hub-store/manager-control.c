@@ -83,7 +83,7 @@ static int control_queues(Manager *m, json_t **ret) {
                 return -ENOMEM;
         /* Streams sort by endpoint, then priority: one queue's streams are adjacent. */
         for (size_t i = 0; i < store_n_streams(m->store); i++) {
-                const StoreStream *st = store_stream_at(m->store, i);
+                StoreStream *st = store_stream_at(m->store, i);
                 if (have && (strcmp(q.endpoint, st->endpoint) != 0 || q.priority != st->priority)) {
                         r = queue_totals_append(queues, &q, now);
                         if (r < 0)
@@ -98,8 +98,9 @@ static int control_queues(Manager *m, json_t **ret) {
                 }
                 q.messages += st->messages;
                 q.bytes += st->bytes;
-                if (st->messages > 0 && (q.oldest_ms == 0 || st->head_time_ms < q.oldest_ms))
-                        q.oldest_ms = st->head_time_ms;
+                uint64_t head_ms = store_stream_head_time_ms(m->store, st);
+                if (st->messages > 0 && (q.oldest_ms == 0 || head_ms < q.oldest_ms))
+                        q.oldest_ms = head_ms;
                 q.received += st->received;
                 q.delivered += st->delivered;
                 q.expired += st->expired;

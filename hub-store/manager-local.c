@@ -33,12 +33,12 @@ int manager_local_queue(Manager *m, StoreStream *st, uint64_t ttl_ms, LocalQueue
 }
 
 int manager_store_local(Manager *m, const char *endpoint, uint8_t priority, uint64_t ttl_ms, const StoreMessage *msg,
-                        bool acknowledged) {
+                        StoreOrigin origin) {
         StoreStream *st;
         LocalQueue *q;
         int r;
 
-        r = manager_store_append(m, endpoint, priority, ttl_ms, msg, acknowledged, &st);
+        r = manager_store_append(m, endpoint, priority, ttl_ms, msg, origin, &st);
         if (r < 0)
                 return r;
         r = manager_local_queue(m, st, ttl_ms, &q);
@@ -69,7 +69,7 @@ int manager_c2d_store(Manager *m, Device *d, const char *topic, const void *payl
                 .payload_len = len,
         };
         /* libmosquitto acknowledged it to the hub already: keep it even over a reject_new budget. */
-        r = manager_store_local(m, LOCAL_ENDPOINT_C2D, 0, 0, &msg, true);
+        r = manager_store_local(m, LOCAL_ENDPOINT_C2D, 0, 0, &msg, STORE_ORIGIN_ACKNOWLEDGED);
         manager_store_result(m, r);
         if (r >= 0)
                 log_info("Cloud-to-device message for '%s' stored (%zu bytes)", d->identity, len);
@@ -124,4 +124,14 @@ void manager_local_free(Manager *m) {
         for (size_t i = 0; i < key_map_size(&m->local_queues); i++)
                 local_queue_free(key_map_value_at(&m->local_queues, i));
         key_map_deinit(&m->local_queues);
+}
+
+void manager_kick_senders(Manager *m) {
+        for (size_t i = 0; i < key_map_size(&m->devices); i++) {
+                Device *d = key_map_value_at(&m->devices, i);
+                if (d->link)
+                        link_kick(d->link);
+        }
+        for (size_t i = 0; i < key_map_size(&m->local_queues); i++)
+                local_queue_fill(key_map_value_at(&m->local_queues, i));
 }

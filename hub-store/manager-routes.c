@@ -123,12 +123,12 @@ void manager_routes_free(Manager *m) {
 
 /* The $upstream stream of msg's identity at priority, remembered on its Device. */
 static int manager_store_upstream(Manager *m, uint8_t priority, uint64_t ttl_ms, const StoreMessage *msg,
-                                  bool acknowledged) {
+                                  StoreOrigin origin) {
         StoreStream *st;
         Device *d;
         int r;
 
-        r = manager_store_append(m, STORE_ENDPOINT_UPSTREAM, priority, ttl_ms, msg, acknowledged, &st);
+        r = manager_store_append(m, STORE_ENDPOINT_UPSTREAM, priority, ttl_ms, msg, origin, &st);
         if (r < 0)
                 return r;
         if (manager_device_get(m, msg->identity, &d) >= 0) {
@@ -138,7 +138,7 @@ static int manager_store_upstream(Manager *m, uint8_t priority, uint64_t ttl_ms,
         return 0;
 }
 
-int manager_route_message(Manager *m, const StoreMessage *msg, bool acknowledged) {
+int manager_route_message(Manager *m, const StoreMessage *msg, StoreOrigin origin) {
         _cleanup_(route_message_deinit) RouteMessage rm = ROUTE_MESSAGE_NULL;
         const RouteTableEntry *stack[16];
         _cleanup_free_ const RouteTableEntry **heap = NULL;
@@ -174,12 +174,12 @@ int manager_route_message(Manager *m, const StoreMessage *msg, bool acknowledged
                 _cleanup_free_ char *endpoint = NULL;
 
                 if (e->route->sink.kind == ROUTE_SINK_UPSTREAM)
-                        r = manager_store_upstream(m, e->priority, e->time_to_live_secs * 1000u, msg, acknowledged);
+                        r = manager_store_upstream(m, e->priority, e->time_to_live_secs * 1000u, msg, origin);
                 else {
                         r = route_sink_to_string(&e->route->sink, &endpoint);
                         if (r >= 0)
                                 r = manager_store_local(m, endpoint, e->priority, e->time_to_live_secs * 1000u, msg,
-                                                        acknowledged);
+                                                        origin);
                 }
                 /* Stop at the first failure: the sender gets no acknowledgement and sends it again. */
                 if (r < 0)

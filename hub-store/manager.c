@@ -94,7 +94,7 @@ void manager_store_result(Manager *m, int r) {
 }
 
 int manager_store_append(Manager *m, const char *endpoint, uint8_t priority, uint64_t ttl_ms, const StoreMessage *msg,
-                         bool acknowledged, StoreStream **ret) {
+                         StoreOrigin origin, StoreStream **ret) {
         StoreStream *st;
         int r;
 
@@ -102,7 +102,7 @@ int manager_store_append(Manager *m, const char *endpoint, uint8_t priority, uin
         if (r < 0)
                 return r;
         st->ttl_ms = ttl_ms;
-        r = acknowledged ? store_append_acknowledged(m->store, st, msg, NULL) : store_append(m->store, st, msg, NULL);
+        r = store_append_from(m->store, st, msg, origin, NULL);
         if (r < 0)
                 return r;
         *ret = st;

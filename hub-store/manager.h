@@ -134,11 +134,13 @@ typedef struct LocalQueue LocalQueue;
 int manager_local_queue(Manager *m, StoreStream *st, uint64_t ttl_ms, LocalQueue **ret);
 /* Appends msg to a local endpoint's stream and starts its delivery. */
 int manager_store_local(Manager *m, const char *endpoint, uint8_t priority, uint64_t ttl_ms, const StoreMessage *msg,
-                        bool acknowledged);
+                        StoreOrigin origin);
 int manager_c2d_store(Manager *m, Device *d, const char *topic, const void *payload, size_t len);
 void manager_local_presence(Manager *m, const char *identity, bool connected);
 void manager_local_bus_connected(Manager *m);
 void manager_local_tick(Manager *m);
+/* Records held back for a flush are durable now: every link and local queue sends again. */
+void manager_kick_senders(Manager *m);
 int manager_local_setup(Manager *m);
 void manager_local_free(Manager *m);
 /* manager-storage.c */
@@ -153,20 +155,20 @@ void manager_store_result(Manager *m, int r);
 /*
  * Appends msg to its sender's stream of endpoint at priority, whose time to
  * live becomes ttl_ms (0: the store-wide one); the stream in *ret.
- * acknowledged: the device has its PUBACK already (the ingest log).
+ * origin: see StoreOrigin (store.h).
  */
 int manager_store_append(Manager *m, const char *endpoint, uint8_t priority, uint64_t ttl_ms, const StoreMessage *msg,
-                         bool acknowledged, StoreStream **ret);
+                         StoreOrigin origin, StoreStream **ret);
 
 /* manager-routes.c */
 int manager_routes_setup(Manager *m);
 void manager_routes_free(Manager *m);
 /*
  * Stores msg in the queue of every endpoint its routes lead to (WAL before
- * return: invariant 1); a message no route takes is counted (no_route).
- * acknowledged: the device has its PUBACK already (the ingest log).
+ * return, or the ingest log until a flush: invariant 1); a message no route
+ * takes is counted (no_route).
  */
-int manager_route_message(Manager *m, const StoreMessage *msg, bool acknowledged);
+int manager_route_message(Manager *m, const StoreMessage *msg, StoreOrigin origin);
 void manager_reply_config_apply(Manager *m, const Frame *req, FrameBuilder *reply);
 
 /* manager-control.c: a control command's JSON reply. -EINVAL unknown command. */

@@ -73,6 +73,14 @@ static int sender_fill_one(void *userdata, const StoreRecord *r) {
 int sender_fill(Sender *s, uint64_t now_ms, SenderPublishFn publish, void *userdata) {
         FillContext c = { .sender = s, .now_ms = now_ms, .publish = publish, .userdata = userdata };
 
+        /*
+         * Each read is a RocksDB iterator and a seek through every level-0
+         * file: refilled after every acknowledgement, a draining backlog
+         * paid one per message. Half a window still keeps a link busy.
+         */
+        if (s->n_window > SENDER_REFILL_BELOW)
+                return 0;
+
         while (s->n_window < SENDER_WINDOW && c.error == 0) {
                 int n = store_read(s->store, s->stream, s->next_seq, SENDER_WINDOW - s->n_window,
                                    sender_fill_one, &c);

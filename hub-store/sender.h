@@ -15,6 +15,8 @@
  * 100 ms round trip at several hundred messages per second.
  */
 #define SENDER_WINDOW 64u
+/* A window is refilled once no more than this many are in flight (sender_fill()). */
+#define SENDER_REFILL_BELOW (SENDER_WINDOW / 2u)
 
 typedef struct SenderEntry {
         int mid;

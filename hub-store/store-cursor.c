@@ -26,67 +26,48 @@ static uint64_t key_seq(const void *key, size_t klen) {
         return v;
 }
 
-/* Opens the block for pos and moves to the first key >= pos in it. */
-static int cursor_open_block(StoreCursor *c, uint64_t pos) {
-        StoreKey key;
-        unsigned free_bytes = 0; /* low-order seq bytes the block spans */
-        int r;
-
-        if ((pos & 0xff) != 0)
-                free_bytes = 1;
-        else
-                /* Aligned: as many trailing zero bytes as pos has (never all 8: that is the whole stream). */
-                while (free_bytes < 7 && ((pos >> (8 * free_bytes)) & 0xff) == 0)
-                        free_bytes++;
-
-        store_key_from_prefix(&key, c->prefix.buf, c->prefix.len, pos);
-        c->it = kv_iter_free(c->it);
-        r = kv_iter_new(c->kv, key.buf, key.len - free_bytes, &c->it);
-        if (r < 0)
-                return r;
-        uint64_t span = free_bytes >= 8 ? UINT64_MAX : (1ull << (8 * free_bytes)) - 1;
-        c->block_end = (pos | span);
-        if ((pos & span) != 0)
-                kv_iter_seek(c->it, key.buf, key.len);
-        return 0;
+/* The first key <= last from the iterator's position on. */
+static int store_cursor_settle(StoreCursor *c) {
+        if (kv_iter_valid(c->it)) {
+                size_t klen;
+                const void *k = kv_iter_key(c->it, &klen);
+                c->valid = key_seq(k, klen) <= c->last;
+        } else
+                c->valid = false;
+        return kv_iter_error(c->it);
 }
 
-/* From the iterator's position or the following blocks: the first key <= last. */
-static int cursor_settle(StoreCursor *c) {
-        for (;;) {
-                if (kv_iter_valid(c->it)) {
-                        size_t klen;
-                        const void *k = kv_iter_key(c->it, &klen);
-                        c->valid = key_seq(k, klen) <= c->last;
-                        return 0;
-                }
-                if (c->block_end >= c->last || c->block_end == UINT64_MAX) {
-                        c->valid = false;
-                        return 0;
-                }
-                int r = cursor_open_block(c, c->block_end + 1);
-                if (r < 0)
-                        return r;
-        }
-}
-
+/*
+ * One iterator bounded by the stream's prefix (RocksDB stops at the next
+ * stream instead of stepping over its keys) and an explicit seek to from:
+ * a seek lands on the first live key >= from without visiting the
+ * tombstones below it. A cursor used to open an iterator per 256-seq block
+ * instead; with the sequence numbers of many streams interleaved that was
+ * an iterator for every few records, each a seek through every level-0
+ * file, and it bound the drain of a backlog.
+ */
 int store_cursor_seek(StoreCursor *c, uint64_t from) {
+        StoreKey key;
         int r;
 
         c->valid = false;
         if (from > c->last)
                 return 0;
-        r = cursor_open_block(c, from);
-        if (r < 0)
-                return r;
-        return cursor_settle(c);
+        if (!c->it) {
+                r = kv_iter_new(c->kv, c->prefix.buf, c->prefix.len, &c->it);
+                if (r < 0)
+                        return r;
+        }
+        store_key_from_prefix(&key, c->prefix.buf, c->prefix.len, from);
+        kv_iter_seek(c->it, key.buf, key.len);
+        return store_cursor_settle(c);
 }
 
 int store_cursor_next(StoreCursor *c) {
         if (!c->valid)
                 return 0;
         kv_iter_next(c->it);
-        return cursor_settle(c);
+        return store_cursor_settle(c);
 }
 
 const void *store_cursor_key(StoreCursor *c, size_t *ret_len) {

@@ -14,11 +14,23 @@
 
 /* A stream that removed this many records gets its dead key range compacted. */
 #define STORE_COMPACT_AFTER_REMOVALS 50000u
+/* So does the whole store once it removed as many and holds less than this (a backlog drained). */
+#define STORE_COMPACT_ALL_BELOW_BYTES (1u << 20)
 /* New messages are refused while the file system has less than this free (shared with twin-sync). */
 #define STORE_DISK_RESERVE_BYTES DISK_RESERVE_BYTES
 /* Free space is looked up at most this often, or after this many bytes written. */
 #define STORE_DISK_CHECK_USEC 100000u
 #define STORE_DISK_CHECK_BYTES (1u << 20)
+/*
+ * Imported records skip the WAL once the store holds this much and nothing
+ * was read for delivery for this long: a backlog, the uplink down. A stream
+ * being delivered keeps the WAL, so its records go out without waiting for
+ * a flush (the route latency), and a flush is not asked for per message.
+ */
+#define STORE_UNLOGGED_MIN_BYTES (1u << 20)
+#define STORE_UNLOGGED_IDLE_USEC 1000000u
+/* The meta key of the durability mark (store_meta_put_imported()). */
+#define STORE_META_MARK "unlogged-mark"
 
 struct Store {
         Kv *kv;
@@ -40,6 +52,18 @@ struct Store {
         uint64_t written_since_check;
         bool disk_low;
         size_t expire_cursor;   /* round-robin start of the next TTL slice */
+        uint64_t removed_since_compact;
+
+        /* STORE_ORIGIN_INGEST records written without the WAL (store.h). */
+        uint64_t unlogged_lo;   /* the first one not known durable; 0: none waits */
+        uint64_t unlogged_hi;   /* seq + 1 of the last one */
+        uint64_t written_mark;  /* the last mark written: next_seq then */
+        uint64_t durable_mark;  /* the mark the table files hold: records below it are durable */
+        bool import_unlogged;   /* this import pass skips the WAL (store_import_begin()) */
+        bool flush_wanted;      /* a reader stopped at a held record */
+        bool held;              /* ... and must be restarted once it is durable */
+        uint64_t last_read_usec;
+        uint64_t generation;
 };
 
 static StoreStream *store_stream_free(StoreStream *st) {
@@ -118,6 +142,7 @@ static uint64_t value_time(const void *value, size_t vlen) {
 
 /* The stream's head becomes the cursor's record, or the stream is empty. */
 static void stream_set_head_from(StoreStream *st, StoreCursor *c) {
+        st->head_stale = false;
         if (st->messages == 0)
                 return;
         if (!store_cursor_valid(c)) {
@@ -140,6 +165,29 @@ static int stream_cursor(Store *s, StoreStream *st, uint64_t from, StoreCursor *
         return store_cursor_seek(ret, from);
 }
 
+/* Makes head_seq and head_time_ms exact again (see StoreStream.head_stale). */
+static int stream_resolve_head(Store *s, StoreStream *st) {
+        _cleanup_(store_cursor_deinit) StoreCursor c = {};
+        int r;
+
+        if (!st->head_stale)
+                return 0;
+        if (st->messages == 0 || !s->kv) {
+                st->head_stale = false;
+                return 0;
+        }
+        r = stream_cursor(s, st, st->head_seq, &c);
+        if (r < 0)
+                return r;
+        stream_set_head_from(st, &c);
+        return 0;
+}
+
+uint64_t store_stream_head_time_ms(Store *s, StoreStream *st) {
+        (void) stream_resolve_head(s, st);
+        return st->messages > 0 ? st->head_time_ms : 0;
+}
+
 static void store_account_removed(Store *s, StoreStream *st, uint64_t n, uint64_t bytes) {
         n = n < st->messages ? n : st->messages;
         bytes = bytes < st->bytes ? bytes : st->bytes;
@@ -148,6 +196,7 @@ static void store_account_removed(Store *s, StoreStream *st, uint64_t n, uint64_
         s->messages -= n < s->messages ? n : s->messages;
         s->bytes -= bytes < s->bytes ? bytes : s->bytes;
         st->removed_since_compact += n;
+        s->removed_since_compact += n;
 }
 
 /* One pass over every record: counters, heads and the next sequence number. */
@@ -157,6 +206,7 @@ static void store_reset_counters(Store *s) {
                 StoreStream *st = key_map_value_at(&s->streams, i);
                 st->messages = st->bytes = 0;
                 st->head_seq = st->head_time_ms = st->tail_seq = 0;
+                st->head_stale = false;
         }
         s->messages = s->bytes = 0;
 }
@@ -218,6 +268,49 @@ static int store_scan(Store *s) {
         return 0;
 }
 
+static int store_meta_key(const char *name, uint8_t *key, size_t *ret_len);
+
+static int store_read_mark(Store *s, bool persisted, uint64_t *ret) {
+        _cleanup_free_ void *val = NULL;
+        uint8_t key[sizeof(STORE_META_MARK)];
+        size_t klen, len = 0;
+        uint64_t mark = 0;
+        int r;
+
+        r = store_meta_key(STORE_META_MARK, key, &klen);
+        if (r < 0)
+                return r;
+        r = persisted ? kv_get_persisted(s->kv, key, klen, &val, &len) : kv_get(s->kv, key, klen, &val, &len);
+        if (r < 0 && r != -ENOENT)
+                return r;
+        if (r >= 0 && len == sizeof(mark))
+                memcpy(&mark, val, sizeof(mark));
+        *ret = mark;
+        return 0;
+}
+
+/*
+ * After an open: nothing waits for a flush, and what a crash recovered is
+ * durable. Sequence numbers below the mark were handed out already, though
+ * their records may be gone: a new record must never get one, or it would
+ * pass for durable.
+ */
+static int store_unlogged_reset(Store *s) {
+        uint64_t mark;
+        int r;
+
+        r = store_read_mark(s, false, &mark);
+        if (r < 0)
+                return r;
+        s->unlogged_lo = s->unlogged_hi = 0;
+        s->written_mark = s->durable_mark = mark;
+        s->flush_wanted = s->held = false;
+        if (s->next_seq < mark)
+                s->next_seq = mark;
+        s->generation++;
+        return 0;
+}
+
 int store_open(const char *dir, const StoreOptions *o, Store **ret, char **ret_error) {
         _cleanup_(store_freep) Store *s = calloc(1, sizeof(*s));
         KvOptions kvo = { .sync_every_write = o->sync_every_write };
@@ -236,6 +329,9 @@ int store_open(const char *dir, const StoreOptions *o, Store **ret, char **ret_e
         r = store_scan(s);
         if (r < 0)
                 return r;
+        r = store_unlogged_reset(s);
+        if (r < 0)
+                return r;
         *ret = TAKE_PTR(s);
         return 0;
 }
@@ -245,6 +341,9 @@ Store *store_free(Store *s) {
                 return NULL;
         if (s->kv && s->dirty && !s->broken)
                 (void) kv_sync_wal(s->kv);
+        /* RocksDB flushes unlogged writes at close too; this says so, and gives the importer less to redo. */
+        if (s->kv && s->unlogged_lo != 0 && !s->broken)
+                (void) kv_flush(s->kv);
         s->kv = kv_close(s->kv);
         free(s->dir);
         for (size_t i = 0; i < key_map_size(&s->streams); i++)
@@ -280,6 +379,10 @@ int store_reopen(Store *s, char **ret_error) {
         r = store_scan(s);
         if (r < 0)
                 return r;
+        /* The failed RocksDB may have lost records that skipped the WAL: the importer reads its positions again. */
+        r = store_unlogged_reset(s);
+        if (r < 0)
+                return r;
         s->broken = false;
         s->dirty = false;
         return 0;
@@ -308,6 +411,8 @@ int store_switch(Store *s, const char *dir, char **ret_error) {
                 s->dir = TAKE_PTR(copy);
                 store_reset_counters(s);
                 r = store_scan(s);
+                if (r >= 0)
+                        r = store_unlogged_reset(s);
                 if (r >= 0 && (s->messages != messages || s->bytes != bytes)) {
                         if (ret_error && asprintf(ret_error, "the copy holds %" PRIu64 " message(s) of %" PRIu64,
                                                   s->messages, messages) < 0)
@@ -337,6 +442,8 @@ static StoreStream *store_oldest_stream(Store *s, uint64_t *ret_next_head) {
 
         for (size_t i = 0; i < key_map_size(&s->streams); i++) {
                 StoreStream *st = key_map_value_at(&s->streams, i);
+                /* A lower bound would pick a victim whose first record lies past the next head. */
+                (void) stream_resolve_head(s, st);
                 if (st->messages == 0)
                         continue;
                 if (!oldest || st->head_seq < oldest->head_seq) {
@@ -356,7 +463,8 @@ static StoreStream *store_oldest_stream(Store *s, uint64_t *ret_next_head) {
  * next stream's head; the final step carries the new record in the same
  * batch, so the common "drop one, add one" is a single atomic write.
  */
-static int store_drop_oldest_and_put(Store *s, uint64_t need, const StoreKey *key, const void *val, size_t vlen) {
+static int store_drop_oldest_and_put(Store *s, uint64_t need, const StoreKey *key, const uint8_t *val, size_t vlen,
+                                     bool unlogged) {
         for (;;) {
                 _cleanup_(kv_batch_freep) KvBatch *batch = NULL;
                 _cleanup_(store_cursor_deinit) StoreCursor c = {};
@@ -402,7 +510,7 @@ static int store_drop_oldest_and_put(Store *s, uint64_t need, const StoreKey *ke
                         stream_set_head_from(victim, &c);
                         return -EIO;
                 }
-                r = kv_write(s->kv, batch);
+                r = unlogged && fits ? kv_write_unlogged(s->kv, batch) : kv_write(s->kv, batch);
                 if (r < 0)
                         return store_write_failed(s, r);
                 s->dirty = true;
@@ -440,8 +548,30 @@ static int store_check_disk(Store *s, uint64_t need, bool acknowledged) {
         return s->disk_low ? -ENOSPC : 0;
 }
 
-static int store_append_internal(Store *s, StoreStream *st, const StoreMessage *m, bool acknowledged,
-                                 uint64_t *ret_seq) {
+/*
+ * See STORE_UNLOGGED_MIN_BYTES, and STORE_ORIGIN_INGEST for why one
+ * unlogged record makes the next one so too. Decided once per pass: a pass
+ * that switched midway would write its position without the WAL after
+ * records with it, and a crash would import those again.
+ */
+int store_import_begin(Store *s) {
+        bool reading = now_usec() - s->last_read_usec < STORE_UNLOGGED_IDLE_USEC;
+
+        if (s->unlogged_lo != 0 && reading) {
+                /*
+                 * Someone delivers again: back to the WAL, which must wait
+                 * until what skipped it is durable. Importing on without the
+                 * WAL would hold every new record back for a flush of its own.
+                 */
+                s->flush_wanted = true;
+                return -EAGAIN;
+        }
+        s->import_unlogged = s->unlogged_lo != 0 || (s->bytes >= STORE_UNLOGGED_MIN_BYTES && !reading);
+        return 0;
+}
+
+int store_append_from(Store *s, StoreStream *st, const StoreMessage *m, StoreOrigin origin, uint64_t *ret_seq) {
+        bool acknowledged = origin != STORE_ORIGIN_NEW;
         _cleanup_(frame_builder_deinit) FrameBuilder b = FRAME_BUILDER_NULL;
         StoreKey key;
         size_t vlen;
@@ -467,6 +597,7 @@ static int store_append_internal(Store *s, StoreStream *st, const StoreMessage *
         r = store_check_disk(s, need, acknowledged);
         if (r < 0)
                 return r;
+        bool unlogged = origin == STORE_ORIGIN_INGEST && s->import_unlogged;
         /* Already acknowledged (the ingest log): refusing it now would lose it (invariant 1). */
         bool reject_new = s->options.overflow != OVERFLOW_DROP_OLDEST;
         if (s->bytes + need > s->options.max_bytes && !(acknowledged && reject_new)) {
@@ -474,23 +605,31 @@ static int store_append_internal(Store *s, StoreStream *st, const StoreMessage *
                         st->rejected++;
                         return -ENOBUFS;
                 }
-                r = store_drop_oldest_and_put(s, need, &key, val, vlen);
+                r = store_drop_oldest_and_put(s, need, &key, val, vlen, unlogged);
         } else {
-                r = kv_put(s->kv, key.buf, key.len, val, vlen);
+                r = unlogged ? kv_put_unlogged(s->kv, key.buf, key.len, val, vlen) :
+                               kv_put(s->kv, key.buf, key.len, val, vlen);
                 if (r < 0)
                         r = store_write_failed(s, r);
+                else if (!unlogged)
+                        s->dirty = true;
         }
         if (r < 0) {
                 if (r == -ENOBUFS)
                         st->rejected++;
                 return r;
         }
-        s->dirty = true;
 
         uint64_t seq = s->next_seq++;
+        if (unlogged) {
+                if (s->unlogged_lo == 0)
+                        s->unlogged_lo = seq;
+                s->unlogged_hi = seq + 1;
+        }
         if (st->messages == 0) {
                 st->head_seq = seq;
                 st->head_time_ms = m->time_ms;
+                st->head_stale = false;
         }
         st->tail_seq = seq;
         st->messages++;
@@ -504,11 +643,11 @@ static int store_append_internal(Store *s, StoreStream *st, const StoreMessage *
 }
 
 int store_append(Store *s, StoreStream *st, const StoreMessage *m, uint64_t *ret_seq) {
-        return store_append_internal(s, st, m, false, ret_seq);
+        return store_append_from(s, st, m, STORE_ORIGIN_NEW, ret_seq);
 }
 
 int store_append_acknowledged(Store *s, StoreStream *st, const StoreMessage *m, uint64_t *ret_seq) {
-        return store_append_internal(s, st, m, true, ret_seq);
+        return store_append_from(s, st, m, STORE_ORIGIN_ACKNOWLEDGED, ret_seq);
 }
 
 /* Keys outside the message-key space ('q'): store_open()'s scan and the budget never see them. */
@@ -540,6 +679,74 @@ int store_meta_put(Store *s, const char *name, const void *val, size_t len) {
                 return store_write_failed(s, r);
         s->dirty = true;
         return 0;
+}
+
+int store_meta_put_imported(Store *s, const char *name, const void *val, size_t len, uint64_t *ret_mark) {
+        _cleanup_(kv_batch_freep) KvBatch *batch = NULL;
+        uint8_t key[STORE_META_NAME_MAX + 1], mark_key[sizeof(STORE_META_MARK)];
+        size_t klen, mark_klen;
+        uint64_t mark = s->next_seq;
+        int r;
+
+        if (s->unlogged_lo == 0) {
+                *ret_mark = 0;
+                return store_meta_put(s, name, val, len);
+        }
+        if (s->broken)
+                return -EIO;
+        r = store_meta_key(name, key, &klen);
+        if (r < 0)
+                return r;
+        r = store_meta_key(STORE_META_MARK, mark_key, &mark_klen);
+        if (r < 0)
+                return r;
+        r = kv_batch_new(&batch);
+        if (r < 0)
+                return r;
+        /* One batch: a flush that persists the mark persists this position too, and every record before both. */
+        kv_batch_put(batch, key, klen, val, len);
+        kv_batch_put(batch, mark_key, mark_klen, &mark, sizeof(mark));
+        r = kv_write_unlogged(s->kv, batch);
+        if (r < 0)
+                return store_write_failed(s, r);
+        s->written_mark = mark;
+        *ret_mark = mark;
+        return 0;
+}
+
+bool store_mark_durable(const Store *s, uint64_t mark) {
+        return s->durable_mark >= mark;
+}
+
+int store_unlogged_poll(Store *s, bool idle) {
+        uint64_t mark;
+        int r, released = 0;
+
+        if (s->unlogged_lo == 0 || s->broken || !s->kv)
+                return 0;
+        r = store_read_mark(s, true, &mark);
+        if (r < 0)
+                return r;
+        if (mark > s->durable_mark) {
+                s->durable_mark = mark;
+                if (s->held) {
+                        s->held = false;
+                        released = 1;
+                }
+        }
+        if (s->durable_mark >= s->unlogged_hi) {
+                s->unlogged_lo = s->unlogged_hi = 0;
+                s->flush_wanted = false;
+                return released;
+        }
+        /* Only what a mark covers can become durable: the importer writes one after each pass. */
+        if ((s->flush_wanted || idle) && s->written_mark > s->durable_mark && kv_flush_start(s->kv) >= 0)
+                s->flush_wanted = false;
+        return released;
+}
+
+uint64_t store_generation(const Store *s) {
+        return s->generation;
 }
 
 int store_meta_get(Store *s, const char *name, void **ret, size_t *ret_len) {
@@ -579,6 +786,8 @@ int store_read(Store *s, StoreStream *st, uint64_t from_seq, size_t max, StoreRe
 
         if (!s->kv)
                 return -EIO;
+        /* Someone delivers: new imports keep the WAL (STORE_UNLOGGED_IDLE_USEC). */
+        s->last_read_usec = now_usec();
         if (st->messages == 0 || from_seq > st->tail_seq || max == 0)
                 return 0;
         if (from_seq < st->head_seq)
@@ -591,6 +800,12 @@ int store_read(Store *s, StoreStream *st, uint64_t from_seq, size_t max, StoreRe
                 const void *v = store_cursor_value(&c, &vlen);
                 StoreRecord rec = { .seq = store_cursor_seq(&c), .size = klen + vlen };
 
+                /* Not durable but in the ingest log: a crash now would import it again, so it must not go yet. */
+                if (s->unlogged_lo != 0 && rec.seq >= s->unlogged_lo && rec.seq >= s->durable_mark) {
+                        s->held = true;
+                        s->flush_wanted = true;
+                        break;
+                }
                 if (store_record_decode(v, vlen, &rec.message) < 0) {
                         /* It can never be delivered; removing it keeps it from blocking the stream. */
                         log_warning("Stored message %" PRIu64 " of '%s' is undecodable, dropping it",
@@ -641,11 +856,8 @@ int store_remove(Store *s, StoreStream *st, uint64_t seq, size_t size, StoreRemo
         }
 
         if (seq == st->head_seq && st->messages > 0) {
-                _cleanup_(store_cursor_deinit) StoreCursor c = {};
-                r = stream_cursor(s, st, seq + 1, &c);
-                if (r < 0)
-                        return r;
-                stream_set_head_from(st, &c);
+                st->head_seq = seq + 1;
+                st->head_stale = true;
         }
         return 0;
 }
@@ -700,7 +912,7 @@ int store_expire(Store *s, uint64_t now_ms, uint64_t default_ttl_ms, size_t max_
                 if (ttl_ms == 0 || now_ms <= ttl_ms)
                         continue;
                 uint64_t cutoff_ms = now_ms - ttl_ms;
-                if (st->messages == 0 || st->head_time_ms >= cutoff_ms)
+                if (st->messages == 0 || store_stream_head_time_ms(s, st) >= cutoff_ms)
                         continue;
                 int r = store_expire_stream(s, st, cutoff_ms, max_removals - removed);
                 if (r < 0)
@@ -717,16 +929,33 @@ int store_expire(Store *s, uint64_t now_ms, uint64_t default_ttl_ms, size_t max_
 void store_compact_some(Store *s) {
         StoreStream *best = NULL;
 
+        if (s->broken)
+                return;
+        /*
+         * Drained: level 0 compacts late (proto/kv.c), so the backlog and its
+         * tombstones would keep their disk space until more traffic came.
+         * They cancel out: this reads them and writes next to nothing.
+         */
+        if (s->removed_since_compact >= STORE_COMPACT_AFTER_REMOVALS && s->bytes < STORE_COMPACT_ALL_BELOW_BYTES) {
+                const uint8_t from = STORE_KEY_TAG, to = STORE_KEY_TAG + 1;
+                (void) kv_compact_range(s->kv, &from, 1, &to, 1);
+                s->removed_since_compact = 0;
+                for (size_t i = 0; i < key_map_size(&s->streams); i++)
+                        ((StoreStream *) key_map_value_at(&s->streams, i))->removed_since_compact = 0;
+                return;
+        }
+
         for (size_t i = 0; i < key_map_size(&s->streams); i++) {
                 StoreStream *st = key_map_value_at(&s->streams, i);
                 if (st->removed_since_compact >= STORE_COMPACT_AFTER_REMOVALS &&
                     (!best || st->removed_since_compact > best->removed_since_compact))
                         best = st;
         }
-        if (!best || s->broken)
+        if (!best)
                 return;
 
         /* Everything below the head is deleted: compacting it drops the tombstones. */
+        (void) stream_resolve_head(s, best);
         StoreKey from, to;
         store_key_from_prefix(&from, best->prefix.buf, best->prefix.len, 0);
         store_key_from_prefix(&to, best->prefix.buf, best->prefix.len,
@@ -769,13 +998,14 @@ uint64_t store_disk_bytes(Store *s) {
         return s->kv ? kv_disk_bytes(s->kv) : 0;
 }
 
-uint64_t store_oldest_time_ms(const Store *s) {
+uint64_t store_oldest_time_ms(Store *s) {
         uint64_t oldest = 0;
 
         for (size_t i = 0; i < key_map_size(&s->streams); i++) {
-                const StoreStream *st = key_map_value_at(&s->streams, i);
-                if (st->messages > 0 && (oldest == 0 || st->head_time_ms < oldest))
-                        oldest = st->head_time_ms;
+                StoreStream *st = key_map_value_at(&s->streams, i);
+                uint64_t t = store_stream_head_time_ms(s, st);
+                if (st->messages > 0 && (oldest == 0 || t < oldest))
+                        oldest = t;
         }
         return oldest;
 }

@@ -21,6 +21,8 @@
  *  1. store_append() returns only after RocksDB has the record in its WAL
  *     (fsync'ed too with sync_every_write); only then may anyone ack it.
  *     A failed write stores nothing and loses nothing already stored.
+ *     Records imported from the ingest log may skip the WAL (see
+ *     STORE_ORIGIN_INGEST): the log keeps them until a flush made them durable.
  *  3. Records leave only through store_remove() (delivered, or expired at
  *     send time), store_expire() (TTL) or the overflow policy in
  *     store_append(); every way out is counted.
@@ -31,6 +33,29 @@
  * records it read. store_remove() relies on that to count each record once.
  */
 typedef struct Store Store;
+
+/*
+ * Where a record comes from decides what an append may do with it.
+ *
+ * STORE_ORIGIN_INGEST: the ingest log holds it and the importer deletes a
+ * segment only once store_mark_durable() says so. While the store holds a
+ * backlog nobody reads (the uplink is down), such records skip RocksDB's
+ * WAL: the log already wrote every byte once, and a flush writes them
+ * again, synced, to a table file. After a crash RocksDB recovers a prefix
+ * of those writes with the importer's position covering it, and the
+ * importer imports the rest again. Records written so are not delivered
+ * until a flush made them durable (store_read() holds them back), so what
+ * a crash re-imports was never sent: no duplicates beyond today's, and
+ * once one record skipped the WAL every imported record does until the
+ * flush, so none can overtake another (invariant 2).
+ */
+typedef enum StoreOrigin {
+        STORE_ORIGIN_NEW,               /* may be refused under reject_new */
+        STORE_ORIGIN_ACKNOWLEDGED,      /* the sender has its PUBACK: stored over a reject_new budget */
+        STORE_ORIGIN_INGEST,            /* acknowledged, and the ingest log keeps it until durable */
+        _STORE_ORIGIN_MAX,
+        _STORE_ORIGIN_INVALID = -22,
+} StoreOrigin;
 
 typedef struct StoreOptions {
         uint64_t max_bytes;
@@ -47,7 +72,13 @@ typedef struct StoreStream {
         uint64_t messages;
         uint64_t bytes;
         uint64_t head_seq;      /* oldest stored record (valid when messages > 0) */
-        uint64_t head_time_ms;
+        uint64_t head_time_ms;  /* read it with store_stream_head_time_ms() */
+        /*
+         * Delivery removed the head: head_seq is only a lower bound and
+         * head_time_ms the removed record's, until something that needs the
+         * head looks it up (a seek per delivered message otherwise).
+         */
+        bool head_stale;
         uint64_t tail_seq;      /* newest stored record (valid when messages > 0) */
         uint64_t ttl_ms;        /* a route's time to live for this queue; 0: the store-wide one (not persisted) */
 
@@ -99,6 +130,8 @@ int store_append(Store *s, StoreStream *st, const StoreMessage *m, uint64_t *ret
  * by telling the plugin to refuse new messages near the budget.
  */
 int store_append_acknowledged(Store *s, StoreStream *st, const StoreMessage *m, uint64_t *ret_seq);
+/* Either of the above by origin, or an ingest-log record (STORE_ORIGIN_INGEST). */
+int store_append_from(Store *s, StoreStream *st, const StoreMessage *m, StoreOrigin origin, uint64_t *ret_seq);
 
 /* Small named values outside the message keys (the ingest importer's offsets). -ENOENT when absent. */
 int store_meta_put(Store *s, const char *name, const void *val, size_t len);
@@ -106,10 +139,37 @@ int store_meta_get(Store *s, const char *name, void **ret, size_t *ret_len);
 int store_meta_delete(Store *s, const char *name);
 
 /*
+ * The importer's position after records of STORE_ORIGIN_INGEST: written
+ * without the WAL, in one batch with a durability mark, while any such
+ * record waits for a flush (so no position can outlive the records it
+ * covers); logged otherwise. *ret_mark: the mark store_mark_durable() must
+ * reach before the ingest log may drop what the position covers (0: now).
+ */
+int store_meta_put_imported(Store *s, const char *name, const void *val, size_t len, uint64_t *ret_mark);
+/*
+ * Before an import pass: whether its records skip the WAL, decided for the
+ * whole pass. -EAGAIN: import nothing now, a flush is due first (readers are
+ * back); store_unlogged_poll() starts it.
+ */
+int store_import_begin(Store *s);
+bool store_mark_durable(const Store *s, uint64_t mark);
+/*
+ * Looks at what the table files hold (a flush may have run), and starts a
+ * flush when a reader waits for held records, or when idle (the importer had
+ * nothing to do) and records still wait. Returns 1 when held records became
+ * deliverable: the caller restarts the senders.
+ */
+int store_unlogged_poll(Store *s, bool idle);
+/* Changes whenever the store was reopened or switched: what the importer read from it may be stale. */
+uint64_t store_generation(const Store *s);
+
+/*
  * Calls fn for the stream's records with seq >= from_seq, in order, until fn
  * returns non-zero (>0 stop, <0 error returned) or max records were passed.
  * Returns the number of records passed to fn, or <0. Undecodable records
  * can never be delivered: they are removed (counted as dropped) and logged.
+ * It stops before a record that skipped the WAL and is not durable yet (and
+ * asks for a flush): see STORE_ORIGIN_INGEST.
  */
 typedef int (*StoreRecordFn)(void *userdata, const StoreRecord *r);
 int store_read(Store *s, StoreStream *st, uint64_t from_seq, size_t max, StoreRecordFn fn, void *userdata);
@@ -156,6 +216,8 @@ uint64_t store_bytes(const Store *s);
 uint64_t store_max_bytes(const Store *s);
 uint64_t store_disk_bytes(Store *s);
 /* The oldest enqueue time over all streams, or 0 when empty. O(streams). */
-uint64_t store_oldest_time_ms(const Store *s);
+uint64_t store_oldest_time_ms(Store *s);
+/* The stream's oldest enqueue time (0 when empty), looking the head up if delivery moved it. */
+uint64_t store_stream_head_time_ms(Store *s, StoreStream *st);
 
 DEFINE_CLEANUP_FUNC(Store, store_free);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
+#include <unistd.h>
 
 #include "hub-store/store.h"
 #include "hub-store/test-util.h"
@@ -151,8 +152,10 @@ static void test_remove(void **state) {
         assert_int_equal(store_remove(f->store, st, seq[1], c.size[1], STORE_REMOVE_DELIVERED), 0);
         assert_int_equal(st->head_seq, seq[0]);
         assert_int_equal(store_remove(f->store, st, seq[0], c.size[0], STORE_REMOVE_DELIVERED), 0);
+        /* Moved past the removed one without a lookup; exact once asked for. */
+        assert_true(st->head_seq > seq[0] && st->head_seq <= seq[2]);
+        assert_int_equal(store_stream_head_time_ms(f->store, st), 102);
         assert_int_equal(st->head_seq, seq[2]);
-        assert_int_equal(st->head_time_ms, 102);
         assert_int_equal(st->messages, 3);
         assert_int_equal(st->bytes, bytes - c.size[0] - c.size[1]);
         assert_int_equal(st->delivered, 2);
@@ -187,6 +190,7 @@ static void test_restart_recovery(void **state) {
         Collected c = read_all(f, "even");
         assert_int_equal(store_remove(f->store, stream(f, "even"), c.seq[0], c.size[0], STORE_REMOVE_DELIVERED), 0);
         uint64_t bytes = store_bytes(f->store);
+        (void) store_stream_head_time_ms(f->store, stream(f, "even"));
         StoreStream before_odd = *stream(f, "odd");
         StoreStream before_even = *stream(f, "even");
 
@@ -483,6 +487,99 @@ static void test_checkpoint_switch(void **state) {
         assert_int_equal(store_messages(f->store), 11);
 }
 
+static int count_records(void *userdata, const StoreRecord *r) {
+        (*(size_t *) userdata)++;
+        return 0;
+}
+
+static int append_imported(Fixture *f, unsigned n) {
+        static const char payload[1000] = { 'p' };
+        StoreMessage m = {
+                .time_ms = 1000 + n,
+                .identity = "imp",
+                .properties = "",
+                .payload = (const uint8_t *) payload,
+                .payload_len = sizeof(payload),
+        };
+        return store_append_from(f->store, stream(f, "imp"), &m, STORE_ORIGIN_INGEST, NULL);
+}
+
+/* A backlog nobody reads skips the WAL; its records wait for a flush before they are sent. */
+static void test_unlogged_import(void **state) {
+        Fixture *f = *state;
+        uint64_t pos = 1, mark;
+        size_t n = 0;
+
+        /* Under 1 MiB stored: the WAL, and the position is durable at once. */
+        assert_int_equal(store_import_begin(f->store), 0);
+        for (unsigned i = 0; i < 1100; i++)
+                assert_int_equal(append_imported(f, i), 0);
+        assert_int_equal(store_meta_put_imported(f->store, "ingest/a", &pos, sizeof(pos), &mark), 0);
+        assert_int_equal(mark, 0);
+
+        /* Over it, nobody reading: the next pass skips the WAL, and its position must wait for a flush. */
+        assert_int_equal(store_import_begin(f->store), 0);
+        for (unsigned i = 1100; i < 1110; i++)
+                assert_int_equal(append_imported(f, i), 0);
+        pos = 2;
+        assert_int_equal(store_meta_put_imported(f->store, "ingest/a", &pos, sizeof(pos), &mark), 0);
+        assert_true(mark > 0);
+        assert_false(store_mark_durable(f->store, mark));
+        /* The mark is read from the table files only (kPersistedTier): the memtable holding it does not count. */
+        assert_int_equal(store_unlogged_poll(f->store, false), 0);
+        assert_false(store_mark_durable(f->store, mark));
+
+        /* A reader gets the logged records only, and imports pause until the flush. */
+        assert_int_equal(store_read(f->store, stream(f, "imp"), 0, 2000, count_records, &n), 1100);
+        assert_int_equal(store_import_begin(f->store), -EAGAIN);
+        int released = 0;
+        for (unsigned k = 0; k < 500 && released == 0; k++) {
+                released = store_unlogged_poll(f->store, false);
+                assert_true(released >= 0);
+                if (released == 0)
+                        (void) usleep(10000);
+        }
+        assert_int_equal(released, 1);
+        assert_true(store_mark_durable(f->store, mark));
+        n = 0;
+        assert_int_equal(store_read(f->store, stream(f, "imp"), 0, 2000, count_records, &n), 1110);
+
+        /* Back to the WAL. */
+        assert_int_equal(store_import_begin(f->store), 0);
+        assert_int_equal(append_imported(f, 1110), 0);
+        assert_int_equal(store_meta_put_imported(f->store, "ingest/a", &pos, sizeof(pos), &mark), 0);
+        assert_int_equal(mark, 0);
+
+        /* A reopen recounts everything, and sequence numbers go on past the mark. */
+        reopen(f, options(1u << 30, OVERFLOW_DROP_OLDEST));
+        assert_int_equal(store_messages(f->store), 1111);
+}
+
+static int remove_records(void *userdata, const StoreRecord *r) {
+        Fixture *f = userdata;
+        StoreStream *st = store_stream_find(f->store, STORE_ENDPOINT_UPSTREAM, 0, r->message.identity);
+
+        assert_non_null(st);
+        return store_remove(f->store, st, r->seq, r->size, STORE_REMOVE_DELIVERED);
+}
+
+/* A drained store gives its disk space back, though no single stream removed enough for its own compaction. */
+static void test_compact_drained(void **state) {
+        Fixture *f = *state;
+
+        for (unsigned i = 0; i < 26000; i++) {
+                assert_int_equal(append(f, "a", i, 1000, NULL), 0);
+                assert_int_equal(append(f, "b", i, 1000, NULL), 0);
+        }
+        for (const char *id = "a"; id; id = strcmp(id, "a") == 0 ? "b" : NULL)
+                while (stream(f, id)->messages > 0)
+                        assert_true(store_read(f->store, stream(f, id), 0, 1000, remove_records, f) > 0);
+        assert_int_equal(store_messages(f->store), 0);
+        assert_true(store_disk_bytes(f->store) > 512u * 1024u);
+        store_compact_some(f->store);
+        assert_true(store_disk_bytes(f->store) < 64u * 1024u);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_append_order, setup, teardown),
@@ -497,6 +594,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_append_acknowledged, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_meta, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_checkpoint_switch, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_unlogged_import, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_compact_drained, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,5 +13,10 @@
  */
 int daemon_start(int argc, char *argv[], const char *description, Config **ret_config);
 
+/* glibc's malloc for a small footprint (daemon_start() calls it, before any thread exists). */
+void daemon_tune_malloc(void);
+/* Gives free heap pages back to the kernel, after a burst of one-off allocations. */
+void daemon_trim_memory(void);
+
 /* Maps run()'s result to the exit status. */
 int daemon_exit_status(int r);

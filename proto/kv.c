@@ -10,11 +10,18 @@
 #include "proto/cleanup.h"
 #include "proto/kv.h"
 
+/* Level 0: files that start a compaction, slow writes down, stop them. */
+#define KV_L0_COMPACTION_FILES 32
+#define KV_L0_SLOWDOWN_FILES 48
+#define KV_L0_STOP_FILES 64
+
 struct Kv {
         rocksdb_t *db;
         rocksdb_options_t *options;
         rocksdb_writeoptions_t *write_options;
+        rocksdb_writeoptions_t *unlogged_options;
         rocksdb_readoptions_t *read_options;
+        rocksdb_readoptions_t *persisted_options;
         rocksdb_block_based_table_options_t *table_options;
         rocksdb_cache_t *cache;
 };
@@ -72,7 +79,20 @@ int kv_open(const char *dir, const KvOptions *o, Kv **ret, char **ret_error) {
         rocksdb_options_set_write_buffer_size(kv->options, o && o->write_buffer_bytes ? o->write_buffer_bytes : 4u << 20);
         rocksdb_options_set_max_write_buffer_number(kv->options, 2);
         rocksdb_options_set_target_file_size_base(kv->options, 8u << 20);
-        rocksdb_options_set_max_bytes_for_level_base(kv->options, 32u << 20);
+        /*
+         * A queue: records are written once and deleted soon after, and the
+         * streams' keys interleave, so every level-0 file spans the key range
+         * and every L0->L1 compaction rewrites all that L1 holds. Compacting
+         * late lets a drained backlog's tombstones meet its records and both
+         * vanish without being written again (a 100,000-message backlog no
+         * longer compacts at all). L0's score also counts its bytes against
+         * the level-1 size: raised with it. Costs reads: a seek looks into
+         * every level-0 file (hub-store seeks once per window, not per message).
+         */
+        rocksdb_options_set_max_bytes_for_level_base(kv->options, 512u << 20);
+        rocksdb_options_set_level0_file_num_compaction_trigger(kv->options, KV_L0_COMPACTION_FILES);
+        rocksdb_options_set_level0_slowdown_writes_trigger(kv->options, KV_L0_SLOWDOWN_FILES);
+        rocksdb_options_set_level0_stop_writes_trigger(kv->options, KV_L0_STOP_FILES);
         rocksdb_options_set_max_background_jobs(kv->options, 2);
         rocksdb_options_set_max_open_files(kv->options, 64);
         rocksdb_options_set_keep_log_file_num(kv->options, 2);
@@ -93,7 +113,11 @@ int kv_open(const char *dir, const KvOptions *o, Kv **ret, char **ret_error) {
 
         kv->write_options = rocksdb_writeoptions_create();
         rocksdb_writeoptions_set_sync(kv->write_options, o && o->sync_every_write);
+        kv->unlogged_options = rocksdb_writeoptions_create();
+        rocksdb_writeoptions_disable_WAL(kv->unlogged_options, 1);
         kv->read_options = rocksdb_readoptions_create();
+        kv->persisted_options = rocksdb_readoptions_create();
+        rocksdb_readoptions_set_read_tier(kv->persisted_options, 2 /* kPersistedTier */);
 
         kv->db = rocksdb_open(kv->options, dir, &err);
         if (!kv->db) {
@@ -115,8 +139,12 @@ Kv *kv_close(Kv *kv) {
                 rocksdb_close(kv->db);
         if (kv->read_options)
                 rocksdb_readoptions_destroy(kv->read_options);
+        if (kv->persisted_options)
+                rocksdb_readoptions_destroy(kv->persisted_options);
         if (kv->write_options)
                 rocksdb_writeoptions_destroy(kv->write_options);
+        if (kv->unlogged_options)
+                rocksdb_writeoptions_destroy(kv->unlogged_options);
         if (kv->options)
                 rocksdb_options_destroy(kv->options);
         if (kv->table_options)
@@ -164,11 +192,19 @@ int kv_put(Kv *kv, const void *key, size_t klen, const void *val, size_t vlen) {
         return kv_error(err);
 }
 
-int kv_get(Kv *kv, const void *key, size_t klen, void **ret_val, size_t *ret_vlen) {
+int kv_put_unlogged(Kv *kv, const void *key, size_t klen, const void *val, size_t vlen) {
+        char *err = NULL;
+
+        rocksdb_put(kv->db, kv->unlogged_options, key, klen, val, vlen, &err);
+        return kv_error(err);
+}
+
+static int kv_get_with(Kv *kv, const rocksdb_readoptions_t *o, const void *key, size_t klen, void **ret_val,
+                       size_t *ret_vlen) {
         char *err = NULL;
         size_t vlen = 0;
 
-        char *v = rocksdb_get(kv->db, kv->read_options, key, klen, &vlen, &err);
+        char *v = rocksdb_get(kv->db, o, key, klen, &vlen, &err);
         if (err)
                 return kv_error(err);
         if (!v)
@@ -184,6 +220,20 @@ int kv_get(Kv *kv, const void *key, size_t klen, void **ret_val, size_t *ret_vle
         *ret_val = copy;
         *ret_vlen = vlen;
         return 0;
+}
+
+int kv_get(Kv *kv, const void *key, size_t klen, void **ret_val, size_t *ret_vlen) {
+        return kv_get_with(kv, kv->read_options, key, klen, ret_val, ret_vlen);
+}
+
+/*
+ * RocksDB skips the memtables for kPersistedTier once any write skipped the
+ * WAL (has_unpersisted_data_, never reset while open): then this reads the
+ * table files alone. Before any such write, the memtables hold only logged
+ * writes, which a crash keeps as well.
+ */
+int kv_get_persisted(Kv *kv, const void *key, size_t klen, void **ret_val, size_t *ret_vlen) {
+        return kv_get_with(kv, kv->persisted_options, key, klen, ret_val, ret_vlen);
 }
 
 int kv_delete(Kv *kv, const void *key, size_t klen) {
@@ -231,6 +281,13 @@ int kv_write(Kv *kv, KvBatch *b) {
         char *err = NULL;
 
         rocksdb_write(kv->db, kv->write_options, b->batch, &err);
+        return kv_error(err);
+}
+
+int kv_write_unlogged(Kv *kv, KvBatch *b) {
+        char *err = NULL;
+
+        rocksdb_write(kv->db, kv->unlogged_options, b->batch, &err);
         return kv_error(err);
 }
 
@@ -348,6 +405,34 @@ static uint64_t kv_property_u64(Kv *kv, const char *name) {
         if (rocksdb_property_int(kv->db, name, &v) != 0)
                 return 0;
         return v;
+}
+
+static int kv_flush_with(Kv *kv, bool wait) {
+        char *err = NULL;
+
+        rocksdb_flushoptions_t *o = rocksdb_flushoptions_create();
+        if (!o)
+                return -ENOMEM;
+        rocksdb_flushoptions_set_wait(o, wait);
+        rocksdb_flush(kv->db, o, &err);
+        rocksdb_flushoptions_destroy(o);
+        return kv_error(err);
+}
+
+int kv_flush_start(Kv *kv) {
+        /*
+         * FlushOptions.allow_write_stall is false and not settable from C: the
+         * flush then waits, in the caller, until it would not stall writes,
+         * i.e. until the memtable being flushed is done and level 0 has room.
+         */
+        if (kv_property_u64(kv, "rocksdb.num-immutable-mem-table") > 0 ||
+            kv_property_u64(kv, "rocksdb.num-files-at-level0") + 2 >= KV_L0_SLOWDOWN_FILES)
+                return -EBUSY;
+        return kv_flush_with(kv, false);
+}
+
+int kv_flush(Kv *kv) {
+        return kv_flush_with(kv, true);
 }
 
 uint64_t kv_disk_bytes(Kv *kv) {

@@ -13,6 +13,12 @@
  * return; with sync the WAL is fsync'ed too. A write that returned survives
  * kill -9 of the process (the WAL is in the page cache); only power loss can
  * take the unsynced tail, which kv_sync_wal() bounds.
+ *
+ * The _unlogged writes skip the WAL: they survive nothing until a flush has
+ * written them to a table file (which RocksDB syncs), so the caller must
+ * hold another copy until then. A flush persists a prefix of the writes in
+ * write order, logged and unlogged alike; kv_get_persisted() reads what the
+ * table files hold, i.e. what a crash now would leave of unlogged writes.
  */
 typedef struct Kv Kv;
 typedef struct KvBatch KvBatch;
@@ -39,6 +45,18 @@ void kv_batch_delete(KvBatch *b, const void *key, size_t klen);
 void kv_batch_delete_range(KvBatch *b, const void *from, size_t flen, const void *to, size_t tlen);
 size_t kv_batch_count(const KvBatch *b);
 int kv_write(Kv *kv, KvBatch *b);
+int kv_put_unlogged(Kv *kv, const void *key, size_t klen, const void *val, size_t vlen);
+int kv_write_unlogged(Kv *kv, KvBatch *b);
+/* kv_get() of the table files only, skipping the memtables once any unlogged write was made. */
+int kv_get_persisted(Kv *kv, const void *key, size_t klen, void **ret_val, size_t *ret_vlen);
+/*
+ * Starts a flush of the memtables without waiting for it. -EBUSY when one is
+ * still running or level 0 is too full to take one without stalling writes
+ * (RocksDB would block the caller then).
+ */
+int kv_flush_start(Kv *kv);
+/* Flushes the memtables and waits. */
+int kv_flush(Kv *kv);
 
 /* Iterates keys starting with prefix, in byte order: from the first such key, or from where kv_iter_seek() puts it. */
 int kv_iter_new(Kv *kv, const void *prefix, size_t plen, KvIter **ret);
