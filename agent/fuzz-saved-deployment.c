@@ -4,9 +4,9 @@
 #include <string.h>
 
 #include "agent/saved-deployment.h"
-#include "proto/cleanup.h"
-#include "proto/log.h"
-#include "proto/manifest.h"
+#include "proto/iothub/manifest.h"
+#include "proto/runtime/log.h"
+#include "proto/util/cleanup.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -7,10 +7,10 @@
 #include <sys/utsname.h>
 
 #include "agent/manager.h"
-#include "proto/state-file.h"
-#include "proto/cleanup.h"
-#include "proto/log.h"
-#include "proto/twin-topic.h"
+#include "proto/iothub/twin-topic.h"
+#include "proto/runtime/log.h"
+#include "proto/runtime/state-file.h"
+#include "proto/util/cleanup.h"
 
 #define REPORTED_FILE "reported.json"
 

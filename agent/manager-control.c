@@ -6,9 +6,9 @@
 #include <string.h>
 
 #include "agent/manager.h"
-#include "proto/cleanup.h"
-#include "proto/log.h"
-#include "proto/wire.h"
+#include "proto/ipc/wire.h"
+#include "proto/runtime/log.h"
+#include "proto/util/cleanup.h"
 
 static json_t *control_modules(void *userdata, const Frame *request, const char *argument, const char **ret_error) {
         Manager *m = userdata;

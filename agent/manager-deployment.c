@@ -8,8 +8,8 @@
 
 #include "agent/manager.h"
 #include "agent/saved-deployment.h"
-#include "proto/cleanup.h"
-#include "proto/log.h"
+#include "proto/runtime/log.h"
+#include "proto/util/cleanup.h"
 
 static uint64_t realtime_usec(void) {
         struct timespec ts;

@@ -16,9 +16,9 @@
 #include "agent/manager.h"
 #include "agent/module-env.h"
 #include "agent/module-user.h"
-#include "proto/auth-client.h"
-#include "proto/cleanup.h"
-#include "proto/log.h"
+#include "proto/ipc/auth-client.h"
+#include "proto/runtime/log.h"
+#include "proto/util/cleanup.h"
 
 #define SHUTDOWN_SLACK_USEC (2u * 1000u * 1000u)
 

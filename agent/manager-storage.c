@@ -5,10 +5,10 @@
 #include <string.h>
 
 #include "agent/manager.h"
-#include "proto/cleanup.h"
-#include "proto/log.h"
-#include "proto/shown.h"
-#include "proto/wire.h"
+#include "proto/ipc/wire.h"
+#include "proto/runtime/log.h"
+#include "proto/util/cleanup.h"
+#include "proto/util/shown.h"
 
 /* hub-store only checks the folder before it answers; the copy comes after the reply. */
 #define STORAGE_CALL_TIMEOUT_USEC (2u * 1000u * 1000u)

@@ -10,9 +10,9 @@
 #include "agent/module-user.h"
 #include "agent/saved-deployment.h"
 #include "agent/workload.h"
-#include "proto/state-file.h"
-#include "proto/cleanup.h"
-#include "proto/log.h"
+#include "proto/runtime/log.h"
+#include "proto/runtime/state-file.h"
+#include "proto/util/cleanup.h"
 
 #define BAD_INPUT_LOG_INTERVAL_USEC (10u * 1000u * 1000u)
 #define BAD_INPUT_LOG_BURST 20u

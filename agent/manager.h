@@ -8,15 +8,15 @@
 
 #include "agent/module.h"
 #include "agent/workload.h"
-#include "proto/cleanup.h"
-#include "proto/daemon-event.h"
-#include "proto/bus.h"
-#include "proto/client.h"
-#include "proto/config.h"
-#include "proto/frame.h"
-#include "proto/manifest.h"
-#include "proto/ratelimit.h"
-#include "proto/server.h"
+#include "proto/iothub/manifest.h"
+#include "proto/ipc/bus.h"
+#include "proto/ipc/client.h"
+#include "proto/ipc/frame.h"
+#include "proto/ipc/server.h"
+#include "proto/runtime/config.h"
+#include "proto/runtime/daemon-event.h"
+#include "proto/util/cleanup.h"
+#include "proto/util/ratelimit.h"
 
 /* hub-store closes idle links: asking again this often also picks up a deployment whose patch we missed. */
 #define AGENT_POLL_USEC (60u * 1000u * 1000u)

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "agent/module-env.h"
-#include "proto/cleanup.h"
+#include "proto/util/cleanup.h"
 
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 

@@ -3,7 +3,7 @@
 
 #include <stdint.h>
 
-#include "proto/manifest.h"
+#include "proto/iothub/manifest.h"
 
 typedef struct ModuleEnvInput {
         const char *hub_hostname;     /* HostName, IOTEDGE_IOTHUBHOSTNAME */

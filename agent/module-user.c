@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "agent/module-user.h"
-#include "proto/cleanup.h"
+#include "proto/util/cleanup.h"
 
 uint32_t module_name_hash(const char *name) {
         uint32_t h = 2166136261u;

@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "proto/config.h"
+#include "proto/runtime/config.h"
 
 /*
  * A module runs as uid = gid = first + n of agent.module_uids, n from a hash

@@ -6,8 +6,8 @@
 #include <time.h>
 
 #include "agent/module.h"
-#include "proto/backoff.h"
-#include "proto/cleanup.h"
+#include "proto/util/backoff.h"
+#include "proto/util/cleanup.h"
 
 static const char *const runtime_status_names[_RUNTIME_STATUS_MAX] = {
         [RUNTIME_UNKNOWN] = "unknown",

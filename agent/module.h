@@ -6,8 +6,8 @@
 #include <sys/types.h>
 #include <systemd/sd-event.h>
 
-#include "proto/cleanup.h"
-#include "proto/manifest.h"
+#include "proto/iothub/manifest.h"
+#include "proto/util/cleanup.h"
 
 /*
  * Restart policy and back-off as IoT Edge's edgeAgent applies them: a

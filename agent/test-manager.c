@@ -17,14 +17,14 @@
 #include <jansson.h>
 
 #include "agent/manager.h"
-#include "proto/auth-client.h"
-#include "proto/cleanup.h"
-#include "proto/client.h"
-#include "proto/log.h"
-#include "proto/peer.h"
-#include "proto/state-file.h"
-#include "proto/test-daemon.h"
-#include "proto/wire.h"
+#include "proto/ipc/auth-client.h"
+#include "proto/ipc/client.h"
+#include "proto/ipc/peer.h"
+#include "proto/ipc/wire.h"
+#include "proto/runtime/log.h"
+#include "proto/runtime/state-file.h"
+#include "proto/runtime/test-daemon.h"
+#include "proto/util/cleanup.h"
 
 #define SYSTEM_MODULES                                                                                         \
         "\"runtime\": {\"type\": \"process\", \"settings\": {}},"                                              \

@@ -13,10 +13,10 @@
 #include <cmocka.h>
 
 #include "agent/module-env.h"
-#include "agent/module.h"
 #include "agent/module-user.h"
-#include "proto/state-file.h"
-#include "proto/cleanup.h"
+#include "agent/module.h"
+#include "proto/runtime/state-file.h"
+#include "proto/util/cleanup.h"
 
 static void test_policy(void **state) {
         (void) state;

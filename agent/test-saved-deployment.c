@@ -7,7 +7,7 @@
 #include <cmocka.h>
 
 #include "agent/saved-deployment.h"
-#include "proto/cleanup.h"
+#include "proto/util/cleanup.h"
 
 static void test_whole_file(void **state) {
         static const char text[] =

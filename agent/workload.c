@@ -15,13 +15,13 @@
 
 #include "agent/manager.h"
 #include "agent/workload.h"
-#include "proto/auth-client.h"
-#include "proto/base64.h"
-#include "proto/cleanup.h"
-#include "proto/log.h"
-#include "proto/peer.h"
-#include "proto/ratelimit.h"
-#include "proto/workload-request.h"
+#include "proto/iothub/workload-request.h"
+#include "proto/ipc/auth-client.h"
+#include "proto/ipc/peer.h"
+#include "proto/runtime/log.h"
+#include "proto/util/base64.h"
+#include "proto/util/cleanup.h"
+#include "proto/util/ratelimit.h"
 
 #define WORKLOAD_CONNECTION_LIMIT 64
 #define WORKLOAD_CONNECTION_TIMEOUT_SEC 10

@@ -1,8 +1,8 @@
 /* IoT Edge's workload API for the modules: tokens signed with their keys, which never leave the hub */
 #pragma once
 
-#include "proto/cleanup.h"
-#include "proto/http-event.h"
+#include "proto/runtime/http-event.h"
+#include "proto/util/cleanup.h"
 
 typedef struct Manager Manager;
 typedef struct WorkloadServer WorkloadServer;

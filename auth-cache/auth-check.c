@@ -5,9 +5,9 @@
 #include <strings.h>
 
 #include "auth-cache/auth-check.h"
-#include "proto/cleanup.h"
-#include "proto/iot-identity.h"
-#include "proto/sas-token.h"
+#include "proto/iothub/iot-identity.h"
+#include "proto/iothub/sas-token.h"
+#include "proto/util/cleanup.h"
 
 static bool host_is_ours(const char *host, const char *const *hosts, size_t n_hosts) {
         for (size_t i = 0; i < n_hosts; i++)

@@ -4,10 +4,10 @@
 #include <string.h>
 
 #include "auth-cache/broker-link.h"
-#include "proto/array.h"
-#include "proto/bus.h"
-#include "proto/cleanup.h"
-#include "proto/log.h"
+#include "proto/ipc/bus.h"
+#include "proto/runtime/log.h"
+#include "proto/util/array.h"
+#include "proto/util/cleanup.h"
 
 typedef struct Kick {
         char *client_id;

@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <systemd/sd-event.h>
 
-#include "proto/cleanup.h"
+#include "proto/util/cleanup.h"
 
 /*
  * auth-cache on the internal bus (proto/bus.h, as "$edgehub/auth-cache"). A

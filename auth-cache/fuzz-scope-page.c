@@ -6,9 +6,9 @@
 #include <syslog.h>
 
 #include "auth-cache/scope-page.h"
-#include "proto/cleanup.h"
-#include "proto/iot-identity.h"
-#include "proto/log.h"
+#include "proto/iothub/iot-identity.h"
+#include "proto/runtime/log.h"
+#include "proto/util/cleanup.h"
 
 /* Checked in every build, -DNDEBUG included. */
 #define CHECK(x)                \

@@ -4,8 +4,8 @@
 #include <string.h>
 
 #include "auth-cache/scope-store.h"
-#include "proto/cleanup.h"
-#include "proto/log.h"
+#include "proto/runtime/log.h"
+#include "proto/util/cleanup.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

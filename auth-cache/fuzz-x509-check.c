@@ -10,8 +10,8 @@
 #include <openssl/x509.h>
 
 #include "auth-cache/x509-check.h"
-#include "proto/cleanup.h"
-#include "proto/log.h"
+#include "proto/runtime/log.h"
+#include "proto/util/cleanup.h"
 
 /* Checked in every build, -DNDEBUG included. */
 #define CHECK(x) do { if (!(x)) abort(); } while (0)

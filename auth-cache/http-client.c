@@ -9,8 +9,8 @@
 #include <time.h>
 
 #include "auth-cache/http-client.h"
-#include "proto/cleanup.h"
-#include "proto/log.h"
+#include "proto/runtime/log.h"
+#include "proto/util/cleanup.h"
 
 struct HttpClient {
         sd_event *event;

@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <systemd/sd-event.h>
 
-#include "proto/cleanup.h"
+#include "proto/util/cleanup.h"
 
 /*
  * libcurl's multi interface driven by the daemon's loop (socket and timer

@@ -5,8 +5,8 @@
 #include <string.h>
 
 #include "auth-cache/manager.h"
-#include "proto/cleanup.h"
-#include "proto/wire.h"
+#include "proto/ipc/wire.h"
+#include "proto/util/cleanup.h"
 
 static json_t *json_msec_or_null(uint64_t msec) {
         return msec > 0 ? json_integer((json_int_t) msec) : json_null();

@@ -6,10 +6,10 @@
 
 #include "auth-cache/auth-check.h"
 #include "auth-cache/manager.h"
-#include "proto/cleanup.h"
-#include "proto/iot-identity.h"
-#include "proto/log.h"
-#include "proto/wire.h"
+#include "proto/iothub/iot-identity.h"
+#include "proto/ipc/wire.h"
+#include "proto/runtime/log.h"
+#include "proto/util/cleanup.h"
 
 /* Client ids come from devices: keep log lines one line of printable text. */
 static void sanitize(const char *s, char *buf, size_t size) {

@@ -8,10 +8,10 @@
 
 #include "auth-cache/manager.h"
 #include "auth-cache/scope-store.h"
-#include "proto/cleanup.h"
-#include "proto/daemon.h"
-#include "proto/log.h"
-#include "proto/state-file.h"
+#include "proto/runtime/daemon.h"
+#include "proto/runtime/log.h"
+#include "proto/runtime/state-file.h"
+#include "proto/util/cleanup.h"
 
 #define REFUSAL_LOG_INTERVAL_USEC (10u * 1000u * 1000u)
 #define REFUSAL_LOG_BURST 20u

@@ -5,16 +5,16 @@
 #include <systemd/sd-event.h>
 
 #include "auth-cache/broker-link.h"
-#include "proto/cleanup.h"
-#include "proto/daemon-event.h"
-#include "proto/ratelimit.h"
 #include "auth-cache/scope-sync.h"
 #include "auth-cache/scope.h"
 #include "auth-cache/x509-check.h"
-#include "proto/config.h"
-#include "proto/frame.h"
-#include "proto/kv.h"
-#include "proto/server.h"
+#include "proto/ipc/frame.h"
+#include "proto/ipc/server.h"
+#include "proto/runtime/config.h"
+#include "proto/runtime/daemon-event.h"
+#include "proto/store/kv.h"
+#include "proto/util/cleanup.h"
+#include "proto/util/ratelimit.h"
 
 typedef struct Manager {
         sd_event *event;

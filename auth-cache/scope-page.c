@@ -7,9 +7,9 @@
 
 #include "auth-cache/scope-page.h"
 #include "auth-cache/x509-check.h"
-#include "proto/cleanup.h"
-#include "proto/iot-identity.h"
-#include "proto/log.h"
+#include "proto/iothub/iot-identity.h"
+#include "proto/runtime/log.h"
+#include "proto/util/cleanup.h"
 
 /* A member that may be absent, null or a string. */
 static int get_nullable_string(json_t *v, const char **ret) {

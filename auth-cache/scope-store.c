@@ -5,8 +5,8 @@
 
 #include "auth-cache/scope-store.h"
 #include "auth-cache/x509-check.h"
-#include "proto/cleanup.h"
-#include "proto/iot-identity.h"
+#include "proto/iothub/iot-identity.h"
+#include "proto/util/cleanup.h"
 
 /* 1: flags and keys (SAS only); 2: then the auth kind and two thumbprints. Both are read. */
 #define RECORD_VERSION_SAS 1u

@@ -4,7 +4,7 @@
 #include <stdint.h>
 
 #include "auth-cache/scope.h"
-#include "proto/kv.h"
+#include "proto/store/kv.h"
 
 /*
  * Keys in {storage_dir}/scope/:

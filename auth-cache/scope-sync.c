@@ -8,12 +8,12 @@
 
 #include "auth-cache/scope-page.h"
 #include "auth-cache/scope-sync.h"
-#include "proto/backoff.h"
-#include "proto/cleanup.h"
-#include "proto/frame.h"
-#include "proto/log.h"
-#include "proto/sas-token.h"
-#include "proto/url.h"
+#include "proto/iothub/sas-token.h"
+#include "proto/ipc/frame.h"
+#include "proto/runtime/log.h"
+#include "proto/util/backoff.h"
+#include "proto/util/cleanup.h"
+#include "proto/util/url.h"
 
 #define CONNECT_TIMEOUT_MSEC 5000u
 #define REQUEST_TIMEOUT_MSEC 30000u

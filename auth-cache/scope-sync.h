@@ -7,8 +7,8 @@
 
 #include "auth-cache/http-client.h"
 #include "auth-cache/scope.h"
-#include "proto/cleanup.h"
-#include "proto/config.h"
+#include "proto/runtime/config.h"
+#include "proto/util/cleanup.h"
 
 /*
  * GET https://{upstream}/devices/{edge}/modules/%24edgeHub/devicesAndModulesInDeviceScope

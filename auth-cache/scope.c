@@ -5,9 +5,9 @@
 #include <string.h>
 
 #include "auth-cache/scope.h"
-#include "proto/cleanup.h"
-#include "proto/iot-identity.h"
-#include "proto/log.h"
+#include "proto/iothub/iot-identity.h"
+#include "proto/runtime/log.h"
+#include "proto/util/cleanup.h"
 
 static void free_secret(char *s) {
         if (!s)

@@ -5,7 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "proto/cleanup.h"
+#include "proto/util/cleanup.h"
 
 /*
  * An identity is a device ("d") or a module ("d/m"), as IoT Hub names them

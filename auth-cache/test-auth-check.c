@@ -11,10 +11,10 @@
 #include <cmocka.h>
 
 #include "auth-cache/auth-check.h"
-#include "proto/cleanup.h"
-#include "proto/log.h"
-#include "proto/sas-token.h"
-#include "proto/url.h"
+#include "proto/iothub/sas-token.h"
+#include "proto/runtime/log.h"
+#include "proto/util/cleanup.h"
+#include "proto/util/url.h"
 
 #define HUB "myhub.azure-devices.net"
 #define GW "gateway.local"

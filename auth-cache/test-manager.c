@@ -14,11 +14,11 @@
 
 #include "auth-cache/manager.h"
 #include "auth-cache/scope-store.h"
-#include "proto/cleanup.h"
-#include "proto/iot-identity.h"
-#include "proto/log.h"
-#include "proto/test-daemon.h"
-#include "proto/wire.h"
+#include "proto/iothub/iot-identity.h"
+#include "proto/ipc/wire.h"
+#include "proto/runtime/log.h"
+#include "proto/runtime/test-daemon.h"
+#include "proto/util/cleanup.h"
 
 #define EDGEHUB_KEY "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
 

@@ -10,8 +10,8 @@
 #include <cmocka.h>
 
 #include "auth-cache/scope-page.h"
-#include "proto/cleanup.h"
-#include "proto/log.h"
+#include "proto/runtime/log.h"
+#include "proto/util/cleanup.h"
 
 #define EDGE "edge1"
 

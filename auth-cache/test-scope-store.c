@@ -12,9 +12,9 @@
 #include <cmocka.h>
 
 #include "auth-cache/scope-store.h"
-#include "proto/cleanup.h"
-#include "proto/test-daemon.h"
-#include "proto/log.h"
+#include "proto/runtime/log.h"
+#include "proto/runtime/test-daemon.h"
+#include "proto/util/cleanup.h"
 
 static void add(Scope *s, const char *device, const char *module, bool enabled, bool edge,
                 const char *primary, const char *secondary) {

@@ -11,8 +11,8 @@
 #include <cmocka.h>
 
 #include "auth-cache/scope.h"
-#include "proto/cleanup.h"
-#include "proto/log.h"
+#include "proto/runtime/log.h"
+#include "proto/util/cleanup.h"
 
 static void add(Scope *s, const char *device, const char *module, bool enabled, const char *key) {
         _cleanup_(identity_freep) Identity *id = NULL;

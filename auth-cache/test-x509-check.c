@@ -15,8 +15,8 @@
 #include <openssl/x509v3.h>
 
 #include "auth-cache/x509-check.h"
-#include "proto/cleanup.h"
-#include "proto/log.h"
+#include "proto/runtime/log.h"
+#include "proto/util/cleanup.h"
 
 #define NOW 1700000000u
 #define DAY 86400

@@ -16,7 +16,7 @@
 #include <openssl/x509v3.h>
 
 #include "auth-cache/x509-check.h"
-#include "proto/cleanup.h"
+#include "proto/util/cleanup.h"
 
 #define BUNDLE_MAX (4u * 1024u * 1024u)
 #define RSA_BITS_MIN 2048

@@ -5,7 +5,7 @@
 #include <stdint.h>
 
 #include "auth-cache/scope.h"
-#include "proto/cleanup.h"
+#include "proto/util/cleanup.h"
 
 /*
  * The one file of auth-cache that speaks OpenSSL's X.509 API. The broker

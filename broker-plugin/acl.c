@@ -7,8 +7,8 @@
 #include "broker-plugin/bus-relay.h"
 #include "broker-plugin/plugin.h"
 #include "broker-plugin/will.h"
-#include "proto/bus.h"
-#include "proto/cleanup.h"
+#include "proto/ipc/bus.h"
+#include "proto/util/cleanup.h"
 
 /*
  * Each rule is a literal prefix of topic levels; "{device}" and "{module}"

@@ -1,16 +1,16 @@
 /* CONNECT credentials: our daemons by socket, everyone else through auth-cache */
 #include <string.h>
 
-#include "broker-plugin/auth.h"
 #include "broker-plugin/auth-verdict.h"
+#include "broker-plugin/auth.h"
 #include "broker-plugin/broker-api.h"
 #include "broker-plugin/bus-relay.h"
 #include "broker-plugin/plugin.h"
 #include "broker-plugin/presence-sync.h"
 #include "broker-plugin/x509-client.h"
-#include "proto/bus.h"
-#include "proto/ratelimit.h"
-#include "proto/cleanup.h"
+#include "proto/ipc/bus.h"
+#include "proto/util/cleanup.h"
+#include "proto/util/ratelimit.h"
 
 /*
  * MOSQ_ERR_SUCCESS admits the client; MOSQ_ERR_AUTH makes mosquitto answer

@@ -3,9 +3,9 @@
 #include <string.h>
 
 #include "broker-plugin/backend.h"
-#include "proto/auth-client.h"
-#include "proto/cleanup.h"
-#include "proto/wire.h"
+#include "proto/ipc/auth-client.h"
+#include "proto/ipc/wire.h"
+#include "proto/util/cleanup.h"
 
 static int peer_init(BackendPeer *peer, const char *path, uint64_t timeout_usec) {
         int r = frame_client_init(&peer->client, path);

@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "proto/client.h"
+#include "proto/ipc/client.h"
 
 /*
  * Every call runs on the broker's only thread, so every call has a hard

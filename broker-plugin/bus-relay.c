@@ -7,9 +7,9 @@
 
 #include "broker-plugin/broker-api.h"
 #include "broker-plugin/bus-relay.h"
-#include "proto/bus.h"
-#include "proto/cleanup.h"
-#include "proto/log.h"
+#include "proto/ipc/bus.h"
+#include "proto/runtime/log.h"
+#include "proto/util/cleanup.h"
 
 #define IOTHUB_PREFIX "$iothub/"
 

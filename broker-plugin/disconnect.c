@@ -6,9 +6,9 @@
 #include "broker-plugin/disconnect.h"
 #include "broker-plugin/plugin.h"
 #include "broker-plugin/presence-sync.h"
-#include "proto/bus.h"
-#include "proto/ratelimit.h"
-#include "proto/cleanup.h"
+#include "proto/ipc/bus.h"
+#include "proto/util/cleanup.h"
+#include "proto/util/ratelimit.h"
 
 /*
  * The presence table (presence.h) decides whether this is the end of an

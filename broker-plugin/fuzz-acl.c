@@ -7,7 +7,7 @@
 #include "broker-plugin/acl.h"
 #include "broker-plugin/broker-api.h"
 #include "broker-plugin/message.h"
-#include "proto/log.h"
+#include "proto/runtime/log.h"
 
 /*
  * Input: one flags byte (bits 0-1 the access, bit 2 internal socket, bit 3

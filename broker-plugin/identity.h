@@ -4,7 +4,7 @@
 #include <errno.h>
 #include <stdbool.h>
 
-#include "proto/iot-identity.h"
+#include "proto/iothub/iot-identity.h"
 
 /*
  * Devices and modules are known by their MQTT client id, "{device}" or

@@ -7,8 +7,8 @@
 #include <sys/statvfs.h>
 
 #include "broker-plugin/ingest-append.h"
-#include "proto/frame.h"
-#include "proto/log.h"
+#include "proto/ipc/frame.h"
+#include "proto/runtime/log.h"
 
 int ingest_append_init(IngestAppend *a, const char *storage_dir, const char *runtime_dir, bool reject_when_full,
                        bool sync_always) {

@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "proto/ingest-log.h"
+#include "proto/store/ingest-log.h"
 
 /* How often the store-full flag file and the free disk space are looked at, at most. */
 #define INGEST_FULL_CHECK_USEC (100u * 1000u)

@@ -8,11 +8,11 @@
 #include "broker-plugin/message.h"
 #include "broker-plugin/plugin.h"
 #include "broker-plugin/presence-sync.h"
-#include "proto/bus.h"
-#include "proto/cleanup.h"
-#include "proto/device-topic.h"
-#include "proto/property-bag.h"
-#include "proto/ratelimit.h"
+#include "proto/iothub/device-topic.h"
+#include "proto/iothub/property-bag.h"
+#include "proto/ipc/bus.h"
+#include "proto/util/cleanup.h"
+#include "proto/util/ratelimit.h"
 
 /*
  * DESIGN.md invariant 1 (no acknowledged message is lost): mosquitto

@@ -12,8 +12,8 @@
 #include "broker-plugin/message.h"
 #include "broker-plugin/plugin.h"
 #include "broker-plugin/presence-sync.h"
-#include "proto/cleanup.h"
-#include "proto/log.h"
+#include "proto/runtime/log.h"
+#include "proto/util/cleanup.h"
 
 /*
  * Options (mosquitto.conf, after "plugin /path/edgehub-plugin.so"):

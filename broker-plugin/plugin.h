@@ -10,9 +10,9 @@
 #include "broker-plugin/presence.h"
 #include "broker-plugin/token-expiry.h"
 #include "broker-plugin/watchdog.h"
-#include "proto/cleanup.h"
-#include "proto/ratelimit.h"
-#include "proto/config.h"
+#include "proto/runtime/config.h"
+#include "proto/util/cleanup.h"
+#include "proto/util/ratelimit.h"
 
 struct mosquitto;
 struct mosquitto_opt;

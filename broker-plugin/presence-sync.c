@@ -5,8 +5,8 @@
 #include "broker-plugin/broker-api.h"
 #include "broker-plugin/plugin.h"
 #include "broker-plugin/presence-sync.h"
-#include "proto/frame.h"
-#include "proto/ratelimit.h"
+#include "proto/ipc/frame.h"
+#include "proto/util/ratelimit.h"
 
 static int presence_sync_one(const char *identity, void *userdata) {
         Plugin *p = userdata;

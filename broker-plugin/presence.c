@@ -5,8 +5,8 @@
 #include <string.h>
 
 #include "broker-plugin/presence.h"
-#include "proto/array.h"
-#include "proto/cleanup.h"
+#include "proto/util/array.h"
+#include "proto/util/cleanup.h"
 
 /*
  * A plain array: a gateway has tens to a few thousand connections, and a

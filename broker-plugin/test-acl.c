@@ -11,7 +11,7 @@
 #include "broker-plugin/broker-api.h"
 #include "broker-plugin/plugin.h"
 #include "broker-plugin/test-broker-stubs.h"
-#include "proto/cleanup.h"
+#include "proto/util/cleanup.h"
 
 #define SOCK "/run/edgehub/broker.sock"
 #define R MOSQ_ACL_READ

@@ -12,8 +12,8 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
-#include "broker-plugin/auth.h"
 #include "broker-plugin/auth-verdict.h"
+#include "broker-plugin/auth.h"
 #include "broker-plugin/broker-api.h"
 #include "broker-plugin/disconnect.h"
 #include "broker-plugin/message.h"
@@ -21,8 +21,8 @@
 #include "broker-plugin/presence-sync.h"
 #include "broker-plugin/test-broker-stubs.h"
 #include "broker-plugin/test-fake-daemon.h"
-#include "proto/cleanup.h"
-#include "proto/wire.h"
+#include "proto/ipc/wire.h"
+#include "proto/util/cleanup.h"
 
 #define SOCK "/run/edgehub/broker.sock"
 #define TCP "192.0.2.1"

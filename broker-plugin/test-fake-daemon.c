@@ -16,8 +16,8 @@
 #include <unistd.h>
 
 #include "broker-plugin/test-fake-daemon.h"
-#include "proto/cleanup.h"
-#include "proto/wire.h"
+#include "proto/ipc/wire.h"
+#include "proto/util/cleanup.h"
 
 #define CHILD_DEADLINE_USEC (10u * 1000u * 1000u)
 

@@ -7,8 +7,8 @@
 #include <sys/types.h>
 
 #include "broker-plugin/ingest-append.h"
-#include "proto/frame.h"
-#include "proto/ingest-log.h"
+#include "proto/ipc/frame.h"
+#include "proto/store/ingest-log.h"
 
 /*
  * A child process that answers one request per step, in order, and reports

@@ -2,9 +2,9 @@
 """A scripted stand-in for auth-cache or hub-store, for test-broker.sh.
 
 Usage: test-fake-daemon.py SOCKET LOG STATUS...
-Answers each request (proto/frame.h framing) with the next STATUS (a number, 0 or
+Answers each request (proto/ipc/frame.h framing) with the next STATUS (a number, 0 or
 an errno; the last one repeats) in the reply type that follows the request type
-(proto/wire.h), and appends "TYPE IDENTITY-OR-CLIENT-ID CONNECTED" to LOG.
+(proto/ipc/wire.h), and appends "TYPE IDENTITY-OR-CLIENT-ID CONNECTED" to LOG.
 """
 import os
 import socket

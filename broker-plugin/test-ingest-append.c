@@ -15,7 +15,7 @@
 #include <cmocka.h>
 
 #include "broker-plugin/ingest-append.h"
-#include "proto/log.h"
+#include "proto/runtime/log.h"
 
 static char root[] = "/tmp/test-ingest-append-XXXXXX";
 

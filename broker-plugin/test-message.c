@@ -16,10 +16,10 @@
 #include "broker-plugin/plugin.h"
 #include "broker-plugin/test-broker-stubs.h"
 #include "broker-plugin/test-fake-daemon.h"
-#include "proto/cleanup.h"
-#include "proto/ingest-log.h"
-#include "proto/property-bag.h"
-#include "proto/wire.h"
+#include "proto/iothub/property-bag.h"
+#include "proto/ipc/wire.h"
+#include "proto/store/ingest-log.h"
+#include "proto/util/cleanup.h"
 
 #define SOCK "/run/edgehub/broker.sock"
 

@@ -11,7 +11,7 @@
 #include <cmocka.h>
 
 #include "broker-plugin/presence.h"
-#include "proto/cleanup.h"
+#include "proto/util/cleanup.h"
 
 static int conn[8];
 

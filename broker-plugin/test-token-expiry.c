@@ -16,9 +16,9 @@
 #include "broker-plugin/test-fake-daemon.h"
 #include "broker-plugin/token-expiry.h"
 #include "broker-plugin/will.h"
-#include "proto/cleanup.h"
-#include "proto/sas-token.h"
-#include "proto/wire.h"
+#include "proto/iothub/sas-token.h"
+#include "proto/ipc/wire.h"
+#include "proto/util/cleanup.h"
 
 #define SOCK "/run/edgehub/broker.sock"
 

@@ -7,11 +7,11 @@
 #include "broker-plugin/broker-api.h"
 #include "broker-plugin/plugin.h"
 #include "broker-plugin/token-expiry.h"
-#include "proto/array.h"
-#include "proto/cleanup.h"
-#include "proto/frame.h"
-#include "proto/log.h"
-#include "proto/sas-token.h"
+#include "proto/iothub/sas-token.h"
+#include "proto/ipc/frame.h"
+#include "proto/runtime/log.h"
+#include "proto/util/array.h"
+#include "proto/util/cleanup.h"
 
 /* Kicks per tick at most: a burst of expiries must not stall the broker's loop. */
 #define KICKS_PER_TICK 64u

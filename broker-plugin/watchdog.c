@@ -5,8 +5,8 @@
 #include "broker-plugin/broker-api.h"
 #include "broker-plugin/plugin.h"
 #include "broker-plugin/watchdog.h"
-#include "proto/frame.h"
-#include "proto/log.h"
+#include "proto/ipc/frame.h"
+#include "proto/runtime/log.h"
 
 void watchdog_init(Watchdog *w) {
         uint64_t usec = 0;

@@ -8,9 +8,9 @@
 #include "broker-plugin/plugin.h"
 #include "broker-plugin/presence-sync.h"
 #include "broker-plugin/will.h"
-#include "proto/cleanup.h"
-#include "proto/property-bag.h"
-#include "proto/ratelimit.h"
+#include "proto/iothub/property-bag.h"
+#include "proto/util/cleanup.h"
+#include "proto/util/ratelimit.h"
 
 /*
  * mosquitto 2.0.11 publishes a Will straight into its subscription tree

@@ -4,7 +4,7 @@
 
 #include "hub-store/store-key.h"
 #include "hub-store/store-record.h"
-#include "proto/log.h"
+#include "proto/runtime/log.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

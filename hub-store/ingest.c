@@ -14,9 +14,9 @@
 
 #include "hub-store/ingest.h"
 #include "hub-store/manager.h"
-#include "proto/cleanup.h"
-#include "proto/ingest-log.h"
-#include "proto/log.h"
+#include "proto/runtime/log.h"
+#include "proto/store/ingest-log.h"
+#include "proto/util/cleanup.h"
 
 /*
  * The plugin appended and acknowledged each record (DESIGN.md invariant 1

@@ -5,8 +5,8 @@
 #include <stdbool.h>
 
 #include "hub-store/link-tls.h"
-#include "proto/cleanup.h"
-#include "proto/log.h"
+#include "proto/runtime/log.h"
+#include "proto/util/cleanup.h"
 
 static bool is_ip_address(const char *host) {
         unsigned char buf[sizeof(struct in6_addr)];

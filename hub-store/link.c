@@ -11,11 +11,11 @@
 
 #include "hub-store/link.h"
 #include "hub-store/upstream-topic.h"
-#include "proto/backoff.h"
-#include "proto/cleanup.h"
-#include "proto/frame.h"
-#include "proto/iot-identity.h"
-#include "proto/log.h"
+#include "proto/iothub/iot-identity.h"
+#include "proto/ipc/frame.h"
+#include "proto/runtime/log.h"
+#include "proto/util/backoff.h"
+#include "proto/util/cleanup.h"
 
 /* No CONNACK this long after starting to connect: the network is not there. */
 #define LINK_CONNECT_TIMEOUT_USEC (10u * 1000000u)

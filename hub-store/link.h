@@ -9,7 +9,7 @@
 
 #include "hub-store/sender.h"
 #include "hub-store/store.h"
-#include "proto/cleanup.h"
+#include "proto/util/cleanup.h"
 
 /*
  * IoT Hub wants one MQTT 3.1.1 connection per identity, over TLS, with a SAS

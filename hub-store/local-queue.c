@@ -6,10 +6,10 @@
 
 #include "hub-store/local-queue.h"
 #include "hub-store/upstream-topic.h"
-#include "proto/cleanup.h"
-#include "proto/frame.h"
-#include "proto/iot-identity.h"
-#include "proto/log.h"
+#include "proto/iothub/iot-identity.h"
+#include "proto/ipc/frame.h"
+#include "proto/runtime/log.h"
+#include "proto/util/cleanup.h"
 
 #define INPUT_PREFIX "/modules/"
 #define INPUT_MIDDLE "/inputs/"

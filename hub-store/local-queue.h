@@ -5,7 +5,7 @@
 
 #include "hub-store/sender.h"
 #include "hub-store/store.h"
-#include "proto/bus.h"
+#include "proto/ipc/bus.h"
 
 /*
  * Endpoints other than $upstream are delivered on this gateway: a message

@@ -5,10 +5,10 @@
 #include <systemd/sd-daemon.h>
 
 #include "hub-store/manager.h"
-#include "proto/cleanup.h"
-#include "proto/config.h"
-#include "proto/daemon.h"
-#include "proto/log.h"
+#include "proto/runtime/config.h"
+#include "proto/runtime/daemon.h"
+#include "proto/runtime/log.h"
+#include "proto/util/cleanup.h"
 
 static int run(int argc, char *argv[]) {
         _cleanup_(manager_freep) Manager *m = NULL;

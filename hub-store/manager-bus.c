@@ -4,10 +4,10 @@
 #include <string.h>
 
 #include "hub-store/manager.h"
-#include "proto/cleanup.h"
-#include "proto/config.h"
-#include "proto/log.h"
-#include "proto/ratelimit.h"
+#include "proto/runtime/config.h"
+#include "proto/runtime/log.h"
+#include "proto/util/cleanup.h"
+#include "proto/util/ratelimit.h"
 
 /*
  * A twin request or method response waits this long for its identity's

@@ -3,8 +3,8 @@
 #include <string.h>
 
 #include "hub-store/manager.h"
-#include "proto/cleanup.h"
-#include "proto/route.h"
+#include "proto/iothub/route.h"
+#include "proto/util/cleanup.h"
 
 /* Every command is O(identities), never O(messages): hubctl and benchmarks poll them. */
 

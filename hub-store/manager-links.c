@@ -6,13 +6,13 @@
 
 #include "hub-store/link-tls.h"
 #include "hub-store/manager.h"
-#include "proto/array.h"
-#include "proto/auth-client.h"
-#include "proto/cleanup.h"
-#include "proto/iot-identity.h"
-#include "proto/log.h"
-#include "proto/sas-token.h"
-#include "proto/wire.h"
+#include "proto/iothub/iot-identity.h"
+#include "proto/iothub/sas-token.h"
+#include "proto/ipc/auth-client.h"
+#include "proto/ipc/wire.h"
+#include "proto/runtime/log.h"
+#include "proto/util/array.h"
+#include "proto/util/cleanup.h"
 
 /*
  * A hub throttles connection storms: after an outage a hundred identities

@@ -6,8 +6,8 @@
 #include "hub-store/local-queue.h"
 #include "hub-store/manager.h"
 #include "hub-store/upstream-topic.h"
-#include "proto/cleanup.h"
-#include "proto/log.h"
+#include "proto/runtime/log.h"
+#include "proto/util/cleanup.h"
 
 int manager_local_queue(Manager *m, StoreStream *st, uint64_t ttl_ms, LocalQueue **ret) {
         LocalQueue *q = key_map_get(&m->local_queues, st->prefix.buf, st->prefix.len);

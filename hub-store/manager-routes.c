@@ -5,12 +5,12 @@
 #include <string.h>
 
 #include "hub-store/manager.h"
-#include "proto/cleanup.h"
-#include "proto/edgehub-desired.h"
-#include "proto/log.h"
-#include "proto/ratelimit.h"
-#include "proto/route.h"
-#include "proto/wire.h"
+#include "proto/iothub/edgehub-desired.h"
+#include "proto/iothub/route.h"
+#include "proto/ipc/wire.h"
+#include "proto/runtime/log.h"
+#include "proto/util/cleanup.h"
+#include "proto/util/ratelimit.h"
 
 /* The last $edgeHub desired properties applied, kept so an offline restart applies them again. */
 #define META_EDGEHUB_DESIRED "edgehub-desired"

@@ -10,12 +10,12 @@
 #include <systemd/sd-daemon.h>
 
 #include "hub-store/manager.h"
-#include "proto/cleanup.h"
-#include "proto/kv.h"
-#include "proto/log.h"
-#include "proto/shown.h"
-#include "proto/state-file.h"
-#include "proto/wire.h"
+#include "proto/ipc/wire.h"
+#include "proto/runtime/log.h"
+#include "proto/runtime/state-file.h"
+#include "proto/store/kv.h"
+#include "proto/util/cleanup.h"
+#include "proto/util/shown.h"
 
 /* A copy to another file system may take minutes on an SD card; the watchdog must not kill it half-way. */
 #define MOVE_WATCHDOG_USEC (30u * 60u * 1000u * 1000u)

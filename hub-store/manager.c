@@ -8,11 +8,11 @@
 #include <systemd/sd-daemon.h>
 
 #include "hub-store/manager.h"
-#include "proto/cleanup.h"
-#include "proto/ingest-log.h"
-#include "proto/iot-identity.h"
-#include "proto/log.h"
-#include "proto/wire.h"
+#include "proto/iothub/iot-identity.h"
+#include "proto/ipc/wire.h"
+#include "proto/runtime/log.h"
+#include "proto/store/ingest-log.h"
+#include "proto/util/cleanup.h"
 
 #define TICK_USEC 1000000u
 /* The sync window is a promise (DESIGN.md: power loss loses at most sync_interval). */

@@ -7,7 +7,7 @@
 
 #include "hub-store/manager.h"
 #include "hub-store/metrics.h"
-#include "proto/cleanup.h"
+#include "proto/util/cleanup.h"
 
 /*
  * Where the meaning is the same as edgeHub's, so are the name and labels

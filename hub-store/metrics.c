@@ -10,9 +10,9 @@
 
 #include "hub-store/manager.h"
 #include "hub-store/metrics.h"
-#include "proto/cleanup.h"
-#include "proto/http-event.h"
-#include "proto/log.h"
+#include "proto/runtime/http-event.h"
+#include "proto/runtime/log.h"
+#include "proto/util/cleanup.h"
 
 /*
  * MHD runs on the Manager's loop (proto/http-event.h): a scrape reads the

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <systemd/sd-event.h>
 
-#include "proto/cleanup.h"
+#include "proto/util/cleanup.h"
 
 typedef struct Manager Manager;
 typedef struct MetricsServer MetricsServer;

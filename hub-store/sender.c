@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "hub-store/sender.h"
-#include "proto/log.h"
+#include "proto/runtime/log.h"
 
 void sender_init(Sender *s, Store *store, StoreStream *stream, uint64_t ttl_ms) {
         *s = (Sender) {

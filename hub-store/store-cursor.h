@@ -6,7 +6,7 @@
 #include <stdint.h>
 
 #include "hub-store/store-key.h"
-#include "proto/kv.h"
+#include "proto/store/kv.h"
 
 /*
  * A queue in an LSM tree leaves a tombstone for every delivered message,

@@ -4,7 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "proto/iot-identity.h"
+#include "proto/iothub/iot-identity.h"
 
 /*
  *   'q' | endpoint | 0x00 | priority (1 byte) | identity | 0x00 | seq (u64 big-endian)

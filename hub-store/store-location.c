@@ -5,8 +5,8 @@
 #include <string.h>
 
 #include "hub-store/store-location.h"
-#include "proto/cleanup.h"
-#include "proto/shown.h"
+#include "proto/util/cleanup.h"
+#include "proto/util/shown.h"
 
 bool store_location_path_is_valid(const char *path) {
         size_t n = strlen(path);

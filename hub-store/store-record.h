@@ -4,7 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "proto/frame.h"
+#include "proto/ipc/frame.h"
 
 /*
  * A record is a proto/frame.h body (type STORE_RECORD_V1, TLV fields), so

@@ -7,10 +7,10 @@
 
 #include "hub-store/store-cursor.h"
 #include "hub-store/store.h"
-#include "proto/cleanup.h"
-#include "proto/disk-reserve.h"
-#include "proto/kv.h"
-#include "proto/log.h"
+#include "proto/runtime/disk-reserve.h"
+#include "proto/runtime/log.h"
+#include "proto/store/kv.h"
+#include "proto/util/cleanup.h"
 
 /* A stream that removed this many records gets its dead key range compacted. */
 #define STORE_COMPACT_AFTER_REMOVALS 50000u

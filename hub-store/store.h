@@ -7,9 +7,9 @@
 
 #include "hub-store/store-key.h"
 #include "hub-store/store-record.h"
-#include "proto/cleanup.h"
-#include "proto/config.h"
-#include "proto/key-map.h"
+#include "proto/runtime/config.h"
+#include "proto/store/key-map.h"
+#include "proto/util/cleanup.h"
 
 /*
  * Records live in RocksDB (proto/kv.h), never in RAM: memory holds one

@@ -8,7 +8,7 @@
 #include <cmocka.h>
 
 #include "hub-store/metrics.h"
-#include "proto/cleanup.h"
+#include "proto/util/cleanup.h"
 
 static char *label(const char *s) {
         char *text = NULL;

@@ -10,7 +10,7 @@
 
 #include "hub-store/sender.h"
 #include "hub-store/test-util.h"
-#include "proto/log.h"
+#include "proto/runtime/log.h"
 
 typedef struct Fixture {
         char *dir;

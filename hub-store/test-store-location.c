@@ -9,7 +9,7 @@
 #include <cmocka.h>
 
 #include "hub-store/store-location.h"
-#include "proto/cleanup.h"
+#include "proto/util/cleanup.h"
 
 static void test_paths(void **state) {
         assert_true(store_location_path_is_valid("/var/lib/edgehub/messages"));

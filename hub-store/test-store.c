@@ -11,9 +11,9 @@
 
 #include "hub-store/store.h"
 #include "hub-store/test-util.h"
-#include "proto/cleanup.h"
-#include "proto/kv.h"
-#include "proto/log.h"
+#include "proto/runtime/log.h"
+#include "proto/store/kv.h"
+#include "proto/util/cleanup.h"
 
 typedef struct Fixture {
         char *dir;

@@ -6,9 +6,9 @@
 #include <string.h>
 
 #include "hub-store/upstream-topic.h"
-#include "proto/cleanup.h"
-#include "proto/iot-identity.h"
-#include "proto/property-bag.h"
+#include "proto/iothub/iot-identity.h"
+#include "proto/iothub/property-bag.h"
+#include "proto/util/cleanup.h"
 
 /* The canonical bag with key=value set (replace: over any value it had). */
 int bag_with(const char *properties, const char *key, const char *value, bool replace, char **ret) {

@@ -8,15 +8,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proto/cleanup.h"
-#include "proto/config.h"
-#include "proto/frame.h"
 #include "hubctl/hubctl-methods.h"
 #include "hubctl/hubctl-modules.h"
-#include "proto/manifest.h"
 #include "hubctl/hubctl-query.h"
 #include "hubctl/hubctl-render.h"
 #include "hubctl/hubctl-twins.h"
+#include "proto/iothub/manifest.h"
+#include "proto/ipc/frame.h"
+#include "proto/runtime/config.h"
+#include "proto/util/cleanup.h"
 
 #define DEFAULT_CONFIG "/etc/edgehub/config.yaml"
 

@@ -7,11 +7,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "proto/cleanup.h"
-#include "proto/frame.h"
-#include "proto/method-request.h"
 #include "hubctl/hubctl-methods.h"
 #include "hubctl/hubctl-query.h"
+#include "proto/iothub/method-request.h"
+#include "proto/ipc/frame.h"
+#include "proto/util/cleanup.h"
 
 #define POLL_INTERVAL_NSEC (50u * 1000u * 1000u)
 /* Beyond the call's own deadlines: the daemon ends every call by then. */

@@ -4,7 +4,7 @@
 
 #include "hubctl/hubctl-modules.h"
 #include "hubctl/hubctl-table.h"
-#include "proto/cleanup.h"
+#include "proto/util/cleanup.h"
 
 int render_modules(FILE *f, json_t *reply, json_error_t *error) {
         static const char *const header[] = { "MODULE", "DESIRED", "RUNTIME", "PID", "RESTARTS", "EXIT", "LAST EXIT",

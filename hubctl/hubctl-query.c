@@ -4,11 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proto/cleanup.h"
-#include "proto/client.h"
-#include "proto/frame.h"
-#include "proto/wire.h"
 #include "hubctl/hubctl-query.h"
+#include "proto/ipc/client.h"
+#include "proto/ipc/frame.h"
+#include "proto/ipc/wire.h"
+#include "proto/util/cleanup.h"
 
 static void frame_client_deinitp(FrameClient *c) {
         frame_client_deinit(c);

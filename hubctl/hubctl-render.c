@@ -8,8 +8,8 @@
 #include "hubctl/hubctl-format.h"
 #include "hubctl/hubctl-render.h"
 #include "hubctl/hubctl-table.h"
-#include "proto/cleanup.h"
-#include "proto/iot-identity.h"
+#include "proto/iothub/iot-identity.h"
+#include "proto/util/cleanup.h"
 
 static int bad_field(json_error_t *error, const char *what) {
         if (error)

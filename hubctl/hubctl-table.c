@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proto/cleanup.h"
 #include "hubctl/hubctl-table.h"
+#include "proto/util/cleanup.h"
 
 int table_new(Table **ret, size_t n_columns, const char *const *header, const TableAlign *align) {
         _cleanup_(table_freep) Table *t = NULL;

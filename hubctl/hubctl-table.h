@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "proto/cleanup.h"
+#include "proto/util/cleanup.h"
 
 /*
  * Cells are added left to right, row after row, the header first; widths are

@@ -4,9 +4,9 @@
 #include <stdbool.h>
 #include <string.h>
 
-#include "proto/cleanup.h"
 #include "hubctl/hubctl-table.h"
 #include "hubctl/hubctl-twins.h"
+#include "proto/util/cleanup.h"
 
 typedef struct TwinRow {
         const char *identity, *link;

@@ -11,9 +11,9 @@
 
 #include <cmocka.h>
 
-#include "proto/cleanup.h"
 #include "hubctl/hubctl-format.h"
 #include "hubctl/hubctl-render.h"
+#include "proto/util/cleanup.h"
 
 #define NOW_MS UINT64_C(1714564800000) /* 2024-05-01 12:00:00 UTC */
 

@@ -5,10 +5,10 @@
 #include <string.h>
 
 #include "method-router/call.h"
-#include "proto/cleanup.h"
-#include "proto/frame.h"
-#include "proto/log.h"
-#include "proto/method-request.h"
+#include "proto/iothub/method-request.h"
+#include "proto/ipc/frame.h"
+#include "proto/runtime/log.h"
+#include "proto/util/cleanup.h"
 
 /* The plugin's PUBACK comes within milliseconds; this only bounds a call whose PUBACK never comes. */
 #define PUBACK_GRACE_USEC (2u * 1000u * 1000u)

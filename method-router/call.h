@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <systemd/sd-event.h>
 
-#include "proto/bus.h"
+#include "proto/ipc/bus.h"
 
 /*
  * A call publishes "$iothub/methods/POST/{name}/?$rid={local rid}" on

@@ -10,13 +10,13 @@
 #include <sys/socket.h>
 
 #include "method-router/http-server.h"
-#include "proto/auth-client.h"
-#include "proto/cleanup.h"
-#include "proto/http-event.h"
-#include "proto/iot-identity.h"
-#include "proto/log.h"
-#include "proto/method-request.h"
-#include "proto/ratelimit.h"
+#include "proto/iothub/iot-identity.h"
+#include "proto/iothub/method-request.h"
+#include "proto/ipc/auth-client.h"
+#include "proto/runtime/http-event.h"
+#include "proto/runtime/log.h"
+#include "proto/util/cleanup.h"
+#include "proto/util/ratelimit.h"
 
 #define PEM_FILE_MAX (1024u * 1024u)
 #define IDLE_TIMEOUT_SEC 30u

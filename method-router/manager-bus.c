@@ -5,10 +5,10 @@
 #include <string.h>
 
 #include "method-router/manager.h"
-#include "proto/cleanup.h"
-#include "proto/log.h"
-#include "proto/method-request.h"
-#include "proto/ratelimit.h"
+#include "proto/iothub/method-request.h"
+#include "proto/runtime/log.h"
+#include "proto/util/cleanup.h"
+#include "proto/util/ratelimit.h"
 
 /* Who waits for a call that came over the bus, and where its answer goes. */
 typedef struct BusCaller {

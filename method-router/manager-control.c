@@ -7,12 +7,12 @@
 #include <string.h>
 
 #include "method-router/manager.h"
-#include "proto/cleanup.h"
-#include "proto/iot-identity.h"
-#include "proto/log.h"
-#include "proto/method-request.h"
-#include "proto/number.h"
-#include "proto/wire.h"
+#include "proto/iothub/iot-identity.h"
+#include "proto/iothub/method-request.h"
+#include "proto/ipc/wire.h"
+#include "proto/runtime/log.h"
+#include "proto/util/cleanup.h"
+#include "proto/util/number.h"
 
 /*
  * The control socket answers each request at once (proto/server.h), and a

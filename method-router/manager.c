@@ -8,11 +8,11 @@
 
 #include "method-router/http-server.h"
 #include "method-router/manager.h"
-#include "proto/auth-client.h"
-#include "proto/cleanup.h"
-#include "proto/iot-identity.h"
-#include "proto/log.h"
-#include "proto/method-request.h"
+#include "proto/iothub/iot-identity.h"
+#include "proto/iothub/method-request.h"
+#include "proto/ipc/auth-client.h"
+#include "proto/runtime/log.h"
+#include "proto/util/cleanup.h"
 
 #define BUS_NAME "method-router"
 

@@ -5,14 +5,14 @@
 #include <systemd/sd-event.h>
 
 #include "method-router/call.h"
-#include "proto/cleanup.h"
-#include "proto/daemon-event.h"
-#include "proto/bus.h"
-#include "proto/client.h"
-#include "proto/config.h"
-#include "proto/frame.h"
-#include "proto/ratelimit.h"
-#include "proto/server.h"
+#include "proto/ipc/bus.h"
+#include "proto/ipc/client.h"
+#include "proto/ipc/frame.h"
+#include "proto/ipc/server.h"
+#include "proto/runtime/config.h"
+#include "proto/runtime/daemon-event.h"
+#include "proto/util/cleanup.h"
+#include "proto/util/ratelimit.h"
 
 /*
  * Direct methods between local clients, and from the cloud to them, with or

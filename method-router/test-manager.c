@@ -16,11 +16,11 @@
 #include <jansson.h>
 
 #include "method-router/manager.h"
-#include "proto/cleanup.h"
-#include "proto/log.h"
-#include "proto/server.h"
-#include "proto/test-daemon.h"
-#include "proto/wire.h"
+#include "proto/ipc/server.h"
+#include "proto/ipc/wire.h"
+#include "proto/runtime/log.h"
+#include "proto/runtime/test-daemon.h"
+#include "proto/util/cleanup.h"
 
 #define REQUEST "{\"methodName\":\"reboot\",\"payload\":{\"delay\":1}}"
 

@@ -1,7 +1,7 @@
 /* mosquitto.conf for edgehub, generated from the edgehub config */
 #pragma once
 
-#include "proto/config.h"
+#include "proto/runtime/config.h"
 
 /*
  * What the broker needs besides the Config: paths edgehub-run resolved and

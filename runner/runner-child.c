@@ -17,8 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "proto/cleanup.h"
-#include "proto/log.h"
+#include "proto/runtime/log.h"
+#include "proto/util/cleanup.h"
 #include "runner/runner-child.h"
 
 extern char **environ;

@@ -8,11 +8,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "proto/cleanup.h"
-#include "proto/ingest-log.h"
-#include "proto/config.h"
-#include "proto/log.h"
-#include "proto/state-file.h"
+#include "proto/runtime/config.h"
+#include "proto/runtime/log.h"
+#include "proto/runtime/state-file.h"
+#include "proto/store/ingest-log.h"
+#include "proto/util/cleanup.h"
 #include "runner/runner-broker-conf.h"
 #include "runner/runner-manager.h"
 #include "runner/runner-paths.h"

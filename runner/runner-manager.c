@@ -10,10 +10,10 @@
 #include <unistd.h>
 #include <systemd/sd-daemon.h>
 
-#include "proto/cleanup.h"
-#include "proto/config.h"
-#include "proto/log.h"
-#include "proto/peer.h"
+#include "proto/ipc/peer.h"
+#include "proto/runtime/config.h"
+#include "proto/runtime/log.h"
+#include "proto/util/cleanup.h"
 #include "runner/runner-manager.h"
 
 static void manager_start_next(Manager *m);

@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <systemd/sd-event.h>
 
-#include "proto/cleanup.h"
+#include "proto/util/cleanup.h"
 #include "runner/runner-child.h"
 #include "runner/runner-notify.h"
 #include "runner/runner-paths.h"

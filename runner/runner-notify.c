@@ -7,8 +7,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "proto/cleanup.h"
-#include "proto/log.h"
+#include "proto/runtime/log.h"
+#include "proto/util/cleanup.h"
 #include "runner/runner-notify.h"
 
 /* systemd's NOTIFY_BUFFER_MAX: a notification is at most one page. */

@@ -6,7 +6,7 @@
 #include <sys/types.h>
 #include <systemd/sd-event.h>
 
-#include "proto/cleanup.h"
+#include "proto/util/cleanup.h"
 
 /*
  * Like systemd for Type=notify: a datagram socket whose path the children

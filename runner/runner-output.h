@@ -4,7 +4,7 @@
 #include <stddef.h>
 #include <systemd/sd-event.h>
 
-#include "proto/cleanup.h"
+#include "proto/util/cleanup.h"
 
 /*
  * "hub-store: <6>message": each line is one write() to out_fd so lines of

@@ -3,7 +3,7 @@
 
 #include <stdbool.h>
 
-#include "proto/config.h"
+#include "proto/runtime/config.h"
 
 /*
  * The daemons and the plugin are looked up in runner.libexec_dir, by default

@@ -10,9 +10,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "proto/cleanup.h"
-#include "proto/state-file.h"
-#include "proto/ingest-log.h"
+#include "proto/runtime/state-file.h"
+#include "proto/store/ingest-log.h"
+#include "proto/util/cleanup.h"
 #include "runner/runner-setup.h"
 
 #define COPY_MAX (1024u * 1024u)

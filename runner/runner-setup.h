@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "proto/config.h"
+#include "proto/runtime/config.h"
 
 /*
  * mosquitto must be able to create {runtime_dir}/broker.sock, read its

@@ -9,8 +9,8 @@
 
 #include <cmocka.h>
 
-#include "proto/cleanup.h"
-#include "proto/config.h"
+#include "proto/runtime/config.h"
+#include "proto/util/cleanup.h"
 #include "runner/runner-broker-conf.h"
 
 static const char BASE[] =

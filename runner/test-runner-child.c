@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "proto/cleanup.h"
+#include "proto/util/cleanup.h"
 #include "runner/runner-child.h"
 
 #define MS UINT64_C(1000)

@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "proto/cleanup.h"
+#include "proto/util/cleanup.h"
 #include "runner/runner-output.h"
 
 /* Everything written to out so far. */

@@ -12,8 +12,8 @@
 
 #include <cmocka.h>
 
-#include "proto/cleanup.h"
-#include "proto/state-file.h"
+#include "proto/runtime/state-file.h"
+#include "proto/util/cleanup.h"
 #include "runner/runner-paths.h"
 #include "runner/runner-setup.h"
 

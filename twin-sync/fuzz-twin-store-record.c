@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proto/cleanup.h"
-#include "proto/log.h"
+#include "proto/runtime/log.h"
+#include "proto/util/cleanup.h"
 #include "twin-sync/twin-store.h"
 #include "twin-sync/twin.h"
 

@@ -4,10 +4,10 @@
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 
-#include "proto/cleanup.h"
-#include "proto/config.h"
-#include "proto/daemon.h"
-#include "proto/log.h"
+#include "proto/runtime/config.h"
+#include "proto/runtime/daemon.h"
+#include "proto/runtime/log.h"
+#include "proto/util/cleanup.h"
 #include "twin-sync/manager.h"
 
 static int run(int argc, char *argv[]) {

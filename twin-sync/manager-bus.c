@@ -3,9 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proto/cleanup.h"
-#include "proto/log.h"
-#include "proto/ratelimit.h"
+#include "proto/runtime/log.h"
+#include "proto/util/cleanup.h"
+#include "proto/util/ratelimit.h"
 #include "twin-sync/manager.h"
 #include "twin-sync/uplink-query.h"
 

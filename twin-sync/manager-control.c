@@ -4,9 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proto/cleanup.h"
-#include "proto/log.h"
-#include "proto/wire.h"
+#include "proto/ipc/wire.h"
+#include "proto/runtime/log.h"
+#include "proto/util/cleanup.h"
 #include "twin-sync/manager.h"
 #include "twin-sync/twin-store.h"
 

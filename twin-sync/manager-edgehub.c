@@ -6,12 +6,12 @@
 #include <string.h>
 #include <time.h>
 
-#include "proto/cleanup.h"
-#include "proto/client.h"
-#include "proto/log.h"
-#include "proto/ratelimit.h"
-#include "proto/twin-patch.h"
-#include "proto/wire.h"
+#include "proto/iothub/twin-patch.h"
+#include "proto/ipc/client.h"
+#include "proto/ipc/wire.h"
+#include "proto/runtime/log.h"
+#include "proto/util/cleanup.h"
+#include "proto/util/ratelimit.h"
 #include "twin-sync/manager.h"
 
 #define CONFIG_APPLY_TIMEOUT_USEC (2u * 1000u * 1000u)

@@ -5,12 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proto/backoff.h"
-#include "proto/cleanup.h"
-#include "proto/disk-reserve.h"
-#include "proto/log.h"
-#include "proto/ratelimit.h"
-#include "proto/twin-patch.h"
+#include "proto/iothub/twin-patch.h"
+#include "proto/runtime/disk-reserve.h"
+#include "proto/runtime/log.h"
+#include "proto/util/backoff.h"
+#include "proto/util/cleanup.h"
+#include "proto/util/ratelimit.h"
 #include "twin-sync/manager.h"
 #include "twin-sync/twin-store.h"
 

@@ -6,9 +6,9 @@
 #include <string.h>
 #include <systemd/sd-daemon.h>
 
-#include "proto/cleanup.h"
-#include "proto/log.h"
-#include "proto/state-file.h"
+#include "proto/runtime/log.h"
+#include "proto/runtime/state-file.h"
+#include "proto/util/cleanup.h"
 #include "twin-sync/manager.h"
 #include "twin-sync/twin-store.h"
 

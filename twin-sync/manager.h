@@ -6,16 +6,16 @@
 #include <stdint.h>
 #include <systemd/sd-event.h>
 
-#include "proto/cleanup.h"
-#include "proto/key-map.h"
-#include "proto/daemon-event.h"
-#include "proto/bus.h"
-#include "proto/config.h"
-#include "proto/frame.h"
-#include "proto/kv.h"
-#include "proto/ratelimit.h"
-#include "proto/server.h"
-#include "proto/twin-topic.h"
+#include "proto/iothub/twin-topic.h"
+#include "proto/ipc/bus.h"
+#include "proto/ipc/frame.h"
+#include "proto/ipc/server.h"
+#include "proto/runtime/config.h"
+#include "proto/runtime/daemon-event.h"
+#include "proto/store/key-map.h"
+#include "proto/store/kv.h"
+#include "proto/util/cleanup.h"
+#include "proto/util/ratelimit.h"
 #include "twin-sync/twin.h"
 
 /* How long the cloud has to answer before we fall back (GET: the cache; reported: retry). */

@@ -14,12 +14,12 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "proto/cleanup.h"
-#include "proto/client.h"
-#include "proto/log.h"
-#include "proto/peer.h"
-#include "proto/test-daemon.h"
-#include "proto/wire.h"
+#include "proto/ipc/client.h"
+#include "proto/ipc/peer.h"
+#include "proto/ipc/wire.h"
+#include "proto/runtime/log.h"
+#include "proto/runtime/test-daemon.h"
+#include "proto/util/cleanup.h"
 #include "twin-sync/manager.h"
 #include "twin-sync/twin-store.h"
 

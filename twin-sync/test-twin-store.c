@@ -10,9 +10,9 @@
 
 #include <cmocka.h>
 
-#include "proto/cleanup.h"
-#include "proto/test-daemon.h"
-#include "proto/twin-patch.h"
+#include "proto/iothub/twin-patch.h"
+#include "proto/runtime/test-daemon.h"
+#include "proto/util/cleanup.h"
 #include "twin-sync/twin-store.h"
 #include "twin-sync/twin.h"
 

@@ -7,7 +7,7 @@
 
 #include <cmocka.h>
 
-#include "proto/cleanup.h"
+#include "proto/util/cleanup.h"
 #include "twin-sync/uplink-query.h"
 
 typedef struct Case {

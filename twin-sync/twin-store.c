@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proto/cleanup.h"
+#include "proto/util/cleanup.h"
 #include "twin-sync/twin-store.h"
 
 #define RECORD_PREFIX "t/"

@@ -4,7 +4,7 @@
 #include <jansson.h>
 #include <stdint.h>
 
-#include "proto/kv.h"
+#include "proto/store/kv.h"
 #include "twin-sync/twin.h"
 
 /*

@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proto/cleanup.h"
-#include "proto/twin-patch.h"
+#include "proto/iothub/twin-patch.h"
+#include "proto/util/cleanup.h"
 #include "twin-sync/twin.h"
 
 int twin_new(Twin **ret, const char *identity) {

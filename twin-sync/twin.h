@@ -6,8 +6,8 @@
 #include <stdint.h>
 #include <systemd/sd-event.h>
 
-#include "proto/bus.h"
-#include "proto/cleanup.h"
+#include "proto/ipc/bus.h"
+#include "proto/util/cleanup.h"
 
 /*
  * The conflict rule: the cloud owns desired, the device owns reported.

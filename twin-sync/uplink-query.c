@@ -3,9 +3,9 @@
 
 #include <jansson.h>
 
-#include "proto/cleanup.h"
-#include "proto/client.h"
-#include "proto/wire.h"
+#include "proto/ipc/client.h"
+#include "proto/ipc/wire.h"
+#include "proto/util/cleanup.h"
 #include "twin-sync/uplink-query.h"
 
 /*

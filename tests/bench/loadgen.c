@@ -14,8 +14,8 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#include "proto/cleanup.h"
-#include "proto/sas-token.h"
+#include "proto/iothub/sas-token.h"
+#include "proto/util/cleanup.h"
 
 /*
  * Each device is one libmosquitto client. Clients are driven without

@@ -13,7 +13,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#include "proto/cleanup.h"
+#include "proto/util/cleanup.h"
 
 /*
  * The publisher (the main thread) sends QoS 1 messages at --rate msg/s, or as

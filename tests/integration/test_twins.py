@@ -316,7 +316,7 @@ def test_twin_store_keeps_the_disk_reserve(sim, make_hub):
         hub.start()
         d, t = connect_twin(hub, "tw-disk", key, desired=False)
         assert t.report({"before": 1})[0] == 204
-        # Leave less than the 8 MiB the stores keep free (proto/disk-reserve.h).
+        # Leave less than the 8 MiB the stores keep free (proto/runtime/disk-reserve.h).
         st = os.statvfs(hub.storage)
         filler = os.path.join(hub.storage, "filler")
         with open(filler, "wb") as f:

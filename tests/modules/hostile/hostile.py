@@ -23,7 +23,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "sink"))
 import sink  # noqa: E402  (the workload API client and the MQTT setup)
 
-# proto/wire.h
+# proto/ipc/wire.h
 KEY_REQUEST, AUTH_REQUEST, STORE_REQUEST, CONTROL_REQUEST, CONFIG_APPLY_REQUEST = 3, 1, 5, 9, 11
 STATUS, ERROR, CLIENT_ID, USERNAME, PASSWORD, IDENTITY, PAYLOAD, COMMAND, ARGUMENT, JSON = 1, 2, 3, 4, 5, 6, 9, 12, 13, 14
 

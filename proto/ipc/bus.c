@@ -1,0 +1,443 @@
+/* The internal bus: our daemons as MQTT v5 clients of the local broker */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <mosquitto.h>
+#include <mqtt_protocol.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/random.h>
+
+#include "proto/ipc/bus.h"
+#include "proto/runtime/log.h"
+#include "proto/util/array.h"
+#include "proto/util/backoff.h"
+#include "proto/util/cleanup.h"
+
+#define KEEPALIVE_SEC 60
+#define MISC_INTERVAL_USEC (1000u * 1000u)
+#define BACKOFF_MIN_USEC (100u * 1000u)
+#define BACKOFF_MAX_USEC (5u * 1000u * 1000u)
+
+typedef struct Pending {
+        int mid;
+        BusPublishDone done;
+        void *userdata;
+} Pending;
+
+struct Bus {
+        sd_event *event;
+        char *socket_path;
+        char *client_id;
+        char *username;
+        BusHandlers handlers;
+        void *userdata;
+
+        char **filters;
+        size_t n_filters;
+
+        struct mosquitto *mosq;
+        sd_event_source *io;
+        sd_event_source *misc_timer;
+        sd_event_source *reconnect_timer;
+        bool connected; /* CONNACK seen and subscriptions sent */
+        bool lost;      /* set inside a libmosquitto callback; torn down after it returns */
+        uint64_t backoff_usec;
+        unsigned failures;
+
+        Pending *pending;
+        size_t n_pending;
+        size_t n_allocated;
+        bool lib_initialized;
+};
+
+static void bus_disconnect(Bus *b);
+const char *bus_link_state_to_string(BusLinkState s) {
+        switch (s) {
+        case BUS_LINK_UP:
+                return "up";
+        case BUS_LINK_DOWN:
+                return "down";
+        default:
+                return "unknown";
+        }
+}
+
+BusLinkState bus_link_state_from_payload(const void *payload, size_t len) {
+        if (len == 2 && memcmp(payload, "up", 2) == 0)
+                return BUS_LINK_UP;
+        if (len == 4 && memcmp(payload, "down", 4) == 0)
+                return BUS_LINK_DOWN;
+        return BUS_LINK_UNKNOWN;
+}
+
+void bus_request_ids_init(BusRequestIds *ids, const char *tag) {
+        uint32_t seed = 0;
+
+        /* Only for telling runs apart; a weak value costs nothing but a rare stale match. */
+        (void) getrandom(&seed, sizeof(seed), GRND_NONBLOCK);
+        *ids = (BusRequestIds){};
+        snprintf(ids->prefix, sizeof(ids->prefix), "%.8s%08" PRIx32 "-", tag, seed);
+}
+
+char *bus_request_id_next(BusRequestIds *ids) {
+        char *s;
+
+        if (asprintf(&s, "%s%" PRIu64, ids->prefix, ++ids->counter) < 0)
+                return NULL;
+        return s;
+}
+
+static void bus_schedule_reconnect(Bus *b);
+
+static void bus_update_events(Bus *b) {
+        if (b->io && b->mosq)
+                (void) sd_event_source_set_io_events(b->io, EPOLLIN | (mosquitto_want_write(b->mosq) ? EPOLLOUT : 0));
+}
+
+static void bus_after_call(Bus *b, int rc) {
+        if (rc == MOSQ_ERR_SUCCESS && !b->lost) {
+                bus_update_events(b);
+                return;
+        }
+        if (b->connected)
+                log_notice("Lost the bus connection: %s", rc != MOSQ_ERR_SUCCESS ? mosquitto_strerror(rc) : "disconnected");
+        bus_disconnect(b);
+        bus_schedule_reconnect(b);
+}
+
+static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Bus *b = userdata;
+        int rc = MOSQ_ERR_SUCCESS;
+
+        if (revents & (EPOLLIN | EPOLLERR | EPOLLHUP))
+                rc = mosquitto_loop_read(b->mosq, 1);
+        if (rc == MOSQ_ERR_SUCCESS && !b->lost && b->mosq && mosquitto_want_write(b->mosq))
+                rc = mosquitto_loop_write(b->mosq, 1);
+        bus_after_call(b, rc);
+        return 0;
+}
+
+static int on_misc(sd_event_source *s, uint64_t usec, void *userdata) {
+        Bus *b = userdata;
+        int rc;
+
+        rc = mosquitto_loop_misc(b->mosq);
+        if (rc == MOSQ_ERR_SUCCESS && !b->lost && mosquitto_want_write(b->mosq))
+                rc = mosquitto_loop_write(b->mosq, 1);
+        if (b->misc_timer)
+                (void) sd_event_source_set_time_relative(b->misc_timer, MISC_INTERVAL_USEC);
+        bus_after_call(b, rc);
+        return 0;
+}
+
+static void on_connect(struct mosquitto *mosq, void *userdata, int rc, int flags, const mosquitto_property *props) {
+        Bus *b = userdata;
+
+        if (rc != 0) {
+                b->failures++;
+                log_full(b->failures == 1 ? LOG_WARNING : LOG_DEBUG, "The broker refused the bus connection, will retry: %s",
+                         mosquitto_reason_string(rc));
+                b->lost = true;
+                return;
+        }
+        for (size_t i = 0; i < b->n_filters; i++) {
+                rc = mosquitto_subscribe_v5(mosq, NULL, b->filters[i], 1, 0, NULL);
+                if (rc != MOSQ_ERR_SUCCESS) {
+                        log_warning("Failed to subscribe to '%s' on the bus: %s", b->filters[i], mosquitto_strerror(rc));
+                        b->lost = true;
+                        return;
+                }
+        }
+        log_debug("Connected to the bus as '%s'", b->client_id);
+        b->connected = true;
+        b->failures = 0;
+        b->backoff_usec = 0;
+        /* The broker handles our SUBSCRIBE before anything we publish after it, in order. */
+        if (b->handlers.connected)
+                b->handlers.connected(b, b->userdata);
+}
+
+static void on_disconnect(struct mosquitto *mosq, void *userdata, int rc, const mosquitto_property *props) {
+        Bus *b = userdata;
+        b->lost = true;
+}
+
+static void on_publish(struct mosquitto *mosq, void *userdata, int mid, int reason, const mosquitto_property *props) {
+        Bus *b = userdata;
+
+        for (size_t i = 0; i < b->n_pending; i++) {
+                Pending p = b->pending[i];
+                if (p.mid != mid)
+                        continue;
+                memmove(b->pending + i, b->pending + i + 1, (b->n_pending - i - 1) * sizeof(*b->pending));
+                b->n_pending--;
+                if (p.done)
+                        p.done(b, reason, p.userdata);
+                return;
+        }
+}
+
+static int user_property_copy(const mosquitto_property *props, const char *key, char **ret) {
+        *ret = NULL;
+        for (const mosquitto_property *p = props; p; p = mosquitto_property_next(p)) {
+                char *name = NULL, *value = NULL;
+
+                if (mosquitto_property_identifier(p) != MQTT_PROP_USER_PROPERTY)
+                        continue;
+                if (!mosquitto_property_read_string_pair(p, MQTT_PROP_USER_PROPERTY, &name, &value, false))
+                        return -ENOMEM;
+                bool match = strcmp(name, key) == 0;
+                free(name);
+                if (match) {
+                        *ret = value;
+                        return 0;
+                }
+                free(value);
+        }
+        return 0;
+}
+
+static void on_message(struct mosquitto *mosq, void *userdata, const struct mosquitto_message *msg,
+                       const mosquitto_property *props) {
+        _cleanup_free_ char *client = NULL, *target = NULL;
+        Bus *b = userdata;
+
+        if (user_property_copy(props, BUS_PROPERTY_CLIENT, &client) < 0 ||
+            user_property_copy(props, BUS_PROPERTY_TOPIC, &target) < 0) {
+                log_warning("Out of memory reading a bus message on '%s', dropped", msg->topic);
+                return;
+        }
+        if (!b->handlers.message)
+                return;
+        b->handlers.message(b, &(BusMessage){
+                .topic = msg->topic,
+                .payload = msg->payload,
+                .len = msg->payloadlen > 0 ? (size_t) msg->payloadlen : 0,
+                .client = client,
+                .target = target,
+        }, b->userdata);
+}
+
+static void bus_fail_pending(Bus *b) {
+        /* Callbacks may publish again (and fail with -ENOTCONN): detach the list first. */
+        Pending *pending = TAKE_PTR(b->pending);
+        size_t n = b->n_pending;
+
+        b->n_pending = b->n_allocated = 0;
+        for (size_t i = 0; i < n; i++)
+                if (pending[i].done)
+                        pending[i].done(b, -ECONNRESET, pending[i].userdata);
+        free(pending);
+}
+
+static void bus_disconnect(Bus *b) {
+        bool was_connected = b->connected;
+
+        b->io = sd_event_source_disable_unref(b->io);
+        b->misc_timer = sd_event_source_disable_unref(b->misc_timer);
+        if (b->mosq) {
+                mosquitto_destroy(b->mosq);
+                b->mosq = NULL;
+        }
+        b->connected = false;
+        b->lost = false;
+        bus_fail_pending(b);
+        if (was_connected && b->handlers.disconnected)
+                b->handlers.disconnected(b, b->userdata);
+}
+
+static int bus_connect(Bus *b) {
+        struct mosquitto *mosq;
+        int rc, fd, r;
+
+        mosq = mosquitto_new(b->client_id, true, b);
+        if (!mosq)
+                return -ENOMEM;
+        b->mosq = mosq;
+        rc = mosquitto_int_option(mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
+        if (rc == MOSQ_ERR_SUCCESS)
+                rc = mosquitto_username_pw_set(mosq, b->username, NULL);
+        if (rc != MOSQ_ERR_SUCCESS)
+                return -EINVAL;
+        mosquitto_connect_v5_callback_set(mosq, on_connect);
+        mosquitto_disconnect_v5_callback_set(mosq, on_disconnect);
+        mosquitto_publish_v5_callback_set(mosq, on_publish);
+        mosquitto_message_v5_callback_set(mosq, on_message);
+
+        /* Port 0: host is a Unix socket path (libmosquitto 2.0 net__try_connect_unix). */
+        rc = mosquitto_connect(mosq, b->socket_path, 0, KEEPALIVE_SEC);
+        if (rc == MOSQ_ERR_ERRNO)
+                return -errno;
+        if (rc != MOSQ_ERR_SUCCESS)
+                return -ECONNREFUSED;
+
+        fd = mosquitto_socket(mosq);
+        if (fd < 0)
+                return -ENOTCONN;
+        (void) fcntl(fd, F_SETFD, FD_CLOEXEC);
+        r = sd_event_add_io(b->event, &b->io, fd, EPOLLIN, on_io, b);
+        if (r < 0)
+                return r;
+        (void) sd_event_source_set_description(b->io, "bus-io");
+        r = sd_event_add_time_relative(b->event, &b->misc_timer, CLOCK_MONOTONIC, MISC_INTERVAL_USEC, 0, on_misc, b);
+        if (r < 0)
+                return r;
+        (void) sd_event_source_set_description(b->misc_timer, "bus-misc");
+        r = sd_event_source_set_enabled(b->misc_timer, SD_EVENT_ON);
+        if (r < 0)
+                return r;
+        bus_update_events(b);
+        return 0;
+}
+
+static int on_reconnect(sd_event_source *s, uint64_t usec, void *userdata) {
+        Bus *b = userdata;
+        int r;
+
+        if (b->mosq)
+                return 0;
+        r = bus_connect(b);
+        if (r >= 0)
+                return 0;
+        b->failures++;
+        /* The broker starts after us: the first failures are expected. */
+        log_full_errno(b->failures == 20 ? LOG_WARNING : LOG_DEBUG, r, "Cannot reach the bus at '%s', will retry: %m",
+                       b->socket_path);
+        bus_disconnect(b);
+        bus_schedule_reconnect(b);
+        return 0;
+}
+
+static void bus_arm_reconnect(Bus *b, uint64_t delay) {
+        int r;
+
+        if (b->reconnect_timer) {
+                r = sd_event_source_set_time_relative(b->reconnect_timer, delay);
+                if (r >= 0)
+                        r = sd_event_source_set_enabled(b->reconnect_timer, SD_EVENT_ONESHOT);
+        } else {
+                r = sd_event_add_time_relative(b->event, &b->reconnect_timer, CLOCK_MONOTONIC, delay, 0, on_reconnect,
+                                               b);
+                if (r >= 0)
+                        (void) sd_event_source_set_description(b->reconnect_timer, "bus-reconnect");
+        }
+        if (r < 0)
+                log_warning_errno(r, "Failed to schedule a bus connection: %m");
+}
+
+static void bus_schedule_reconnect(Bus *b) {
+        bus_arm_reconnect(b, backoff_next(&b->backoff_usec, BACKOFF_MIN_USEC, BACKOFF_MAX_USEC));
+}
+
+int bus_start(Bus *b) {
+        bus_arm_reconnect(b, 0);
+        return 0;
+}
+
+bool bus_connected(const Bus *b) {
+        return b->connected;
+}
+
+int bus_add_subscription(Bus *b, const char *filter) {
+        char **f = reallocarray(b->filters, b->n_filters + 1, sizeof(*f));
+        if (!f)
+                return -ENOMEM;
+        b->filters = f;
+        f[b->n_filters] = strdup(filter);
+        if (!f[b->n_filters])
+                return -ENOMEM;
+        b->n_filters++;
+        return 0;
+}
+
+static int add_user_property(mosquitto_property **props, const char *key, const char *value) {
+        if (!value)
+                return 0;
+        return mosquitto_property_add_string_pair(props, MQTT_PROP_USER_PROPERTY, key, value) == MOSQ_ERR_SUCCESS
+                       ? 0
+                       : -ENOMEM;
+}
+
+int bus_publish(Bus *b, const char *topic, const void *payload, size_t len, const char *client, const char *target,
+                BusPublishDone done, void *userdata) {
+        mosquitto_property *props = NULL;
+        int mid = 0, rc, r;
+
+        if (!b->connected || b->lost)
+                return -ENOTCONN;
+        if (len > INT32_MAX)
+                return -EMSGSIZE;
+        if (ARRAY_RESERVE_ONE(b->pending, b->n_allocated, b->n_pending) < 0)
+                return -ENOMEM;
+        r = add_user_property(&props, BUS_PROPERTY_CLIENT, client);
+        if (r >= 0)
+                r = add_user_property(&props, BUS_PROPERTY_TOPIC, target);
+        if (r < 0) {
+                mosquitto_property_free_all(&props);
+                return r;
+        }
+        rc = mosquitto_publish_v5(b->mosq, &mid, topic, (int) len, payload, 1, false, props);
+        mosquitto_property_free_all(&props);
+        if (rc != MOSQ_ERR_SUCCESS) {
+                /* Torn down from the loop; the caller keeps what it wanted to send. */
+                b->lost = true;
+                (void) sd_event_source_set_enabled(b->misc_timer, SD_EVENT_ON);
+                (void) sd_event_source_set_time_relative(b->misc_timer, 0);
+                return rc == MOSQ_ERR_NOMEM ? -ENOMEM : -ENOTCONN;
+        }
+        b->pending[b->n_pending++] = (Pending){ .mid = mid, .done = done, .userdata = userdata };
+        bus_update_events(b);
+        return 0;
+}
+
+void bus_forget(Bus *b, void *userdata) {
+        for (size_t i = 0; i < b->n_pending; i++)
+                if (b->pending[i].userdata == userdata)
+                        b->pending[i].done = NULL;
+}
+
+int bus_new(Bus **ret, sd_event *e, const char *socket_path, const char *name, const BusHandlers *h, void *userdata) {
+        _cleanup_(bus_freep) Bus *b = NULL;
+
+        b = calloc(1, sizeof(*b));
+        if (!b)
+                return -ENOMEM;
+        b->event = sd_event_ref(e);
+        b->handlers = *h;
+        b->userdata = userdata;
+        b->socket_path = strdup(socket_path);
+        if (!b->socket_path || asprintf(&b->client_id, "$edgehub-%s", name) < 0 ||
+            asprintf(&b->username, "$edgehub/%s", name) < 0)
+                return -ENOMEM;
+        if (mosquitto_lib_init() != MOSQ_ERR_SUCCESS)
+                return -EIO;
+        b->lib_initialized = true;
+        *ret = TAKE_PTR(b);
+        return 0;
+}
+
+Bus *bus_free(Bus *b) {
+        if (!b)
+                return NULL;
+        /* Nobody may be called back while going away. */
+        for (size_t i = 0; i < b->n_pending; i++)
+                b->pending[i].done = NULL;
+        b->handlers = (BusHandlers){};
+        bus_disconnect(b);
+        b->reconnect_timer = sd_event_source_disable_unref(b->reconnect_timer);
+        for (size_t i = 0; i < b->n_filters; i++)
+                free(b->filters[i]);
+        free(b->filters);
+        free(b->pending);
+        if (b->lib_initialized)
+                mosquitto_lib_cleanup();
+        free(b->client_id);
+        free(b->username);
+        free(b->socket_path);
+        sd_event_unref(b->event);
+        free(b);
+        return NULL;
+}
