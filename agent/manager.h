@@ -153,7 +153,7 @@ int manager_storage_folder(Manager *m, const Manifest *manifest, char **ret_erro
 
 /* manager-control.c */
 int manager_handle_request(void *userdata, const Frame *request, FrameBuilder *reply);
-/* The PEER_* rights a request needs (proto/server.h FrameAccess). */
+/* The PEER_* rights a request needs (proto/ipc/server.h FrameAccess). */
 unsigned manager_request_access(void *userdata, const Frame *request);
 json_t *manager_module_json(Manager *m, const Module *mod);
 

@@ -8,7 +8,7 @@
 #include "proto/util/cleanup.h"
 
 /*
- * auth-cache on the internal bus (proto/bus.h, as "$edgehub/auth-cache"). A
+ * auth-cache on the internal bus (proto/ipc/bus.h, as "$edgehub/auth-cache"). A
  * kick is a QoS 1 publish to "$edgehub/kick" whose payload is the client id
  * to disconnect; the broker plugin acts on it. Kicks wait in a small
  * pending set until the broker acknowledges them, so a broker that is down

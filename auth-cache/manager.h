@@ -64,7 +64,7 @@ int manager_apply_scope(Manager *m, Scope **scope, uint64_t sync_ms);
 
 /* manager-requests.c: the FrameHandler of auth-cache.sock. */
 int manager_handle_request(void *userdata, const Frame *request, FrameBuilder *reply);
-/* The PEER_* rights a request needs (proto/server.h FrameAccess). */
+/* The PEER_* rights a request needs (proto/ipc/server.h FrameAccess). */
 unsigned manager_request_access(void *userdata, const Frame *request);
 
 /* manager-control.c: WIRE_CONTROL_REQUEST commands (status, devices, sync). */

@@ -1,4 +1,4 @@
-/* The plugin's side of the internal bus (proto/bus.h): requests, directed delivery, presence */
+/* The plugin's side of the internal bus (proto/ipc/bus.h): requests, directed delivery, presence */
 #include <errno.h>
 #include <mqtt_protocol.h>
 #include <stdio.h>

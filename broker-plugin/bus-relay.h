@@ -1,4 +1,4 @@
-/* The plugin's side of the internal bus (proto/bus.h): requests, directed delivery, presence */
+/* The plugin's side of the internal bus (proto/ipc/bus.h): requests, directed delivery, presence */
 #pragma once
 
 #include "broker-plugin/plugin.h"

@@ -11,7 +11,7 @@
  * Endpoints other than $upstream are delivered on this gateway: a message
  * routed to a module input, or a cloud-to-device message for a child. Each
  * stream (endpoint, priority, sender) is delivered in order through the
- * internal bus ("$edgehub/deliver", proto/bus.h) and removed only once the
+ * internal bus ("$edgehub/deliver", proto/ipc/bus.h) and removed only once the
  * broker has taken it for the connected target (PUBACK 0x00/0x10). A target
  * that is not connected (0x87) blocks only its own queues until it is back;
  * nothing else waits for it. After any failure in a window, later

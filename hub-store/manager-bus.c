@@ -1,4 +1,4 @@
-/* hub-store on the internal bus: requests for the hub out, cloud traffic in (proto/bus.h) */
+/* hub-store on the internal bus: requests for the hub out, cloud traffic in (proto/ipc/bus.h) */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>

@@ -15,7 +15,7 @@
 #include "proto/util/cleanup.h"
 
 /*
- * MHD runs on the Manager's loop (proto/http-event.h): a scrape reads the
+ * MHD runs on the Manager's loop (proto/runtime/http-event.h): a scrape reads the
  * store's and the Manager's counters, which only the loop's thread may touch.
  * A scrape is O(streams), so serving it inline costs the broker's store
  * requests no more than a hubctl query.

@@ -7,7 +7,7 @@
 #include "proto/ipc/frame.h"
 
 /*
- * A record is a proto/frame.h body (type STORE_RECORD_V1, TLV fields), so
+ * A record is a proto/ipc/frame.h body (type STORE_RECORD_V1, TLV fields), so
  * it has the one parser we already fuzz instead of a second format. Strings
  * are stored with their NUL, so a decoded record's strings point straight
  * into the value without copies.

@@ -932,7 +932,7 @@ void store_compact_some(Store *s) {
         if (s->broken)
                 return;
         /*
-         * Drained: level 0 compacts late (proto/kv.c), so the backlog and its
+         * Drained: level 0 compacts late (proto/store/kv.c), so the backlog and its
          * tombstones would keep their disk space until more traffic came.
          * They cancel out: this reads them and writes next to nothing.
          */

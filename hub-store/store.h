@@ -12,7 +12,7 @@
 #include "proto/util/cleanup.h"
 
 /*
- * Records live in RocksDB (proto/kv.h), never in RAM: memory holds one
+ * Records live in RocksDB (proto/store/kv.h), never in RAM: memory holds one
  * StoreStream per (endpoint, priority, identity) with its counters, its head
  * (oldest stored record) and its tail, so a million queued messages cost a
  * few hundred bytes per sender. The counters are rebuilt by one scan at open.

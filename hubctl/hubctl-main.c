@@ -24,7 +24,7 @@
 enum {
         EXIT_OK = 0,
         EXIT_USAGE = 1,
-        /* EXIT_CONFIG (2) comes from proto/config.h */
+        /* EXIT_CONFIG (2) comes from proto/runtime/config.h */
         EXIT_UNAVAILABLE = 3, /* a daemon is not running or does not answer */
         EXIT_DAEMON = 4,      /* a daemon answered with an error or an invalid reply */
         /* 5: a method call was refused or not answered (hubctl-methods.h) */

@@ -15,7 +15,7 @@
 #include "proto/util/number.h"
 
 /*
- * The control socket answers each request at once (proto/server.h), and a
+ * The control socket answers each request at once (proto/ipc/server.h), and a
  * method call takes up to minutes: "invoke" starts a call and returns its
  * id, "result" returns {"done": false} until it ended. hubctl polls. An
  * ended call's result is kept until fetched, or RESULT_KEEP_USEC.

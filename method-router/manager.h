@@ -78,7 +78,7 @@ void manager_on_bus_message(Bus *b, const BusMessage *msg, void *userdata);
 
 /* method-router.sock (manager-control.c). */
 int manager_handle_request(void *userdata, const Frame *request, FrameBuilder *reply);
-/* The PEER_* rights a request needs (proto/server.h FrameAccess). */
+/* The PEER_* rights a request needs (proto/ipc/server.h FrameAccess). */
 unsigned manager_request_access(void *userdata, const Frame *request);
 void manager_control_free_all(Manager *m);
 

@@ -137,7 +137,7 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
 
 /*
  * A daemon as the hub's user: the broker's group too (to reach broker.sock),
- * the broker's uid in its environment (proto/peer.h: what the plugin may ask).
+ * the broker's uid in its environment (proto/ipc/peer.h: what the plugin may ask).
  */
 static int daemon_as_hub_user(Child *c, const ManagerSpec *spec) {
         const BrokerUser *hub = spec->hub_user, *broker = spec->broker_user;

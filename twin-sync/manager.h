@@ -96,7 +96,7 @@ void manager_edgehub_clients_changed(Manager *m);
 
 /* manager-control.c: WIRE_CONTROL_REQUEST commands (twins, twin). */
 int manager_handle_request(void *userdata, const Frame *request, FrameBuilder *reply);
-/* The PEER_* rights a request needs (proto/server.h FrameAccess). */
+/* The PEER_* rights a request needs (proto/ipc/server.h FrameAccess). */
 unsigned manager_request_access(void *userdata, const Frame *request);
 
 DEFINE_CLEANUP_FUNC(Manager, manager_free);

@@ -1,4 +1,4 @@
-/* IoT Hub property bags: the "k=v&k2=v2" end of a telemetry topic (proto/device-topic.h) */
+/* IoT Hub property bags: the "k=v&k2=v2" end of a telemetry topic (proto/iothub/device-topic.h) */
 #pragma once
 
 #include <stddef.h>

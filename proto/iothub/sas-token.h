@@ -1,4 +1,4 @@
-/* IoT Hub SAS tokens: parsed, verified and minted (the token format: proto/iot-identity.h) */
+/* IoT Hub SAS tokens: parsed, verified and minted (the token format: proto/iothub/iot-identity.h) */
 #pragma once
 
 #include <stdbool.h>

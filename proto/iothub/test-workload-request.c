@@ -1,4 +1,4 @@
-/* Unit tests: the workload API's requests (proto/workload-request.h) */
+/* Unit tests: the workload API's requests (proto/iothub/workload-request.h) */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>

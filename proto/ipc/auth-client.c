@@ -24,7 +24,7 @@ static int call_identity(FrameClient *c, uint16_t type, const char *identity, ui
 
         frame_builder_init(&request, type);
         frame_builder_add_string(&request, WIRE_IDENTITY, identity);
-        /* Every reply type is its request type + 1 (proto/wire.h). */
+        /* Every reply type is its request type + 1 (proto/ipc/wire.h). */
         return call(c, &request, (uint16_t) (type + 1), timeout_usec, ret);
 }
 

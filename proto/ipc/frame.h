@@ -13,7 +13,7 @@
  *
  * Every peer on a socket is untrusted: frame_parse() is the one parser of
  * these bytes (fuzz-frame.c). Parsed fields point into the caller's buffer.
- * Message types and tags live in proto/wire.h.
+ * Message types and tags live in proto/ipc/wire.h.
  */
 #define FRAME_HEADER_SIZE 4u
 #define FRAME_BODY_MAX (1024u * 1024u)

@@ -23,7 +23,7 @@ bool peer_cred_in_group(const PeerCred *p, gid_t gid);
 
 /*
  * What a peer may do, as a bitmask. A request names the rights any one of
- * which lets it through (FrameAccess in proto/server.h).
+ * which lets it through (FrameAccess in proto/ipc/server.h).
  *   PEER_HUB:    the hub's own daemons: root, or the uid this daemon runs as.
  *   PEER_BROKER: the broker's uid (edgehub-run starts mosquitto as its own
  *                user and passes its uid in $EDGEHUB_BROKER_UID): the calls

@@ -122,7 +122,7 @@ static int peer_check_access(Peer *p, const Frame *request, FrameBuilder *reply)
         unsigned needed = s->access(s->userdata, request);
         if (peer_rights(&s->policy, &p->cred) & needed)
                 return 0;
-        /* Every request type is odd and its reply follows it (proto/wire.h). */
+        /* Every request type is odd and its reply follows it (proto/ipc/wire.h). */
         if (request->type == 0 || request->type >= _WIRE_TYPE_MAX || request->type % 2 == 0)
                 return -EBADMSG;
         if (request->type == WIRE_CONTROL_REQUEST)

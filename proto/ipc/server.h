@@ -32,7 +32,7 @@ int frame_server_new(FrameServer **ret, sd_event *e, const char *path, mode_t mo
 FrameServer *frame_server_free(FrameServer *s);
 
 /*
- * Which peers may send a request: the PEER_* rights (proto/peer.h) any one
+ * Which peers may send a request: the PEER_* rights (proto/ipc/peer.h) any one
  * of which lets it through. The server records each peer's SO_PEERCRED when
  * it connects; a request the peer has no right to is answered with the
  * request's reply type (type + 1), status EACCES and WIRE_ERROR

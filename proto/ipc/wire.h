@@ -14,7 +14,7 @@ enum {
         WIRE_KEY_REQUEST,          /* IDENTITY */
         WIRE_KEY_REPLY,            /* STATUS [KEY] [IDENTITY]; ENOENT unknown or removed. IDENTITY instead of KEY:
                                       sign as that identity ({edge}/$edgeHub, on behalf of an X.509 child) */
-        /* The body of an ingest-log record (proto/ingest-log.h); no longer sent over a socket */
+        /* The body of an ingest-log record (proto/store/ingest-log.h); no longer sent over a socket */
         WIRE_STORE_REQUEST,        /* IDENTITY, PROPERTIES, PAYLOAD [OUTPUT] TIME_MS */
         WIRE_STORE_REPLY,          /* unused: keeps the numbers of the types after it */
         /* broker-plugin -> hub-store: a device connected or went away */

@@ -20,7 +20,7 @@
  *
  *   u32 body length | u32 CRC-32 (zlib) of the body | body
  *
- * The body is a proto/frame.h body of type WIRE_STORE_REQUEST with
+ * The body is a proto/ipc/frame.h body of type WIRE_STORE_REQUEST with
  * WIRE_IDENTITY, WIRE_PROPERTIES, WIRE_PAYLOAD, [WIRE_OUTPUT], WIRE_TIME_MS.
  * Each record is written with one write(), so a record is either complete
  * and acknowledged, or the torn tail of a segment its writer left.
