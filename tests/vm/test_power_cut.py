@@ -29,7 +29,8 @@ MIN_ACKED = 20  # per cut, before the power goes
 # Each payload is "{tag}-{seq} " and padding to this size: a cut's backlog passes the 1 MiB
 # above which hub-store imports the ingest log without RocksDB's WAL (STORE_UNLOGGED_MIN_BYTES),
 # so the cuts also land while records are only in the ingest log and an unflushed memtable.
-PAYLOAD_BYTES = 3072
+# sync: always acknowledges fewer messages in the same time (an fdatasync each).
+PAYLOAD_BYTES = {"always": 8192, "periodic": 3072}
 
 
 class Publisher:
@@ -39,9 +40,10 @@ class Publisher:
     of ours is held around publish() (that deadlocked), and a PUBACK may be seen before publish()
     has returned its mid; both sides write their own dict and acked() joins them."""
 
-    def __init__(self, guest, device_id, key, tag):
+    def __init__(self, guest, device_id, key, tag, payload_bytes):
         self.device = Device(Gateway(guest), device_id, key)
         self.tag = tag
+        self.payload_bytes = payload_bytes
         self.seq_of = {}  # mid -> sequence number (publisher thread)
         self.acked_at = {}  # mid -> time of the PUBACK (paho's thread)
         self.sent = 0
@@ -71,7 +73,7 @@ class Publisher:
                 continue
             seq = self.sent
             head = f"{self.tag}-{seq} "
-            info = self.device.client.publish(self.device.topic(), head.ljust(PAYLOAD_BYTES, "x"), qos=1)
+            info = self.device.client.publish(self.device.topic(), head.ljust(self.payload_bytes, "x"), qos=1)
             if info.rc != 0:
                 return
             self.seq_of[info.mid] = seq
@@ -91,9 +93,9 @@ class Publisher:
         assert not self.thread.is_alive() and not stopper.is_alive(), "the publisher did not stop"
 
 
-def connect_publisher(guest, device_id, key, tag):
+def connect_publisher(guest, device_id, key, tag, payload_bytes):
     def attempt():
-        p = Publisher(guest, device_id, key, tag)
+        p = Publisher(guest, device_id, key, tag, payload_bytes)
         if p.connect():
             return p
         p.device.close()
@@ -136,7 +138,7 @@ def cut_policy(guest, sim, edge_key, policy):
         tag = f"{policy}-{cut}"
         sim.cut()
         began = time.monotonic()
-        pub = connect_publisher(guest, device_id, key, tag)
+        pub = connect_publisher(guest, device_id, key, tag, PAYLOAD_BYTES[policy])
         connected = time.monotonic()
         pub.start()
         # Long enough that some acknowledged messages are older than the sync window.
@@ -174,7 +176,7 @@ def cut_policy(guest, sim, edge_key, policy):
         last_window = [seq for seq, t in acked if t >= killed_at - SYNC_INTERVAL - SYNC_SLACK]
         rows.append((cut, len(acked), len(lost), len(last_window), drained - killed_at, opened))
         print(f"power cut {cut:2d} sync={policy:8s}: {len(acked):4d} acknowledged "
-              f"({len(acked) * PAYLOAD_BYTES / 1048576:.1f} MiB), {len(got):4d} arrived, "
+              f"({len(acked) * PAYLOAD_BYTES[policy] / 1048576:.1f} MiB), {len(got):4d} arrived, "
               f"{len(lost):3d} lost (acknowledged in the last {SYNC_INTERVAL + SYNC_SLACK:.1f}s: "
               f"{len(last_window)}); connect {connected - began:.0f}s, publish {killed_at - connected:.0f}s, "
               f"boot {booted - killed_at:.0f}s, units {units - booted:.0f}s, drain {drained - units:.0f}s",
