@@ -862,11 +862,7 @@ def main():
     try:
         pki = Pki(os.path.join(work, "pki"))
         sim = Simulator(work, pki).start()
-        sim.add_edge()
-        ids = sim.call("GET", "/identities")
-        ids = ids["identities"] if isinstance(ids, dict) else ids
-        edge_key = next(i["primaryKey"] for i in ids if i.get("deviceId") == harness.EDGE_ID
-                        and i.get("moduleId") == "$edgeHub")
+        edge_key = sim.add_edge()
         if args.only == "route":
             log("(e) route only")
             result["route"] = stage_route(args, work, pki, sim, edge_key)

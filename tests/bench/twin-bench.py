@@ -122,9 +122,7 @@ def main():
     try:
         pki = Pki(os.path.join(work, "pki"))
         sim = Simulator(work, pki).start()
-        sim.add_edge()
-        ids = sim.call("GET", "/identities")["identities"]
-        key = next(i["primaryKey"] for i in ids if i.get("deviceId") == harness.EDGE_ID and i.get("moduleId") == "$edgeHub")
+        key = sim.add_edge()
         names = [f"bench-{i:04d}" for i in range(args.devices)]
         keys = {n: sim.add_child(n)["primaryKey"] for n in names}
         probe_key = sim.add_child("bench-probe")["primaryKey"]

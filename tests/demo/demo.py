@@ -131,11 +131,7 @@ def main():
     sim = Simulator(DEMO_DIR, pki).start()
     hub = device = None
     try:
-        sim.add_edge()
-        ids = sim.call("GET", "/identities")
-        ids = ids["identities"] if isinstance(ids, dict) else ids
-        edgehub_key = next(i["primaryKey"] for i in ids
-                           if i.get("deviceId") == EDGE_ID and i.get("moduleId") == "$edgeHub")
+        edgehub_key = sim.add_edge()
         thermostat = sim.add_child("thermostat-1")
         sim.add_child("pump-7")
         for m in ("sample", "sink"):

@@ -32,13 +32,7 @@ def sim(workdir, pki):
 @pytest.fixture
 def edge(sim):
     """The edge device in the simulator's registry; returns its $edgeHub key."""
-    sim.add_edge()
-    ids = sim.call("GET", "/identities")
-    ids = ids["identities"] if isinstance(ids, dict) else ids
-    for i in ids:
-        if i.get("deviceId") == "edge-1" and i.get("moduleId") == "$edgeHub":
-            return i["primaryKey"]
-    raise AssertionError("simulator did not create edge-1/$edgeHub")
+    return sim.add_edge()
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -253,7 +253,14 @@ class Simulator:
         return self.call("POST", "/identities", body)
 
     def add_edge(self):
-        return self.add_identity(EDGE_ID, iotEdge=True)
+        """The edge device (iotEdge, with its system modules); returns its $edgeHub module's key."""
+        self.add_identity(EDGE_ID, iotEdge=True)
+        ids = self.call("GET", "/identities")
+        ids = ids["identities"] if isinstance(ids, dict) else ids
+        for i in ids:
+            if i.get("deviceId") == EDGE_ID and i.get("moduleId") == "$edgeHub":
+                return i["primaryKey"]
+        raise AssertionError(f"the simulator did not create {EDGE_ID}/$edgeHub")
 
     def add_child(self, device_id, **kw):
         return self.add_identity(device_id, parent=EDGE_ID, **kw)

@@ -64,10 +64,7 @@ def configure(sim, pki, edgehub_key):
 
 
 def edge_key(sim):
-    sim.add_edge()
-    ids = sim.call("GET", "/identities")
-    ids = ids["identities"] if isinstance(ids, dict) else ids
-    return next(i["primaryKey"] for i in ids if i.get("deviceId") == EDGE_ID and i.get("moduleId") == "$edgeHub")
+    return sim.add_edge()
 
 
 def main():

@@ -53,17 +53,9 @@ def sim(workdir):
     s.stop()
 
 
-def add_edge(sim):
-    """The edge device in the simulator's registry; returns its $edgeHub key."""
-    sim.add_edge()
-    ids = sim.call("GET", "/identities")
-    ids = ids["identities"] if isinstance(ids, dict) else ids
-    return next(i["primaryKey"] for i in ids if i.get("deviceId") == EDGE_ID and i.get("moduleId") == "$edgeHub")
-
-
 @pytest.fixture(scope="session")
 def edge_key(sim):
-    return add_edge(sim)
+    return sim.add_edge()
 
 
 def configure(guest, sim, edge_key, **storage):
@@ -129,7 +121,7 @@ def second_guest(guest, workdir, pristine_image):
     s = Simulator(folder, Pki(os.path.join(folder, "pki"), extra_names=[f"IP:{SIM_ADDRESS}"])).start()
     g = None
     try:
-        key = add_edge(s)
+        key = s.add_edge()
         g = Guest(pristine_image, folder, s.mqtt_port, s.https_port)
         g.accel = guest.accel  # what the first guest's boot found out about KVM
         g.start()
