@@ -30,6 +30,11 @@ Stages, all against real processes on this machine:
       one subscriber, QoS 1, TLS): one-way latency p50/p90/p99 at --route-rate msgs/s, and the
       throughput of the one route (as fast as --route-window allows); hub/bare ratios.
       `--only route` runs this stage alone.
+  (h) `--only shim`: what edgehub-tls-shim.so (the optional client certificate on the
+      device port, for X.509 children) costs a SAS device: the same hub configuration
+      with the shim and without it (runner.plugin names a copy of the plugin with no
+      shim beside it), uplink cut, --repeat ingest runs of each, alternately, with
+      every device's TLS handshake timed (loadgen's connect_seconds)
 """
 import argparse
 import json
@@ -526,6 +531,60 @@ def stage_idle(args, work, pki, sim, edge_key, have):
     return {"children": args.idle_children, "processes": processes, "total": total, "bare": bare_mem}
 
 
+# ---------------------------------------------------------------- (h) the TLS shim
+
+def stage_shim(args, work, pki, sim, edge_key, ids_file):
+    """The SAS ingest path with the shim (as installed) and without it, one hub at a time."""
+    bare_plugin = os.path.join(work, "plugin-without-shim")
+    os.makedirs(bare_plugin, exist_ok=True)
+    os.chmod(bare_plugin, 0o755)
+    shutil.copy(os.path.join(args.build, "broker-plugin", "edgehub-plugin.so"), bare_plugin)
+    hubs = {}
+    for kind in ("with_shim", "without_shim"):
+        h = Hub(os.path.join(work, f"hub-{kind}"), pki, sim, edge_key, max_bytes=args.max_bytes, sync=args.sync)
+        if kind == "without_shim":
+            with open(h.config_path, "a") as f:
+                f.write(f"runner:\n  plugin: {os.path.join(bare_plugin, 'edgehub-plugin.so')}\n")
+        hubs[kind] = h
+        # Once with the uplink up: the scope it then authenticates the devices from, offline.
+        h.start()
+        try:
+            wait_until(lambda: h.hubctl_json("status")["auth_cache"]["synced"], 60, what=f"{kind}: scope sync")
+        finally:
+            h.stop()
+    runs = {k: [] for k in hubs}
+    sim.cut()
+    for r in range(args.repeat):
+        for kind, h in hubs.items():
+            log(f"(h) ingest, uplink cut, {kind.replace('_', ' ')}: {args.devices} x {args.ingest_messages} "
+                f"(run {r + 1}/{args.repeat})")
+            h.start()
+            try:
+                shim = "edgehub-tls-shim.so" in open(f"/proc/{h.child_pid('mosquitto')}/maps").read()
+                if shim != (kind == "with_shim"):
+                    raise RuntimeError(f"{kind}: the broker has the shim mapped: {shim}")
+                wait_until(lambda: h.hubctl("status", check=False).returncode == 0, 20, what="hubctl status")
+                runs[kind].append(stage_ingest_hub(args, h, sim, pki, args.loadgen, ids_file, hub_pids(h), kind))
+            finally:
+                h.stop()
+    sim.restore()
+    out = {k: median_run(v) for k, v in runs.items()}
+    for k, v in runs.items():
+        out[k]["runs_connect_seconds"] = [round(f["connect_seconds"], 3) for f in v]
+    w, wo = out["with_shim"]["msgs_per_s"], out["without_shim"]["msgs_per_s"]
+    out["ratio"] = round(w / wo, 3) if wo else None
+    return out
+
+
+def print_shim_table(s):
+    print(f"\n(h) SAS ingest with the TLS shim vs without, uplink cut, median of {len(s['with_shim']['runs_msgs_per_s'])}")
+    for k in ("with_shim", "without_shim"):
+        v = s[k]
+        print(f"  {k.replace('_', ' '):13} {fmt_rate(v['msgs_per_s']):>12}  runs {v['runs_msgs_per_s']}  "
+              f"connect of all devices (s) {v['runs_connect_seconds']}")
+    print(f"  with / without: {s['ratio']}x")
+
+
 # ---------------------------------------------------------------- (e) route
 
 ROUTE = 'FROM /messages/modules/modA/outputs/out1 INTO BrokeredEndpoint("/modules/modB/inputs/in1")'
@@ -816,7 +875,7 @@ def parse_args():
     p.add_argument("--perf", metavar="DIR",
                    help="perf record -g mosquitto and hub-store during the first hub ingest runs, and hub-store "
                         "during the drain, into DIR (perf figures are slower than without)")
-    p.add_argument("--only", choices=("route", "idle"), help="run only this stage")
+    p.add_argument("--only", choices=("route", "idle", "shim"), help="run only this stage")
     p.add_argument("--skip-route", action="store_true", help="no route stage (e)")
     p.add_argument("--routelat", help="edgehub-routelat binary (default BUILD/tests/bench/edgehub-routelat)")
     p.add_argument("--route-rate", type=int, default=1000, help="route latency run: msgs/s (1000)")
@@ -882,6 +941,13 @@ def main():
             f.write("# id,key for edgehub-loadgen\n")
             for i in range(n_ids):
                 f.write(f"bench-{i},{sim.add_child(f'bench-{i}')['primaryKey']}\n")
+        if args.only == "shim":
+            log("(h) the TLS shim's cost only")
+            result["shim"] = stage_shim(args, work, pki, sim, edge_key, ids_file)
+            result["wall_seconds"] = round(time.monotonic() - t_begin, 1)
+            print_shim_table(result["shim"])
+            print(json.dumps(result, separators=(",", ":")), flush=True)
+            return
 
         hub = Hub(os.path.join(work, "hub"), pki, sim, edge_key, max_bytes=args.max_bytes, sync=args.sync)
         hub.start()
