@@ -60,13 +60,9 @@ static json_t *control_deployment(void *userdata, const Frame *request, const ch
         return deployment_json(m);
 }
 
-static const WireControlCommand control_commands[] = {
-        { "modules", control_modules },
-        { "deployment", control_deployment },
-};
-
 /* deploy: the argument is the manifest's text, checked and applied as a twin's would be. */
-static void control_deploy(Manager *m, const char *argument, FrameBuilder *reply) {
+static void control_deploy(void *userdata, const char *argument, FrameBuilder *reply) {
+        Manager *m = userdata;
         _cleanup_free_ char *error = NULL;
 
         if (!argument) {
@@ -83,17 +79,11 @@ static void control_deploy(Manager *m, const char *argument, FrameBuilder *reply
         wire_reply_json(reply, result);
 }
 
-static int manager_control(Manager *m, const Frame *request, const char *command, const char *argument,
-                           FrameBuilder *reply) {
-        if (strcmp(command, "deploy") == 0) {
-                control_deploy(m, argument, reply);
-                return 0;
-        }
-        if (wire_control_dispatch(control_commands, ELEMENTSOF(control_commands), m, request, command, argument, reply))
-                return 0;
-        wire_reply_init(reply, WIRE_CONTROL_REPLY, EINVAL, "unknown command; known: modules, deployment, deploy");
-        return 0;
-}
+static const WireControlCommand control_commands[] = {
+        { "modules", control_modules },
+        { "deployment", control_deployment },
+        { "deploy", .serve = control_deploy },
+};
 
 unsigned manager_request_access(void *userdata, const Frame *request) {
         static const char *const admin[] = { "deploy", NULL };
@@ -101,11 +91,5 @@ unsigned manager_request_access(void *userdata, const Frame *request) {
 }
 
 int manager_handle_request(void *userdata, const Frame *request, FrameBuilder *reply) {
-        _cleanup_free_ char *command = NULL, *argument = NULL;
-        int r;
-
-        r = wire_control_request_parse(request, &command, &argument, reply);
-        if (r != 0)
-                return r < 0 ? r : 0;
-        return manager_control(userdata, request, command, argument, reply);
+        return wire_control_serve(control_commands, ELEMENTSOF(control_commands), userdata, request, reply);
 }

@@ -397,12 +397,17 @@ int wire_control_request_parse(const Frame *request, char **ret_command, char **
         return 0;
 }
 
-bool wire_control_dispatch(const WireControlCommand *table, size_t n, void *userdata, const Frame *request,
-                           const char *command, const char *argument, FrameBuilder *reply) {
+/* Runs the command of table named command and sets *reply from it; false (reply untouched) when none is. */
+static bool wire_control_dispatch(const WireControlCommand *table, size_t n, void *userdata, const Frame *request,
+                                  const char *command, const char *argument, FrameBuilder *reply) {
         for (size_t i = 0; i < n; i++) {
                 const char *error = NULL;
                 if (strcmp(table[i].name, command) != 0)
                         continue;
+                if (table[i].serve) {
+                        table[i].serve(userdata, argument, reply);
+                        return true;
+                }
                 json_auto_t *result = table[i].run(userdata, request, argument, &error);
                 if (!result && error)
                         wire_reply_init(reply, WIRE_CONTROL_REPLY, table[i].error_status ?: ENOENT, error);

@@ -78,10 +78,9 @@ typedef struct WireControlCommand {
         const char *name;
         json_t *(*run)(void *userdata, const Frame *request, const char *argument, const char **ret_error);
         int error_status;
+        /* Instead of run, for a command whose refusal names what was wrong: it writes the whole reply. */
+        void (*serve)(void *userdata, const char *argument, FrameBuilder *reply);
 } WireControlCommand;
-/* Runs the command of table named command and sets *reply from it; false (reply untouched) when none is. */
-bool wire_control_dispatch(const WireControlCommand *table, size_t n, void *userdata, const Frame *request,
-                           const char *command, const char *argument, FrameBuilder *reply);
 /*
  * A daemon's whole control request, for daemons whose commands are all in
  * table: parsed (wire_control_request_parse), dispatched, or answered
