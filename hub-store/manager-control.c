@@ -8,7 +8,8 @@
 
 /* Every command is O(identities), never O(messages): hubctl and benchmarks poll them. */
 
-static int control_status(Manager *m, json_t **ret) {
+static json_t *control_status(void *userdata, const Frame *request, const char *argument, const char **ret_error) {
+        Manager *m = userdata;
         unsigned connected = 0;
 
         for (size_t i = 0; i < key_map_size(&m->devices); i++) {
@@ -34,16 +35,15 @@ static int control_status(Manager *m, json_t **ret) {
                               "ttl_sec", (json_int_t) m->ttl_sec,
                               "dir", store_dir(m->store));
         if (!j)
-                return -ENOMEM;
+                return NULL;
         /* Only while there is something to say: a move waiting (for a start), or why the last one failed. */
         json_t *store = json_object_get(j, "store");
         if ((m->location.wanted && json_object_set_new(store, "moving_to", json_string(m->location.wanted)) < 0) ||
             (m->storage_error && json_object_set_new(store, "move_error", json_string(m->storage_error)) < 0)) {
                 json_decref(j);
-                return -ENOMEM;
+                return NULL;
         }
-        *ret = j;
-        return 0;
+        return j;
 }
 
 typedef struct QueueTotals {
@@ -72,7 +72,8 @@ static int queue_totals_append(json_t *array, const QueueTotals *q, uint64_t now
         return 0;
 }
 
-static int control_queues(Manager *m, json_t **ret) {
+static json_t *control_queues(void *userdata, const Frame *request, const char *argument, const char **ret_error) {
+        Manager *m = userdata;
         json_auto_t *queues = json_array();
         uint64_t now = realtime_msec();
         QueueTotals q = { .endpoint = STORE_ENDPOINT_UPSTREAM };
@@ -80,14 +81,14 @@ static int control_queues(Manager *m, json_t **ret) {
         int r;
 
         if (!queues)
-                return -ENOMEM;
+                return NULL;
         /* Streams sort by endpoint, then priority: one queue's streams are adjacent. */
         for (size_t i = 0; i < store_n_streams(m->store); i++) {
                 StoreStream *st = store_stream_at(m->store, i);
                 if (have && (strcmp(q.endpoint, st->endpoint) != 0 || q.priority != st->priority)) {
                         r = queue_totals_append(queues, &q, now);
                         if (r < 0)
-                                return r;
+                                return NULL;
                         have = false;
                 }
                 if (!have) {
@@ -110,34 +111,34 @@ static int control_queues(Manager *m, json_t **ret) {
         if (have) {
                 r = queue_totals_append(queues, &q, now);
                 if (r < 0)
-                        return r;
+                        return NULL;
         }
         /* The upstream queue is always listed, empty or not. */
         if (!upstream_seen) {
                 q = (QueueTotals) { .endpoint = STORE_ENDPOINT_UPSTREAM };
                 r = queue_totals_append(queues, &q, now);
                 if (r < 0)
-                        return r;
+                        return NULL;
         }
 
         json_t *j = json_pack("{s:O}", "queues", queues);
         if (!j)
-                return -ENOMEM;
-        *ret = j;
-        return 0;
+                return NULL;
+        return j;
 }
 
-static int control_routes(Manager *m, json_t **ret) {
+static json_t *control_routes(void *userdata, const Frame *request, const char *argument, const char **ret_error) {
+        Manager *m = userdata;
         json_auto_t *routes = json_array();
 
         if (!routes)
-                return -ENOMEM;
+                return NULL;
         for (size_t i = 0; i < m->routes->n; i++) {
                 const RouteTableEntry *e = &m->routes->entries[i];
                 _cleanup_free_ char *sink = NULL;
 
                 if (route_sink_to_string(&e->route->sink, &sink) < 0)
-                        return -ENOMEM;
+                        return NULL;
                 json_t *j = json_pack("{s:s, s:s, s:s, s:i, s:I, s:I}",
                                       "name", e->name,
                                       "route", e->route->text,
@@ -146,7 +147,7 @@ static int control_routes(Manager *m, json_t **ret) {
                                       "time_to_live_sec", (json_int_t) e->time_to_live_secs,
                                       "matched", (json_int_t) (m->route_matched ? m->route_matched[i] : 0));
                 if (!j || json_array_append_new(routes, j) < 0)
-                        return -ENOMEM;
+                        return NULL;
         }
         json_t *j = json_pack("{s:s, s:I, s:I, s:O}",
                               "source", m->routes_source,
@@ -154,16 +155,16 @@ static int control_routes(Manager *m, json_t **ret) {
                               "dropped_no_route", (json_int_t) m->dropped_no_route,
                               "routes", routes);
         if (!j)
-                return -ENOMEM;
-        *ret = j;
-        return 0;
+                return NULL;
+        return j;
 }
 
-static int control_devices(Manager *m, json_t **ret) {
+static json_t *control_devices(void *userdata, const Frame *request, const char *argument, const char **ret_error) {
+        Manager *m = userdata;
         json_auto_t *devices = json_array();
 
         if (!devices)
-                return -ENOMEM;
+                return NULL;
         for (size_t i = 0; i < key_map_size(&m->devices); i++) {
                 const Device *d = key_map_value_at(&m->devices, i);
                 json_t *j = json_pack("{s:s, s:b, s:s, s:I, s:I}",
@@ -173,28 +174,21 @@ static int control_devices(Manager *m, json_t **ret) {
                                       "queued", (json_int_t) device_queued(d),
                                       "delivered", (json_int_t) device_delivered(d));
                 if (!j || json_array_append_new(devices, j) < 0)
-                        return -ENOMEM;
+                        return NULL;
         }
         json_t *j = json_pack("{s:O}", "devices", devices);
         if (!j)
-                return -ENOMEM;
-        *ret = j;
-        return 0;
+                return NULL;
+        return j;
 }
 
-static const struct {
-        const char *name;
-        int (*run)(Manager *m, json_t **ret);
-} control_table[] = {
+static const WireControlCommand control_commands[] = {
         { "status", control_status },
         { "queues", control_queues },
         { "devices", control_devices },
         { "routes", control_routes },
 };
 
-int manager_control(Manager *m, const char *command, json_t **ret) {
-        for (size_t i = 0; i < ELEMENTSOF(control_table); i++)
-                if (strcmp(control_table[i].name, command) == 0)
-                        return control_table[i].run(m, ret);
-        return -EINVAL;
+int manager_control(Manager *m, const Frame *request, FrameBuilder *reply) {
+        return wire_control_serve(control_commands, ELEMENTSOF(control_commands), m, request, reply);
 }

@@ -171,7 +171,7 @@ void manager_routes_free(Manager *m);
 int manager_route_message(Manager *m, const StoreMessage *msg, StoreOrigin origin);
 void manager_reply_config_apply(Manager *m, const Frame *req, FrameBuilder *reply);
 
-/* manager-control.c: a control command's JSON reply. -EINVAL unknown command. */
-int manager_control(Manager *m, const char *command, json_t **ret);
+/* manager-control.c: answers a WIRE_CONTROL_REQUEST (wire_control_serve). */
+int manager_control(Manager *m, const Frame *request, FrameBuilder *reply);
 
 DEFINE_CLEANUP_FUNC(Manager, manager_free);
