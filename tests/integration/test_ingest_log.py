@@ -249,3 +249,15 @@ def test_kill_9_before_the_flush_of_records_that_skipped_the_wal(sim, make_hub):
     hub.wait_drained(60)
     got = [p.split("-")[1] for p in telemetry_payloads(sim, "ing-unlogged")]
     assert got == [str(i) for i in range(n)], "lost, reordered or duplicated after the crash"
+
+
+def test_hub_store_does_not_start_without_its_room_file(tmp_path):
+    # The room file is the plugin's only back-pressure: without it reject_new would have no budget.
+    from edgehub_harness import BUILD
+    from test_config import GOOD, KEY, run
+    cfg = tmp_path / "edgehub.yaml"
+    cfg.write_text(GOOD.format(key=KEY, dir=tmp_path, max_bytes="10MiB"))
+    os.makedirs(tmp_path / "run" / "ingest-room")  # in the way: it cannot be created
+    p = run(os.path.join(BUILD, "hub-store", "edgehub-hub-store"), str(cfg))
+    assert p.returncode != 0, "hub-store started without a room file"
+    assert f"Failed to create '{tmp_path}/run/ingest-room'" in p.stderr, p.stderr
