@@ -261,11 +261,11 @@ static void importer_log_full(Importer *im) {
         uint64_t bytes = store_bytes(s), max = store_max_bytes(s);
         if (!im->full && bytes * 100u >= max * IMPORTER_FULL_PERCENT) {
                 im->full = true;
-                log_warning("Message store nearly full (%" PRIu64 " of %" PRIu64 " bytes), refusing new messages",
+                log_warning("Message store nearly full (%" PRIu64 " of %" PRIu64 " bytes), refusing what does not fit",
                             bytes, max);
         } else if (im->full && bytes * 100u < max * IMPORTER_NOT_FULL_PERCENT) {
                 im->full = false;
-                log_notice("Message store below %u%% again, accepting messages", IMPORTER_NOT_FULL_PERCENT);
+                log_notice("Message store below %u%% again", IMPORTER_NOT_FULL_PERCENT);
         }
 }
 
