@@ -34,11 +34,6 @@ int ingest_append_init(IngestAppend *a, const char *storage_dir, const char *run
                 ingest_append_deinit(a);
                 return r;
         }
-        if (asprintf(&a->full_path, "%s/store-full", runtime_dir) < 0) {
-                a->full_path = NULL;
-                ingest_append_deinit(a);
-                return -ENOMEM;
-        }
         if (asprintf(&a->room_path, "%s/" INGEST_ROOM_FILE, runtime_dir) < 0) {
                 a->room_path = NULL;
                 ingest_append_deinit(a);
@@ -51,25 +46,8 @@ void ingest_append_deinit(IngestAppend *a) {
         ingest_writer_free(a->writer);
         ingest_room_unmap(a->room);
         free(a->room_path);
-        free(a->full_path);
         free(a->dir);
         *a = INGEST_APPEND_NULL;
-}
-
-/* hub-store's importer keeps the flag file; a stat() per message would cost what the log saves. */
-static bool ingest_store_full(IngestAppend *a) {
-        struct stat st;
-        uint64_t now = now_usec();
-
-        if (a->full_checked_usec != 0 && now - a->full_checked_usec < INGEST_FULL_CHECK_USEC)
-                return a->full;
-        a->full_checked_usec = now;
-        bool full = stat(a->full_path, &st) >= 0;
-        if (full != a->full)
-                log_notice("Message store %s",
-                           full ? "full, refusing telemetry" : "has room again, accepting telemetry");
-        a->full = full;
-        return a->full;
 }
 
 /* Invariant 4: never a crash or corruption on a full disk; and the importer keeps room to work. */
@@ -109,7 +87,7 @@ static bool ingest_room_refuses(IngestAppend *a, size_t need) {
                 if (a->room_tried_usec != 0 && now - a->room_tried_usec < INGEST_FULL_CHECK_USEC)
                         return false;
                 a->room_tried_usec = now;
-                /* hub-store has not measured yet: only the flag file applies. */
+                /* hub-store has not measured yet (never started here): nothing to hold against. */
                 if (ingest_room_open(a->room_path, &a->room) < 0) {
                         a->room = NULL;
                         return false;
@@ -148,7 +126,7 @@ int ingest_append(IngestAppend *a, const char *identity, const char *properties,
 
         /* Invariant 4 under reject_new: no PUBACK for what would not fit the store's budget. */
         size_t n = ingest_record_size(identity, properties, len, output);
-        if (a->reject_when_full && (ingest_store_full(a) || ingest_room_refuses(a, n)))
+        if (a->reject_when_full && ingest_room_refuses(a, n))
                 return -ENOBUFS;
         if (ingest_disk_low(a, len))
                 return -ENOSPC;

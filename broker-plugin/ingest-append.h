@@ -7,7 +7,7 @@
 
 #include "proto/store/ingest-log.h"
 
-/* How often the store-full flag file and the free disk space are looked at, at most. */
+/* How often the free disk space, and a room file that is not there yet, are looked at, at most. */
 #define INGEST_FULL_CHECK_USEC (100u * 1000u)
 /*
  * Refuse telemetry when the file system has less free space than this: the
@@ -30,11 +30,8 @@ typedef struct IngestAppend {
                 uint64_t start;  /* total when its first record was appended */
         } segments[INGEST_APPEND_SEGMENTS];
         unsigned next_segment;   /* ring index */
-        char *full_path;        /* {runtime_dir}/store-full, created by hub-store's importer */
         bool reject_when_full;  /* overflow: reject_new */
         bool sync_always;       /* sync: always */
-        bool full;              /* the cached answer */
-        uint64_t full_checked_usec;
         bool disk_low;          /* the cached answer */
         uint64_t disk_checked_usec;
         uint64_t written_since_check;
@@ -50,8 +47,8 @@ void ingest_append_deinit(IngestAppend *a);
 
 /*
  * Appends one message. 0: it is in the ingest log and may be acknowledged;
- * -ENOBUFS the store is full (reject_new: the flag file, or the message
- * does not fit the room hub-store published); -ENOSPC the disk is (nearly)
+ * -ENOBUFS the store is full (reject_new: the message does not fit the
+ * room hub-store published); -ENOSPC the disk is (nearly)
  * full; other -errno: not written.
  */
 int ingest_append(IngestAppend *a, const char *identity, const char *properties, const void *payload, size_t len,

@@ -1,4 +1,4 @@
-/* Unit tests: the plugin's ingest-log append and its store-full check */
+/* Unit tests: the plugin's ingest-log append and its room check (reject_new) */
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -25,12 +25,13 @@ static void path(char *buf, size_t n, const char *rel) {
 
 static void test_append_and_full(void **state) {
         IngestAppend a = INGEST_APPEND_NULL;
-        char ingest[256], full[256], cmd[512];
+        char ingest[256], cmd[512], room_path[256];
+        IngestRoom *room;
 
         log_set_max_level(LOG_ERR);
         assert_non_null(mkdtemp(root));
         path(ingest, sizeof(ingest), "ingest");
-        path(full, sizeof(full), "store-full");
+        path(room_path, sizeof(room_path), INGEST_ROOM_FILE);
 
         /* Without the storage folder the plugin refuses to start; the ingest folder it makes itself. */
         snprintf(cmd, sizeof(cmd), "%s/missing", root);
@@ -42,23 +43,25 @@ static void test_append_and_full(void **state) {
 
         assert_int_equal(ingest_append(&a, "dev", "a=1", "x", 1, NULL), 0);
 
-        /* hub-store's flag refuses new messages, seen at the next check (cached up to 100 ms). */
-        int fd = open(full, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-        assert_true(fd >= 0);
-        close(fd);
+        /*
+         * hub-store's room says the store is full (no room after a position
+         * that is not ours), seen once the file is looked for again (every
+         * 100 ms until it exists); then it says drop_oldest-like "anything".
+         */
+        assert_int_equal(ingest_room_create(room_path, &room), 0);
+        ingest_room_publish(room, "", 0, 0);
         usleep(INGEST_FULL_CHECK_USEC + 10000);
         assert_int_equal(ingest_append(&a, "dev", "", "y", 1, NULL), -ENOBUFS);
-        assert_int_equal(unlink(full), 0);
-        usleep(INGEST_FULL_CHECK_USEC + 10000);
+        ingest_room_publish(room, "", 0, UINT64_MAX);
         assert_int_equal(ingest_append(&a, "dev", "", "z", 1, NULL), 0);
         ingest_append_deinit(&a);
+        (void) munmap(room, sizeof(*room));
+        assert_int_equal(unlink(room_path), 0);
 
         /*
          * hub-store's room: 2 records of this size fit after its import
          * position; what we wrote after that position counts against it.
          */
-        char room_path[256];
-        IngestRoom *room;
         size_t n = ingest_record_size("dev", "", 1, NULL);
         uint64_t size;
         path(room_path, sizeof(room_path), INGEST_ROOM_FILE);
@@ -82,14 +85,13 @@ static void test_append_and_full(void **state) {
         ingest_room_publish(room, "00000000000000000001-1.log", 0, 5 * n);
         assert_int_equal(ingest_append(&a, "dev", "", "e", 1, NULL), 0);
         ingest_append_deinit(&a);
-        (void) munmap(room, sizeof(*room));
 
-        /* drop_oldest ignores the flag and the room. */
-        fd = open(full, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-        close(fd);
+        /* drop_oldest ignores the room, even one that says full. */
+        ingest_room_publish(room, "", 0, 0);
         assert_int_equal(ingest_append_init(&a, root, root, false, false), 0);
         assert_int_equal(ingest_append(&a, "dev", "", "w", 1, NULL), 0);
         ingest_append_deinit(&a);
+        (void) munmap(room, sizeof(*room));
 
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
         assert_int_equal(system(cmd), 0);

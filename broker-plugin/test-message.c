@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <mqtt_protocol.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -180,7 +181,7 @@ static int fixture_setup(void **state) {
         };
         snprintf(path, sizeof(path), "%s/auth-cache.sock", f->dir);
         assert_int_equal(backend_init(&f->plugin.backend, path, 100000, path, 100000), 0);
-        /* reject_new: the store-full flag file refuses telemetry. */
+        /* reject_new: hub-store's room file refuses telemetry. */
         assert_int_equal(fake_ingest_open(&f->plugin.ingest, f->dir, true), 0);
         *state = f;
         return 0;
@@ -218,7 +219,8 @@ static void test_callback_store(void **state) {
         struct mosquitto module = { .id = "d/m", .address = "192.0.2.1", .username = "hub/d/m/?api-version=1" };
         IngestRecord recs[4] = {};
         bool retain = true;
-        char flag[128];
+        char room_path[128];
+        IngestRoom *room;
 
         /* Acknowledged once in the ingest log: hub-store is not even running. */
         assert_int_equal(publish(f, &device, "devices/d/messages/events/a=1", "hello", 1, &retain),
@@ -239,16 +241,17 @@ static void test_callback_store(void **state) {
                 ingest_record_deinit(&recs[i]);
 
         /* Store full (reject_new): no PUBACK, the device resends later; QoS 0 is dropped instead. */
-        snprintf(flag, sizeof(flag), "%s/store-full", f->dir);
-        _cleanup_close_ int fd = open(flag, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-        assert_true(fd >= 0);
-        f->plugin.ingest.full_checked_usec = 0; /* skip the cache's 100 ms */
+        snprintf(room_path, sizeof(room_path), "%s/" INGEST_ROOM_FILE, f->dir);
+        assert_int_equal(ingest_room_create(room_path, &room), 0);
+        ingest_room_publish(room, "", 0, 0); /* no room after a position that is not ours */
+        f->plugin.ingest.room_tried_usec = 0; /* skip the wait of 100 ms for a room file to appear */
         assert_int_equal(publish(f, &device, "devices/d/messages/events/", "x", 1, NULL), MOSQ_ERR_UNKNOWN);
         assert_int_equal(publish(f, &device, "devices/d/messages/events/", "x", 0, NULL), MOSQ_ERR_ACL_DENIED);
         assert_int_equal(publish(f, &device, "devices/d/messages/events/", "x", 2, NULL), MOSQ_ERR_UNKNOWN);
         assert_int_equal(fake_ingest_read(f->dir, recs, ELEMENTSOF(recs)), 2);
         for (size_t i = 0; i < ELEMENTSOF(recs); i++)
                 ingest_record_deinit(&recs[i]);
+        (void) munmap(room, sizeof(*room));
 }
 
 static void test_callback_rejects(void **state) {

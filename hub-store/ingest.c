@@ -48,8 +48,7 @@ typedef struct Segment {
 struct Importer {
         Manager *manager;
         char *dir;
-        char *full_path;               /* {runtime_dir}/store-full */
-        bool full;                     /* the flag file exists */
+        bool full;                     /* reject_new: logged as nearly full */
         sd_event_source *timer;
         sd_event_source *sync_timer;   /* sync: periodic */
         sd_event_source *watch;        /* inotify on the ingest folder: every append wakes the importer */
@@ -253,30 +252,20 @@ static int import_record(Importer *im, const IngestRecord *rec, size_t size) {
         return r < 0 ? r : 0;
 }
 
-/* reject_new: a flag file the plugin stat()s, since it no longer asks us per message. */
-static void importer_update_full(Importer *im) {
+/* reject_new: the room file refuses; this only tells the operator, once per crossing. */
+static void importer_log_full(Importer *im) {
         Store *s = im->manager->store;
 
         if (im->manager->config->overflow != OVERFLOW_REJECT_NEW)
                 return;
         uint64_t bytes = store_bytes(s), max = store_max_bytes(s);
         if (!im->full && bytes * 100u >= max * IMPORTER_FULL_PERCENT) {
-                int fd = open(im->full_path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-                if (fd < 0) {
-                        log_warning_errno(-errno, "Failed to create '%s', ignoring: %m", im->full_path);
-                        return;
-                }
-                safe_close(fd);
                 im->full = true;
-                log_warning("Message store nearly full (%" PRIu64 " of %" PRIu64 " bytes), refusing new messages",
+                log_warning("Message store nearly full (%" PRIu64 " of %" PRIu64 " bytes), refusing what does not fit",
                             bytes, max);
         } else if (im->full && bytes * 100u < max * IMPORTER_NOT_FULL_PERCENT) {
-                if (unlink(im->full_path) < 0 && errno != ENOENT) {
-                        log_warning_errno(-errno, "Failed to remove '%s', ignoring: %m", im->full_path);
-                        return;
-                }
                 im->full = false;
-                log_notice("Message store below %u%% again, accepting messages", IMPORTER_NOT_FULL_PERCENT);
+                log_notice("Message store below %u%% again", IMPORTER_NOT_FULL_PERCENT);
         }
 }
 
@@ -370,13 +359,20 @@ int importer_run(Importer *im) {
         return (int) imported;
 }
 
-/* After each pass: how much more the plugin may append without the store overshooting its budget. */
+/*
+ * After each pass: how much more the plugin may append without the store
+ * overshooting its budget. The room file is the plugin's only view of the
+ * store, so it says so under every policy: drop_oldest makes room for
+ * anything (UINT64_MAX), reject_new only for what fits.
+ */
 static void importer_publish_room(Importer *im) {
         Store *s = im->manager->store;
         uint64_t now = now_usec();
 
-        if (!im->room)
+        if (im->manager->config->overflow != OVERFLOW_REJECT_NEW) {
+                ingest_room_publish(im->room, im->at_name, im->at_offset, UINT64_MAX);
                 return;
+        }
         /* The most of this window and the last: a change of routes or message sizes shows within a second. */
         if (now - im->window_start_usec >= IMPORTER_RATIO_WINDOW_USEC) {
                 if (im->window_q8 > 0)
@@ -402,7 +398,7 @@ static int importer_on_timer(sd_event_source *s, uint64_t usec, void *userdata) 
         Importer *im = userdata;
         int r = importer_run(im);
 
-        importer_update_full(im);
+        importer_log_full(im);
         importer_publish_room(im);
         /*
          * Nothing imported for a while: flush what skipped the WAL, so its
@@ -456,7 +452,6 @@ static int importer_on_sync(sd_event_source *s, uint64_t usec, void *userdata) {
 int importer_new(Manager *m, Importer **ret) {
         _cleanup_(importer_freep) Importer *im = calloc(1, sizeof(*im));
         _cleanup_free_ char *path = NULL;
-        struct stat st;
         int r;
 
         if (!im)
@@ -469,23 +464,19 @@ int importer_new(Manager *m, Importer **ret) {
                 im->dir = NULL;
                 return -ENOMEM;
         }
-        if (asprintf(&im->full_path, "%s/store-full", m->config->runtime_dir) < 0) {
-                im->full_path = NULL;
-                return -ENOMEM;
-        }
         if (mkdir(im->dir, 0700) < 0 && errno != EEXIST)
                 return -errno;
         if (asprintf(&path, "%s/" INGEST_ROOM_FILE, m->config->runtime_dir) < 0)
                 return -ENOMEM;
+        /*
+         * The plugin's only back-pressure under reject_new: without it the
+         * store's budget would not hold, so no start. It is a small file in
+         * the runtime folder, where our sockets go too: if it cannot be made,
+         * neither can they.
+         */
         r = ingest_room_create(path, &im->room);
         if (r < 0)
-                /* The plugin falls back on the store-full flag: only exactness depends on it. */
-                log_warning_errno(r, "Failed to create '%s', reject_new may overshoot the budget a little: %m", path);
-        im->full = stat(im->full_path, &st) >= 0;
-        if (im->full && m->config->overflow != OVERFLOW_REJECT_NEW) {
-                (void) unlink(im->full_path);
-                im->full = false;
-        }
+                return log_error_errno(r, "Failed to create '%s': %m", path);
 
         /* Accuracy 1 µs: sd-event must not defer a due pass to coalesce it with other timers. */
         r = sd_event_add_time_relative(m->event, &im->timer, CLOCK_MONOTONIC, 0, 1u, importer_on_timer, im);
@@ -526,7 +517,6 @@ Importer *importer_free(Importer *im) {
         if (im->room)
                 (void) munmap(im->room, sizeof(*im->room));
         free(im->known);
-        free(im->full_path);
         free(im->dir);
         free(im);
         return NULL;

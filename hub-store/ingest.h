@@ -15,7 +15,7 @@ typedef struct Importer Importer;
 /* The store-bytes-per-log-byte bound before any record was imported, x256, and how long a measure counts. */
 #define IMPORTER_RATIO_INITIAL_Q8 (2u * 256u)
 #define IMPORTER_RATIO_WINDOW_USEC (1000u * 1000u)
-/* reject_new: the plugin refuses new messages from this fill level on, and again below the lower one. */
+/* reject_new: hub-store warns that the store is nearly full from this fill level on, until below the lower one. */
 #define IMPORTER_FULL_PERCENT 95u
 #define IMPORTER_NOT_FULL_PERCENT 90u
 

@@ -4,16 +4,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 
 #include <mosquitto.h>
-#include <openssl/ssl.h>
 
 #include "hub-store/link.h"
 #include "hub-store/upstream-topic.h"
 #include "proto/iothub/iot-identity.h"
 #include "proto/ipc/frame.h"
 #include "proto/runtime/log.h"
+#include "proto/runtime/mosq-event.h"
 #include "proto/util/backoff.h"
 #include "proto/util/cleanup.h"
 
@@ -25,8 +24,6 @@
 #define LINK_UNKNOWN_IDENTITY_RETRY_USEC (60u * 1000000u)
 /* Before the token expires, drain the window and reconnect with a fresh one. */
 #define LINK_RENEW_DRAIN_USEC (10u * 1000000u)
-/* Reads per readiness event; more than a window's worth of acknowledgements. */
-#define LINK_READS_MAX 256
 #define TIMER_ACCURACY_USEC 1000u
 
 typedef enum LinkTimer {
@@ -52,8 +49,7 @@ struct Link {
         bool has_sender[STORE_PRIORITY_MAX + 1];
         Store *store;
 
-        struct mosquitto *mosq;
-        sd_event_source *io_source;
+        MosqEvent *conn;        /* libmosquitto on our loop: one per connection */
         sd_event_source *timer_source;
         sd_event_source *fill_source;
         LinkTimer timer;
@@ -61,8 +57,6 @@ struct Link {
         LinkState state;
         LinkFailure last_failure;
         unsigned attempts;      /* failures since the last CONNACK */
-        bool tcp_connected;
-        bool lost;              /* libmosquitto said the connection is gone */
         int connack;            /* -1 until the CONNACK */
         bool renewing;
         bool renewed;           /* the next CONNACK ends a token renewal */
@@ -158,21 +152,11 @@ static void link_disarm_timer(Link *l) {
         (void) sd_event_source_set_enabled(l->timer_source, SD_EVENT_OFF);
 }
 
-/*
- * Drops the libmosquitto client and everything it had in flight. The io
- * source goes first: the fd number dies with the client and may be reused
- * by the next connect.
- */
+/* Drops the libmosquitto client and everything it had in flight. */
 static void link_teardown(Link *l, bool say_goodbye) {
-        l->io_source = sd_event_source_disable_unref(l->io_source);
-        if (l->mosq) {
-                if (say_goodbye)
-                        (void) mosquitto_disconnect(l->mosq);
-                mosquitto_destroy(l->mosq);
-                l->mosq = NULL;
-        }
-        l->tcp_connected = false;
-        l->lost = false;
+        if (l->conn && say_goodbye)
+                (void) mosquitto_disconnect(mosq_event_client(l->conn));
+        l->conn = mosq_event_free(l->conn);
         l->connack = -1;
         l->renewing = false;
         link_reset_senders(l);
@@ -225,23 +209,6 @@ static const char *link_error(Link *l, int mosq_rc) {
         return mosquitto_strerror(mosq_rc);
 }
 
-static void link_update_events(Link *l) {
-        uint32_t events = EPOLLIN;
-
-        if (!l->io_source || !l->mosq)
-                return;
-        SSL *ssl = mosquitto_ssl_get(l->mosq);
-        if (!l->tcp_connected)
-                events |= EPOLLOUT;  /* the non-blocking connect completes with writability */
-        else if (ssl && !SSL_is_init_finished(ssl)) {
-                /* During the handshake queued packets must wait: only OpenSSL's wishes count. */
-                if (SSL_want_write(ssl))
-                        events |= EPOLLOUT;
-        } else if (mosquitto_want_write(l->mosq))
-                events |= EPOLLOUT;
-        (void) sd_event_source_set_io_events(l->io_source, events);
-}
-
 static void link_schedule_fill(Link *l) {
         if (l->state == LINK_UP && !l->renewing)
                 (void) sd_event_source_set_enabled(l->fill_source, SD_EVENT_ONESHOT);
@@ -261,7 +228,8 @@ static int link_publish(void *userdata, const StoreRecord *r, int *ret_mid) {
         if (rc < 0)
                 return -EBADMSG;
 
-        rc = mosquitto_publish(l->mosq, &mid, topic, (int) r->message.payload_len, r->message.payload, 1, false);
+        rc = mosquitto_publish(mosq_event_client(l->conn), &mid, topic, (int) r->message.payload_len,
+                               r->message.payload, 1, false);
         switch (rc) {
         case MOSQ_ERR_SUCCESS:
                 *ret_mid = mid;
@@ -275,13 +243,13 @@ static int link_publish(void *userdata, const StoreRecord *r, int *ret_mid) {
                 return -ENOMEM;
         default:
                 /* The message may sit in libmosquitto's queue now: only a new client is clean. */
-                l->lost = true;
+                mosq_event_lost(l->conn);
                 return -ECONNRESET;
         }
 }
 
 static void link_fill(Link *l) {
-        if (l->state != LINK_UP || l->renewing || !l->mosq)
+        if (l->state != LINK_UP || l->renewing || !l->conn)
                 return;
         int r = 0, n;
 
@@ -290,7 +258,7 @@ static void link_fill(Link *l) {
          * ones have nothing left to send: a backlog of old low-priority data
          * then delays fresh urgent data by at most one window in flight.
          */
-        for (size_t p = 0; p <= STORE_PRIORITY_MAX && !l->lost; p++) {
+        for (size_t p = 0; p <= STORE_PRIORITY_MAX && !mosq_event_is_lost(l->conn); p++) {
                 Sender *s = &l->senders[p];
                 if (!l->has_sender[p])
                         continue;
@@ -304,7 +272,7 @@ static void link_fill(Link *l) {
                 if (sender_has_more(s))
                         break;
         }
-        if (l->lost) {
+        if (mosq_event_is_lost(l->conn)) {
                 link_fail(l, LINK_FAILURE_NETWORK, "publish failed");
                 return;
         }
@@ -314,7 +282,7 @@ static void link_fill(Link *l) {
         l->read_failing = r < 0 && r != -ENOMEM;
         if (r > 0)
                 log_debug("Link '%s': published %d, %zu in flight", l->identity, r, link_in_flight(l));
-        link_update_events(l);
+        mosq_event_update(l->conn);
 }
 
 /*
@@ -330,7 +298,7 @@ static int link_subscribe(Link *l) {
         int rc;
 
         for (size_t i = 0; filters[i]; i++) {
-                rc = mosquitto_subscribe(l->mosq, NULL, filters[i], 1);
+                rc = mosquitto_subscribe(mosq_event_client(l->conn), NULL, filters[i], 1);
                 if (rc != MOSQ_ERR_SUCCESS)
                         return rc;
         }
@@ -338,7 +306,7 @@ static int link_subscribe(Link *l) {
                 return MOSQ_ERR_SUCCESS;
         if (asprintf(&c2d, "devices/%s/messages/devicebound/#", l->device_id) < 0)
                 return MOSQ_ERR_NOMEM;
-        return mosquitto_subscribe(l->mosq, NULL, c2d, 1);
+        return mosquitto_subscribe(mosq_event_client(l->conn), NULL, c2d, 1);
 }
 
 static void link_on_up(Link *l) {
@@ -371,27 +339,47 @@ static void link_renew(Link *l) {
         l->ops->want_connect(l->userdata, l);
 }
 
-/* Acts on what the callbacks recorded, after libmosquitto has returned. */
-static void link_after_mosquitto(Link *l, int rc) {
+/* The connection is gone (after libmosquitto returned): a refused CONNACK, or the network. */
+static void link_on_lost(void *userdata, int rc, int error) {
+        Link *l = userdata;
+        const char *why;
+
         if (l->connack > 0) {
-                char why[64];
-                (void) snprintf(why, sizeof(why), "CONNACK %d (%s)", l->connack, mosquitto_connack_string(l->connack));
+                char refused[64];
+                (void) snprintf(refused, sizeof(refused), "CONNACK %d (%s)", l->connack,
+                                mosquitto_connack_string(l->connack));
                 /* 3 = server unavailable: a hub that cannot serve is as good as unreachable. */
-                link_fail(l, l->connack == 3 ? LINK_FAILURE_NETWORK : LINK_FAILURE_REFUSED, why);
+                link_fail(l, l->connack == 3 ? LINK_FAILURE_NETWORK : LINK_FAILURE_REFUSED, refused);
                 return;
         }
-        if (rc != MOSQ_ERR_SUCCESS || l->lost) {
-                link_fail(l, LINK_FAILURE_NETWORK, rc != MOSQ_ERR_SUCCESS ? link_error(l, rc) : "connection lost");
-                return;
-        }
+        if (rc == MOSQ_ERR_SUCCESS)
+                why = "connection lost";
+        else if (rc == MOSQ_ERR_CONN_LOST && error < 0)
+                why = strerror(-error); /* the socket's own error, which libmosquitto's TLS handshake hides */
+        else if (rc == MOSQ_ERR_ERRNO && !l->last_error[0])
+                why = strerror(-error);
+        else
+                why = link_error(l, rc);
+        link_fail(l, LINK_FAILURE_NETWORK, why);
+}
+
+/* Acts on what the callbacks recorded, after libmosquitto has returned with the connection up. */
+static void link_on_processed(void *userdata) {
+        Link *l = userdata;
+
         if (l->connack == 0 && l->state == LINK_CONNECTING)
                 link_on_up(l);
         if (l->state == LINK_UP && l->renewing && link_in_flight(l) == 0) {
                 link_renew(l);
                 return;
         }
-        link_update_events(l);
+        mosq_event_update(l->conn);
 }
+
+static const MosqEventOps link_mosq_ops = {
+        .lost = link_on_lost,
+        .processed = link_on_processed,
+};
 
 static void on_connect(struct mosquitto *mosq, void *userdata, int rc) {
         Link *l = userdata;
@@ -400,7 +388,7 @@ static void on_connect(struct mosquitto *mosq, void *userdata, int rc) {
 
 static void on_disconnect(struct mosquitto *mosq, void *userdata, int rc) {
         Link *l = userdata;
-        l->lost = true;
+        mosq_event_lost(l->conn);
 }
 
 static void on_publish(struct mosquitto *mosq, void *userdata, int mid) {
@@ -434,64 +422,6 @@ static void on_log(struct mosquitto *mosq, void *userdata, int level, const char
         if (level & (MOSQ_LOG_ERR | MOSQ_LOG_WARNING))
                 (void) snprintf(l->last_error, sizeof(l->last_error), "%s", line);
         log_debug("libmosquitto '%s': %s", l->identity, line);
-}
-
-/* Reads until the socket is drained; OpenSSL may hold decrypted bytes epoll cannot see. */
-static int link_read(Link *l) {
-        for (int i = 0; i < LINK_READS_MAX; i++) {
-                errno = 0;
-                int rc = mosquitto_loop_read(l->mosq, 1);
-                if (rc != MOSQ_ERR_SUCCESS || l->lost || l->connack > 0)
-                        return rc;
-                SSL *ssl = mosquitto_ssl_get(l->mosq);
-                if (ssl && !SSL_is_init_finished(ssl))
-                        return MOSQ_ERR_SUCCESS;
-                if (ssl && SSL_pending(ssl) > 0)
-                        continue;
-                if (errno == EAGAIN || errno == EWOULDBLOCK)
-                        return MOSQ_ERR_SUCCESS;
-        }
-        return MOSQ_ERR_SUCCESS;
-}
-
-static int socket_error(int fd) {
-        int error = 0;
-        socklen_t len = sizeof(error);
-
-        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len) < 0)
-                return -errno;
-        return -error;
-}
-
-static int link_on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
-        Link *l = userdata;
-        int rc;
-
-        if (!l->tcp_connected) {
-                int r = socket_error(fd);
-                if (r < 0) {
-                        link_fail(l, LINK_FAILURE_NETWORK, strerror(-r));
-                        return 0;
-                }
-                if (!(revents & (EPOLLOUT | EPOLLIN))) {
-                        link_fail(l, LINK_FAILURE_NETWORK, "connection failed");
-                        return 0;
-                }
-                l->tcp_connected = true;
-        }
-
-        /* Reading also drives the TLS handshake (libmosquitto's want_connect). */
-        rc = link_read(l);
-        if (rc == MOSQ_ERR_SUCCESS && !l->lost && l->connack <= 0 && l->mosq && mosquitto_want_write(l->mosq))
-                rc = mosquitto_loop_write(l->mosq, 1);
-        if (rc == MOSQ_ERR_SUCCESS && !l->lost && (revents & (EPOLLHUP | EPOLLERR))) {
-                /* libmosquitto swallows socket errors during the handshake: do not spin on them. */
-                int r = socket_error(fd);
-                link_fail(l, LINK_FAILURE_NETWORK, r < 0 ? strerror(-r) : "connection refused or closed");
-                return 0;
-        }
-        link_after_mosquitto(l, rc);
-        return 0;
 }
 
 static int link_on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -637,15 +567,15 @@ void link_connect(Link *l) {
                 return;
         l->last_error[0] = 0;
         l->connack = -1;
-        l->lost = false;
-        l->tcp_connected = false;
 
-        l->mosq = mosquitto_new(l->identity, true, l);
-        if (!l->mosq) {
-                link_fail(l, LINK_FAILURE_NETWORK, "out of memory");
+        /* Keepalive: the owner's tick calls link_tick() while the link is up. */
+        r = mosq_event_new(&l->conn, l->event, l->identity, 0, &link_mosq_ops, l, "link");
+        if (r < 0) {
+                link_fail(l, LINK_FAILURE_NETWORK, strerror(-r));
                 return;
         }
-        r = link_configure(l, l->mosq);
+        struct mosquitto *mosq = mosq_event_client(l->conn);
+        r = link_configure(l, mosq);
         if (r == -ENOENT || r == -EACCES) {
                 if (l->last_failure != LINK_FAILURE_UNKNOWN_IDENTITY)
                         log_warning("Upstream link of '%s': identity %s in the device scope; "
@@ -666,22 +596,16 @@ void link_connect(Link *l) {
          * an address or a hosts-file name, but a slow DNS server would stall the
          * loop for its timeout. Connects are rate-limited, which bounds it.
          */
-        rc = mosquitto_connect_async(l->mosq, l->settings->host, l->settings->port, (int) l->settings->keepalive_sec);
+        rc = mosquitto_connect_async(mosq, l->settings->host, l->settings->port, (int) l->settings->keepalive_sec);
         if (rc != MOSQ_ERR_SUCCESS) {
                 link_fail(l, LINK_FAILURE_NETWORK, link_error(l, rc));
                 return;
         }
-        int fd = mosquitto_socket(l->mosq);
-        if (fd < 0) {
-                link_fail(l, LINK_FAILURE_NETWORK, "no socket");
-                return;
-        }
-        r = sd_event_add_io(l->event, &l->io_source, fd, EPOLLIN | EPOLLOUT, link_on_io, l);
+        r = mosq_event_attach(l->conn, true);
         if (r < 0) {
-                link_fail(l, LINK_FAILURE_NETWORK, strerror(-r));
+                link_fail(l, LINK_FAILURE_NETWORK, r == -ENOTCONN ? "no socket" : strerror(-r));
                 return;
         }
-        (void) sd_event_source_set_description(l->io_source, "link-io");
         link_arm_timer(l, LINK_TIMER_CONNECT, LINK_CONNECT_TIMEOUT_USEC);
         link_set_state(l, LINK_CONNECTING, LINK_FAILURE_NONE);
 }
@@ -710,26 +634,24 @@ void link_kick(Link *l) {
 int link_send(Link *l, const char *topic, const void *payload, size_t len) {
         int rc;
 
-        if (l->state != LINK_UP || !l->mosq || l->lost)
+        if (l->state != LINK_UP || !l->conn || mosq_event_is_lost(l->conn))
                 return -ENOTCONN;
         if (len > UPSTREAM_PAYLOAD_MAX)
                 return -EMSGSIZE;
         /* Its PUBACK's mid is unknown to the sender, which ignores it. */
-        rc = mosquitto_publish(l->mosq, NULL, topic, (int) len, payload, 1, false);
+        rc = mosquitto_publish(mosq_event_client(l->conn), NULL, topic, (int) len, payload, 1, false);
         if (rc == MOSQ_ERR_INVAL || rc == MOSQ_ERR_MALFORMED_UTF8 || rc == MOSQ_ERR_PAYLOAD_SIZE)
                 return -EINVAL;
         if (rc != MOSQ_ERR_SUCCESS) {
-                l->lost = true;
-                link_schedule_fill(l);
+                mosq_event_lost(l->conn); /* torn down from the loop */
                 return -ECONNRESET;
         }
-        link_update_events(l);
+        mosq_event_update(l->conn);
         return 0;
 }
 
 void link_tick(Link *l) {
-        if (l->state != LINK_UP || !l->mosq)
+        if (l->state != LINK_UP || !l->conn)
                 return;
-        int rc = mosquitto_loop_misc(l->mosq);
-        link_after_mosquitto(l, rc);
+        mosq_event_misc(l->conn);
 }

@@ -14,8 +14,9 @@
 /*
  * IoT Hub wants one MQTT 3.1.1 connection per identity, over TLS, with a SAS
  * token as password (DESIGN.md "Upstream"). A Link owns one libmosquitto
- * client without its threads: sd-event watches mosquitto_socket() and we
- * call mosquitto_loop_read/write/misc. A lost connection destroys the client
+ * client on our sd-event loop (proto/runtime/mosq-event.h) per connection
+ * and keeps here what is IoT Hub's: the CONNACK, the send window, token
+ * renewal, the reasons for the log. A lost connection destroys the client
  * outright: libmosquitto's own queue would resend from memory (duplicates,
  * possibly out of order); we resend from the store instead (invariant 2).
  *

@@ -1,17 +1,16 @@
 /* The internal bus: our daemons as MQTT v5 clients of the local broker */
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <mosquitto.h>
 #include <mqtt_protocol.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/random.h>
 
 #include "proto/ipc/bus.h"
 #include "proto/runtime/log.h"
+#include "proto/runtime/mosq-event.h"
 #include "proto/util/array.h"
 #include "proto/util/backoff.h"
 #include "proto/util/cleanup.h"
@@ -38,12 +37,9 @@ struct Bus {
         char **filters;
         size_t n_filters;
 
-        struct mosquitto *mosq;
-        sd_event_source *io;
-        sd_event_source *misc_timer;
+        MosqEvent *conn; /* one per connection: a fresh client each time */
         sd_event_source *reconnect_timer;
         bool connected; /* CONNACK seen and subscriptions sent */
-        bool lost;      /* set inside a libmosquitto callback; torn down after it returns */
         uint64_t backoff_usec;
         unsigned failures;
 
@@ -92,46 +88,19 @@ char *bus_request_id_next(BusRequestIds *ids) {
 
 static void bus_schedule_reconnect(Bus *b);
 
-static void bus_update_events(Bus *b) {
-        if (b->io && b->mosq)
-                (void) sd_event_source_set_io_events(b->io, EPOLLIN | (mosquitto_want_write(b->mosq) ? EPOLLOUT : 0));
-}
+/* After libmosquitto returned: drop the client and start over. */
+static void bus_on_lost(void *userdata, int rc, int error) {
+        Bus *b = userdata;
 
-static void bus_after_call(Bus *b, int rc) {
-        if (rc == MOSQ_ERR_SUCCESS && !b->lost) {
-                bus_update_events(b);
-                return;
-        }
         if (b->connected)
                 log_notice("Lost the bus connection: %s", rc != MOSQ_ERR_SUCCESS ? mosquitto_strerror(rc) : "disconnected");
         bus_disconnect(b);
         bus_schedule_reconnect(b);
 }
 
-static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
-        Bus *b = userdata;
-        int rc = MOSQ_ERR_SUCCESS;
-
-        if (revents & (EPOLLIN | EPOLLERR | EPOLLHUP))
-                rc = mosquitto_loop_read(b->mosq, 1);
-        if (rc == MOSQ_ERR_SUCCESS && !b->lost && b->mosq && mosquitto_want_write(b->mosq))
-                rc = mosquitto_loop_write(b->mosq, 1);
-        bus_after_call(b, rc);
-        return 0;
-}
-
-static int on_misc(sd_event_source *s, uint64_t usec, void *userdata) {
-        Bus *b = userdata;
-        int rc;
-
-        rc = mosquitto_loop_misc(b->mosq);
-        if (rc == MOSQ_ERR_SUCCESS && !b->lost && mosquitto_want_write(b->mosq))
-                rc = mosquitto_loop_write(b->mosq, 1);
-        if (b->misc_timer)
-                (void) sd_event_source_set_time_relative(b->misc_timer, MISC_INTERVAL_USEC);
-        bus_after_call(b, rc);
-        return 0;
-}
+static const MosqEventOps bus_mosq_ops = {
+        .lost = bus_on_lost,
+};
 
 static void on_connect(struct mosquitto *mosq, void *userdata, int rc, int flags, const mosquitto_property *props) {
         Bus *b = userdata;
@@ -140,14 +109,14 @@ static void on_connect(struct mosquitto *mosq, void *userdata, int rc, int flags
                 b->failures++;
                 log_full(b->failures == 1 ? LOG_WARNING : LOG_DEBUG, "The broker refused the bus connection, will retry: %s",
                          mosquitto_reason_string(rc));
-                b->lost = true;
+                mosq_event_lost(b->conn);
                 return;
         }
         for (size_t i = 0; i < b->n_filters; i++) {
                 rc = mosquitto_subscribe_v5(mosq, NULL, b->filters[i], 1, 0, NULL);
                 if (rc != MOSQ_ERR_SUCCESS) {
                         log_warning("Failed to subscribe to '%s' on the bus: %s", b->filters[i], mosquitto_strerror(rc));
-                        b->lost = true;
+                        mosq_event_lost(b->conn);
                         return;
                 }
         }
@@ -162,7 +131,7 @@ static void on_connect(struct mosquitto *mosq, void *userdata, int rc, int flags
 
 static void on_disconnect(struct mosquitto *mosq, void *userdata, int rc, const mosquitto_property *props) {
         Bus *b = userdata;
-        b->lost = true;
+        mosq_event_lost(b->conn);
 }
 
 static void on_publish(struct mosquitto *mosq, void *userdata, int mid, int reason, const mosquitto_property *props) {
@@ -236,14 +205,8 @@ static void bus_fail_pending(Bus *b) {
 static void bus_disconnect(Bus *b) {
         bool was_connected = b->connected;
 
-        b->io = sd_event_source_disable_unref(b->io);
-        b->misc_timer = sd_event_source_disable_unref(b->misc_timer);
-        if (b->mosq) {
-                mosquitto_destroy(b->mosq);
-                b->mosq = NULL;
-        }
+        b->conn = mosq_event_free(b->conn);
         b->connected = false;
-        b->lost = false;
         bus_fail_pending(b);
         if (was_connected && b->handlers.disconnected)
                 b->handlers.disconnected(b, b->userdata);
@@ -251,12 +214,12 @@ static void bus_disconnect(Bus *b) {
 
 static int bus_connect(Bus *b) {
         struct mosquitto *mosq;
-        int rc, fd, r;
+        int rc, r;
 
-        mosq = mosquitto_new(b->client_id, true, b);
-        if (!mosq)
-                return -ENOMEM;
-        b->mosq = mosq;
+        r = mosq_event_new(&b->conn, b->event, b->client_id, MISC_INTERVAL_USEC, &bus_mosq_ops, b, "bus");
+        if (r < 0)
+                return r;
+        mosq = mosq_event_client(b->conn);
         rc = mosquitto_int_option(mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
         if (rc == MOSQ_ERR_SUCCESS)
                 rc = mosquitto_username_pw_set(mosq, b->username, NULL);
@@ -273,31 +236,14 @@ static int bus_connect(Bus *b) {
                 return -errno;
         if (rc != MOSQ_ERR_SUCCESS)
                 return -ECONNREFUSED;
-
-        fd = mosquitto_socket(mosq);
-        if (fd < 0)
-                return -ENOTCONN;
-        (void) fcntl(fd, F_SETFD, FD_CLOEXEC);
-        r = sd_event_add_io(b->event, &b->io, fd, EPOLLIN, on_io, b);
-        if (r < 0)
-                return r;
-        (void) sd_event_source_set_description(b->io, "bus-io");
-        r = sd_event_add_time_relative(b->event, &b->misc_timer, CLOCK_MONOTONIC, MISC_INTERVAL_USEC, 0, on_misc, b);
-        if (r < 0)
-                return r;
-        (void) sd_event_source_set_description(b->misc_timer, "bus-misc");
-        r = sd_event_source_set_enabled(b->misc_timer, SD_EVENT_ON);
-        if (r < 0)
-                return r;
-        bus_update_events(b);
-        return 0;
+        return mosq_event_attach(b->conn, false);
 }
 
 static int on_reconnect(sd_event_source *s, uint64_t usec, void *userdata) {
         Bus *b = userdata;
         int r;
 
-        if (b->mosq)
+        if (b->conn)
                 return 0;
         r = bus_connect(b);
         if (r >= 0)
@@ -366,7 +312,7 @@ int bus_publish(Bus *b, const char *topic, const void *payload, size_t len, cons
         mosquitto_property *props = NULL;
         int mid = 0, rc, r;
 
-        if (!b->connected || b->lost)
+        if (!b->connected || mosq_event_is_lost(b->conn))
                 return -ENOTCONN;
         if (len > INT32_MAX)
                 return -EMSGSIZE;
@@ -379,17 +325,15 @@ int bus_publish(Bus *b, const char *topic, const void *payload, size_t len, cons
                 mosquitto_property_free_all(&props);
                 return r;
         }
-        rc = mosquitto_publish_v5(b->mosq, &mid, topic, (int) len, payload, 1, false, props);
+        rc = mosquitto_publish_v5(mosq_event_client(b->conn), &mid, topic, (int) len, payload, 1, false, props);
         mosquitto_property_free_all(&props);
         if (rc != MOSQ_ERR_SUCCESS) {
                 /* Torn down from the loop; the caller keeps what it wanted to send. */
-                b->lost = true;
-                (void) sd_event_source_set_enabled(b->misc_timer, SD_EVENT_ON);
-                (void) sd_event_source_set_time_relative(b->misc_timer, 0);
+                mosq_event_lost(b->conn);
                 return rc == MOSQ_ERR_NOMEM ? -ENOMEM : -ENOTCONN;
         }
         b->pending[b->n_pending++] = (Pending){ .mid = mid, .done = done, .userdata = userdata };
-        bus_update_events(b);
+        mosq_event_update(b->conn);
         return 0;
 }
 

@@ -9,7 +9,7 @@
 #include "proto/util/cleanup.h"
 
 /*
- * A libmosquitto client driven from sd-event (no libmosquitto thread) on the
+ * A libmosquitto client driven from sd-event (proto/runtime/mosq-event.h) on the
  * broker's internal Unix-socket listener, as username "$edgehub/{name}" and
  * client id "$edgehub-{name}". The broker plugin trusts such clients and
  * lets them publish and subscribe under "$edgehub/" only.

@@ -62,7 +62,8 @@ const char *ingest_writer_segment(const IngestWriter *w, uint64_t *ret_size);
  * allow: ingest-log bytes that may still be appended after position
  * (segment, offset), the first byte not yet imported: the store's free
  * budget divided by how many store bytes one log byte became at most
- * lately (route fan-out, keys).
+ * lately (route fan-out, keys); UINT64_MAX under drop_oldest, which makes
+ * room for anything. It is the plugin's only store-full back-pressure.
  */
 #define INGEST_ROOM_FILE "ingest-room"
 #define INGEST_ROOM_MAGIC UINT32_C(0x45524f31) /* "ERO1" */

@@ -3,6 +3,7 @@ imports it. The invariants hold: order, no acknowledged message lost across kill
 reject_new withholds the PUBACK, a full disk refuses without losing anything."""
 import os
 import random
+import struct
 import threading
 import time
 
@@ -13,6 +14,14 @@ from test_crash_safety import PersistentSender, check_delivery
 def ingest_segments(hub):
     d = os.path.join(hub.storage, "ingest")
     return sorted(f for f in os.listdir(d) if f.endswith(".log"))
+
+
+def room_allow(hub):
+    """The log bytes hub-store's room file (proto/store/ingest-log.h IngestRoom) lets the plugin append."""
+    with open(os.path.join(hub.runtime, "ingest-room"), "rb") as f:
+        magic, _seq, allow, _offset = struct.unpack_from("=IIQQ", f.read(88))
+    assert magic == 0x45524f31, "not a room file"
+    return allow
 
 
 def wait_queued(hub, n, timeout=20):
@@ -134,15 +143,16 @@ def test_budget_reject_new_withholds_the_puback(sim, make_hub):
     wait_queued(hub, acked)
     store = hub.hubctl_json("status")["hub_store"]["store"]
     assert store["bytes"] <= 1024 * 1024, f"reject_new overshot the budget: {store}"
-    assert os.path.exists(os.path.join(hub.runtime, "store-full"))
+    # what keeps the device out: the room hub-store published has no place for another message
+    assert room_allow(hub) < len(pad)
     d.close()
 
     sim.restore()
     hub.wait_drained(60)
     got = sorted(set(int(p[:4]) for p in telemetry_payloads(sim, "ing-reject")))
     assert got[:acked] == list(range(acked)), "everything acknowledged arrives"
-    # with room again the flag goes and the device is served again
-    wait_until(lambda: not os.path.exists(os.path.join(hub.runtime, "store-full")), 10, what="store-full removed")
+    # with room again the room file says so and the device is served again
+    wait_until(lambda: room_allow(hub) > 2 * len(pad), 10, what="room again")
     d2 = Device(hub, "ing-reject", child["primaryKey"])
     assert d2.connect() == 0
     assert d2.send("after", timeout=5)
@@ -239,3 +249,15 @@ def test_kill_9_before_the_flush_of_records_that_skipped_the_wal(sim, make_hub):
     hub.wait_drained(60)
     got = [p.split("-")[1] for p in telemetry_payloads(sim, "ing-unlogged")]
     assert got == [str(i) for i in range(n)], "lost, reordered or duplicated after the crash"
+
+
+def test_hub_store_does_not_start_without_its_room_file(tmp_path):
+    # The room file is the plugin's only back-pressure: without it reject_new would have no budget.
+    from edgehub_harness import BUILD
+    from test_config import GOOD, KEY, run
+    cfg = tmp_path / "edgehub.yaml"
+    cfg.write_text(GOOD.format(key=KEY, dir=tmp_path, max_bytes="10MiB"))
+    os.makedirs(tmp_path / "run" / "ingest-room")  # in the way: it cannot be created
+    p = run(os.path.join(BUILD, "hub-store", "edgehub-hub-store"), str(cfg))
+    assert p.returncode != 0, "hub-store started without a room file"
+    assert f"Failed to create '{tmp_path}/run/ingest-room'" in p.stderr, p.stderr
