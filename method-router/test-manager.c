@@ -712,7 +712,8 @@ static void test_bus_malformed_messages(void **state) {
         };
         for (size_t i = 0; i < ELEMENTSOF(dropped); i++)
                 deliver_direct(m, dropped[i].topic, dropped[i].client, REQUEST, strlen(REQUEST));
-        /* Empty payloads, as libmosquitto hands them on (NULL). */
+        /* Empty payloads, as libmosquitto hands them on (NULL): nothing to resend for, and a bad request. */
+        deliver_direct(m, BUS_TOPIC_SUBSCRIBE, "dev1", NULL, 0);
         deliver_direct(m, INVOKE_TOPIC "dev1/?$rid=empty", MODULE, NULL, 0);
         reply = published(f, BUS_TOPIC_DELIVER, MODULE, 0);
         assert_string_equal(reply->target, INVOKE_RES "400/?$rid=empty");
