@@ -332,6 +332,33 @@ const TestPublish *test_broker_find(const TestBroker *b, const char *topic, cons
         return NULL;
 }
 
+typedef struct Wanted {
+        const TestBroker *broker;
+        const char *topic, *client;
+        size_t n;
+} Wanted;
+
+static bool has_publish(void *userdata) {
+        const Wanted *w = userdata;
+        return test_broker_find(w->broker, w->topic, w->client, w->n) != NULL;
+}
+
+const TestPublish *test_broker_wait(TestBroker *b, const char *topic, const char *client, size_t n) {
+        Wanted w = { b, topic, client, n };
+
+        test_broker_run_until(b->event, has_publish, &w);
+        return test_broker_find(b, topic, client, n);
+}
+
+const char *test_publish_rid(const TestPublish *p) {
+        const char *rid;
+
+        assert_non_null(p->target);
+        rid = strstr(p->target, "/?$rid=");
+        assert_non_null(rid);
+        return rid + strlen("/?$rid=");
+}
+
 size_t test_broker_count(const TestBroker *b, const char *topic, const char *client) {
         size_t n = 0;
 

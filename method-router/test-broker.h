@@ -55,8 +55,13 @@ void test_broker_send(TestBroker *b, const char *topic, const char *client, cons
 
 /* The n-th recorded publish whose topic is topic and "client" is client (either NULL: any), or NULL. */
 const TestPublish *test_broker_find(const TestBroker *b, const char *topic, const char *client, size_t n);
+/* test_broker_find(), after running the loop until it finds it. */
+const TestPublish *test_broker_wait(TestBroker *b, const char *topic, const char *client, size_t n);
 /* How many recorded publishes match, as test_broker_find(). */
 size_t test_broker_count(const TestBroker *b, const char *topic, const char *client);
+
+/* The rid at the end of p's topic property ("...?$rid=R"); asserts it is there. */
+const char *test_publish_rid(const TestPublish *p);
 
 typedef struct Bus Bus;
 /*

@@ -124,32 +124,8 @@ static int teardown(void **state) {
 }
 
 /* The n-th call the broker was asked to deliver to target, waited for. */
-typedef struct Wanted {
-        const TestBroker *broker;
-        const char *client;
-        size_t n;
-} Wanted;
-
-static bool has_delivery(void *userdata) {
-        const Wanted *w = userdata;
-        return test_broker_find(w->broker, BUS_TOPIC_DELIVER, w->client, w->n) != NULL;
-}
-
 static const TestPublish *delivery(Fixture *f, const char *target, size_t n) {
-        Wanted w = { &f->broker, target, n };
-
-        test_broker_run_until(f->event, has_delivery, &w);
-        return test_broker_find(&f->broker, BUS_TOPIC_DELIVER, target, n);
-}
-
-/* The rid of a call as published ("$iothub/methods/POST/{name}/?$rid=R"). */
-static const char *rid_of(const TestPublish *p) {
-        const char *rid;
-
-        assert_non_null(p->target);
-        rid = strstr(p->target, "/?$rid=");
-        assert_non_null(rid);
-        return rid + strlen("/?$rid=");
+        return test_broker_wait(&f->broker, BUS_TOPIC_DELIVER, target, n);
 }
 
 static void answer(Fixture *f, const char *client, int status, const char *rid, const char *payload) {
@@ -173,7 +149,7 @@ static void test_call_answered_once(void **state) {
         test_broker_flush(&f->broker, f->bus);
         assert_int_equal(e.n_done, 0);
 
-        answer(f, "dev/mod", 201, rid_of(p), "{\"rebooting\":true}");
+        answer(f, "dev/mod", 201, test_publish_rid(p), "{\"rebooting\":true}");
         assert_int_equal(e.n_done, 1);
         assert_int_equal(e.outcome, CALL_ANSWERED);
         assert_int_equal(e.http_status, 200);
@@ -185,7 +161,7 @@ static void test_call_answered_once(void **state) {
         assert_int_equal(f->table.stats.answered, 1);
 
         /* Ended exactly once: the same answer again matches nothing. */
-        answer(f, "dev/mod", 201, rid_of(p), "{}");
+        answer(f, "dev/mod", 201, test_publish_rid(p), "{}");
         assert_int_equal(e.n_done, 1);
         assert_int_equal(f->table.stats.stray_answers, 1);
         ended_clear(&e);
@@ -204,14 +180,14 @@ static void test_call_rid_matching(void **state) {
         assert_int_equal(call(f, "b", "m", "2", 5, 0, &b, NULL), 0);
         pa = delivery(f, "a", 0);
         pb = delivery(f, "b", 0);
-        assert_string_not_equal(rid_of(pa), rid_of(pb));
+        assert_string_not_equal(test_publish_rid(pa), test_publish_rid(pb));
         test_broker_flush(&f->broker, f->bus);
 
         /* b answering a's call, an unknown rid, no client, and a rid of another run of the daemon. */
-        answer(f, "b", 200, rid_of(pa), "\"from b\"");
+        answer(f, "b", 200, test_publish_rid(pa), "\"from b\"");
         answer(f, "a", 200, "x-1", "\"unknown\"");
-        answer(f, NULL, 200, rid_of(pa), "\"nobody\"");
-        other_run = strdup(rid_of(pa));
+        answer(f, NULL, 200, test_publish_rid(pa), "\"nobody\"");
+        other_run = strdup(test_publish_rid(pa));
         other_run[0] = other_run[0] == '0' ? '1' : '0';
         answer(f, "a", 200, other_run, "\"before a restart\"");
         assert_int_equal(a.n_done + b.n_done, 0);
@@ -219,11 +195,11 @@ static void test_call_rid_matching(void **state) {
         assert_int_equal(f->table.stats.stray_answers, 4);
 
         /* Each answer ends its own call, in any order. */
-        answer(f, "b", 200, rid_of(pb), "\"b\"");
+        answer(f, "b", 200, test_publish_rid(pb), "\"b\"");
         assert_int_equal(b.n_done, 1);
         assert_string_equal(b.payload, "\"b\"");
         assert_int_equal(a.n_done, 0);
-        answer(f, "a", 500, rid_of(pa), "\"a\"");
+        answer(f, "a", 500, test_publish_rid(pa), "\"a\"");
         assert_int_equal(a.n_done, 1);
         assert_int_equal(a.device_status, 500);
         assert_string_equal(a.payload, "\"a\"");
@@ -241,7 +217,7 @@ static void test_call_times_out(void **state) {
         f->broker.online[0] = "dev";
         /* responseTimeoutInSeconds 0 (the parser's minimum is 5): the deadline is the PUBACK. */
         assert_int_equal(call(f, "dev", "slow", "{}", 0, 0, &e, NULL), 0);
-        rid = strdup(rid_of(delivery(f, "dev", 0)));
+        rid = strdup(test_publish_rid(delivery(f, "dev", 0)));
         test_broker_run_until(f->event, is_done, &e);
         assert_int_equal(e.outcome, CALL_TIMED_OUT);
         assert_int_equal(e.http_status, 504);
@@ -309,7 +285,7 @@ static void test_call_waits_for_target(void **state) {
         test_broker_flush(&f->broker, f->bus);
 
         /* Waiting: an answer to it now is not taken (it was never delivered). */
-        answer(f, "dev", 200, rid_of(first), "{}");
+        answer(f, "dev", 200, test_publish_rid(first), "{}");
         assert_int_equal(f->table.stats.stray_answers, 1);
 
         /* Someone else subscribing, or the target subscribing to something else, changes nothing. */
@@ -336,7 +312,7 @@ static void test_call_waits_for_target(void **state) {
         call_table_on_subscribe(&f->table, "dev", "$iothub/methods/POST/#");
         again = delivery(f, "dev", ELEMENTSOF(methods) + 1);
         test_broker_flush(&f->broker, f->bus);
-        answer(f, "dev", 200, rid_of(again), "{\"ok\":1}");
+        answer(f, "dev", 200, test_publish_rid(again), "{\"ok\":1}");
         assert_int_equal(e.n_done, 1);
         assert_int_equal(e.outcome, CALL_ANSWERED);
         assert_string_equal(e.payload, "{\"ok\":1}");
@@ -358,7 +334,7 @@ static void test_call_bad_answers(void **state) {
         test_broker_flush(&f->broker, f->bus);
 
         p = test_broker_find(&f->broker, BUS_TOPIC_DELIVER, "dev", 0);
-        answer(f, "dev", 200, rid_of(p), "not json");
+        answer(f, "dev", 200, test_publish_rid(p), "not json");
         assert_int_equal(bad.outcome, CALL_BAD_ANSWER);
         assert_int_equal(bad.http_status, 502);
         assert_string_equal(bad.code, "BadDeviceResponse");
@@ -371,13 +347,13 @@ static void test_call_bad_answers(void **state) {
         huge[0] = huge[METHOD_PAYLOAD_MAX + 1] = '"';
         huge[METHOD_PAYLOAD_MAX + 2] = '\0';
         p = test_broker_find(&f->broker, BUS_TOPIC_DELIVER, "dev", 1);
-        answer(f, "dev", 200, rid_of(p), huge);
+        answer(f, "dev", 200, test_publish_rid(p), huge);
         free(huge);
         assert_int_equal(big.outcome, CALL_BAD_ANSWER);
 
         /* An empty answer is an answer without a payload. */
         p = test_broker_find(&f->broker, BUS_TOPIC_DELIVER, "dev", 2);
-        answer(f, "dev", 204, rid_of(p), "");
+        answer(f, "dev", 204, test_publish_rid(p), "");
         assert_int_equal(empty.outcome, CALL_ANSWERED);
         assert_int_equal(empty.device_status, 204);
         assert_int_equal(empty.len, 0);
@@ -447,7 +423,7 @@ static void test_call_cancel_and_deinit(void **state) {
         call_cancel(NULL);
         assert_int_equal(a.n_destroyed, 1);
         assert_int_equal(f->table.n_calls, 2);
-        answer(f, "dev", 200, rid_of(pa), "{}");
+        answer(f, "dev", 200, test_publish_rid(pa), "{}");
         assert_int_equal(a.n_done, 0);
         assert_int_equal(f->table.stats.stray_answers, 1);
 
@@ -472,7 +448,7 @@ static void test_call_answer_before_puback(void **state) {
         f->broker.hold_pubacks = true;
         assert_int_equal(call(f, "dev", "m", "{}", 0, 0, &e, NULL), 0);
         p = delivery(f, "dev", 0);
-        answer(f, "dev", 200, rid_of(p), "[1]");
+        answer(f, "dev", 200, test_publish_rid(p), "[1]");
         assert_int_equal(e.n_done, 1);
         assert_int_equal(e.outcome, CALL_ANSWERED);
 
@@ -499,7 +475,7 @@ static void test_call_done_starts_a_call(void **state) {
         assert_int_equal(call(f, "a", "m", "{}", 5, 0, &first, NULL), 0);
         p = delivery(f, "a", 0);
         test_broker_flush(&f->broker, f->bus);
-        answer(f, "a", 200, rid_of(p), "{}");
+        answer(f, "a", 200, test_publish_rid(p), "{}");
         assert_int_equal(first.n_done, 1);
         assert_non_null(first.then_call);
         assert_int_equal(f->table.n_calls, 1);
@@ -507,7 +483,7 @@ static void test_call_done_starts_a_call(void **state) {
         p = delivery(f, "b", 0);
         assert_string_equal(p->payload, "1");
         test_broker_flush(&f->broker, f->bus);
-        answer(f, "b", 200, rid_of(p), "2");
+        answer(f, "b", 200, test_publish_rid(p), "2");
         assert_int_equal(second.n_done, 1);
         assert_string_equal(second.payload, "2");
         assert_int_equal(f->table.stats.started, 2);

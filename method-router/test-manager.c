@@ -145,39 +145,16 @@ static void invoke_bus(Fixture *f, const char *caller, const char *target, const
         send_bus(f, topic, caller, body);
 }
 
-typedef struct Wanted {
-        const TestBroker *broker;
-        const char *topic, *client;
-        size_t n;
-} Wanted;
-
-static bool has_publish(void *userdata) {
-        const Wanted *w = userdata;
-        return test_broker_find(w->broker, w->topic, w->client, w->n) != NULL;
-}
-
 /* The n-th publish on topic for client, waited for. */
 static const TestPublish *published(Fixture *f, const char *topic, const char *client, size_t n) {
-        Wanted w = { &f->broker, topic, client, n };
-
-        test_broker_run_until(f->m->event, has_publish, &w);
-        return test_broker_find(&f->broker, topic, client, n);
-}
-
-static const char *rid_of(const TestPublish *p) {
-        const char *rid;
-
-        assert_non_null(p->target);
-        rid = strstr(p->target, "/?$rid=");
-        assert_non_null(rid);
-        return rid + strlen("/?$rid=");
+        return test_broker_wait(&f->broker, topic, client, n);
 }
 
 /* The target's answer to the call p, through the bus. */
 static void device_answers(Fixture *f, const TestPublish *p, int status, const char *payload) {
         _cleanup_free_ char *topic = NULL;
 
-        assert_true(asprintf(&topic, BUS_PREFIX_DEVICE "methods/res/%d/?$rid=%s", status, rid_of(p)) > 0);
+        assert_true(asprintf(&topic, BUS_PREFIX_DEVICE "methods/res/%d/?$rid=%s", status, test_publish_rid(p)) > 0);
         send_bus(f, topic, p->client, payload);
 }
 
@@ -382,61 +359,44 @@ static void test_control_access(void **state) {
         }
 }
 
+/* hubctl's call of target was refused at once: what "result" says of it. */
+static void assert_refused(Manager *m, const char *target, int http_status, const char *code, const char *message) {
+        json_auto_t *j = invoke_and_fetch(m, target);
+        _cleanup_free_ char *expected = NULL;
+
+        assert_true(asprintf(&expected, "{\"done\":true,\"httpStatus\":%d,\"errorCode\":\"%s\",\"message\":\"%s\"}",
+                             http_status, code, message) > 0);
+        assert_json_is(j, expected);
+}
+
 /* No auth-cache: the call ends at once as 503, and no call is left in flight. */
 static void test_invoke_without_auth_cache(void **state) {
         Fixture *f = *state;
         Manager *m = make_manager(f);
-        const char *code = NULL;
-        int http = 0, done = 0;
 
-        json_t *j = invoke_and_fetch(m, "dev1");
-        assert_int_equal(json_unpack(j, "{s:b, s:i, s:s}", "done", &done, "httpStatus", &http, "errorCode", &code), 0);
-        assert_true(done);
-        assert_int_equal(http, 503);
-        assert_string_equal(code, "ServiceUnavailable");
-        json_decref(j);
+        assert_refused(m, "dev1", 503, "ServiceUnavailable", "the gateway's auth-cache is not reachable");
         assert_int_equal(m->calls.n_calls, 0);
 }
 
 /* The target check asks whether the identity exists, never for its key (the stand-in closes on a key request). */
 static void test_invoke_unknown_and_disabled_targets(void **state) {
         Fixture *f = *state;
-        const char *code = NULL, *message = NULL;
-        int http = 0;
 
         start_auth_cache(f);
         Manager *m = make_manager(f);
 
-        json_t *j = invoke_and_fetch(m, "gone");
-        assert_int_equal(json_unpack(j, "{s:i, s:s, s:s}", "httpStatus", &http, "errorCode", &code, "message", &message), 0);
-        assert_int_equal(http, 404);
-        assert_string_equal(code, "DeviceNotFound");
-        assert_string_equal(message, "'gone' is not a device or module in this gateway's scope");
-        json_decref(j);
-
-        j = invoke_and_fetch(m, "off");
-        assert_int_equal(json_unpack(j, "{s:i, s:s, s:s}", "httpStatus", &http, "errorCode", &code, "message", &message), 0);
-        assert_int_equal(http, 404);
-        assert_string_equal(code, "DeviceNotFound");
-        assert_string_equal(message, "'off' is disabled");
-        json_decref(j);
+        assert_refused(m, "gone", 404, "DeviceNotFound", "'gone' is not a device or module in this gateway's scope");
+        assert_refused(m, "off", 404, "DeviceNotFound", "'off' is disabled");
 }
 
 /* The target exists but the broker is not there: 503 at once, counted, nothing in flight. */
 static void test_invoke_without_broker(void **state) {
         Fixture *f = *state;
-        const char *code = NULL, *message = NULL;
-        int http = 0;
 
         start_auth_cache(f);
         Manager *m = make_manager(f);
 
-        json_t *j = invoke_and_fetch(m, "dev1");
-        assert_int_equal(json_unpack(j, "{s:i, s:s, s:s}", "httpStatus", &http, "errorCode", &code, "message", &message), 0);
-        assert_int_equal(http, 503);
-        assert_string_equal(code, "ServiceUnavailable");
-        assert_string_equal(message, "the gateway's local broker is not reachable");
-        json_decref(j);
+        assert_refused(m, "dev1", 503, "ServiceUnavailable", "the gateway's local broker is not reachable");
         assert_int_equal(status_of(m, "bus_down"), 1);
         assert_int_equal(status_of(m, "started"), 0);
         assert_int_equal(status_of(m, "calls_in_flight"), 0);
@@ -557,7 +517,7 @@ static void test_bus_invoke_only_edge_modules(void **state) {
                 assert_true(asprintf(&message, "only modules of edge device 'edge1' may invoke direct methods, not '%s'",
                                      outsiders[i]) > 0);
                 assert_non_null(strstr(reply->target, INVOKE_RES "403/?$rid="));
-                assert_string_equal(rid_of(reply), rid);
+                assert_string_equal(test_publish_rid(reply), rid);
                 assert_error_body(reply->payload, "IotHubUnauthorizedAccess", message);
         }
         flush(f);
@@ -600,7 +560,7 @@ static void test_bus_cloud_call(void **state) {
         assert_int_equal(strncmp(call->target, "$iothub/methods/POST/reboot/?$rid=", 34), 0);
         assert_string_equal(call->payload, "{\"x\":1}");
         /* Not the cloud's rid: ours, so answers to two callers cannot be mixed up. */
-        assert_string_not_equal(rid_of(call), "c1");
+        assert_string_not_equal(test_publish_rid(call), "c1");
 
         device_answers(f, call, 200, "{\"y\": 2}");
         reply = published(f, BUS_TOPIC_UPSTREAM, "leaf", 0);
@@ -656,7 +616,7 @@ static void test_bus_answers_routed_by_rid(void **state) {
         assert_non_null(strstr(to_other->target, "/POST/b/"));
 
         /* Not ours, from someone else than the target, or a status for a rid never sent. */
-        assert_true(asprintf(&topic, BUS_PREFIX_DEVICE "methods/res/200/?$rid=%s", rid_of(to_mod)) > 0);
+        assert_true(asprintf(&topic, BUS_PREFIX_DEVICE "methods/res/200/?$rid=%s", test_publish_rid(to_mod)) > 0);
         send_bus(f, topic, "dev1/mod", "\"impostor\"");
         send_bus(f, BUS_PREFIX_DEVICE "methods/res/200/?$rid=nosuch-1", "dev1", "\"stray\"");
         flush(f);
