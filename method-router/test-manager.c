@@ -573,6 +573,12 @@ static void test_bus_cloud_call(void **state) {
         call = published(f, BUS_TOPIC_DELIVER, "leaf", 1);
         assert_string_equal(call->payload, "null");
         assert_int_equal(m->calls.n_calls, 1);
+        /* An empty answer goes up empty, as IoT Hub takes it. */
+        device_answers(f, call, 200, "");
+        reply = published(f, BUS_TOPIC_UPSTREAM, "leaf", 1);
+        assert_string_equal(reply->target, "$iothub/methods/res/200/?$rid=c2");
+        assert_int_equal(reply->len, 0);
+        assert_int_equal(m->calls.n_calls, 0);
 }
 
 /* What the cloud is answered when the call cannot be made: an error body with IoT Hub's status, upstream. */
@@ -747,6 +753,43 @@ static void test_bus_invoke_waits_for_target(void **state) {
         assert_int_equal(m->calls.stats.not_connected, 0);
 }
 
+static bool is_answered(void *userdata) {
+        Manager *m = userdata;
+        return m->calls.n_calls == 0;
+}
+
+/* responseTimeoutInSeconds ends a call for both kinds of local callers; the late answer then goes nowhere. */
+static void test_response_timeout(void **state) {
+        Fixture *f = *state;
+        Manager *m = make_running(f);
+        static const char body[] = "{\"methodName\":\"slow\",\"responseTimeoutInSeconds\":5}";
+        const TestPublish *late, *reply;
+        json_int_t id;
+        json_t *j;
+
+        f->broker.online[0] = "dev1";
+        id = control_invoke(m, "dev1", body);
+        invoke_bus(f, MODULE, "dev1", "slow", body);
+        late = published(f, BUS_TOPIC_DELIVER, "dev1", 1);
+        test_broker_run_until(m->event, is_answered, m);
+
+        reply = published(f, BUS_TOPIC_DELIVER, MODULE, 0);
+        assert_string_equal(reply->target, INVOKE_RES "504/?$rid=slow");
+        assert_error_body(reply->payload, "GatewayTimeout", "'dev1' did not answer method 'slow' within 5 s");
+        j = control_result(m, id);
+        assert_json_is(j, "{\"done\":true,\"httpStatus\":504,\"errorCode\":\"GatewayTimeout\","
+                          "\"message\":\"'dev1' did not answer method 'slow' within 5 s\"}");
+        json_decref(j);
+
+        device_answers(f, late, 200, "{}");
+        device_answers(f, test_broker_find(&f->broker, BUS_TOPIC_DELIVER, "dev1", 0), 200, "{}");
+        flush(f);
+        assert_int_equal(test_broker_count(&f->broker, BUS_TOPIC_DELIVER, MODULE), 1);
+        assert_int_equal(status_of(m, "timed_out"), 2);
+        assert_int_equal(status_of(m, "stray_answers"), 2);
+        assert_int_equal(status_of(m, "answered"), 0);
+}
+
 /* Calls in flight from every front end, and results nobody fetched, when the daemon stops (ASan sees leaks). */
 static void test_free_with_calls_in_flight(void **state) {
         Fixture *f = *state;
@@ -844,6 +887,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_bus_answers_routed_by_rid, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_bus_malformed_messages, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_bus_invoke_waits_for_target, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_response_timeout, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_free_with_calls_in_flight, setup, teardown),
                 cmocka_unit_test(test_result_reply),
                 cmocka_unit_test_setup_teardown(test_listen_https_settings, setup, teardown),
