@@ -172,6 +172,9 @@ void manager_on_bus_message(Bus *b, const BusMessage *msg, void *userdata) {
         bool cloud;
 
         if (strcmp(msg->topic, BUS_TOPIC_SUBSCRIBE) == 0) {
+                /* libmosquitto hands an empty payload on as NULL (not for strndup()); it names no filter. */
+                if (msg->len == 0)
+                        return;
                 _cleanup_free_ char *filter = strndup(msg->payload, msg->len);
                 if (filter)
                         call_table_on_subscribe(&m->calls, msg->client, filter);
