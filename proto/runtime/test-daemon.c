@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -97,12 +98,16 @@ pid_t test_serve_fork(const char *path, FrameHandler handler) {
         pid_t pid;
 
         assert_int_equal(pipe(pipefd), 0);
+        pid_t parent = getpid();
         pid = fork();
         assert_true(pid >= 0);
         if (pid == 0) {
                 sd_event *e = NULL;
                 FrameServer *s = NULL;
 
+                /* SIGTERM is blocked here: a test that crashes must not leave meson waiting for its timeout. */
+                if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+                        _exit(13);
                 close(pipefd[0]);
                 if (sd_event_new(&e) < 0 || frame_server_new(&s, e, path, 0600, handler, NULL) < 0)
                         _exit(10);
