@@ -110,3 +110,12 @@ void bus_relay_announce(Plugin *p, const char *topic, const char *client, const 
                                       mosquitto_strerror(rc));
         }
 }
+
+static int announce_connected(const char *identity, void *userdata) {
+        bus_relay_announce(userdata, BUS_TOPIC_PRESENCE, identity, "connected");
+        return 0;
+}
+
+void bus_relay_announce_present(Plugin *p) {
+        (void) presence_foreach_identity(&p->presence, announce_connected, p);
+}

@@ -24,3 +24,11 @@ int bus_relay_deliver(Plugin *p, struct mosquitto_evt_message *ed);
 
 /* Tells the daemons (topic) about client; payload is a short word or a topic filter. */
 void bus_relay_announce(Plugin *p, const char *topic, const char *client, const char *payload);
+
+/*
+ * "$edgehub/presence-query" from a daemon: announces "connected" on
+ * "$edgehub/presence" once for every identity with a live connection. A
+ * daemon that (re)joins the bus asks after its subscriptions are in place,
+ * so this answer and every later change reach it in order (one thread).
+ */
+void bus_relay_announce_present(Plugin *p);

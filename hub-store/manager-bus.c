@@ -1,4 +1,4 @@
-/* hub-store on the internal bus: requests for the hub out, cloud traffic in (proto/ipc/bus.h) */
+/* hub-store on the internal bus: presence and requests for the hub in, cloud traffic out (proto/ipc/bus.h) */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,6 +106,37 @@ static void manager_on_upstream_request(Manager *m, const BusMessage *msg) {
         manager_device_changed(m, d);
 }
 
+/*
+ * The plugin announces each connect and disconnect on the bus, and answers
+ * our query after every (re)connect with the identities connected now: a
+ * restarted hub-store knows who is there without the broker calling it.
+ */
+static bool payload_is(const BusMessage *msg, const char *word) {
+        return msg->len == strlen(word) && memcmp(msg->payload, word, msg->len) == 0;
+}
+
+static void manager_on_presence(Manager *m, const BusMessage *msg) {
+        bool connected = payload_is(msg, "connected");
+        Device *d;
+        int r;
+
+        if (!msg->client || !identity_is_valid(msg->client) || (!connected && !payload_is(msg, "disconnected"))) {
+                log_ratelimit_warning(&bus_ratelimit, "Presence report for '%s' is malformed, dropped",
+                                      msg->client ? msg->client : "n/a");
+                return;
+        }
+        r = manager_device_get(m, msg->client, &d);
+        if (r < 0) {
+                log_ratelimit_warning(&bus_ratelimit, "Presence of '%s' not recorded: %s", msg->client, strerror(-r));
+                return;
+        }
+        if (d->connected != connected)
+                log_debug("Device '%s' %s", d->identity, connected ? "connected" : "disconnected");
+        d->connected = connected;
+        manager_device_changed(m, d);
+        manager_local_presence(m, d->identity, connected);
+}
+
 /* Link states are announced as they change; a daemon that joined the bus later asks for them. */
 static void manager_announce_links_up(Manager *m) {
         const char *up = bus_link_state_to_string(BUS_LINK_UP);
@@ -122,6 +153,8 @@ static void manager_on_bus_message(Bus *b, const BusMessage *msg, void *userdata
 
         if (strcmp(msg->topic, BUS_TOPIC_UPSTREAM) == 0)
                 manager_on_upstream_request(m, msg);
+        else if (strcmp(msg->topic, BUS_TOPIC_PRESENCE) == 0)
+                manager_on_presence(m, msg);
         else if (strcmp(msg->topic, BUS_TOPIC_LINK_QUERY) == 0)
                 manager_announce_links_up(m);
 }
@@ -129,6 +162,9 @@ static void manager_on_bus_message(Bus *b, const BusMessage *msg, void *userdata
 static void manager_on_bus_connected(Bus *b, void *userdata) {
         Manager *m = userdata;
 
+        /* After our subscriptions: the answer and every later change reach us in order. */
+        if (bus_publish(m->bus, BUS_TOPIC_PRESENCE_QUERY, "", 0, NULL, NULL, NULL, NULL) < 0)
+                log_warning("Cannot ask the broker which devices are connected, ignoring");
         manager_local_bus_connected(m);
         /* Daemons that started before us learn which links are up. */
         manager_announce_links_up(m);
@@ -196,6 +232,8 @@ int manager_bus_setup(Manager *m) {
         if (r < 0)
                 return r;
         r = bus_add_subscription(m->bus, BUS_TOPIC_UPSTREAM);
+        if (r >= 0)
+                r = bus_add_subscription(m->bus, BUS_TOPIC_PRESENCE);
         if (r >= 0)
                 r = bus_add_subscription(m->bus, BUS_TOPIC_LINK_QUERY);
         if (r < 0)

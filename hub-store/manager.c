@@ -109,31 +109,6 @@ int manager_store_append(Manager *m, const char *endpoint, uint8_t priority, uin
         return 0;
 }
 
-static void manager_reply_presence(Manager *m, const Frame *req, FrameBuilder *reply) {
-        _cleanup_free_ char *identity = NULL;
-        uint32_t connected;
-        Device *d;
-        int r;
-
-        r = frame_get_string(req, WIRE_IDENTITY, &identity);
-        if (r >= 0 && !identity_is_valid(identity))
-                r = -EINVAL;
-        if (r >= 0)
-                r = frame_get_u32(req, WIRE_CONNECTED, &connected);
-        if (r < 0)
-                return wire_reply_init(reply, WIRE_PRESENCE_REPLY, EINVAL, "malformed presence request");
-
-        r = manager_device_get(m, identity, &d);
-        if (r < 0)
-                return wire_reply_init(reply, WIRE_PRESENCE_REPLY, ENOMEM, NULL);
-        if (d->connected != !!connected)
-                log_debug("Device '%s' %s", identity, connected ? "connected" : "disconnected");
-        d->connected = !!connected;
-        manager_device_changed(m, d);
-        manager_local_presence(m, identity, d->connected);
-        wire_reply_init(reply, WIRE_PRESENCE_REPLY, 0, NULL);
-}
-
 static void manager_reply_control(Manager *m, const Frame *req, FrameBuilder *reply) {
         _cleanup_free_ char *command = NULL;
         json_auto_t *json = NULL;
@@ -156,21 +131,18 @@ static const struct {
         uint16_t type;
         RequestHandler handler;
 } request_table[] = {
-        { WIRE_PRESENCE_REQUEST, manager_reply_presence },
         { WIRE_CONTROL_REQUEST, manager_reply_control },
         { WIRE_CONFIG_APPLY_REQUEST, manager_reply_config_apply },
         { WIRE_STORAGE_FOLDER_REQUEST, manager_reply_storage_folder },
 };
 
 /*
- * Presence from the plugin (the broker's uid) or a daemon;
- * configuration and the store's folder from the daemons only (twin-sync, the
- * agent); the control commands are all read-only.
+ * Configuration and the store's folder from the daemons only (twin-sync, the
+ * agent); the control commands are all read-only. The broker asks nothing:
+ * presence comes on the bus (manager-bus.c).
  */
 static unsigned manager_request_access(void *userdata, const Frame *req) {
         switch (req->type) {
-        case WIRE_PRESENCE_REQUEST:
-                return PEER_HUB | PEER_BROKER;
         case WIRE_CONTROL_REQUEST:
                 return wire_control_access(req, NULL);
         default:
@@ -306,8 +278,8 @@ int manager_start(Manager *m) {
         if (r < 0)
                 return r;
         /*
-         * The broker's only thread waits for each store reply before it can
-         * serve any device: answer those before upstream link work.
+         * The daemons and hubctl wait for each reply (twin-sync on its loop):
+         * answer those before upstream link work.
          */
         frame_server_set_priority(m->server, SD_EVENT_PRIORITY_IMPORTANT);
 
