@@ -72,15 +72,20 @@ void manager_reply_config_apply(Manager *m, const Frame *req, FrameBuilder *repl
         int r;
 
         r = frame_get_string(req, WIRE_JSON, &json);
-        if (r < 0)
-                return wire_reply_init(reply, WIRE_CONFIG_APPLY_REPLY, EINVAL, "missing desired properties");
+        if (r < 0) {
+                wire_reply_init(reply, WIRE_CONFIG_APPLY_REPLY, EINVAL, "missing desired properties");
+                return;
+        }
         r = manager_apply_desired(m, json, strlen(json), &error);
         if (r == -EINVAL) {
                 log_warning("Desired properties of $edgeHub refused, keeping the running routes: %s", error ? error : "n/a");
-                return wire_reply_init(reply, WIRE_CONFIG_APPLY_REPLY, EINVAL, error ? error : "refused");
+                wire_reply_init(reply, WIRE_CONFIG_APPLY_REPLY, EINVAL, error ? error : "refused");
+                return;
         }
-        if (r < 0)
-                return wire_reply_init(reply, WIRE_CONFIG_APPLY_REPLY, -r, NULL);
+        if (r < 0) {
+                wire_reply_init(reply, WIRE_CONFIG_APPLY_REPLY, -r, NULL);
+                return;
+        }
 
         /* Applied: an offline restart must come back to it, not to the file's defaults. */
         r = store_meta_put(m->store, META_EDGEHUB_DESIRED, json, strlen(json));

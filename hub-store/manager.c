@@ -115,13 +115,19 @@ static void manager_reply_control(Manager *m, const Frame *req, FrameBuilder *re
         int r;
 
         r = frame_get_string(req, WIRE_COMMAND, &command);
-        if (r < 0)
-                return wire_reply_init(reply, WIRE_CONTROL_REPLY, EINVAL, "missing command");
+        if (r < 0) {
+                wire_reply_init(reply, WIRE_CONTROL_REPLY, EINVAL, "missing command");
+                return;
+        }
         r = manager_control(m, command, &json);
-        if (r == -EINVAL)
-                return wire_reply_init(reply, WIRE_CONTROL_REPLY, EINVAL, "unknown command");
-        if (r < 0)
-                return wire_reply_init(reply, WIRE_CONTROL_REPLY, -r, "command failed");
+        if (r == -EINVAL) {
+                wire_reply_init(reply, WIRE_CONTROL_REPLY, EINVAL, "unknown command");
+                return;
+        }
+        if (r < 0) {
+                wire_reply_init(reply, WIRE_CONTROL_REPLY, -r, "command failed");
+                return;
+        }
         wire_reply_json(reply, json);
 }
 

@@ -368,8 +368,10 @@ void wire_reply_init(FrameBuilder *reply, uint16_t type, int status, const char 
 void wire_reply_json(FrameBuilder *reply, const json_t *result) {
         _cleanup_free_ char *text = result ? json_dumps(result, JSON_COMPACT) : NULL;
 
-        if (!text)
-                return wire_reply_init(reply, WIRE_CONTROL_REPLY, ENOMEM, "out of memory");
+        if (!text) {
+                wire_reply_init(reply, WIRE_CONTROL_REPLY, ENOMEM, "out of memory");
+                return;
+        }
         wire_reply_init(reply, WIRE_CONTROL_REPLY, 0, NULL);
         frame_builder_add_string(reply, WIRE_JSON, text);
 }
