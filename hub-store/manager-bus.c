@@ -9,78 +9,9 @@
 #include "proto/util/cleanup.h"
 #include "proto/util/ratelimit.h"
 
-/*
- * A twin request or method response waits this long for its identity's
- * link; its sender times out and asks again anyway, so holding it longer
- * would only deliver stale requests.
- */
-#define REQUEST_WAIT_USEC (30u * 1000000u)
-#define REQUESTS_PER_IDENTITY_MAX 256u
 #define IOTHUB_PREFIX "$iothub/"
 
 static RateLimit bus_ratelimit = RATELIMIT_INIT(10u * 1000000u, 10u);
-
-static void request_free(UpstreamRequest *r) {
-        free(r->topic);
-        free(r->payload);
-}
-
-void device_requests_free(Device *d) {
-        for (size_t i = 0; i < d->n_requests; i++)
-                request_free(&d->requests[i]);
-        free(d->requests);
-        d->requests = NULL;
-        d->n_requests = 0;
-}
-
-static void device_requests_drop_first(Device *d, size_t n) {
-        for (size_t i = 0; i < n; i++)
-                request_free(&d->requests[i]);
-        memmove(d->requests, d->requests + n, (d->n_requests - n) * sizeof(*d->requests));
-        d->n_requests -= n;
-}
-
-static void device_flush_requests(Device *d) {
-        size_t sent = 0;
-
-        while (sent < d->n_requests && d->link) {
-                UpstreamRequest *req = &d->requests[sent];
-                int r = link_send(d->link, req->topic, req->payload, req->len);
-                if (r == -ENOTCONN || r == -ECONNRESET)
-                        break; /* stays for the next time the link is up */
-                if (r < 0)
-                        log_ratelimit_warning(&bus_ratelimit, "Request of '%s' on '%s' not sent upstream: %s",
-                                              d->identity, req->topic, strerror(-r));
-                else
-                        log_debug("Sent request of '%s' upstream on '%s'", d->identity, req->topic);
-                sent++;
-        }
-        device_requests_drop_first(d, sent);
-}
-
-static int device_queue_request(Device *d, const char *topic, const void *payload, size_t len) {
-        _cleanup_free_ char *t = NULL;
-        _cleanup_free_ void *p = NULL;
-
-        if (d->n_requests >= REQUESTS_PER_IDENTITY_MAX)
-                return -ENOBUFS;
-        t = strdup(topic);
-        p = malloc(len > 0 ? len : 1);
-        if (!t || !p)
-                return -ENOMEM;
-        memcpy(p, payload, len);
-        UpstreamRequest *a = reallocarray(d->requests, d->n_requests + 1, sizeof(*a));
-        if (!a)
-                return -ENOMEM;
-        d->requests = a;
-        a[d->n_requests++] = (UpstreamRequest){
-                .topic = TAKE_PTR(t),
-                .payload = TAKE_PTR(p),
-                .len = len,
-                .deadline_usec = now_usec() + REQUEST_WAIT_USEC,
-        };
-        return 0;
-}
 
 static void manager_on_upstream_request(Manager *m, const BusMessage *msg) {
         Device *d;
@@ -179,19 +110,6 @@ void manager_bus_link_changed(Manager *m, Device *d, bool up) {
         if (m->bus) {
                 const char *state = bus_link_state_to_string(up ? BUS_LINK_UP : BUS_LINK_DOWN);
                 (void) bus_publish(m->bus, BUS_TOPIC_LINK, state, strlen(state), d->identity, NULL, NULL, NULL);
-        }
-}
-
-void manager_bus_tick(Manager *m, Device *d) {
-        uint64_t now = now_usec();
-        size_t expired = 0;
-
-        while (expired < d->n_requests && d->requests[expired].deadline_usec <= now)
-                expired++;
-        if (expired > 0) {
-                log_info("Dropped %zu request(s) of '%s' for the hub: its link did not come up in time", expired,
-                         d->identity);
-                device_requests_drop_first(d, expired);
         }
 }
 

@@ -137,7 +137,7 @@ static int manager_store_upstream(Manager *m, uint8_t priority, uint64_t ttl_ms,
         if (r < 0)
                 return r;
         if (manager_device_get(m, msg->identity, &d) >= 0) {
-                manager_device_add_stream(m, d, st);
+                device_add_stream(d, st);
                 manager_device_changed(m, d);
         }
         return 0;

@@ -6,6 +6,7 @@
 #include <jansson.h>
 #include <systemd/sd-event.h>
 
+#include "hub-store/device.h"
 #include "hub-store/ingest.h"
 #include "hub-store/link.h"
 #include "hub-store/metrics.h"
@@ -25,28 +26,6 @@ typedef enum UplinkState {
         UPLINK_UP,       /* the hub answered the last time we asked */
         UPLINK_DOWN,     /* connects fail and no link is up */
 } UplinkState;
-
-/* A request of an identity for the hub (twin, method response), held until its link is up. */
-typedef struct UpstreamRequest {
-        char *topic;
-        void *payload;
-        size_t len;
-        uint64_t deadline_usec;    /* CLOCK_MONOTONIC: dropped after this */
-} UpstreamRequest;
-
-/* Everything known about one identity: presence, its $upstream stream, its link. */
-typedef struct Device {
-        char *identity;
-        bool connected;            /* per the broker plugin's presence reports */
-        StoreStream *streams[STORE_PRIORITY_MAX + 1]; /* $upstream by priority; NULL until first needed */
-        Link *link;                /* NULL: closed */
-        bool link_setup_failed;    /* logged once, retried every tick */
-        uint64_t unneeded_since;   /* CLOCK_MONOTONIC µs when the link stopped being needed; 0: needed */
-        UpstreamRequest *requests; /* from the bus, for the hub, in order */
-        size_t n_requests;
-        bool announced_up;         /* the bus was told this identity's link is up */
-        bool always_linked;        /* the edge's own $edgeHub and $edgeAgent: their twins are our configuration */
-} Device;
 
 struct Manager {
         sd_event *event;
@@ -103,12 +82,8 @@ int manager_start(Manager *m);
 /* manager-links.c */
 int manager_device_get(Manager *m, const char *identity, Device **ret);
 Device *manager_device_find(Manager *m, const char *identity);
+/* d's needs changed (presence, a stream, a request): opens, starts or kicks its link. */
 void manager_device_changed(Manager *m, Device *d);
-/* st ($upstream, any priority) belongs to d and goes out on its link. */
-void manager_device_add_stream(Manager *m, Device *d, StoreStream *st);
-/* Messages stored for d's $upstream, over all priorities; and delivered since start. */
-uint64_t device_queued(const Device *d);
-uint64_t device_delivered(const Device *d);
 void manager_links_tick(Manager *m);
 void manager_links_free(Manager *m);
 int manager_links_setup(Manager *m);
@@ -125,9 +100,6 @@ int manager_bus_setup(Manager *m);
 void manager_bus_link_changed(Manager *m, Device *d, bool up);
 /* Something the hub sent on d's link. */
 void manager_cloud_message(Manager *m, Device *d, const char *topic, const void *payload, size_t len);
-/* Drops requests that waited too long. */
-void manager_bus_tick(Manager *m, Device *d);
-void device_requests_free(Device *d);
 
 /* manager-local.c */
 typedef struct LocalQueue LocalQueue;
