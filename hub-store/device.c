@@ -33,20 +33,21 @@ Device *device_free(Device *d) {
         return NULL;
 }
 
-uint64_t device_queued(const Device *d) {
+/* Over all priorities: the messages stored, or those delivered since start. */
+static uint64_t device_sum(const Device *d, bool delivered) {
         uint64_t n = 0;
         for (size_t p = 0; p <= STORE_PRIORITY_MAX; p++)
                 if (d->streams[p])
-                        n += d->streams[p]->messages;
+                        n += delivered ? d->streams[p]->delivered : d->streams[p]->messages;
         return n;
 }
 
+uint64_t device_queued(const Device *d) {
+        return device_sum(d, false);
+}
+
 uint64_t device_delivered(const Device *d) {
-        uint64_t n = 0;
-        for (size_t p = 0; p <= STORE_PRIORITY_MAX; p++)
-                if (d->streams[p])
-                        n += d->streams[p]->delivered;
-        return n;
+        return device_sum(d, true);
 }
 
 bool device_needs_link(const Device *d) {

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "hub-store/manager.h"
+#include "proto/iothub/iot-identity.h"
 #include "proto/runtime/config.h"
 #include "proto/runtime/log.h"
 #include "proto/util/cleanup.h"
@@ -18,7 +19,7 @@ static void manager_on_upstream_request(Manager *m, const BusMessage *msg) {
         int r;
 
         /* Only our daemons publish here; still, a bad request must not reach the hub. */
-        if (!msg->client || !msg->target || !identity_is_valid(msg->client) ||
+        if (!msg->client || !msg->target || !iot_identity_is_valid(msg->client) ||
             strncmp(msg->target, IOTHUB_PREFIX, strlen(IOTHUB_PREFIX)) != 0 || strpbrk(msg->target, "+#")) {
                 log_ratelimit_warning(&bus_ratelimit, "Upstream request for '%s' on '%s' is malformed, dropped",
                                       msg->client ? msg->client : "n/a", msg->target ? msg->target : "n/a");
@@ -51,7 +52,7 @@ static void manager_on_presence(Manager *m, const BusMessage *msg) {
         Device *d;
         int r;
 
-        if (!msg->client || !identity_is_valid(msg->client) || (!connected && !payload_is(msg, "disconnected"))) {
+        if (!msg->client || !iot_identity_is_valid(msg->client) || (!connected && !payload_is(msg, "disconnected"))) {
                 log_ratelimit_warning(&bus_ratelimit, "Presence report for '%s' is malformed, dropped",
                                       msg->client ? msg->client : "n/a");
                 return;

@@ -322,6 +322,15 @@ void manager_device_changed(Manager *m, Device *d) {
                 link_kick(d->link);
 }
 
+void manager_upstream_appended(Manager *m, StoreStream *st) {
+        Device *d;
+
+        if (manager_device_get(m, st->identity, &d) < 0)
+                return; /* out of memory: stored all the same, sent after a restart (manager_links_setup()) */
+        device_add_stream(d, st);
+        manager_device_changed(m, d);
+}
+
 void manager_links_tick(Manager *m) {
         uint64_t now = now_usec();
         uint64_t idle_usec = m->config->idle_timeout_sec * 1000000u;

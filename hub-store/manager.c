@@ -8,7 +8,6 @@
 #include <systemd/sd-daemon.h>
 
 #include "hub-store/manager.h"
-#include "proto/iothub/iot-identity.h"
 #include "proto/ipc/wire.h"
 #include "proto/runtime/log.h"
 #include "proto/store/ingest-log.h"
@@ -26,12 +25,6 @@
 /* systemctl status shows this (in ticks). */
 #define STATUS_EVERY_TICKS 5u
 /* At most one "store full" warning this often. */
-
-bool identity_is_valid(const char *identity) {
-        _cleanup_free_ char *device = NULL, *module = NULL;
-
-        return iot_identity_split(identity, &device, &module) >= 0;
-}
 
 int manager_new(Manager **ret, Config *config) {
         _cleanup_(manager_freep) Manager *m = calloc(1, sizeof(*m));
@@ -108,6 +101,35 @@ int manager_store_append(Manager *m, const char *endpoint, uint8_t priority, uin
         *ret = st;
         return 0;
 }
+
+void manager_stream_appended(Manager *m, StoreStream *st) {
+        if (strcmp(st->endpoint, STORE_ENDPOINT_UPSTREAM) == 0)
+                manager_upstream_appended(m, st);
+        else
+                manager_local_appended(m, st);
+}
+
+/* The importer's record (ImporterOps.message): routed, stored, and its senders started. */
+static int manager_import_message(void *userdata, const StoreMessage *msg, const RouteMessage *rm) {
+        _cleanup_(route_appended_deinit) RouteAppended appended = ROUTE_APPENDED_NULL;
+        Manager *m = userdata;
+        int r;
+
+        r = manager_route_message(m, msg, rm, STORE_ORIGIN_INGEST, &appended);
+        manager_store_result(m, r);
+        for (size_t i = 0; i < appended.n; i++)
+                manager_stream_appended(m, route_appended_at(&appended, i));
+        return r;
+}
+
+static void manager_import_durable(void *userdata) {
+        manager_kick_senders(userdata);
+}
+
+static const ImporterOps importer_ops = {
+        .message = manager_import_message,
+        .durable = manager_import_durable,
+};
 
 static void manager_reply_control(Manager *m, const Frame *req, FrameBuilder *reply) {
         _cleanup_free_ char *command = NULL;
@@ -334,7 +356,7 @@ int manager_start(Manager *m) {
         if (r < 0)
                 return log_error_errno(r, "Failed to set up local endpoints: %m");
 
-        r = importer_new(m, &m->importer);
+        r = importer_new(m->event, m->store, m->config, &importer_ops, m, &m->importer);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the ingest log import: %m");
         log_info("Importing the ingest log from '%s/" INGEST_DIR "'", m->config->storage_dir);
