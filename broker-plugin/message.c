@@ -222,7 +222,7 @@ int message_callback(int event, void *event_data, void *userdata) {
         case MESSAGE_DELIVER:
                 return bus_relay_deliver(p, ed);
         case MESSAGE_PRESENCE_QUERY:
-                bus_relay_announce_present(p);
+                bus_relay_answer_presence(p, client_id);
                 return MOSQ_ERR_SUCCESS;
         case MESSAGE_PASS:
                 return MOSQ_ERR_SUCCESS;

@@ -72,11 +72,12 @@ int mosquitto_broker_publish_copy(const char *clientid, const char *topic, int p
         snprintf(stub_published_client, sizeof(stub_published_client), "%s", clientid ? clientid : "");
         snprintf(stub_published_topic, sizeof(stub_published_topic), "%s", topic);
         stub_publish_count++;
-        if (!clientid && stub_announce_count < STUB_ANNOUNCED_MAX) {
+        if (properties && stub_announce_count < STUB_ANNOUNCED_MAX) {
                 char *name = NULL, *value = NULL;
                 if (!mosquitto_property_read_string_pair(properties, MQTT_PROP_USER_PROPERTY, &name, &value, false))
                         name = value = NULL;
-                snprintf(stub_announced[stub_announce_count++], sizeof(stub_announced[0]), "%s %s %.*s", topic,
+                snprintf(stub_announced[stub_announce_count++], sizeof(stub_announced[0]), "%s%s%s%s %s %.*s",
+                         clientid ? "@" : "", clientid ? clientid : "", clientid ? " " : "", topic,
                          value ? value : "", payloadlen, (const char *) payload);
                 free(name);
                 free(value);

@@ -23,9 +23,10 @@ extern char stub_published_topic[256];
 extern unsigned stub_publish_count;
 
 /*
- * Each publish to no client in particular (an announcement on the bus), as
- * "{topic} {user property client} {payload}", oldest first; stub_announce_take()
- * returns the next one not taken yet (NULL when none) and consumes it.
+ * Each publish with a user property (an announcement on the bus), as
+ * "{topic} {user property client} {payload}", prefixed "@{client id} " when
+ * sent to one client only, oldest first; stub_announce_take() returns the
+ * next one not taken yet (NULL when none) and consumes it.
  */
 #define STUB_ANNOUNCED_MAX 16
 extern char stub_announced[STUB_ANNOUNCED_MAX][256];

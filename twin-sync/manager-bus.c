@@ -187,9 +187,6 @@ void manager_on_bus_connected(Bus *b, void *userdata) {
         /* Links that came up before we subscribed were announced to nobody: hub-store says them again. */
         if (bus_publish(m->bus, BUS_TOPIC_LINK_QUERY, "", 0, NULL, NULL, NULL, NULL) < 0)
                 log_debug("Cannot ask hub-store which upstream links are up, ignoring");
-        /* The same for devices that connected before: the plugin announces them again. */
-        if (bus_publish(m->bus, BUS_TOPIC_PRESENCE_QUERY, "", 0, NULL, NULL, NULL, NULL) < 0)
-                log_debug("Cannot ask the broker which devices are connected, ignoring");
 
         learn_uplink(m);
         /* After a start or a broker restart: get the hub's own configuration, push what waits. */
