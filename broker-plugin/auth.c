@@ -6,7 +6,6 @@
 #include "broker-plugin/broker-api.h"
 #include "broker-plugin/bus-relay.h"
 #include "broker-plugin/plugin.h"
-#include "broker-plugin/presence-sync.h"
 #include "broker-plugin/x509-client.h"
 #include "proto/ipc/bus.h"
 #include "proto/util/cleanup.h"
@@ -63,8 +62,13 @@ AuthPlan auth_plan(const char *address, const char *broker_socket, const char *c
         return AUTH_ASK_AUTH_CACHE;
 }
 
+/*
+ * Presence goes out on the bus only, never as a call: the broker's thread
+ * waits for no daemon per CONNECT (a reconnect storm of a thousand devices),
+ * and a daemon that joins the bus later asks for the connected set
+ * (BUS_TOPIC_PRESENCE_QUERY, bus-relay.h).
+ */
 static void auth_report_connected(Plugin *p, const struct mosquitto *client, const char *identity) {
-        int status = 0;
         int r;
 
         r = presence_add(&p->presence, client, identity);
@@ -73,17 +77,9 @@ static void auth_report_connected(Plugin *p, const struct mosquitto *client, con
                 return;
         }
         if (r == 0)
-                return; /* a second connection taking over: hub-store already knows */
+                return; /* a second connection taking over: the daemons already know */
 
         bus_relay_announce(p, BUS_TOPIC_PRESENCE, identity, "connected");
-        r = backend_presence(&p->backend, identity, true, &status);
-        if (r < 0 || status < 0)
-                log_ratelimit_warning(&p->store_ratelimit, "Failed to tell hub-store that '%s' connected, ignoring: %s",
-                                      identity, strerror(r < 0 ? -r : -status));
-        if (r < 0)
-                p->presence_lost = true; /* presence_sync() sends it once hub-store answers again */
-        else
-                presence_sync(p);
 }
 
 int auth_basic_callback(int event, void *event_data, void *userdata) {

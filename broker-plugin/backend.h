@@ -1,4 +1,4 @@
-/* The plugin's synchronous calls to auth-cache and hub-store */
+/* The plugin's synchronous calls to auth-cache */
 #pragma once
 
 #include <stdbool.h>
@@ -18,8 +18,6 @@
  * reply); 0 a reply arrived and *ret_status is its WIRE_STATUS as 0 or
  * -errno.
  */
-#define BACKEND_PRESENCE_TIMEOUT_USEC (200u * 1000u)
-
 typedef struct BackendPeer {
         FrameClient client;
         uint64_t timeout_usec;
@@ -28,13 +26,11 @@ typedef struct BackendPeer {
 
 typedef struct Backend {
         BackendPeer auth_cache;
-        BackendPeer hub_store;
 } Backend;
 
-#define BACKEND_NULL ((Backend){ .auth_cache.client = FRAME_CLIENT_NULL, .hub_store.client = FRAME_CLIENT_NULL })
+#define BACKEND_NULL ((Backend){ .auth_cache.client = FRAME_CLIENT_NULL })
 
-int backend_init(Backend *b, const char *auth_cache_path, uint64_t auth_timeout_usec, const char *hub_store_path,
-                 uint64_t store_timeout_usec);
+int backend_init(Backend *b, const char *auth_cache_path, uint64_t auth_timeout_usec);
 void backend_deinit(Backend *b);
 
 /* WIRE_AUTH_REQUEST. *ret_identity: the reply's IDENTITY if it carried one (to free), else NULL. */
@@ -43,5 +39,3 @@ int backend_auth(Backend *b, const char *client_id, const char *username, const 
 /* The same, with the DER of the device's TLS client certificate (WIRE_CERTIFICATE) when cert is set. */
 int backend_auth_with_certificate(Backend *b, const char *client_id, const char *username, const char *password,
                                   const void *cert, size_t cert_len, int *ret_status, char **ret_identity);
-/* WIRE_PRESENCE_REQUEST, with the shorter of BACKEND_PRESENCE_TIMEOUT_USEC and the store timeout. */
-int backend_presence(Backend *b, const char *identity, bool connected, int *ret_status);

@@ -94,7 +94,8 @@ int bus_relay_deliver(Plugin *p, struct mosquitto_evt_message *ed) {
         return MOSQ_ERR_SUCCESS;
 }
 
-void bus_relay_announce(Plugin *p, const char *topic, const char *client, const char *payload) {
+/* to: one client id (it need not subscribe), or NULL for every subscriber of topic. */
+static void announce(Plugin *p, const char *to, const char *topic, const char *client, const char *payload) {
         mosquitto_property *props = client_property(client);
         int rc;
 
@@ -103,10 +104,33 @@ void bus_relay_announce(Plugin *p, const char *topic, const char *client, const 
                 return;
         }
         /* QoS 1: a daemon that is connected gets it even across a busy moment of the broker. */
-        rc = mosquitto_broker_publish_copy(NULL, topic, (int) strlen(payload), payload, 1, false, props);
+        rc = mosquitto_broker_publish_copy(to, topic, (int) strlen(payload), payload, 1, false, props);
         if (rc != MOSQ_ERR_SUCCESS) {
                 mosquitto_property_free_all(&props);
                 log_ratelimit_warning(&p->message_ratelimit, "Failed to announce '%s' on '%s': %s", client, topic,
                                       mosquitto_strerror(rc));
         }
+}
+
+void bus_relay_announce(Plugin *p, const char *topic, const char *client, const char *payload) {
+        announce(p, NULL, topic, client, payload);
+}
+
+typedef struct PresenceAnswer {
+        Plugin *plugin;
+        const char *to;
+} PresenceAnswer;
+
+static int answer_connected(const char *identity, void *userdata) {
+        PresenceAnswer *a = userdata;
+        announce(a->plugin, a->to, BUS_TOPIC_PRESENCE, identity, "connected");
+        return 0;
+}
+
+void bus_relay_answer_presence(Plugin *p, const char *asker) {
+        PresenceAnswer a = { .plugin = p, .to = asker };
+
+        if (!asker)
+                return;
+        (void) presence_foreach_identity(&p->presence, answer_connected, &a);
 }

@@ -24,3 +24,13 @@ int bus_relay_deliver(Plugin *p, struct mosquitto_evt_message *ed);
 
 /* Tells the daemons (topic) about client; payload is a short word or a topic filter. */
 void bus_relay_announce(Plugin *p, const char *topic, const char *client, const char *payload);
+
+/*
+ * "$edgehub/presence-query" from a daemon (client id asker): sends it alone
+ * "connected" on "$edgehub/presence" once for every identity with a live
+ * connection. It asks after its subscriptions are in place, so the answer
+ * and every later change reach it in order (one thread, one queue). Only
+ * the asker: another daemon's view must not change because one restarted
+ * (twin-sync reads "connected" without "subscribed" as "do not deliver").
+ */
+void bus_relay_answer_presence(Plugin *p, const char *asker);

@@ -1,11 +1,10 @@
-/* A device or module went away: tell hub-store */
+/* A device or module went away: tell the daemons on the bus */
 #include <string.h>
 
 #include "broker-plugin/broker-api.h"
 #include "broker-plugin/bus-relay.h"
 #include "broker-plugin/disconnect.h"
 #include "broker-plugin/plugin.h"
-#include "broker-plugin/presence-sync.h"
 #include "proto/ipc/bus.h"
 #include "proto/util/cleanup.h"
 #include "proto/util/ratelimit.h"
@@ -21,8 +20,6 @@ int disconnect_callback(int event, void *event_data, void *userdata) {
         struct mosquitto_evt_disconnect *ed = event_data;
         _cleanup_free_ char *identity = NULL;
         Plugin *p = userdata;
-        int status = 0;
-        int r;
 
         /* Before the broker checks this connection's Will (will.h). */
         token_expiry_remove(&p->expiry, ed->client);
@@ -35,12 +32,5 @@ int disconnect_callback(int event, void *event_data, void *userdata) {
 
         log_debug("Client '%s' disconnected", identity);
         bus_relay_announce(p, BUS_TOPIC_PRESENCE, identity, "disconnected");
-        r = backend_presence(&p->backend, identity, false, &status);
-        if (r < 0 || status < 0)
-                log_ratelimit_warning(&p->store_ratelimit,
-                                      "Failed to tell hub-store that '%s' disconnected, ignoring: %s", identity,
-                                      strerror(r < 0 ? -r : -status));
-        if (r >= 0)
-                presence_sync(p);
         return MOSQ_ERR_SUCCESS;
 }

@@ -7,7 +7,6 @@
 #include "broker-plugin/bus-relay.h"
 #include "broker-plugin/message.h"
 #include "broker-plugin/plugin.h"
-#include "broker-plugin/presence-sync.h"
 #include "proto/iothub/device-topic.h"
 #include "proto/iothub/property-bag.h"
 #include "proto/ipc/bus.h"
@@ -135,6 +134,10 @@ int message_classify(const Client *sender, const char *client_id, const char *to
                         *ret = (Message){ .kind = MESSAGE_DELIVER };
                         return 0;
                 }
+                if (strcmp(topic, BUS_TOPIC_PRESENCE_QUERY) == 0) {
+                        *ret = (Message){ .kind = MESSAGE_PRESENCE_QUERY };
+                        return 0;
+                }
                 *ret = (Message){ .kind = MESSAGE_PASS };
                 return 0;
         }
@@ -218,6 +221,9 @@ int message_callback(int event, void *event_data, void *userdata) {
                 return bus_relay_device_request(p, client_id, ed);
         case MESSAGE_DELIVER:
                 return bus_relay_deliver(p, ed);
+        case MESSAGE_PRESENCE_QUERY:
+                bus_relay_answer_presence(p, client_id);
+                return MOSQ_ERR_SUCCESS;
         case MESSAGE_PASS:
                 return MOSQ_ERR_SUCCESS;
         case MESSAGE_OVERSIZE:

@@ -15,6 +15,7 @@ typedef enum MessageKind {
         MESSAGE_PASS,       /* internal traffic: the broker routes it */
         MESSAGE_REQUEST,    /* a device's "$iothub/..." request: relayed to our daemons (bus-relay.h) */
         MESSAGE_DELIVER,    /* an internal request to hand a message to one client (bus-relay.h) */
+        MESSAGE_PRESENCE_QUERY, /* a daemon (re)joined the bus: tell it every connected client (bus-relay.h) */
         MESSAGE_OVERSIZE,   /* over MESSAGE_PAYLOAD_MAX: disconnect */
         MESSAGE_MALFORMED,  /* a bad topic, property bag or command: drop */
         MESSAGE_FOREIGN,    /* not the sender's own telemetry topic: drop */

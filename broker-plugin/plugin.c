@@ -11,7 +11,6 @@
 #include "broker-plugin/disconnect.h"
 #include "broker-plugin/message.h"
 #include "broker-plugin/plugin.h"
-#include "broker-plugin/presence-sync.h"
 #include "proto/runtime/log.h"
 #include "proto/util/cleanup.h"
 
@@ -19,7 +18,6 @@
  * Options (mosquitto.conf, after "plugin /path/edgehub-plugin.so"):
  *   plugin_opt_config /etc/edgehub/edgehub.yaml   required: the shared config
  *   plugin_opt_auth_timeout_ms 1000                deadline of a CONNECT check
- *   plugin_opt_store_timeout_ms 3000               deadline of a telemetry hand-off
  * Everything else is static or hidden (meson gnu_symbol_visibility), so
  * proto's helpers cannot clash with the broker's symbols.
  */
@@ -38,7 +36,6 @@ static const struct {
         { MOSQ_EVT_DISCONNECT, disconnect_callback },
         { MOSQ_EVT_TICK, watchdog_tick_callback },
         { MOSQ_EVT_TICK, token_expiry_tick_callback },
-        { MOSQ_EVT_TICK, presence_tick_callback },
 };
 
 /* ---- options ---- */
@@ -46,7 +43,6 @@ static const struct {
 typedef struct PluginOptions {
         const char *config;
         uint64_t auth_timeout_msec;
-        uint64_t store_timeout_msec;
 } PluginOptions;
 
 static int option_parse_string(const char *value, void *dest) {
@@ -76,7 +72,6 @@ static const struct {
 } option_table[] = {
         { "config", option_parse_string, offsetof(PluginOptions, config) },
         { "auth_timeout_ms", option_parse_msec, offsetof(PluginOptions, auth_timeout_msec) },
-        { "store_timeout_ms", option_parse_msec, offsetof(PluginOptions, store_timeout_msec) },
 };
 
 static int plugin_parse_options(const struct mosquitto_opt *options, int option_count, PluginOptions *o) {
@@ -112,10 +107,9 @@ static void plugin_log_warnings(char *warnings) {
 int plugin_new(Plugin **ret, mosquitto_plugin_id_t *identifier, const struct mosquitto_opt *options,
                int option_count) {
         _cleanup_(plugin_freep) Plugin *p = NULL;
-        _cleanup_free_ char *error = NULL, *warnings = NULL, *auth_cache = NULL, *hub_store = NULL;
+        _cleanup_free_ char *error = NULL, *warnings = NULL, *auth_cache = NULL;
         PluginOptions o = {
                 .auth_timeout_msec = PLUGIN_AUTH_TIMEOUT_MSEC_DEFAULT,
-                .store_timeout_msec = PLUGIN_STORE_TIMEOUT_MSEC_DEFAULT,
         };
         int r;
 
@@ -149,15 +143,12 @@ int plugin_new(Plugin **ret, mosquitto_plugin_id_t *identifier, const struct mos
         r = config_socket_path(p->config, SOCKET_BROKER, &p->broker_socket);
         if (r >= 0)
                 r = config_socket_path(p->config, SOCKET_AUTH_CACHE, &auth_cache);
-        if (r >= 0)
-                r = config_socket_path(p->config, SOCKET_HUB_STORE, &hub_store);
         if (r < 0)
                 return log_error_errno(r, "Failed to build socket paths under '%s': %m", p->config->runtime_dir);
 
-        r = backend_init(&p->backend, auth_cache, o.auth_timeout_msec * 1000u, hub_store,
-                         o.store_timeout_msec * 1000u);
+        r = backend_init(&p->backend, auth_cache, o.auth_timeout_msec * 1000u);
         if (r < 0)
-                return log_error_errno(r, "Failed to set up the clients of auth-cache and hub-store: %m");
+                return log_error_errno(r, "Failed to set up the client of auth-cache: %m");
 
         r = ingest_append_init(&p->ingest, p->config->storage_dir, p->config->runtime_dir,
                                p->config->overflow == OVERFLOW_REJECT_NEW, p->config->sync == SYNC_ALWAYS);
@@ -166,9 +157,8 @@ int plugin_new(Plugin **ret, mosquitto_plugin_id_t *identifier, const struct mos
                                        p->config->storage_dir);
         log_info("edgehub plugin: telemetry goes to the ingest log in '%s/" INGEST_DIR "'", p->config->storage_dir);
 
-        log_info("edgehub plugin: internal listener %s, auth-cache %s (%" PRIu64 " ms), hub-store %s (%" PRIu64
-                 " ms)",
-                 p->broker_socket, auth_cache, o.auth_timeout_msec, hub_store, o.store_timeout_msec);
+        log_info("edgehub plugin: internal listener %s, auth-cache %s (%" PRIu64 " ms)", p->broker_socket, auth_cache,
+                 o.auth_timeout_msec);
         watchdog_init(&p->watchdog);
         *ret = TAKE_PTR(p);
         return 0;

@@ -33,10 +33,6 @@ typedef struct Plugin {
         IngestAppend ingest;    /* telemetry: the ingest log hub-store imports */
         Presence presence;
         TokenExpiry expiry;     /* admitted device connections: token deadlines, and who is live (will.c) */
-        unsigned presence_synced;       /* hub-store client's connects at the last presence sync */
-        bool presence_lost;             /* a CONNECTED=1 report did not reach hub-store */
-        bool presence_syncing;          /* presence_sync() is running */
-        uint64_t presence_checked_usec; /* the last presence_tick_callback() look at hub-store */
 
         Watchdog watchdog;
 
@@ -46,7 +42,6 @@ typedef struct Plugin {
 } Plugin;
 
 #define PLUGIN_AUTH_TIMEOUT_MSEC_DEFAULT 1000u
-#define PLUGIN_STORE_TIMEOUT_MSEC_DEFAULT 3000u
 #define PLUGIN_TIMEOUT_MSEC_MAX 60000u
 
 /* Parses the plugin_opt_* options (keys without the prefix), loads the shared config, connects nothing yet. */

@@ -18,9 +18,9 @@
 #include "broker-plugin/disconnect.h"
 #include "broker-plugin/message.h"
 #include "broker-plugin/plugin.h"
-#include "broker-plugin/presence-sync.h"
 #include "broker-plugin/test-broker-stubs.h"
 #include "broker-plugin/test-fake-daemon.h"
+#include "proto/ipc/bus.h"
 #include "proto/ipc/wire.h"
 #include "proto/util/cleanup.h"
 
@@ -148,15 +148,13 @@ static void test_auth_verdict(void **state) {
         assert_int_equal(failures, 0);
 }
 
-/* ---- the callbacks, against scripted auth-cache and hub-store ---- */
+/* ---- the callbacks, against a scripted auth-cache; presence goes out on the bus ---- */
 
 typedef struct Fixture {
         char dir[64];
         char auth_path[128];
-        char store_path[128];
         Plugin plugin;
         FakeDaemon auth;
-        FakeDaemon store;
 } Fixture;
 
 static int fixture_setup(void **state) {
@@ -165,7 +163,6 @@ static int fixture_setup(void **state) {
         assert_non_null(f);
         assert_int_equal(fake_runtime_dir(f->dir), 0);
         snprintf(f->auth_path, sizeof(f->auth_path), "%s/auth-cache.sock", f->dir);
-        snprintf(f->store_path, sizeof(f->store_path), "%s/hub-store.sock", f->dir);
         f->plugin = (Plugin){
                 .broker_socket = (char *) SOCK,
                 .presence = PRESENCE_NULL,
@@ -174,8 +171,9 @@ static int fixture_setup(void **state) {
                 .auth_ratelimit = RATELIMIT_INIT(1000000, 100),
         };
         /* Generous: a fake daemon under ASan on a loaded machine may take a while to answer. */
-        assert_int_equal(backend_init(&f->plugin.backend, f->auth_path, 5000000, f->store_path, 5000000), 0);
-        f->auth = f->store = (FakeDaemon){ .pid = -1, .report_fd = -1 };
+        assert_int_equal(backend_init(&f->plugin.backend, f->auth_path, 5000000), 0);
+        f->auth = (FakeDaemon){ .pid = -1, .report_fd = -1 };
+        stub_announce_reset();
         *state = f;
         return 0;
 }
@@ -183,7 +181,6 @@ static int fixture_setup(void **state) {
 static int fixture_teardown(void **state) {
         Fixture *f = *state;
         fake_daemon_stop(&f->auth);
-        fake_daemon_stop(&f->store);
         backend_deinit(&f->plugin.backend);
         presence_deinit(&f->plugin.presence);
         token_expiry_deinit(&f->plugin.expiry);
@@ -212,15 +209,15 @@ static void assert_string_field(const Frame *frame, uint16_t tag, const char *wa
         assert_string_equal(s, want);
 }
 
-static void assert_presence(FakeDaemon *store, const char *identity, uint32_t connected) {
-        Frame req;
-        uint32_t v;
+/* The next announcement on the bus is identity's presence. */
+static void assert_presence(const char *identity, bool connected) {
+        char want[256];
+        const char *got = stub_announce_take();
 
-        assert_int_equal(fake_daemon_next(store, &req), 0);
-        assert_int_equal(req.type, WIRE_PRESENCE_REQUEST);
-        assert_string_field(&req, WIRE_IDENTITY, identity);
-        assert_int_equal(frame_get_u32(&req, WIRE_CONNECTED, &v), 0);
-        assert_int_equal(v, connected);
+        snprintf(want, sizeof(want), "%s %s %s", BUS_TOPIC_PRESENCE, identity,
+                 connected ? "connected" : "disconnected");
+        assert_non_null(got);
+        assert_string_equal(got, want);
 }
 
 static void test_auth_callback(void **state) {
@@ -238,11 +235,6 @@ static void test_auth_callback(void **state) {
                 { WIRE_AUTH_REPLY, 0, 0, "e" },
                 { WIRE_AUTH_REPLY, 0 },
         };
-        static const FakeStep store_steps[] = {
-                { WIRE_PRESENCE_REPLY, 0 },
-                { WIRE_PRESENCE_REPLY, 0 },
-                { WIRE_PRESENCE_REPLY, 0 },
-        };
         Frame req;
 
         /* auth-cache not running: closed without a CONNACK, which the SDKs retry; never "not authorised". */
@@ -251,7 +243,6 @@ static void test_auth_callback(void **state) {
         assert_int_equal(connect_client(f, &daemon, NULL), MOSQ_ERR_SUCCESS);
 
         assert_int_equal(fake_daemon_start(&f->auth, f->auth_path, auth_steps, ELEMENTSOF(auth_steps)), 0);
-        assert_int_equal(fake_daemon_start(&f->store, f->store_path, store_steps, ELEMENTSOF(store_steps)), 0);
 
         assert_int_equal(connect_client(f, &old, PW), MOSQ_ERR_SUCCESS);
         assert_int_equal(fake_daemon_next(&f->auth, &req), 0);
@@ -262,12 +253,12 @@ static void test_auth_callback(void **state) {
         assert_non_null(pw);
         assert_int_equal(pw->len, strlen(PW));
         assert_memory_equal(pw->data, PW, strlen(PW));
-        assert_presence(&f->store, "d", 1);
+        assert_presence("d", true);
         /* Admitted with its token's expiry (se=1): the next tick closes it (token-expiry.h). */
         assert_true(token_expiry_is_live(&f->plugin.expiry, &old));
         assert_int_equal(f->plugin.expiry.next_due_sec, 1);
 
-        /* A second connection takes the client id over: hub-store already knows it is connected. */
+        /* A second connection takes the client id over: the daemons already know it is connected. */
         assert_int_equal(connect_client(f, &new, PW), MOSQ_ERR_SUCCESS);
         assert_int_equal(fake_daemon_next(&f->auth, &req), 0);
         disconnect_client(f, &old);
@@ -286,12 +277,13 @@ static void test_auth_callback(void **state) {
 
         /* The new connection ends: now the identity is gone. */
         disconnect_client(f, &new);
-        assert_presence(&f->store, "d", 0);
+        assert_presence("d", false);
         /* The old session's end reported once more (mosquitto does that on a takeover): nothing. */
         disconnect_client(f, &old);
 
         assert_int_equal(connect_client(f, &module, PW), MOSQ_ERR_SUCCESS);
-        assert_presence(&f->store, "d/m", 1);
+        assert_presence("d/m", true);
+        assert_null(stub_announce_take());
 }
 
 static void test_auth_refused_locally(void **state) {
@@ -316,7 +308,7 @@ static void test_auth_timeout(void **state) {
 
         /* A 100 ms deadline against an auth-cache that answers after 3 s. */
         backend_deinit(&f->plugin.backend);
-        assert_int_equal(backend_init(&f->plugin.backend, f->auth_path, 100000, f->store_path, 100000), 0);
+        assert_int_equal(backend_init(&f->plugin.backend, f->auth_path, 100000), 0);
         assert_int_equal(fake_daemon_start(&f->auth, f->auth_path, auth_steps, ELEMENTSOF(auth_steps)), 0);
         uint64_t t0 = now_usec();
         assert_int_equal(connect_client(f, &device, PW), AUTH_VERDICT_UNAVAILABLE);
@@ -328,113 +320,76 @@ static void test_auth_timeout(void **state) {
         assert_int_equal(presence_count(&f->plugin.presence, "d"), 0);
 }
 
-/* The plugin's next look at hub-store, now. */
-static void tick(Fixture *f) {
-        f->plugin.presence_checked_usec = 0;
-        assert_int_equal(presence_tick_callback(MOSQ_EVT_TICK, NULL, &f->plugin), MOSQ_ERR_SUCCESS);
-}
+/* The next announcement is "connected" for one of want[0..2), to asker only, not seen before. */
+static void assert_presence_of_either(const char *asker, const char *want[static 2], bool seen[static 2]) {
+        const char *got = stub_announce_take();
+        char line[256];
 
-/* The next request is CONNECTED=1 for one of want[0..2), not seen before. */
-static void assert_presence_of_either(FakeDaemon *store, const char *want[static 2], bool seen[static 2]) {
-        _cleanup_free_ char *identity = NULL;
-        Frame req;
-        uint32_t v;
-
-        assert_int_equal(fake_daemon_next(store, &req), 0);
-        assert_int_equal(req.type, WIRE_PRESENCE_REQUEST);
-        assert_int_equal(frame_get_u32(&req, WIRE_CONNECTED, &v), 0);
-        assert_int_equal(v, 1);
-        assert_int_equal(frame_get_string(&req, WIRE_IDENTITY, &identity), 0);
-        for (size_t i = 0; i < 2; i++)
-                if (strcmp(identity, want[i]) == 0) {
+        assert_non_null(got);
+        for (size_t i = 0; i < 2; i++) {
+                snprintf(line, sizeof(line), "@%s %s %s connected", asker, BUS_TOPIC_PRESENCE, want[i]);
+                if (strcmp(got, line) == 0) {
                         assert_false(seen[i]);
                         seen[i] = true;
                         return;
                 }
-        fail_msg("unexpected identity '%s'", identity);
+        }
+        fail_msg("unexpected announcement '%s'", got);
 }
 
-/* hub-store restarts with an empty presence set: the first reply over the new connection triggers a resync. */
-static void test_presence_resync(void **state) {
+static int presence_query(Fixture *f, struct mosquitto *from) {
+        struct mosquitto_evt_message ed = {
+                .client = from, .topic = (char *) BUS_TOPIC_PRESENCE_QUERY, .payload = (void *) "", .qos = 1,
+        };
+        return message_callback(MOSQ_EVT_MESSAGE, &ed, &f->plugin);
+}
+
+/*
+ * A daemon (re)joins the bus, e.g. a restarted hub-store with an empty
+ * presence set: its query is answered, to it alone, with every connected
+ * identity once.
+ */
+static void test_presence_query(void **state) {
         Fixture *f = *state;
         struct mosquitto old = { .id = "d", .address = TCP, .username = "hub/d/?api-version=1" };
         struct mosquitto new = old;
         struct mosquitto module = { .id = "d/m", .address = TCP, .username = "hub/d/m/?api-version=1" };
+        struct mosquitto daemon = { .id = "$edgehub-hub-store", .address = SOCK, .username = "$edgehub/hub-store" };
         static const FakeStep auth_steps[] = {
                 { WIRE_AUTH_REPLY, 0 },
                 { WIRE_AUTH_REPLY, 0 },
                 { WIRE_AUTH_REPLY, 0 },
         };
-        static const FakeStep first[] = {
-                { WIRE_PRESENCE_REPLY, 0 },
-                { WIRE_PRESENCE_REPLY, 0 },
-                { WIRE_PRESENCE_REPLY, 0 }, /* unused: keeps it listening */
-        };
-        static const FakeStep second[] = {
-                { WIRE_PRESENCE_REPLY, 0 },
-                { WIRE_PRESENCE_REPLY, 0 },
-                { WIRE_PRESENCE_REPLY, 0 },
-                { WIRE_PRESENCE_REPLY, 0 }, /* unused: keeps it listening */
-        };
         const char *both[2] = { "d", "d/m" };
         bool seen[2] = {};
-        Frame req;
+
+        /* Nobody connected: no answer. */
+        assert_int_equal(presence_query(f, &daemon), MOSQ_ERR_SUCCESS);
+        assert_null(stub_announce_take());
 
         assert_int_equal(fake_daemon_start(&f->auth, f->auth_path, auth_steps, ELEMENTSOF(auth_steps)), 0);
-        assert_int_equal(fake_daemon_start(&f->store, f->store_path, first, ELEMENTSOF(first)), 0);
-
-        /* "d" twice (a takeover in progress), "d/m" once; the first connection to hub-store: no resync. */
+        /* "d" twice (a takeover in progress), "d/m" once. */
         assert_int_equal(connect_client(f, &old, PW), MOSQ_ERR_SUCCESS);
-        assert_presence(&f->store, "d", 1);
+        assert_presence("d", true);
         assert_int_equal(connect_client(f, &new, PW), MOSQ_ERR_SUCCESS);
         assert_int_equal(connect_client(f, &module, PW), MOSQ_ERR_SUCCESS);
-        assert_presence(&f->store, "d/m", 1);
-        tick(f);
-        assert_int_equal(fake_daemon_next(&f->store, &req), -ETIMEDOUT);
-        assert_int_equal(f->plugin.backend.hub_store.client.connects, 1);
+        assert_presence("d/m", true);
+        assert_null(stub_announce_take());
 
-        /*
-         * kill -9 and start again while nobody connects or disconnects (telemetry
-         * goes to the ingest log, not to hub-store): the next tick sees the
-         * closed connection and tells the new hub-store who is connected.
-         */
-        fake_daemon_stop(&f->store);
-        assert_int_equal(fake_daemon_start(&f->store, f->store_path, second, ELEMENTSOF(second)), 0);
-        tick(f);
-        assert_int_equal(f->plugin.backend.hub_store.client.connects, 2);
-        assert_presence_of_either(&f->store, both, seen);
-        assert_presence_of_either(&f->store, both, seen);
+        assert_int_equal(presence_query(f, &daemon), MOSQ_ERR_SUCCESS);
+        assert_presence_of_either(daemon.id, both, seen);
+        assert_presence_of_either(daemon.id, both, seen);
+        assert_null(stub_announce_take());
 
-        /* Same connection: nothing re-sent. */
-        tick(f);
+        /* A device cannot ask. */
+        assert_int_equal(presence_query(f, &module), MOSQ_ERR_ACL_DENIED);
+        assert_null(stub_announce_take());
+
         disconnect_client(f, &module);
-        assert_presence(&f->store, "d/m", 0);
-        assert_int_equal(fake_daemon_next(&f->store, &req), -ETIMEDOUT);
-}
-
-/* A connect report lost while hub-store was down is sent at the next tick that reaches it. */
-static void test_presence_lost(void **state) {
-        Fixture *f = *state;
-        struct mosquitto device = { .id = "d", .address = TCP, .username = "hub/d/?api-version=1" };
-        static const FakeStep auth_steps[] = { { WIRE_AUTH_REPLY, 0 } };
-        static const FakeStep store_steps[] = {
-                { WIRE_PRESENCE_REPLY, 0 },
-                { WIRE_PRESENCE_REPLY, 0 }, /* unused: keeps it listening */
-        };
-        Frame req;
-
-        assert_int_equal(fake_daemon_start(&f->auth, f->auth_path, auth_steps, ELEMENTSOF(auth_steps)), 0);
-        assert_int_equal(connect_client(f, &device, PW), MOSQ_ERR_SUCCESS);
-        assert_true(f->plugin.presence_lost);
-        tick(f); /* still down: tried again later */
-        assert_true(f->plugin.presence_lost);
-
-        assert_int_equal(fake_daemon_start(&f->store, f->store_path, store_steps, ELEMENTSOF(store_steps)), 0);
-        tick(f);
-        assert_presence(&f->store, "d", 1);
-        assert_false(f->plugin.presence_lost);
-        tick(f);
-        assert_int_equal(fake_daemon_next(&f->store, &req), -ETIMEDOUT);
+        assert_presence("d/m", false);
+        assert_int_equal(presence_query(f, &daemon), MOSQ_ERR_SUCCESS);
+        assert_string_equal(stub_announce_take(), "@$edgehub-hub-store " BUS_TOPIC_PRESENCE " d connected");
+        assert_null(stub_announce_take());
 }
 
 /* A device that presents a certificate: auth-cache gets its DER, and no password when it sent none. */
@@ -447,9 +402,6 @@ static void test_auth_certificate(void **state) {
         static const FakeStep auth_steps[] = {
                 { WIRE_AUTH_REPLY, 0, 0, "x" },
                 { WIRE_AUTH_REPLY, EACCES },
-        };
-        static const FakeStep store_steps[] = {
-                { WIRE_PRESENCE_REPLY, 0 },
         };
         Frame req;
 
@@ -467,7 +419,6 @@ static void test_auth_certificate(void **state) {
         struct mosquitto none = { .id = "y", .address = TCP, .username = "hub/y/?api-version=1" };
 
         assert_int_equal(fake_daemon_start(&f->auth, f->auth_path, auth_steps, ELEMENTSOF(auth_steps)), 0);
-        assert_int_equal(fake_daemon_start(&f->store, f->store_path, store_steps, ELEMENTSOF(store_steps)), 0);
 
         assert_int_equal(connect_client(f, &x, NULL), MOSQ_ERR_SUCCESS);
         assert_int_equal(fake_daemon_next(&f->auth, &req), 0);
@@ -478,7 +429,7 @@ static void test_auth_certificate(void **state) {
         assert_non_null(c);
         assert_int_equal(c->len, (size_t) der_len);
         assert_memory_equal(c->data, der, (size_t) der_len);
-        assert_presence(&f->store, "x", 1);
+        assert_presence("x", true);
 
         /* auth-cache refuses (e.g. a wrong thumbprint): CONNACK not authorised. */
         x.id = "x2";
@@ -501,8 +452,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_auth_certificate, fixture_setup, fixture_teardown),
                 cmocka_unit_test_setup_teardown(test_auth_refused_locally, fixture_setup, fixture_teardown),
                 cmocka_unit_test_setup_teardown(test_auth_timeout, fixture_setup, fixture_teardown),
-                cmocka_unit_test_setup_teardown(test_presence_resync, fixture_setup, fixture_teardown),
-                cmocka_unit_test_setup_teardown(test_presence_lost, fixture_setup, fixture_teardown),
+                cmocka_unit_test_setup_teardown(test_presence_query, fixture_setup, fixture_teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

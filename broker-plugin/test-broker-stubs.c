@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <mqtt_protocol.h>
 #include <openssl/x509.h>
 
 #include "broker-plugin/broker-api.h"
@@ -52,12 +53,35 @@ void mosquitto_log_printf(int level, const char *fmt, ...) {
 char stub_published_client[256];
 char stub_published_topic[256];
 unsigned stub_publish_count;
+char stub_announced[STUB_ANNOUNCED_MAX][256];
+unsigned stub_announce_count;
+static unsigned stub_announce_taken;
+
+void stub_announce_reset(void) {
+        stub_announce_count = stub_announce_taken = 0;
+}
+
+const char *stub_announce_take(void) {
+        if (stub_announce_taken >= stub_announce_count)
+                return NULL;
+        return stub_announced[stub_announce_taken++];
+}
 
 int mosquitto_broker_publish_copy(const char *clientid, const char *topic, int payloadlen, const void *payload,
                                   int qos, bool retain, mosquitto_property *properties) {
         snprintf(stub_published_client, sizeof(stub_published_client), "%s", clientid ? clientid : "");
         snprintf(stub_published_topic, sizeof(stub_published_topic), "%s", topic);
         stub_publish_count++;
+        if (properties && stub_announce_count < STUB_ANNOUNCED_MAX) {
+                char *name = NULL, *value = NULL;
+                if (!mosquitto_property_read_string_pair(properties, MQTT_PROP_USER_PROPERTY, &name, &value, false))
+                        name = value = NULL;
+                snprintf(stub_announced[stub_announce_count++], sizeof(stub_announced[0]), "%s%s%s%s %s %.*s",
+                         clientid ? "@" : "", clientid ? clientid : "", clientid ? " " : "", topic,
+                         value ? value : "", payloadlen, (const char *) payload);
+                free(name);
+                free(value);
+        }
         /* Owned by the broker on success. */
         mosquitto_property_free_all(&properties);
         return MOSQ_ERR_SUCCESS;

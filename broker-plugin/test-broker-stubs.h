@@ -21,3 +21,15 @@ extern const char *stub_connected[8];
 extern char stub_published_client[256];
 extern char stub_published_topic[256];
 extern unsigned stub_publish_count;
+
+/*
+ * Each publish with a user property (an announcement on the bus), as
+ * "{topic} {user property client} {payload}", prefixed "@{client id} " when
+ * sent to one client only, oldest first; stub_announce_take() returns the
+ * next one not taken yet (NULL when none) and consumes it.
+ */
+#define STUB_ANNOUNCED_MAX 16
+extern char stub_announced[STUB_ANNOUNCED_MAX][256];
+extern unsigned stub_announce_count;
+const char *stub_announce_take(void);
+void stub_announce_reset(void);

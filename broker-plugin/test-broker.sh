@@ -1,6 +1,6 @@
 #!/bin/sh
-# Tests edgehub-plugin.so inside the real mosquitto, with scripted stand-ins for auth-cache and hub-store
-# (test-fake-daemon.py). The whole hub (real daemons, the simulator) is tests/integration's job.
+# Tests edgehub-plugin.so inside the real mosquitto, with a scripted stand-in for auth-cache
+# (test-fake-daemon.py) and a daemon's view of the bus (mosquitto_sub on the internal listener). The whole hub (real daemons, the simulator) is tests/integration's job.
 set -eu
 
 broker="$1"
@@ -86,7 +86,7 @@ if timeout 10 "$broker" -c "$dir/mosquitto.conf" > "$dir/broker.log" 2>&1; then
 fi
 grep -q "edgehub: Failed to load '$dir/missing.yaml'" "$dir/broker.log" || fail "no error about the config file"
 write_conf "plugin_opt_config $dir/edgehub.yaml
-plugin_opt_store_timeout_ms 0"
+plugin_opt_auth_timeout_ms 0"
 if timeout 10 "$broker" -c "$dir/mosquitto.conf" > "$dir/broker.log" 2>&1; then
         fail "mosquitto started with a zero timeout"
 fi
@@ -166,8 +166,8 @@ wait "$sub" 2>/dev/null || true
 grep -q "edgehub: Disconnected client '\$edgehub/victim' at the request of '\$edgehub/kicker'" "$dir/broker.log" \
         || fail "kick not done"
 
-# 8. With a (scripted) auth-cache and hub-store: the device is admitted, its telemetry is in the ingest
-#    log before the PUBACK (hub-store is not asked), and hub-store hears of it connecting and going away.
+# 8. With a (scripted) auth-cache: the device is admitted, its telemetry is in the ingest log before the
+#    PUBACK (hub-store is not asked), and the daemons hear on the bus of it connecting and going away.
 fake() { # name, statuses...
         name=$1
         shift
@@ -183,7 +183,7 @@ device_pub() { # extra mosquitto_pub options...
         timeout 3 mosquitto_pub -h 127.0.0.1 -p "$port" -i d -u "myhub.azure-devices.net/d/?api-version=2021-04-12" \
                 -P "$sas" -t devices/d/messages/events/a=1 "$@" 2>> "$dir/pub.err"
 }
-WIRE_PRESENCE_REQUEST=7
+presence_count() { grep -c "^\$edgehub/presence client:d $1\$" "$dir/presence.log" || true; }
 log_bytes() { cat "$dir"/store/ingest/*.log 2>/dev/null | wc -c; }
 
 # 8a. auth-cache says the credentials are wrong (EACCES): now, and only now, "not authorised".
@@ -196,17 +196,21 @@ kill "$auth_pid"
 wait "$auth_pid" 2>/dev/null || true
 
 fake auth-cache 0
-fake hub-store 0
-device_pub -m hello -q 1 || fail "telemetry with a working hub-store not acknowledged"
+: > "$dir/presence.log"
+mosquitto_sub -V mqttv5 --unix "$dir/run/broker.sock" -i '$edgehub/watch' -u '$edgehub/watch' -q 1 \
+        -t '$edgehub/presence' -F '%t %P %p' >> "$dir/presence.log" 2>/dev/null &
+fakes="$fakes $!"
+for i in $(seq 50); do grep -q "Received SUBSCRIBE from \$edgehub/watch" "$dir/broker.log" && break; sleep 0.1; done
+device_pub -m hello -q 1 || fail "telemetry not acknowledged"
 [ "$(pubacks)" = 1 ] || fail "expected one PUBACK"
 grep -q hello "$dir"/store/ingest/*.log || fail "acknowledged telemetry not in the ingest log"
-printf '%s\n' "$WIRE_PRESENCE_REQUEST d 1" "$WIRE_PRESENCE_REQUEST d 0" > "$dir/want.log"
-for i in $(seq 30); do cmp -s "$dir/want.log" "$dir/hub-store.log" && break; sleep 0.1; done
-diff -u "$dir/want.log" "$dir/hub-store.log" || fail "hub-store did not see connect and disconnect (and only them)"
+printf '%s\n' '$edgehub/presence client:d connected' '$edgehub/presence client:d disconnected' > "$dir/want.log"
+for i in $(seq 30); do cmp -s "$dir/want.log" "$dir/presence.log" && break; sleep 0.1; done
+diff -u "$dir/want.log" "$dir/presence.log" || fail "the bus did not see connect and disconnect (and only them)"
 
 # 9. A persistent session: its end is reported once more by mosquitto when a new connection takes it over;
-#    hub-store must hear "connected" last.
-: > "$dir/hub-store.log"
+#    the daemons must hear "connected" last.
+: > "$dir/presence.log"
 device_sub() {
         mosquitto_sub -h 127.0.0.1 -p "$port" -i d -u "myhub.azure-devices.net/d/?api-version=2021-04-12" \
                 -P "$sas" -c -q 1 -t 'devices/d/messages/devicebound/#' > /dev/null 2>&1 &
@@ -214,25 +218,26 @@ device_sub() {
         fakes="$fakes $sub"
 }
 device_sub
-for i in $(seq 50); do grep -q "^$WIRE_PRESENCE_REQUEST d 1" "$dir/hub-store.log" && break; sleep 0.1; done
+for i in $(seq 50); do [ "$(presence_count connected)" = 1 ] && break; sleep 0.1; done
 kill -9 "$sub"
 wait "$sub" 2>/dev/null || true
-for i in $(seq 50); do grep -q "^$WIRE_PRESENCE_REQUEST d 0" "$dir/hub-store.log" && break; sleep 0.1; done
+for i in $(seq 50); do [ "$(presence_count disconnected)" = 1 ] && break; sleep 0.1; done
 device_sub
 for i in $(seq 50); do grep -q "Sending CONNACK to d (1, 0)" "$dir/broker.log" && break; sleep 0.1; done
 grep -q "Sending CONNACK to d (1, 0)" "$dir/broker.log" || fail "the persistent session was not resumed"
 sleep 0.3
-printf '%s\n' "$WIRE_PRESENCE_REQUEST d 1" "$WIRE_PRESENCE_REQUEST d 0" "$WIRE_PRESENCE_REQUEST d 1" > "$dir/want.log"
-diff -u "$dir/want.log" "$dir/hub-store.log" || fail "the takeover of a persistent session reported it gone"
+printf '%s\n' '$edgehub/presence client:d connected' '$edgehub/presence client:d disconnected' \
+        '$edgehub/presence client:d connected' > "$dir/want.log"
+diff -u "$dir/want.log" "$dir/presence.log" || fail "the takeover of a persistent session reported it gone"
 
-# 9b. hub-store restarts while the device stays connected and publishes nothing: the plugin notices the
-#     closed connection on its tick and tells the new hub-store who is connected.
-kill "$hub_pid"
-wait "$hub_pid" 2>/dev/null || true
-: > "$dir/hub-store.log"
-fake hub-store 0
-for i in $(seq 50); do grep -q "^$WIRE_PRESENCE_REQUEST d 1" "$dir/hub-store.log" && break; sleep 0.1; done
-grep -q "^$WIRE_PRESENCE_REQUEST d 1" "$dir/hub-store.log" || fail "a restarted hub-store did not hear who is connected"
+# 9b. A daemon that (re)joins the bus while the device stays connected and publishes nothing (a restarted
+#     hub-store) asks who is connected: the plugin tells it, and it alone, that the device is.
+out=$(timeout 10 mosquitto_rr --unix "$dir/run/broker.sock" -i '$edgehub/asker' -u '$edgehub/asker' -q 1 \
+        -t '$edgehub/presence-query' -e '$edgehub/presence' -m '' -F '%t %P %p' -W 5 2>&1) \
+        || fail "no answer to a presence query: $out"
+[ "$out" = '$edgehub/presence client:d connected' ] || fail "unexpected answer to a presence query: $out"
+sleep 0.3
+[ "$(presence_count connected)" = 2 ] || fail "the answer to one daemon's query reached another"
 kill "$sub"
 wait "$sub" 2>/dev/null || true
 

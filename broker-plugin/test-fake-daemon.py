@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A scripted stand-in for auth-cache or hub-store, for test-broker.sh.
+"""A scripted stand-in for auth-cache (or any daemon the plugin calls), for test-broker.sh.
 
 Usage: test-fake-daemon.py SOCKET LOG STATUS...
 Answers each request (proto/ipc/frame.h framing) with the next STATUS (a number, 0 or

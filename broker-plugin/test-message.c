@@ -153,6 +153,8 @@ static void test_classify_internal(void **state) {
         assert_int_equal(classify("$edgehub/auth-cache", "$edgehub/kick", "d\0e", 3, &m), MESSAGE_MALFORMED);
         assert_int_equal(classify("$edgehub/auth-cache", "$edgehub/kick", "$edgehub/auth-cache", 19, &m),
                          MESSAGE_MALFORMED);
+        assert_int_equal(classify("$edgehub/hub-store", "$edgehub/presence-query", "", 0, &m), MESSAGE_PRESENCE_QUERY);
+        assert_int_equal(classify("d", "$edgehub/presence-query", "", 0, &m), MESSAGE_FOREIGN);
         assert_int_equal(classify("$edgehub/auth-cache", "$edgehub/kick/more", "d", 1, &m), MESSAGE_PASS);
         assert_int_equal(classify("$edgehub/auth-cache", "$edgehub/other", "x", 1, &m), MESSAGE_PASS);
         /* An internal client's telemetry-looking message is not stored on anyone's behalf. */
@@ -180,7 +182,7 @@ static int fixture_setup(void **state) {
                 .auth_ratelimit = RATELIMIT_INIT(1000000, 100),
         };
         snprintf(path, sizeof(path), "%s/auth-cache.sock", f->dir);
-        assert_int_equal(backend_init(&f->plugin.backend, path, 100000, path, 100000), 0);
+        assert_int_equal(backend_init(&f->plugin.backend, path, 100000), 0);
         /* reject_new: hub-store's room file refuses telemetry. */
         assert_int_equal(fake_ingest_open(&f->plugin.ingest, f->dir, true), 0);
         *state = f;

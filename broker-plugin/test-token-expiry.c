@@ -141,9 +141,7 @@ static void test_will_properties(void **state) {
 
 typedef struct Fixture {
         char dir[64];
-        char store_path[128];
         Plugin plugin;
-        FakeDaemon store;
 } Fixture;
 
 static int fixture_setup(void **state) {
@@ -152,7 +150,6 @@ static int fixture_setup(void **state) {
 
         assert_non_null(f);
         assert_int_equal(fake_runtime_dir(f->dir), 0);
-        snprintf(f->store_path, sizeof(f->store_path), "%s/hub-store.sock", f->dir);
         snprintf(auth_path, sizeof(auth_path), "%s/auth-cache.sock", f->dir);
         f->plugin = (Plugin){
                 .broker_socket = (char *) SOCK,
@@ -163,16 +160,14 @@ static int fixture_setup(void **state) {
                 .auth_ratelimit = RATELIMIT_INIT(1000000, 100),
         };
         /* Generous: a fake daemon under ASan on a loaded machine may take a while to answer. */
-        assert_int_equal(backend_init(&f->plugin.backend, auth_path, 5000000, f->store_path, 5000000), 0);
+        assert_int_equal(backend_init(&f->plugin.backend, auth_path, 5000000), 0);
         assert_int_equal(fake_ingest_open(&f->plugin.ingest, f->dir, false), 0);
-        f->store = (FakeDaemon){ .pid = -1, .report_fd = -1 };
         *state = f;
         return 0;
 }
 
 static int fixture_teardown(void **state) {
         Fixture *f = *state;
-        fake_daemon_stop(&f->store);
         backend_deinit(&f->plugin.backend);
         presence_deinit(&f->plugin.presence);
         token_expiry_deinit(&f->plugin.expiry);

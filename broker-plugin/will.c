@@ -6,7 +6,6 @@
 #include "broker-plugin/broker-api.h"
 #include "broker-plugin/message.h"
 #include "broker-plugin/plugin.h"
-#include "broker-plugin/presence-sync.h"
 #include "broker-plugin/will.h"
 #include "proto/iothub/property-bag.h"
 #include "proto/util/cleanup.h"

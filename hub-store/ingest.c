@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "hub-store/ingest.h"
-#include "hub-store/manager.h"
+#include "proto/iothub/iot-identity.h"
 #include "proto/runtime/log.h"
 #include "proto/store/ingest-log.h"
 #include "proto/util/cleanup.h"
@@ -46,7 +46,10 @@ typedef struct Segment {
 } Segment;
 
 struct Importer {
-        Manager *manager;
+        Store *store;
+        const Config *config;
+        const ImporterOps *ops;
+        void *userdata;
         char *dir;
         bool full;                     /* reject_new: logged as nearly full */
         sd_event_source *timer;
@@ -136,7 +139,7 @@ static int segment_offset(Importer *im, const char *name, Segment **ret) {
                 return 0;
         }
         (void) snprintf(key, sizeof(key), META_PREFIX "%s", name);
-        int r = store_meta_get(im->manager->store, key, &val, &len);
+        int r = store_meta_get(im->store, key, &val, &len);
         if (r < 0 && r != -ENOENT)
                 return r;
         if (r >= 0 && len == sizeof(uint64_t))
@@ -162,7 +165,7 @@ static int segment_save_offset(Importer *im, Segment *s) {
         char key[sizeof(META_PREFIX) + INGEST_SEGMENT_NAME_MAX];
 
         (void) snprintf(key, sizeof(key), META_PREFIX "%s", s->name);
-        return store_meta_put_imported(im->manager->store, key, &s->offset, sizeof(s->offset), &s->mark);
+        return store_meta_put_imported(im->store, key, &s->offset, sizeof(s->offset), &s->mark);
 }
 
 static int segment_open(Importer *im, const char *name) {
@@ -188,7 +191,7 @@ static int segment_retire(Importer *im, const Segment *s, int fd) {
         int r;
 
         /* Invariant 1: records that skipped the WAL live only here until a flush put them in a table file. */
-        if (!store_mark_durable(im->manager->store, s->mark))
+        if (!store_mark_durable(im->store, s->mark))
                 return 0;
         if (fstat(fd, &st) >= 0 && (uint64_t) st.st_size > s->offset)
                 log_warning("Ingest segment '%s': %" PRIu64 " byte(s) after offset %" PRIu64
@@ -196,7 +199,7 @@ static int segment_retire(Importer *im, const Segment *s, int fd) {
                             s->name, (uint64_t) st.st_size - s->offset, s->offset);
 
         /* Invariant 1: the imported records must be durable before their only other copy goes. */
-        r = store_sync(im->manager->store);
+        r = store_sync(im->store);
         if (r < 0)
                 return r;
 
@@ -204,7 +207,7 @@ static int segment_retire(Importer *im, const Segment *s, int fd) {
         if (unlink(path) < 0 && errno != ENOENT)
                 return log_warning_errno(-errno, "Failed to remove imported ingest segment '%s': %m", path);
         (void) snprintf(key, sizeof(key), META_PREFIX "%s", s->name);
-        (void) store_meta_delete(im->manager->store, key);
+        (void) store_meta_delete(im->store, key);
         log_debug("Ingest segment '%s' imported and removed", s->name);
 
         if (strcmp(im->open_name, s->name) == 0) {
@@ -216,13 +219,21 @@ static int segment_retire(Importer *im, const Segment *s, int fd) {
         return 0;
 }
 
-/* One record into its stream, as WIRE_STORE_REQUEST would. <0 only for errors worth retrying. */
+/*
+ * One record into its streams. The plugin, another process, wrote the file:
+ * its identity and bag are checked here, once, and the parse travels with
+ * the message to the routes. <0 only for errors worth retrying.
+ */
 static int import_record(Importer *im, const IngestRecord *rec, size_t size) {
-        Manager *m = im->manager;
-        uint64_t before = store_bytes(m->store);
+        _cleanup_(route_message_deinit) RouteMessage rm = ROUTE_MESSAGE_NULL;
+        const char *output = rec->output && *rec->output ? rec->output : NULL;
+        uint64_t before = store_bytes(im->store);
         int r;
 
-        if (!identity_is_valid(rec->identity)) {
+        r = route_message_init(&rm, rec->identity, rec->properties, strlen(rec->properties), output);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0 && !iot_identity_is_valid(rec->identity)) {
                 log_warning("Ingest record of invalid identity '%s', skipping it", rec->identity);
                 return 0;
         }
@@ -230,14 +241,13 @@ static int import_record(Importer *im, const IngestRecord *rec, size_t size) {
                 .time_ms = rec->time_ms,
                 .identity = rec->identity,
                 .properties = rec->properties,
-                .output = rec->output && *rec->output ? rec->output : NULL,
+                .output = output,
                 .payload = rec->payload,
                 .payload_len = rec->payload_len,
         };
-        r = manager_route_message(m, &msg, STORE_ORIGIN_INGEST);
-        manager_store_result(m, r);
+        r = im->ops->message(im->userdata, &msg, r < 0 ? NULL : &rm);
         /* Fan-out to several routes and keys make a log byte cost more than one store byte. */
-        uint64_t after = store_bytes(m->store);
+        uint64_t after = store_bytes(im->store);
         if (after > before && size > 0) {
                 uint64_t q8 = ((after - before) * 256u + size - 1) / size;
                 if (q8 > im->window_q8)
@@ -254,9 +264,9 @@ static int import_record(Importer *im, const IngestRecord *rec, size_t size) {
 
 /* reject_new: the room file refuses; this only tells the operator, once per crossing. */
 static void importer_log_full(Importer *im) {
-        Store *s = im->manager->store;
+        Store *s = im->store;
 
-        if (im->manager->config->overflow != OVERFLOW_REJECT_NEW)
+        if (im->config->overflow != OVERFLOW_REJECT_NEW)
                 return;
         uint64_t bytes = store_bytes(s), max = store_max_bytes(s);
         if (!im->full && bytes * 100u >= max * IMPORTER_FULL_PERCENT) {
@@ -276,8 +286,8 @@ int importer_run(Importer *im) {
         int r;
 
         /* A reopened store may have lost what skipped its WAL: read the offsets it kept again. */
-        if (store_generation(im->manager->store) != im->generation) {
-                im->generation = store_generation(im->manager->store);
+        if (store_generation(im->store) != im->generation) {
+                im->generation = store_generation(im->store);
                 im->n_known = 0;
                 im->open_fd = safe_close(im->open_fd);
                 im->open_name[0] = 0;
@@ -287,7 +297,7 @@ int importer_run(Importer *im) {
         r = list_segments(im->dir, &segs, &n_segs);
         if (r < 0)
                 return log_warning_errno(r, "Failed to list '%s': %m", im->dir);
-        if (store_import_begin(im->manager->store) < 0)
+        if (store_import_begin(im->store) < 0)
                 return 0;
         if (n_segs == 0) {
                 im->at_name[0] = 0;
@@ -366,10 +376,10 @@ int importer_run(Importer *im) {
  * anything (UINT64_MAX), reject_new only for what fits.
  */
 static void importer_publish_room(Importer *im) {
-        Store *s = im->manager->store;
+        Store *s = im->store;
         uint64_t now = now_usec();
 
-        if (im->manager->config->overflow != OVERFLOW_REJECT_NEW) {
+        if (im->config->overflow != OVERFLOW_REJECT_NEW) {
                 ingest_room_publish(im->room, im->at_name, im->at_offset, UINT64_MAX);
                 return;
         }
@@ -408,8 +418,8 @@ static int importer_on_timer(sd_event_source *s, uint64_t usec, void *userdata) 
         uint64_t now = now_usec();
         if (r > 0)
                 im->last_import_usec = now;
-        if (store_unlogged_poll(im->manager->store, now - im->last_import_usec >= IMPORTER_FLUSH_IDLE_USEC) > 0)
-                manager_kick_senders(im->manager);
+        if (store_unlogged_poll(im->store, now - im->last_import_usec >= IMPORTER_FLUSH_IDLE_USEC) > 0)
+                im->ops->durable(im->userdata);
         im->pending = false;
         /* A full batch: more is waiting, go on after the loop served the others. */
         if (r >= (int) IMPORTER_BATCH)
@@ -445,28 +455,32 @@ static int importer_on_sync(sd_event_source *s, uint64_t usec, void *userdata) {
                         if (fd >= 0 && fdatasync(fd) < 0)
                                 log_warning_errno(-errno, "Failed to sync ingest segment '%s', ignoring: %m", path);
                 }
-        (void) sd_event_source_set_time_relative(s, im->manager->config->sync_interval_msec * 1000u);
+        (void) sd_event_source_set_time_relative(s, im->config->sync_interval_msec * 1000u);
         return 0;
 }
 
-int importer_new(Manager *m, Importer **ret) {
+int importer_new(sd_event *e, Store *store, const Config *config, const ImporterOps *ops, void *userdata,
+                 Importer **ret) {
         _cleanup_(importer_freep) Importer *im = calloc(1, sizeof(*im));
         _cleanup_free_ char *path = NULL;
         int r;
 
         if (!im)
                 return -ENOMEM;
-        im->manager = m;
+        im->store = store;
+        im->config = config;
+        im->ops = ops;
+        im->userdata = userdata;
         im->open_fd = -1;
         im->ratio_q8 = IMPORTER_RATIO_INITIAL_Q8;
         im->reader = INGEST_READER_NULL;
-        if (asprintf(&im->dir, "%s/" INGEST_DIR, m->config->storage_dir) < 0) {
+        if (asprintf(&im->dir, "%s/" INGEST_DIR, config->storage_dir) < 0) {
                 im->dir = NULL;
                 return -ENOMEM;
         }
         if (mkdir(im->dir, 0700) < 0 && errno != EEXIST)
                 return -errno;
-        if (asprintf(&path, "%s/" INGEST_ROOM_FILE, m->config->runtime_dir) < 0)
+        if (asprintf(&path, "%s/" INGEST_ROOM_FILE, config->runtime_dir) < 0)
                 return -ENOMEM;
         /*
          * The plugin's only back-pressure under reject_new: without it the
@@ -479,14 +493,14 @@ int importer_new(Manager *m, Importer **ret) {
                 return log_error_errno(r, "Failed to create '%s': %m", path);
 
         /* Accuracy 1 µs: sd-event must not defer a due pass to coalesce it with other timers. */
-        r = sd_event_add_time_relative(m->event, &im->timer, CLOCK_MONOTONIC, 0, 1u, importer_on_timer, im);
+        r = sd_event_add_time_relative(e, &im->timer, CLOCK_MONOTONIC, 0, 1u, importer_on_timer, im);
         if (r < 0)
                 return r;
         (void) sd_event_source_set_description(im->timer, "ingest-import");
         (void) sd_event_source_set_enabled(im->timer, SD_EVENT_ON);
         im->pending = true;
 
-        r = sd_event_add_inotify(m->event, &im->watch, im->dir, IN_MODIFY | IN_CREATE | IN_MOVED_TO,
+        r = sd_event_add_inotify(e, &im->watch, im->dir, IN_MODIFY | IN_CREATE | IN_MOVED_TO,
                                  importer_on_inotify, im);
         if (r < 0)
                 /* Only latency depends on it: the timer still imports everything. */
@@ -494,9 +508,9 @@ int importer_new(Manager *m, Importer **ret) {
         else
                 (void) sd_event_source_set_description(im->watch, "ingest-watch");
 
-        if (m->config->sync == SYNC_PERIODIC) {
-                r = sd_event_add_time_relative(m->event, &im->sync_timer, CLOCK_MONOTONIC,
-                                               m->config->sync_interval_msec * 1000u, 10000u, importer_on_sync, im);
+        if (config->sync == SYNC_PERIODIC) {
+                r = sd_event_add_time_relative(e, &im->sync_timer, CLOCK_MONOTONIC,
+                                               config->sync_interval_msec * 1000u, 10000u, importer_on_sync, im);
                 if (r < 0)
                         return r;
                 (void) sd_event_source_set_description(im->sync_timer, "ingest-sync");

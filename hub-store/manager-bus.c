@@ -1,93 +1,25 @@
-/* hub-store on the internal bus: requests for the hub out, cloud traffic in (proto/ipc/bus.h) */
+/* hub-store on the internal bus: presence and requests for the hub in, cloud traffic out (proto/ipc/bus.h) */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "hub-store/manager.h"
+#include "proto/iothub/iot-identity.h"
 #include "proto/runtime/config.h"
 #include "proto/runtime/log.h"
 #include "proto/util/cleanup.h"
 #include "proto/util/ratelimit.h"
 
-/*
- * A twin request or method response waits this long for its identity's
- * link; its sender times out and asks again anyway, so holding it longer
- * would only deliver stale requests.
- */
-#define REQUEST_WAIT_USEC (30u * 1000000u)
-#define REQUESTS_PER_IDENTITY_MAX 256u
 #define IOTHUB_PREFIX "$iothub/"
 
 static RateLimit bus_ratelimit = RATELIMIT_INIT(10u * 1000000u, 10u);
-
-static void request_free(UpstreamRequest *r) {
-        free(r->topic);
-        free(r->payload);
-}
-
-void device_requests_free(Device *d) {
-        for (size_t i = 0; i < d->n_requests; i++)
-                request_free(&d->requests[i]);
-        free(d->requests);
-        d->requests = NULL;
-        d->n_requests = 0;
-}
-
-static void device_requests_drop_first(Device *d, size_t n) {
-        for (size_t i = 0; i < n; i++)
-                request_free(&d->requests[i]);
-        memmove(d->requests, d->requests + n, (d->n_requests - n) * sizeof(*d->requests));
-        d->n_requests -= n;
-}
-
-static void device_flush_requests(Device *d) {
-        size_t sent = 0;
-
-        while (sent < d->n_requests && d->link) {
-                UpstreamRequest *req = &d->requests[sent];
-                int r = link_send(d->link, req->topic, req->payload, req->len);
-                if (r == -ENOTCONN || r == -ECONNRESET)
-                        break; /* stays for the next time the link is up */
-                if (r < 0)
-                        log_ratelimit_warning(&bus_ratelimit, "Request of '%s' on '%s' not sent upstream: %s",
-                                              d->identity, req->topic, strerror(-r));
-                else
-                        log_debug("Sent request of '%s' upstream on '%s'", d->identity, req->topic);
-                sent++;
-        }
-        device_requests_drop_first(d, sent);
-}
-
-static int device_queue_request(Device *d, const char *topic, const void *payload, size_t len) {
-        _cleanup_free_ char *t = NULL;
-        _cleanup_free_ void *p = NULL;
-
-        if (d->n_requests >= REQUESTS_PER_IDENTITY_MAX)
-                return -ENOBUFS;
-        t = strdup(topic);
-        p = malloc(len > 0 ? len : 1);
-        if (!t || !p)
-                return -ENOMEM;
-        memcpy(p, payload, len);
-        UpstreamRequest *a = reallocarray(d->requests, d->n_requests + 1, sizeof(*a));
-        if (!a)
-                return -ENOMEM;
-        d->requests = a;
-        a[d->n_requests++] = (UpstreamRequest){
-                .topic = TAKE_PTR(t),
-                .payload = TAKE_PTR(p),
-                .len = len,
-                .deadline_usec = now_usec() + REQUEST_WAIT_USEC,
-        };
-        return 0;
-}
 
 static void manager_on_upstream_request(Manager *m, const BusMessage *msg) {
         Device *d;
         int r;
 
         /* Only our daemons publish here; still, a bad request must not reach the hub. */
-        if (!msg->client || !msg->target || !identity_is_valid(msg->client) ||
+        if (!msg->client || !msg->target || !iot_identity_is_valid(msg->client) ||
             strncmp(msg->target, IOTHUB_PREFIX, strlen(IOTHUB_PREFIX)) != 0 || strpbrk(msg->target, "+#")) {
                 log_ratelimit_warning(&bus_ratelimit, "Upstream request for '%s' on '%s' is malformed, dropped",
                                       msg->client ? msg->client : "n/a", msg->target ? msg->target : "n/a");
@@ -106,6 +38,37 @@ static void manager_on_upstream_request(Manager *m, const BusMessage *msg) {
         manager_device_changed(m, d);
 }
 
+/*
+ * The plugin announces each connect and disconnect on the bus, and answers
+ * our query after every (re)connect with the identities connected now: a
+ * restarted hub-store knows who is there without the broker calling it.
+ */
+static bool payload_is(const BusMessage *msg, const char *word) {
+        return msg->len == strlen(word) && memcmp(msg->payload, word, msg->len) == 0;
+}
+
+static void manager_on_presence(Manager *m, const BusMessage *msg) {
+        bool connected = payload_is(msg, "connected");
+        Device *d;
+        int r;
+
+        if (!msg->client || !iot_identity_is_valid(msg->client) || (!connected && !payload_is(msg, "disconnected"))) {
+                log_ratelimit_warning(&bus_ratelimit, "Presence report for '%s' is malformed, dropped",
+                                      msg->client ? msg->client : "n/a");
+                return;
+        }
+        r = manager_device_get(m, msg->client, &d);
+        if (r < 0) {
+                log_ratelimit_warning(&bus_ratelimit, "Presence of '%s' not recorded: %s", msg->client, strerror(-r));
+                return;
+        }
+        if (d->connected != connected)
+                log_debug("Device '%s' %s", d->identity, connected ? "connected" : "disconnected");
+        d->connected = connected;
+        manager_device_changed(m, d);
+        manager_local_presence(m, d->identity, connected);
+}
+
 /* Link states are announced as they change; a daemon that joined the bus later asks for them. */
 static void manager_announce_links_up(Manager *m) {
         const char *up = bus_link_state_to_string(BUS_LINK_UP);
@@ -122,6 +85,8 @@ static void manager_on_bus_message(Bus *b, const BusMessage *msg, void *userdata
 
         if (strcmp(msg->topic, BUS_TOPIC_UPSTREAM) == 0)
                 manager_on_upstream_request(m, msg);
+        else if (strcmp(msg->topic, BUS_TOPIC_PRESENCE) == 0)
+                manager_on_presence(m, msg);
         else if (strcmp(msg->topic, BUS_TOPIC_LINK_QUERY) == 0)
                 manager_announce_links_up(m);
 }
@@ -129,6 +94,9 @@ static void manager_on_bus_message(Bus *b, const BusMessage *msg, void *userdata
 static void manager_on_bus_connected(Bus *b, void *userdata) {
         Manager *m = userdata;
 
+        /* After our subscriptions: the answer and every later change reach us in order. */
+        if (bus_publish(m->bus, BUS_TOPIC_PRESENCE_QUERY, "", 0, NULL, NULL, NULL, NULL) < 0)
+                log_warning("Cannot ask the broker which devices are connected, ignoring");
         manager_local_bus_connected(m);
         /* Daemons that started before us learn which links are up. */
         manager_announce_links_up(m);
@@ -143,19 +111,6 @@ void manager_bus_link_changed(Manager *m, Device *d, bool up) {
         if (m->bus) {
                 const char *state = bus_link_state_to_string(up ? BUS_LINK_UP : BUS_LINK_DOWN);
                 (void) bus_publish(m->bus, BUS_TOPIC_LINK, state, strlen(state), d->identity, NULL, NULL, NULL);
-        }
-}
-
-void manager_bus_tick(Manager *m, Device *d) {
-        uint64_t now = now_usec();
-        size_t expired = 0;
-
-        while (expired < d->n_requests && d->requests[expired].deadline_usec <= now)
-                expired++;
-        if (expired > 0) {
-                log_info("Dropped %zu request(s) of '%s' for the hub: its link did not come up in time", expired,
-                         d->identity);
-                device_requests_drop_first(d, expired);
         }
 }
 
@@ -196,6 +151,8 @@ int manager_bus_setup(Manager *m) {
         if (r < 0)
                 return r;
         r = bus_add_subscription(m->bus, BUS_TOPIC_UPSTREAM);
+        if (r >= 0)
+                r = bus_add_subscription(m->bus, BUS_TOPIC_PRESENCE);
         if (r >= 0)
                 r = bus_add_subscription(m->bus, BUS_TOPIC_LINK_QUERY);
         if (r < 0)

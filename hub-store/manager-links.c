@@ -33,16 +33,6 @@
 #define KEEPALIVE_SEC 60u
 #define TIMER_ACCURACY_USEC 1000u
 
-static Device *device_free(Device *d) {
-        if (!d)
-                return NULL;
-        link_free(d->link);
-        device_requests_free(d);
-        free(d->identity);
-        free(d);
-        return NULL;
-}
-
 Device *manager_device_find(Manager *m, const char *identity) {
         return key_map_get(&m->devices, identity, strlen(identity));
 }
@@ -52,14 +42,9 @@ int manager_device_get(Manager *m, const char *identity, Device **ret) {
         int r;
 
         if (!d) {
-                d = calloc(1, sizeof(*d));
-                if (!d)
-                        return -ENOMEM;
-                d->identity = strdup(identity);
-                if (!d->identity) {
-                        free(d);
-                        return -ENOMEM;
-                }
+                r = device_new(&d, identity);
+                if (r < 0)
+                        return r;
                 r = key_map_put(&m->devices, d->identity, strlen(d->identity), d);
                 if (r < 0) {
                         device_free(d);
@@ -68,34 +53,6 @@ int manager_device_get(Manager *m, const char *identity, Device **ret) {
         }
         *ret = d;
         return 0;
-}
-
-uint64_t device_queued(const Device *d) {
-        uint64_t n = 0;
-        for (size_t p = 0; p <= STORE_PRIORITY_MAX; p++)
-                if (d->streams[p])
-                        n += d->streams[p]->messages;
-        return n;
-}
-
-uint64_t device_delivered(const Device *d) {
-        uint64_t n = 0;
-        for (size_t p = 0; p <= STORE_PRIORITY_MAX; p++)
-                if (d->streams[p])
-                        n += d->streams[p]->delivered;
-        return n;
-}
-
-static bool device_needs_link(const Device *d) {
-        return d->always_linked || d->connected || device_queued(d) > 0 || d->n_requests > 0;
-}
-
-void manager_device_add_stream(Manager *m, Device *d, StoreStream *st) {
-        if (st->priority > STORE_PRIORITY_MAX || d->streams[st->priority] == st)
-                return;
-        d->streams[st->priority] = st;
-        if (d->link)
-                (void) link_add_stream(d->link, st);
 }
 
 static void connect_queue_remove(Manager *m, Link *l) {
@@ -335,20 +292,7 @@ static const LinkOps link_ops = {
         .message = link_message,
 };
 
-static int device_open_link(Manager *m, Device *d) {
-        int r;
-
-        r = link_new(&d->link, m->event, &m->link_settings, &link_ops, m, m->store, d->identity);
-        if (r < 0)
-                return r;
-        for (size_t p = 0; p <= STORE_PRIORITY_MAX; p++)
-                if (d->streams[p])
-                        (void) link_add_stream(d->link, d->streams[p]);
-        link_start(d->link);
-        return 0;
-}
-
-static void device_close_link(Manager *m, Device *d) {
+static void manager_close_link(Manager *m, Device *d) {
         if (!d->link)
                 return;
         if (link_state(d->link) == LINK_UP)
@@ -366,7 +310,7 @@ void manager_device_changed(Manager *m, Device *d) {
         }
         d->unneeded_since = 0;
         if (!d->link) {
-                int r = device_open_link(m, d);
+                int r = device_open_link(d, m->event, &m->link_settings, &link_ops, m, m->store);
                 if (r < 0 && !d->link_setup_failed)
                         log_warning_errno(r, "Failed to set up the upstream link of '%s', retrying: %m", d->identity);
                 d->link_setup_failed = r < 0;
@@ -378,6 +322,15 @@ void manager_device_changed(Manager *m, Device *d) {
                 link_kick(d->link);
 }
 
+void manager_upstream_appended(Manager *m, StoreStream *st) {
+        Device *d;
+
+        if (manager_device_get(m, st->identity, &d) < 0)
+                return; /* out of memory: stored all the same, sent after a restart (manager_links_setup()) */
+        device_add_stream(d, st);
+        manager_device_changed(m, d);
+}
+
 void manager_links_tick(Manager *m) {
         uint64_t now = now_usec();
         uint64_t idle_usec = m->config->idle_timeout_sec * 1000000u;
@@ -385,7 +338,10 @@ void manager_links_tick(Manager *m) {
         for (size_t i = 0; i < key_map_size(&m->devices); i++) {
                 Device *d = key_map_value_at(&m->devices, i);
 
-                manager_bus_tick(m, d);
+                size_t expired = device_expire_requests(d, now);
+                if (expired > 0)
+                        log_info("Dropped %zu request(s) of '%s' for the hub: its link did not come up in time",
+                                 expired, d->identity);
                 if (device_needs_link(d)) {
                         if (!d->link || link_state(d->link) == LINK_CLOSED)
                                 manager_device_changed(m, d);
@@ -401,7 +357,7 @@ void manager_links_tick(Manager *m) {
                         d->unneeded_since = now;
                 /* A link that is not up has no reason to keep trying; an up one waits out idle_timeout. */
                 if (link_state(d->link) != LINK_UP || now - d->unneeded_since >= idle_usec)
-                        device_close_link(m, d);
+                        manager_close_link(m, d);
                 else
                         link_tick(d->link);
         }
@@ -494,7 +450,7 @@ int manager_links_setup(Manager *m) {
                 r = manager_device_get(m, st->identity, &d);
                 if (r < 0)
                         return r;
-                manager_device_add_stream(m, d, st);
+                device_add_stream(d, st);
                 manager_device_changed(m, d);
         }
         return 0;

@@ -32,20 +32,29 @@ int manager_local_queue(Manager *m, StoreStream *st, uint64_t ttl_ms, LocalQueue
         return 0;
 }
 
+void manager_local_appended(Manager *m, StoreStream *st) {
+        LocalQueue *q;
+        int r;
+
+        /* manager_store_append() gave the stream the message's time to live. */
+        r = manager_local_queue(m, st, st->ttl_ms, &q);
+        if (r < 0) {
+                /* Stored: manager_local_tick() sets the queue up again. */
+                log_warning_errno(r, "Failed to set up delivery of '%s': %m", st->endpoint);
+                return;
+        }
+        local_queue_fill(q);
+}
+
 int manager_store_local(Manager *m, const char *endpoint, uint8_t priority, uint64_t ttl_ms, const StoreMessage *msg,
                         StoreOrigin origin) {
         StoreStream *st;
-        LocalQueue *q;
         int r;
 
         r = manager_store_append(m, endpoint, priority, ttl_ms, msg, origin, &st);
         if (r < 0)
                 return r;
-        r = manager_local_queue(m, st, ttl_ms, &q);
-        if (r < 0)
-                /* Stored: manager_local_tick() sets the queue up again. */
-                return log_warning_errno(r, "Failed to set up delivery of '%s': %m", endpoint), 0;
-        local_queue_fill(q);
+        manager_local_appended(m, st);
         return 0;
 }
 

@@ -72,15 +72,20 @@ void manager_reply_config_apply(Manager *m, const Frame *req, FrameBuilder *repl
         int r;
 
         r = frame_get_string(req, WIRE_JSON, &json);
-        if (r < 0)
-                return wire_reply_init(reply, WIRE_CONFIG_APPLY_REPLY, EINVAL, "missing desired properties");
+        if (r < 0) {
+                wire_reply_init(reply, WIRE_CONFIG_APPLY_REPLY, EINVAL, "missing desired properties");
+                return;
+        }
         r = manager_apply_desired(m, json, strlen(json), &error);
         if (r == -EINVAL) {
                 log_warning("Desired properties of $edgeHub refused, keeping the running routes: %s", error ? error : "n/a");
-                return wire_reply_init(reply, WIRE_CONFIG_APPLY_REPLY, EINVAL, error ? error : "refused");
+                wire_reply_init(reply, WIRE_CONFIG_APPLY_REPLY, EINVAL, error ? error : "refused");
+                return;
         }
-        if (r < 0)
-                return wire_reply_init(reply, WIRE_CONFIG_APPLY_REPLY, -r, NULL);
+        if (r < 0) {
+                wire_reply_init(reply, WIRE_CONFIG_APPLY_REPLY, -r, NULL);
+                return;
+        }
 
         /* Applied: an offline restart must come back to it, not to the file's defaults. */
         r = store_meta_put(m->store, META_EDGEHUB_DESIRED, json, strlen(json));
@@ -121,46 +126,28 @@ void manager_routes_free(Manager *m) {
         m->route_matched = NULL;
 }
 
-/* The $upstream stream of msg's identity at priority, remembered on its Device. */
-static int manager_store_upstream(Manager *m, uint8_t priority, uint64_t ttl_ms, const StoreMessage *msg,
-                                  StoreOrigin origin) {
-        StoreStream *st;
-        Device *d;
-        int r;
-
-        r = manager_store_append(m, STORE_ENDPOINT_UPSTREAM, priority, ttl_ms, msg, origin, &st);
-        if (r < 0)
-                return r;
-        if (manager_device_get(m, msg->identity, &d) >= 0) {
-                manager_device_add_stream(m, d, st);
-                manager_device_changed(m, d);
-        }
-        return 0;
-}
-
-int manager_route_message(Manager *m, const StoreMessage *msg, StoreOrigin origin) {
-        _cleanup_(route_message_deinit) RouteMessage rm = ROUTE_MESSAGE_NULL;
-        const RouteTableEntry *stack[16];
+int manager_route_message(Manager *m, const StoreMessage *msg, const RouteMessage *rm, StoreOrigin origin,
+                          RouteAppended *ret) {
+        const RouteTableEntry *stack[ELEMENTSOF(ret->stack)];
         _cleanup_free_ const RouteTableEntry **heap = NULL;
         const RouteTableEntry **matches = stack;
         size_t n;
         int r;
 
-        r = route_message_init(&rm, msg->identity, msg->properties, strlen(msg->properties), msg->output);
-        if (r == -ENOMEM)
-                return r;
-        if (r < 0) {
+        *ret = ROUTE_APPENDED_NULL;
+        if (!rm) {
                 /* The plugin checked the bag; a record that cannot be routed is dropped and counted. */
                 m->dropped_no_route++;
                 return 0;
         }
         if (m->routes->n > ELEMENTSOF(stack)) {
                 heap = calloc(m->routes->n, sizeof(*heap));
-                if (!heap)
+                ret->heap = calloc(m->routes->n, sizeof(*ret->heap));
+                if (!heap || !ret->heap)
                         return -ENOMEM;
                 matches = heap;
         }
-        n = route_table_match(m->routes, &rm, matches, m->routes->n);
+        n = route_table_match(m->routes, rm, matches, m->routes->n);
         if (n == 0) {
                 m->dropped_no_route++;
                 log_ratelimit(&route_ratelimit, LOG_INFO, "Message of '%s' matches no route, dropped (no_route)",
@@ -172,18 +159,20 @@ int manager_route_message(Manager *m, const StoreMessage *msg, StoreOrigin origi
                 const RouteTableEntry *e = matches[i];
                 size_t index = (size_t) (e - m->routes->entries);
                 _cleanup_free_ char *endpoint = NULL;
+                const char *to = STORE_ENDPOINT_UPSTREAM;
+                StoreStream *st;
 
-                if (e->route->sink.kind == ROUTE_SINK_UPSTREAM)
-                        r = manager_store_upstream(m, e->priority, e->time_to_live_secs * 1000u, msg, origin);
-                else {
+                r = 0;
+                if (e->route->sink.kind != ROUTE_SINK_UPSTREAM) {
                         r = route_sink_to_string(&e->route->sink, &endpoint);
-                        if (r >= 0)
-                                r = manager_store_local(m, endpoint, e->priority, e->time_to_live_secs * 1000u, msg,
-                                                        origin);
+                        to = endpoint;
                 }
+                if (r >= 0)
+                        r = manager_store_append(m, to, e->priority, e->time_to_live_secs * 1000u, msg, origin, &st);
                 /* Stop at the first failure: the sender gets no acknowledgement and sends it again. */
                 if (r < 0)
                         return r;
+                (ret->heap ? ret->heap : ret->stack)[ret->n++] = st;
                 if (m->route_matched)
                         m->route_matched[index]++;
         }

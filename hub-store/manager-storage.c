@@ -213,14 +213,19 @@ void manager_reply_storage_folder(Manager *m, const Frame *req, FrameBuilder *re
         int r;
 
         r = frame_get_string(req, WIRE_ARGUMENT, &folder);
-        if (r < 0)
-                return wire_reply_init(reply, WIRE_STORAGE_FOLDER_REPLY, EINVAL, "missing folder");
-        if (!store_location_path_is_valid(folder))
-                return wire_reply_init(reply, WIRE_STORAGE_FOLDER_REPLY, EINVAL,
-                                       "not an absolute, normalized path (no '.', '..' or '//')");
+        if (r < 0) {
+                wire_reply_init(reply, WIRE_STORAGE_FOLDER_REPLY, EINVAL, "missing folder");
+                return;
+        }
+        if (!store_location_path_is_valid(folder)) {
+                wire_reply_init(reply, WIRE_STORAGE_FOLDER_REPLY, EINVAL,
+                                "not an absolute, normalized path (no '.', '..' or '//')");
+                return;
+        }
         if (asprintf(&to, "%s/" STORE_FOLDER_SUBDIR, folder) < 0) {
                 to = NULL;
-                return wire_reply_init(reply, WIRE_STORAGE_FOLDER_REPLY, ENOMEM, NULL);
+                wire_reply_init(reply, WIRE_STORAGE_FOLDER_REPLY, ENOMEM, NULL);
+                return;
         }
         if (m->location.wanted && strcmp(m->location.wanted, to) == 0)
                 goto accepted; /* asked again while moving */
@@ -231,14 +236,16 @@ void manager_reply_storage_folder(Manager *m, const Frame *req, FrameBuilder *re
         r = storage_check(m, folder, to, &error);
         if (r < 0) {
                 log_warning("Refusing to move the message store to '%s': %s", folder, error ? error : strerror(-r));
-                return wire_reply_init(reply, WIRE_STORAGE_FOLDER_REPLY, -r, error);
+                wire_reply_init(reply, WIRE_STORAGE_FOLDER_REPLY, -r, error);
+                return;
         }
         r = free_and_strdup(&m->location.wanted, to);
         if (r >= 0)
                 r = location_save(m);
         if (r < 0) {
                 (void) free_and_strdup(&m->location.wanted, NULL);
-                return wire_reply_init(reply, WIRE_STORAGE_FOLDER_REPLY, -r, "cannot record the move");
+                wire_reply_init(reply, WIRE_STORAGE_FOLDER_REPLY, -r, "cannot record the move");
+                return;
         }
         /* Answer first: the agent must not wait for a copy that may take minutes. */
         if (!m->move_source) {

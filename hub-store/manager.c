@@ -8,7 +8,6 @@
 #include <systemd/sd-daemon.h>
 
 #include "hub-store/manager.h"
-#include "proto/iothub/iot-identity.h"
 #include "proto/ipc/wire.h"
 #include "proto/runtime/log.h"
 #include "proto/store/ingest-log.h"
@@ -26,12 +25,6 @@
 /* systemctl status shows this (in ticks). */
 #define STATUS_EVERY_TICKS 5u
 /* At most one "store full" warning this often. */
-
-bool identity_is_valid(const char *identity) {
-        _cleanup_free_ char *device = NULL, *module = NULL;
-
-        return iot_identity_split(identity, &device, &module) >= 0;
-}
 
 int manager_new(Manager **ret, Config *config) {
         _cleanup_(manager_freep) Manager *m = calloc(1, sizeof(*m));
@@ -109,30 +102,34 @@ int manager_store_append(Manager *m, const char *endpoint, uint8_t priority, uin
         return 0;
 }
 
-static void manager_reply_presence(Manager *m, const Frame *req, FrameBuilder *reply) {
-        _cleanup_free_ char *identity = NULL;
-        uint32_t connected;
-        Device *d;
+void manager_stream_appended(Manager *m, StoreStream *st) {
+        if (strcmp(st->endpoint, STORE_ENDPOINT_UPSTREAM) == 0)
+                manager_upstream_appended(m, st);
+        else
+                manager_local_appended(m, st);
+}
+
+/* The importer's record (ImporterOps.message): routed, stored, and its senders started. */
+static int manager_import_message(void *userdata, const StoreMessage *msg, const RouteMessage *rm) {
+        _cleanup_(route_appended_deinit) RouteAppended appended = ROUTE_APPENDED_NULL;
+        Manager *m = userdata;
         int r;
 
-        r = frame_get_string(req, WIRE_IDENTITY, &identity);
-        if (r >= 0 && !identity_is_valid(identity))
-                r = -EINVAL;
-        if (r >= 0)
-                r = frame_get_u32(req, WIRE_CONNECTED, &connected);
-        if (r < 0)
-                return wire_reply_init(reply, WIRE_PRESENCE_REPLY, EINVAL, "malformed presence request");
-
-        r = manager_device_get(m, identity, &d);
-        if (r < 0)
-                return wire_reply_init(reply, WIRE_PRESENCE_REPLY, ENOMEM, NULL);
-        if (d->connected != !!connected)
-                log_debug("Device '%s' %s", identity, connected ? "connected" : "disconnected");
-        d->connected = !!connected;
-        manager_device_changed(m, d);
-        manager_local_presence(m, identity, d->connected);
-        wire_reply_init(reply, WIRE_PRESENCE_REPLY, 0, NULL);
+        r = manager_route_message(m, msg, rm, STORE_ORIGIN_INGEST, &appended);
+        manager_store_result(m, r);
+        for (size_t i = 0; i < appended.n; i++)
+                manager_stream_appended(m, route_appended_at(&appended, i));
+        return r;
 }
+
+static void manager_import_durable(void *userdata) {
+        manager_kick_senders(userdata);
+}
+
+static const ImporterOps importer_ops = {
+        .message = manager_import_message,
+        .durable = manager_import_durable,
+};
 
 static void manager_reply_control(Manager *m, const Frame *req, FrameBuilder *reply) {
         (void) manager_control(m, req, reply);
@@ -144,21 +141,18 @@ static const struct {
         uint16_t type;
         RequestHandler handler;
 } request_table[] = {
-        { WIRE_PRESENCE_REQUEST, manager_reply_presence },
         { WIRE_CONTROL_REQUEST, manager_reply_control },
         { WIRE_CONFIG_APPLY_REQUEST, manager_reply_config_apply },
         { WIRE_STORAGE_FOLDER_REQUEST, manager_reply_storage_folder },
 };
 
 /*
- * Presence from the plugin (the broker's uid) or a daemon;
- * configuration and the store's folder from the daemons only (twin-sync, the
- * agent); the control commands are all read-only.
+ * Configuration and the store's folder from the daemons only (twin-sync, the
+ * agent); the control commands are all read-only. The broker asks nothing:
+ * presence comes on the bus (manager-bus.c).
  */
 static unsigned manager_request_access(void *userdata, const Frame *req) {
         switch (req->type) {
-        case WIRE_PRESENCE_REQUEST:
-                return PEER_HUB | PEER_BROKER;
         case WIRE_CONTROL_REQUEST:
                 return wire_control_access(req, NULL);
         default:
@@ -294,8 +288,8 @@ int manager_start(Manager *m) {
         if (r < 0)
                 return r;
         /*
-         * The broker's only thread waits for each store reply before it can
-         * serve any device: answer those before upstream link work.
+         * The daemons and hubctl wait for each reply (twin-sync on its loop):
+         * answer those before upstream link work.
          */
         frame_server_set_priority(m->server, SD_EVENT_PRIORITY_IMPORTANT);
 
@@ -344,7 +338,7 @@ int manager_start(Manager *m) {
         if (r < 0)
                 return log_error_errno(r, "Failed to set up local endpoints: %m");
 
-        r = importer_new(m, &m->importer);
+        r = importer_new(m->event, m->store, m->config, &importer_ops, m, &m->importer);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the ingest log import: %m");
         log_info("Importing the ingest log from '%s/" INGEST_DIR "'", m->config->storage_dir);

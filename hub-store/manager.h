@@ -3,9 +3,11 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <jansson.h>
 #include <systemd/sd-event.h>
 
+#include "hub-store/device.h"
 #include "hub-store/ingest.h"
 #include "hub-store/link.h"
 #include "hub-store/metrics.h"
@@ -25,28 +27,6 @@ typedef enum UplinkState {
         UPLINK_UP,       /* the hub answered the last time we asked */
         UPLINK_DOWN,     /* connects fail and no link is up */
 } UplinkState;
-
-/* A request of an identity for the hub (twin, method response), held until its link is up. */
-typedef struct UpstreamRequest {
-        char *topic;
-        void *payload;
-        size_t len;
-        uint64_t deadline_usec;    /* CLOCK_MONOTONIC: dropped after this */
-} UpstreamRequest;
-
-/* Everything known about one identity: presence, its $upstream stream, its link. */
-typedef struct Device {
-        char *identity;
-        bool connected;            /* per the broker plugin's presence reports */
-        StoreStream *streams[STORE_PRIORITY_MAX + 1]; /* $upstream by priority; NULL until first needed */
-        Link *link;                /* NULL: closed */
-        bool link_setup_failed;    /* logged once, retried every tick */
-        uint64_t unneeded_since;   /* CLOCK_MONOTONIC µs when the link stopped being needed; 0: needed */
-        UpstreamRequest *requests; /* from the bus, for the hub, in order */
-        size_t n_requests;
-        bool announced_up;         /* the bus was told this identity's link is up */
-        bool always_linked;        /* the edge's own $edgeHub and $edgeAgent: their twins are our configuration */
-} Device;
 
 struct Manager {
         sd_event *event;
@@ -103,12 +83,10 @@ int manager_start(Manager *m);
 /* manager-links.c */
 int manager_device_get(Manager *m, const char *identity, Device **ret);
 Device *manager_device_find(Manager *m, const char *identity);
+/* d's needs changed (presence, a stream, a request): opens, starts or kicks its link. */
 void manager_device_changed(Manager *m, Device *d);
-/* st ($upstream, any priority) belongs to d and goes out on its link. */
-void manager_device_add_stream(Manager *m, Device *d, StoreStream *st);
-/* Messages stored for d's $upstream, over all priorities; and delivered since start. */
-uint64_t device_queued(const Device *d);
-uint64_t device_delivered(const Device *d);
+/* Something was appended to st ($upstream of an identity): its Device's link sends it. */
+void manager_upstream_appended(Manager *m, StoreStream *st);
 void manager_links_tick(Manager *m);
 void manager_links_free(Manager *m);
 int manager_links_setup(Manager *m);
@@ -116,18 +94,12 @@ const char *manager_uplink_string(Manager *m);
 unsigned manager_links_up(Manager *m);
 unsigned manager_links_total(Manager *m);
 
-/* "d" or "d/m" with valid IoT Hub ids. */
-bool identity_is_valid(const char *identity);
-
 /* manager-bus.c */
 int manager_bus_setup(Manager *m);
 /* The link of d went up or down: send what waited, tell the daemons. */
 void manager_bus_link_changed(Manager *m, Device *d, bool up);
 /* Something the hub sent on d's link. */
 void manager_cloud_message(Manager *m, Device *d, const char *topic, const void *payload, size_t len);
-/* Drops requests that waited too long. */
-void manager_bus_tick(Manager *m, Device *d);
-void device_requests_free(Device *d);
 
 /* manager-local.c */
 typedef struct LocalQueue LocalQueue;
@@ -135,6 +107,8 @@ int manager_local_queue(Manager *m, StoreStream *st, uint64_t ttl_ms, LocalQueue
 /* Appends msg to a local endpoint's stream and starts its delivery. */
 int manager_store_local(Manager *m, const char *endpoint, uint8_t priority, uint64_t ttl_ms, const StoreMessage *msg,
                         StoreOrigin origin);
+/* Something was appended to st (a local endpoint's): its queue delivers it. */
+void manager_local_appended(Manager *m, StoreStream *st);
 int manager_c2d_store(Manager *m, Device *d, const char *topic, const void *payload, size_t len);
 void manager_local_presence(Manager *m, const char *identity, bool connected);
 void manager_local_bus_connected(Manager *m);
@@ -159,16 +133,41 @@ void manager_store_result(Manager *m, int r);
  */
 int manager_store_append(Manager *m, const char *endpoint, uint8_t priority, uint64_t ttl_ms, const StoreMessage *msg,
                          StoreOrigin origin, StoreStream **ret);
+/* st got a message: the link or local queue that sends it goes on. */
+void manager_stream_appended(Manager *m, StoreStream *st);
 
 /* manager-routes.c */
 int manager_routes_setup(Manager *m);
 void manager_routes_free(Manager *m);
+
+/* The streams one message was appended to, one per route that took it, in route order. */
+typedef struct RouteAppended {
+        StoreStream *stack[16];
+        StoreStream **heap;        /* instead of stack when more routes than that */
+        size_t n;
+} RouteAppended;
+
+#define ROUTE_APPENDED_NULL ((RouteAppended){})
+
+static inline StoreStream *route_appended_at(const RouteAppended *a, size_t i) {
+        return a->heap ? a->heap[i] : a->stack[i];
+}
+
+static inline void route_appended_deinit(RouteAppended *a) {
+        free(a->heap);
+        *a = ROUTE_APPENDED_NULL;
+}
+
 /*
  * Stores msg in the queue of every endpoint its routes lead to (WAL before
- * return, or the ingest log until a flush: invariant 1); a message no route
- * takes is counted (no_route).
+ * return, or the ingest log until a flush: invariant 1), evaluating the
+ * routes on rm (msg's identity and bag, parsed once where it entered; NULL:
+ * the bag did not parse, counted as no_route like a message no route takes).
+ * The streams appended to are in *ret, also those before a failure: the
+ * caller starts their senders (manager_stream_appended()).
  */
-int manager_route_message(Manager *m, const StoreMessage *msg, StoreOrigin origin);
+int manager_route_message(Manager *m, const StoreMessage *msg, const RouteMessage *rm, StoreOrigin origin,
+                          RouteAppended *ret);
 void manager_reply_config_apply(Manager *m, const Frame *req, FrameBuilder *reply);
 
 /* manager-control.c: answers a WIRE_CONTROL_REQUEST (wire_control_serve). */

@@ -38,12 +38,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 if (url_encode(d, strlen(d), &e) < 0 || url_decode(e, strlen(e), &d2) < 0 || strcmp(d, d2) != 0)
                         abort();
                 char *dev = NULL, *mod = NULL;
+                /* The check without copies agrees with the split. */
+                bool valid = iot_identity_is_valid(d);
                 if (iot_identity_split(d, &dev, &mod) >= 0) {
-                        if (!iot_id_is_valid(dev) || (mod && !iot_id_is_valid(mod)))
+                        if (!valid || !iot_id_is_valid(dev) || (mod && !iot_id_is_valid(mod)))
                                 abort();
                         free(dev);
                         free(mod);
-                }
+                } else if (valid)
+                        abort();
         }
         if (have_user && (!iot_id_is_valid(u.device_id) || (u.module_id && !iot_id_is_valid(u.module_id))))
                 abort();

@@ -96,6 +96,14 @@ int iot_username_parse(const char *s, size_t len, IotUsername *ret) {
         return 0;
 }
 
+bool iot_identity_is_valid(const char *identity) {
+        if (!identity)
+                return false;
+        const char *slash = strchr(identity, '/');
+        size_t dlen = slash ? (size_t) (slash - identity) : strlen(identity);
+        return iot_id_is_valid_n(identity, dlen) && (!slash || iot_id_is_valid(slash + 1));
+}
+
 int iot_identity_split(const char *identity, char **ret_device, char **ret_module) {
         if (!identity || !ret_device)
                 return -EINVAL;

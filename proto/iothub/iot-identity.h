@@ -32,3 +32,5 @@ bool iot_id_is_valid(const char *id);
 
 /* "device" or "device/module" -> parts (a client id or an identity). -EINVAL if malformed. */
 int iot_identity_split(const char *identity, char **ret_device, char **ret_module);
+/* What iot_identity_split() accepts, without the copies. */
+bool iot_identity_is_valid(const char *identity);

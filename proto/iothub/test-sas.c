@@ -332,6 +332,9 @@ static void test_ids(void **state) {
 static void test_identity_split(void **state) {
         char *d = NULL, *m = NULL;
 
+        assert_true(iot_identity_is_valid("dev-1"));
+        assert_true(iot_identity_is_valid("dev-1/$edgeHub"));
+        assert_false(iot_identity_is_valid(NULL));
         assert_int_equal(iot_identity_split("dev-1", &d, &m), 0);
         assert_string_equal(d, "dev-1");
         assert_null(m);
@@ -346,7 +349,7 @@ static void test_identity_split(void **state) {
         d = m = (char *) "untouched";
         static const char *const bad[] = { "", "/", "a/", "/b", "a/b/c", "a b", "a/b c" };
         for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
-                if (iot_identity_split(bad[i], &d, &m) != -EINVAL)
+                if (iot_identity_split(bad[i], &d, &m) != -EINVAL || iot_identity_is_valid(bad[i]))
                         fail_msg("identity '%s' accepted", bad[i]);
                 assert_string_equal(d, "untouched");
                 assert_string_equal(m, "untouched");

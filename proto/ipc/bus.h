@@ -28,6 +28,7 @@
 #define BUS_TOPIC_LINK "$edgehub/link"           /* upstream link of client: "up" or "down" */
 #define BUS_TOPIC_LINK_QUERY "$edgehub/link-query" /* hub-store announces every link that is up again */
 #define BUS_TOPIC_PRESENCE "$edgehub/presence"   /* client "connected" or "disconnected" */
+#define BUS_TOPIC_PRESENCE_QUERY "$edgehub/presence-query" /* the plugin announces every connected client again */
 #define BUS_TOPIC_SUBSCRIBE "$edgehub/subscribe" /* client subscribed to the filter in the payload */
 #define BUS_TOPIC_KICK "$edgehub/kick"           /* payload: the client id to disconnect */
 #define BUS_PREFIX_DEVICE "$edgehub/device/"     /* a device's "$iothub/{rest}" as "$edgehub/device/{rest}" */

@@ -27,7 +27,7 @@ bool peer_cred_in_group(const PeerCred *p, gid_t gid);
  *   PEER_HUB:    the hub's own daemons: root, or the uid this daemon runs as.
  *   PEER_BROKER: the broker's uid (edgehub-run starts mosquitto as its own
  *                user and passes its uid in $EDGEHUB_BROKER_UID): the calls
- *                the plugin makes (credential checks, store, presence).
+ *                the plugin makes (credential checks; the rest is on the bus).
  *   PEER_ADMIN:  root, the hub's uid, members of access.admin_group: commands that change things.
  *   PEER_READ:   the above and members of access.read_group: read-only commands.
  */

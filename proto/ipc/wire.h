@@ -17,9 +17,9 @@ enum {
         /* The body of an ingest-log record (proto/store/ingest-log.h); no longer sent over a socket */
         WIRE_STORE_REQUEST,        /* IDENTITY, PROPERTIES, PAYLOAD [OUTPUT] TIME_MS */
         WIRE_STORE_REPLY,          /* unused: keeps the numbers of the types after it */
-        /* broker-plugin -> hub-store: a device connected or went away */
-        WIRE_PRESENCE_REQUEST,     /* IDENTITY, CONNECTED (u32 0/1) */
-        WIRE_PRESENCE_REPLY,       /* STATUS */
+        /* Unused since presence went on the bus ($edgehub/presence, proto/ipc/bus.h): keep the numbers after them */
+        _WIRE_RETIRED_7,
+        _WIRE_RETIRED_8,
         /* hubctl -> any daemon */
         WIRE_CONTROL_REQUEST,      /* COMMAND [ARGUMENT] */
         WIRE_CONTROL_REPLY,        /* STATUS [ERROR] [JSON] */
@@ -46,7 +46,7 @@ enum {
         WIRE_PROPERTIES,           /* text: the IoT Hub property bag, url-encoded */
         WIRE_PAYLOAD,              /* bytes */
         WIRE_OUTPUT,               /* text: module output name */
-        WIRE_CONNECTED,            /* u32 */
+        WIRE_CONNECTED,            /* u32; no longer sent (presence is on the bus), keeps the numbers after it */
         WIRE_COMMAND,              /* text */
         WIRE_ARGUMENT,             /* text */
         WIRE_JSON,                 /* text: a JSON document */

@@ -142,7 +142,7 @@ DEFINE_CLEANUP_FUNC(Config, config_free);
 
 /* Socket names under runtime_dir. */
 #define SOCKET_AUTH_CACHE "auth-cache"  /* WIRE_AUTH_*, WIRE_KEY_*, control */
-#define SOCKET_HUB_STORE "hub-store"    /* WIRE_STORE_*, WIRE_PRESENCE_*, control */
+#define SOCKET_HUB_STORE "hub-store"    /* configuration, storage folder, control */
 #define SOCKET_BROKER "broker"          /* mosquitto's internal MQTT listener */
 #define SOCKET_METHOD_ROUTER "method-router" /* control (hubctl methods) */
 #define SOCKET_TWIN_SYNC "twin-sync"    /* control (hubctl twins) */
