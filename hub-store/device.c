@@ -124,7 +124,8 @@ int device_queue_request(Device *d, const char *topic, const void *payload, size
         p = malloc(len > 0 ? len : 1);
         if (!t || !p)
                 return -ENOMEM;
-        memcpy(p, payload, len);
+        if (len > 0) /* libmosquitto hands an empty payload (a twin GET) on as NULL */
+                memcpy(p, payload, len);
         UpstreamRequest *a = reallocarray(d->requests, d->n_requests + 1, sizeof(*a));
         if (!a)
                 return -ENOMEM;
