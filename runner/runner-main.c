@@ -153,6 +153,85 @@ static void warn_unreadable(const BrokerUser *u, const char *what, const char *p
                             u->name, what, path, u->name);
 }
 
+/* The runtime and storage folders, the ingest log, and the hub's user, who gets them. */
+static int prepare_hub(const Config *config, const char *config_path, const BrokerUser *user, BrokerUser *hub_user) {
+        int r;
+
+        r = runner_dirs_setup(config, user);
+        if (r < 0)
+                return log_error_errno(r, "Failed to prepare '%s' and '%s': %m", config->runtime_dir,
+                                       config->storage_dir);
+        r = runner_ingest_dir_setup(config, user);
+        if (r < 0)
+                return log_error_errno(r, "Failed to prepare '%s/" INGEST_DIR "': %m", config->storage_dir);
+
+        /* Every daemon runs as the hub's user, never as root: a module or a device that found a way in stays there. */
+        r = hub_user_lookup(config->runner_user, hub_user);
+        if (r < 0)
+                return log_error_errno(r, "Failed to look up or create user '%s': %m", config->runner_user);
+        r = runner_hub_dirs_setup(config, user, hub_user);
+        if (r < 0)
+                return log_error_errno(r, "Failed to hand '%s', '%s' and '%s' to user '%s': %m", config->runtime_dir,
+                                       config->storage_dir, config->modules_dir, hub_user->name);
+        if (hub_user->switch_user) {
+                warn_unreadable(hub_user, "the edgehub configuration", config_path);
+                if (config->tls_key_file && config->methods_port != 0)
+                        warn_unreadable(hub_user, "the TLS key (method-router's HTTPS)", config->tls_key_file);
+                if (config->upstream_ca_file)
+                        warn_unreadable(hub_user, "the upstream CA", config->upstream_ca_file);
+        }
+
+        return 0;
+}
+
+/*
+ * mosquitto's side: the TLS files and the configuration as the broker's user
+ * may read them, and its mosquitto.conf. Each *ret_* is set as its file is
+ * made, even if a later step fails: the caller removes them when it exits.
+ */
+static int prepare_broker(const Config *config, const char *config_path, const RunnerPaths *paths,
+                          const BrokerUser *user, char **ret_cert, char **ret_key, char **ret_plugin_config,
+                          char **ret_conf_path) {
+        _cleanup_free_ char *conf = NULL;
+        int r;
+
+        r = install_tls_copies(config, user, ret_cert, ret_key);
+        if (r < 0)
+                return r;
+        /*
+         * The plugin reads the configuration as the broker's user, but it
+         * holds the $edgeHub key: the original stays readable by root and
+         * the hub's group only (0640, as /etc/edgehub/config.yaml), the
+         * broker gets its own copy.
+         */
+        if (user->switch_user) {
+                if (asprintf(ret_plugin_config, "%s/plugin-config.yaml", config->runtime_dir) < 0) {
+                        *ret_plugin_config = NULL;
+                        return log_error_errno(-ENOMEM, "Out of memory");
+                }
+                r = copy_file_atomic(config_path, *ret_plugin_config, 0600, user->uid, user->gid);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to copy '%s' for the plugin: %m", config_path);
+        }
+        r = broker_conf_text(config, *ret_plugin_config ?: config_path, paths, user, *ret_cert, *ret_key, &conf);
+        if (r < 0)
+                return r;
+        if (asprintf(ret_conf_path, "%s/mosquitto.conf", config->runtime_dir) < 0) {
+                *ret_conf_path = NULL;
+                return log_error_errno(-ENOMEM, "Out of memory");
+        }
+        r = write_file_atomic(*ret_conf_path, conf, strlen(conf), 0640, user->switch_user ? user->uid : (uid_t) -1,
+                              user->gid);
+        if (r < 0)
+                return log_error_errno(r, "Failed to write '%s': %m", *ret_conf_path);
+        warn_unreadable(user, "its configuration", *ret_conf_path);
+        warn_unreadable(user, "the plugin", paths->plugin);
+        if (!paths->tls_shim)
+                log_warning("edgehub-tls-shim.so is not beside the plugin '%s': devices with X.509 "
+                            "certificates cannot connect", paths->plugin);
+        return 0;
+}
+
 static int run(int argc, char *argv[]) {
         _cleanup_(config_freep) Config *config = NULL;
         _cleanup_(runner_paths_deinit) RunnerPaths paths = RUNNER_PATHS_NULL;
@@ -210,61 +289,14 @@ static int run(int argc, char *argv[]) {
                 return fflush(stdout) == 0 ? 0 : -EIO;
         }
 
-        r = runner_dirs_setup(config, &user);
+        r = prepare_hub(config, config_path, &user, &hub_user);
         if (r < 0)
-                return log_error_errno(r, "Failed to prepare '%s' and '%s': %m", config->runtime_dir,
-                                       config->storage_dir);
-        r = runner_ingest_dir_setup(config, &user);
-        if (r < 0)
-                return log_error_errno(r, "Failed to prepare '%s/" INGEST_DIR "': %m", config->storage_dir);
-
-        /* Every daemon runs as the hub's user, never as root: a module or a device that found a way in stays there. */
-        r = hub_user_lookup(config->runner_user, &hub_user);
-        if (r < 0)
-                return log_error_errno(r, "Failed to look up or create user '%s': %m", config->runner_user);
-        r = runner_hub_dirs_setup(config, &user, &hub_user);
-        if (r < 0)
-                return log_error_errno(r, "Failed to hand '%s', '%s' and '%s' to user '%s': %m", config->runtime_dir,
-                                       config->storage_dir, config->modules_dir, hub_user.name);
-        if (hub_user.switch_user) {
-                warn_unreadable(&hub_user, "the edgehub configuration", config_path);
-                if (config->tls_key_file && config->methods_port != 0)
-                        warn_unreadable(&hub_user, "the TLS key (method-router's HTTPS)", config->tls_key_file);
-                if (config->upstream_ca_file)
-                        warn_unreadable(&hub_user, "the upstream CA", config->upstream_ca_file);
-        }
+                return r;
 
         if (broker) {
-                r = install_tls_copies(config, &user, &cert, &key);
+                r = prepare_broker(config, config_path, &paths, &user, &cert, &key, &plugin_config, &conf_path);
                 if (r < 0)
                         return r;
-                /*
-                 * The plugin reads the configuration as the broker's user, but it
-                 * holds the $edgeHub key: the original stays readable by root and
-                 * the hub's group only (0640, as /etc/edgehub/config.yaml), the
-                 * broker gets its own copy.
-                 */
-                if (user.switch_user) {
-                        if (asprintf(&plugin_config, "%s/plugin-config.yaml", config->runtime_dir) < 0)
-                                return log_error_errno(-ENOMEM, "Out of memory");
-                        r = copy_file_atomic(config_path, plugin_config, 0600, user.uid, user.gid);
-                        if (r < 0)
-                                return log_error_errno(r, "Failed to copy '%s' for the plugin: %m", config_path);
-                }
-                r = broker_conf_text(config, plugin_config ?: config_path, &paths, &user, cert, key, &conf);
-                if (r < 0)
-                        return r;
-                if (asprintf(&conf_path, "%s/mosquitto.conf", config->runtime_dir) < 0)
-                        return log_error_errno(-ENOMEM, "Out of memory");
-                r = write_file_atomic(conf_path, conf, strlen(conf), 0640, user.switch_user ? user.uid : (uid_t) -1,
-                                      user.gid);
-                if (r < 0)
-                        return log_error_errno(r, "Failed to write '%s': %m", conf_path);
-                warn_unreadable(&user, "its configuration", conf_path);
-                warn_unreadable(&user, "the plugin", paths.plugin);
-                if (!paths.tls_shim)
-                        log_warning("edgehub-tls-shim.so is not beside the plugin '%s': devices with X.509 "
-                                    "certificates cannot connect", paths.plugin);
         }
 
         const ManagerSpec spec = {
