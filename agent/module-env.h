@@ -1,6 +1,8 @@
 /* The environment of a module process: what the Azure IoT module SDKs read, plus the manifest's env */
 #pragma once
 
+#include "proto/util/cleanup.h"
+
 #include <stdint.h>
 
 #include "proto/iothub/manifest.h"
@@ -33,7 +35,4 @@ typedef struct ModuleEnvInput {
 int module_env_build(const ModuleEnvInput *in, char ***ret);
 char **strv_free(char **l);
 
-static inline void strv_freep(char ***l) {
-        if (*l)
-                strv_free(*l);
-}
+DEFINE_CLEANUP_FUNC(char *, strv_free);

@@ -1,6 +1,8 @@
 /* Importing the broker plugin's ingest log into the message store */
 #pragma once
 
+#include "proto/util/cleanup.h"
+
 #include <stdint.h>
 #include <systemd/sd-event.h>
 
@@ -51,7 +53,4 @@ Importer *importer_free(Importer *im);
 /* One import pass (the timer's job; tests call it directly). Returns records imported, or <0. */
 int importer_run(Importer *im);
 
-static inline void importer_freep(Importer **im) {
-        if (*im)
-                importer_free(*im);
-}
+DEFINE_CLEANUP_FUNC(Importer, importer_free);
