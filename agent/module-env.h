@@ -1,11 +1,10 @@
 /* The environment of a module process: what the Azure IoT module SDKs read, plus the manifest's env */
 #pragma once
 
-#include "proto/util/cleanup.h"
-
 #include <stdint.h>
 
 #include "proto/iothub/manifest.h"
+#include "proto/util/cleanup.h"
 
 typedef struct ModuleEnvInput {
         const char *hub_hostname;     /* HostName, IOTEDGE_IOTHUBHOSTNAME */

@@ -1,14 +1,13 @@
 /* Importing the broker plugin's ingest log into the message store */
 #pragma once
 
-#include "proto/util/cleanup.h"
-
 #include <stdint.h>
 #include <systemd/sd-event.h>
 
 #include "hub-store/store.h"
 #include "proto/iothub/route-message.h"
 #include "proto/runtime/config.h"
+#include "proto/util/cleanup.h"
 
 typedef struct Importer Importer;
 
