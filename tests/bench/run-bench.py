@@ -835,7 +835,7 @@ def print_scale_table(r):
                "simulator (every 0.1 s) that saw every link connected")
     out.append("    to its last message (interpolated between polls); the links' start is the same at any size.")
     out.append("")
-    print("\n".join(out), flush=True)
+    print("\n".join(line.rstrip() for line in out), flush=True)
 
 
 # ---------------------------------------------------------------- (g) idle memory
