@@ -35,6 +35,16 @@ Stages, all against real processes on this machine:
       with the shim and without it (runner.plugin names a copy of the plugin with no
       shim beside it), uplink cut, --repeat ingest runs of each, alternately, with
       every device's TLS handshake timed (loadgen's connect_seconds)
+  (i) `--only scale`: flat cost as the backlog grows. One hub, uplink cut while storing, filled by
+      --drain-devices devices to --scale-small (10,000) messages, then to --scale-large (10,000,000;
+      in load generator runs of --scale-chunk, with progress). At each size: the ingest rate of a
+      batch of --scale-devices x --scale-batch on top (--repeat runs, median), then the drain rate of
+      the same number of messages (the whole small backlog, batch included) after the link returns,
+      counted from the moment every link is connected; the link is cut again after that window. Then
+      the rest of the large backlog drains if that takes at most --scale-drain-all seconds, and the
+      store's space is measured after it. Prints both rates at both sizes and their ratio (goal
+      >= 0.9), hub-store CPU per message, store disk bytes, hub-store RSS, bytes written per payload
+      byte and the time of the large fill.
 """
 import argparse
 import json
@@ -498,6 +508,336 @@ def stage_backlog_and_drain(args, hub, sim, pki, exe, ids_file, pids, expected):
     return fill, disk, rss_backlog, drain
 
 
+# ---------------------------------------------------------------- (i) scale: flat cost as the backlog grows
+
+def crossing_time(samples, n):
+    """When the count crossed n, interpolated between two polls (samples: (seconds, count), in order)."""
+    for (t0, c0), (t1, c1) in zip(samples, samples[1:]):
+        if c0 < n <= c1:
+            return t0 + (t1 - t0) * (n - c0) / (c1 - c0)
+    return None
+
+
+def window_rate(samples, lo, hi):
+    a, b = crossing_time(samples, lo), crossing_time(samples, hi)
+    return round((hi - lo) / (b - a)) if a is not None and b is not None and b > a else None
+
+
+def scale_store_figures(hub, pids):
+    """The store as hub-store counts it, as du sees it, and hub-store's memory."""
+    store = hub.hubctl_json("status")["hub_store"]["store"]
+    allocated, apparent, files = disk_usage(os.path.join(hub.storage, "messages"))
+    hs = pids.get("edgehub-hub-store")
+    return {"messages": upstream_messages(hub), "store_messages": store["messages"], "store_bytes": store["bytes"],
+            "disk_bytes": store["disk_bytes"], "du_bytes": allocated, "apparent_bytes": apparent, "files": files,
+            "ttl_sec": store.get("ttl_sec"),
+            "hub_store_rss_kib": proc_status_kib(hs, "VmRSS"), "hub_store_hwm_kib": proc_status_kib(hs, "VmHWM")}
+
+
+def scale_fill(args, hub, pki, ids_file, pids, target, label):
+    """Fills the store (uplink cut) up to target messages with --drain-devices devices, in loadgen runs of at
+    most --scale-chunk messages, printing progress: the big fill takes minutes."""
+    wait_imported(hub)
+    start_stored = upstream_messages(hub)
+    io_before = io_written(pids)
+    t0 = time.monotonic()
+    filled, chunks = 0, []
+    while start_stored + filled < target:
+        n = min(args.scale_chunk, target - start_stored - filled)
+        per_device = math.ceil(n / args.drain_devices)
+        f = run_loadgen(args.loadgen, hub.tls_port, pki.ca_cert, ids_file, args.drain_devices, per_device, args,
+                        harness.HUB_NAME, harness.GATEWAY_NAME, timeout=args.fill_timeout)
+        filled += f["acked"]
+        elapsed = time.monotonic() - t0
+        hs = pids.get("edgehub-hub-store")
+        chunk = {"acked": f["acked"], "msgs_per_s": round(f["msgs_per_s"]), "stored_after": start_stored + filled,
+                 "ack_p99_ms": f["ack_latency_ms"]["p99"], "hub_store_rss_kib": proc_status_kib(hs, "VmRSS")}
+        chunks.append(chunk)
+        log(f"(i) scale fill {label}: {start_stored + filled:,}/{target:,} stored ({upstream_messages(hub):,} imported), "
+            f"this run {chunk['msgs_per_s']:,} msgs/s (PUBACK p99 {chunk['ack_p99_ms']:.1f} ms), "
+            f"overall {filled / elapsed:,.0f} msgs/s, {elapsed:.0f} s, hub-store RSS {chunk['hub_store_rss_kib']} KiB")
+        if f["exit"] != 0:
+            log(f"(i) scale fill {label}: the load generator failed, stopping the fill at {start_stored + filled:,}")
+            break
+    wait_imported(hub, timeout=600)
+    time.sleep(2)  # memtable flushes, as (d) does
+    seconds = time.monotonic() - t0
+    io = io_delta(io_before, io_written(pids))
+    payload = filled * args.payload
+    return {"target": target, "filled": filled, "seconds": round(seconds, 1),
+            "msgs_per_s": round(filled / seconds) if seconds else None, "chunks": chunks, "written": io,
+            "written_per_payload_byte": round(sum(io.values()) / payload, 2) if payload else None}
+
+
+def scale_ingest(args, hub, sim, pki, ids_file, pids, label):
+    """The fixed ingest batch on top of the stored backlog (uplink cut), --repeat runs, median."""
+    runs = []
+    for r in range(args.repeat):
+        log(f"(i) scale ingest at {label}: {args.scale_devices} x {args.scale_batch}, uplink cut "
+            f"(run {r + 1}/{args.repeat})")
+        meter = CpuMeter({**pids, "simulator": sim.proc.pid})
+        perf = None
+        if args.perf and r == 0:
+            os.makedirs(args.perf, exist_ok=True)
+            perf = start_perf(pids["edgehub-hub-store"], os.path.join(args.perf, f"scale-ingest-{label}-hub-store.data"))
+        try:
+            f = run_loadgen(args.loadgen, hub.tls_port, pki.ca_cert, ids_file, args.scale_devices, args.scale_batch,
+                            args, harness.HUB_NAME, harness.GATEWAY_NAME, meter)
+        finally:
+            stop_perf(perf)
+        f["cpu"] = meter.result
+        runs.append(f)
+        wait_imported(hub)
+    m = median_run(runs)
+    hs_cpu = m["cpu"].get("edgehub-hub-store", {}).get("cpu_s")
+    m["hub_store_cpu_s_per_100k"] = round(hs_cpu * 100_000 / m["acked"], 2) if hs_cpu and m["acked"] else None
+    return m
+
+
+def scale_drain(args, hub, sim, pids, window, label):
+    """Restores the link, follows the cloud's count until window messages arrived, cuts the link again.
+
+    The rate that compares is the steady one, from the 10% to the 90% mark of the window: the same
+    number of messages from the same streams at both sizes, without the links' start (the same at any
+    size, reported as the first message's delay) and without the small drain's end, where the streams
+    finish one by one."""
+    wait_imported(hub)
+    backlog = upstream_messages(hub)
+    sim.call("DELETE", "/telemetry")
+    meter = CpuMeter({**pids, "simulator": sim.proc.pid})
+    io_before = io_written(pids)
+    log(f"(i) scale drain at {label}: {backlog:,} stored, following the first {window:,} upstream")
+    perf = None
+    if args.perf:
+        os.makedirs(args.perf, exist_ok=True)
+        perf = start_perf(pids["edgehub-hub-store"], os.path.join(args.perf, f"scale-drain-{label}-hub-store.data"))
+    meter.start()
+    t_restore_ms = time.time() * 1000.0
+    t0 = time.monotonic()
+    sim.restore()
+    samples = [(0.0, 0, 0)]  # (seconds, messages the cloud has, links connected to it)
+    stalled = False
+    while True:
+        st = sim.call("GET", "/stats")
+        now = time.monotonic() - t0
+        samples.append((now, st["telemetryTotal"], st["connected"]))
+        if st["telemetryTotal"] >= window:
+            break
+        back = [x for x in samples if x[0] >= now - 30]
+        if now > args.drain_timeout or (now > 30 and back[0][1] == st["telemetryTotal"]):
+            log(f"(i) scale drain at {label}: {st['telemetryTotal']:,} of {window:,} after {now:.0f} s, giving up")
+            stalled = True
+            break
+        time.sleep(0.1)
+    sim.cut()
+    meter.stop()
+    stop_perf(perf)
+    c = sim.count()
+    first_at = c.get("firstReceivedAt")
+    counts = [(t, n) for t, n, _ in samples]
+    t_window = crossing_time(counts, window)
+    # Steady: from the first poll that saw every link connected (the links' start costs the same at any size).
+    links = max(x[2] for x in samples)
+    t_all, n_all = next((t, n) for t, n, k in samples if k == links)
+    steady_all = (round((window - n_all) / (t_window - t_all))
+                  if t_window and t_window > t_all and window - n_all >= window // 4 else None)
+    hs_cpu = meter.result.get("edgehub-hub-store", {}).get("cpu_s")
+    drain = {
+        "backlog": backlog, "window": window, "received": c["total"], "stalled": stalled,
+        "first_message_after_restore_s": round((first_at - t_restore_ms) / 1000.0, 3) if first_at else None,
+        "window_seconds": round(t_window, 2) if t_window else None,
+        # restore -> the window's last message: includes the links' start
+        "msgs_per_s": round(window / t_window) if t_window else None,
+        "steady_msgs_per_s": steady_all,
+        "links": links, "all_links_at_s": round(t_all, 2), "received_before_all_links": n_all,
+        "msgs_per_s_10_90": window_rate(counts, window // 10, window * 9 // 10),
+        "hub_store_cpu_s_per_100k": round(hs_cpu * 100_000 / c["total"], 2) if hs_cpu and c["total"] else None,
+        "cpu": meter.result,
+        "samples": samples[:: max(1, len(samples) // 40)],
+    }
+    try:
+        wait_until(lambda: hub.hubctl_json("status")["hub_store"]["uplink"] != "up", 20, interval=0.2,
+                   what="hub-store to see the uplink down")
+    except TimeoutError:
+        log("(i) hub-store still reports the uplink up 20 s after the cut, going on")
+    wait_imported(hub)
+    drain["left"] = upstream_messages(hub)
+    drain["written"] = io_delta(io_before, io_written(pids))
+    return drain
+
+
+def scale_drain_rest(args, hub, sim, pids, rate):
+    """Drains what is left when that takes at most --scale-drain-all seconds at the measured rate, keeping the
+    simulator's record small; then waits for the store to give its space back."""
+    left = upstream_messages(hub)
+    if not rate or left / rate > args.scale_drain_all:
+        log(f"(i) scale: {left:,} left would take {left / rate if rate else float('inf'):.0f} s to drain, "
+            f"more than --scale-drain-all {args.scale_drain_all:.0f} s: not draining them")
+        return None
+    log(f"(i) scale: draining the {left:,} left (about {left / rate:.0f} s)")
+    io_before = io_written(pids)
+    t0 = time.monotonic()
+    sim.call("DELETE", "/telemetry")
+    sim.restore()
+    last, last_change, last_log = left, t0, t0
+    while True:
+        time.sleep(1)
+        n = upstream_messages(hub)
+        now = time.monotonic()
+        if n == 0:
+            break
+        if n != last:
+            last, last_change = n, now
+        if now - last_change > 60:
+            log(f"(i) scale: drain stalled at {n:,} left")
+            break
+        if now - last_log >= 15:
+            sim.call("DELETE", "/telemetry")  # the simulator keeps every payload: 10M would be 2.5 GB
+            last_log = now
+            log(f"(i) scale: {n:,} left, {(left - n) / (now - t0):,.0f} msgs/s")
+    seconds = time.monotonic() - t0
+    drained = left - upstream_messages(hub)
+    # The space comes back when RocksDB compacts the tombstones: hub-store asks for that on its minute tick
+    # once the store is (nearly) empty, so wait up to --scale-settle for du to fall to a few MiB.
+    shrink = []
+    t1 = time.monotonic()
+    while time.monotonic() - t1 < args.scale_settle:
+        shrink.append((round(time.monotonic() - t1, 1), disk_usage(os.path.join(hub.storage, "messages"))[0]))
+        if shrink[-1][1] < 16 << 20:
+            break
+        time.sleep(5)
+    io = io_delta(io_before, io_written(pids))
+    return {"left": left, "drained": drained, "seconds": round(seconds, 1),
+            "msgs_per_s": round(drained / seconds) if seconds else None, "written": io,
+            "settle_seconds": shrink[-1][0] if shrink else None, "du_while_settling": shrink,
+            "after": scale_store_figures(hub, pids)}
+
+
+def stage_scale(args, work, pki, sim, edge_key, ids_file):
+    """One hub: fill to --scale-small, ingest batch, drain window; cut, fill to --scale-large, the same."""
+    hub = Hub(os.path.join(work, "scale-hub"), pki, sim, edge_key, max_bytes=args.scale_max_bytes, sync=args.sync,
+              time_to_live=str(args.scale_ttl))
+    # Every link at once when the link returns: at the default 20 a second the small backlog (3,100 a
+    # stream) is mostly sent while the links are still coming up, and its rate would be the ramp's.
+    with open(hub.config_path) as f:
+        text = f.read()
+    with open(hub.config_path, "w") as f:
+        f.write(text.replace("\nupstream:\n", f"\nupstream:\n  connect_rate: {args.scale_connect_rate}\n", 1))
+    out = {"small": args.scale_small, "large": args.scale_large, "devices": args.scale_devices,
+           "batch": args.scale_batch, "repeat": args.repeat, "payload": args.payload,
+           "max_bytes": args.scale_max_bytes, "chunk": args.scale_chunk, "ttl_sec": args.scale_ttl,
+           "connect_rate": args.scale_connect_rate}
+    try:
+        sim.restore()
+        hub.start()
+        # Once with the uplink up: the scope the devices are then authenticated from, offline.
+        wait_until(lambda: hub.hubctl_json("status")["auth_cache"]["synced"], 60, what="scale hub: scope sync")
+        pids = hub_pids(hub)
+        sim.cut()
+        wait_until(lambda: hub.hubctl_json("status")["hub_store"]["uplink"] != "up", 20, interval=0.2,
+                   what="hub-store to see the uplink down")
+        window = None
+        for label, size in (("small", args.scale_small), ("large", args.scale_large)):
+            phase = {"fill": scale_fill(args, hub, pki, ids_file, pids, size, label)}
+            phase["stored"] = scale_store_figures(hub, pids)
+            log(f"(i) scale {label}: {phase['stored']['messages']:,} stored, du {phase['stored']['du_bytes'] / 2**20:.1f} MiB, "
+                f"hub-store RSS {phase['stored']['hub_store_rss_kib']} KiB, fill {phase['fill']['seconds']} s")
+            phase["ingest"] = scale_ingest(args, hub, sim, pki, ids_file, pids, label)
+            if window is None:
+                # The whole small backlog, ingest batch included: the large drain follows as many messages.
+                window = upstream_messages(hub)
+            phase["drain"] = scale_drain(args, hub, sim, pids, window, label)
+            phase["after_drain"] = scale_store_figures(hub, pids)
+            out[label] = phase
+        out["window"] = window
+        out["rest"] = scale_drain_rest(args, hub, sim, pids, out["large"]["drain"]["steady_msgs_per_s"])
+        s, l = out["small"], out["large"]
+        out["ratio_ingest"] = (round(l["ingest"]["msgs_per_s"] / s["ingest"]["msgs_per_s"], 3)
+                               if s["ingest"]["msgs_per_s"] else None)
+        sd, ld = s["drain"]["steady_msgs_per_s"], l["drain"]["steady_msgs_per_s"]
+        out["ratio_drain"] = round(ld / sd, 3) if sd and ld else None
+        sd, ld = s["drain"]["msgs_per_s"], l["drain"]["msgs_per_s"]
+        out["ratio_drain_from_restore"] = round(ld / sd, 3) if sd and ld else None
+    finally:
+        hub.stop()
+        sim.restore()
+    return out
+
+
+def print_scale_table(r):
+    s, l = r["small"], r["large"]
+    mib = lambda b: f"{b / 2**20:,.1f} MiB" if isinstance(b, (int, float)) else "-"
+    ratio = lambda v: f"{v:.2f}x" if isinstance(v, (int, float)) else "-"
+    out = ["", f"(i) scale: the same hub, uplink cut, {s['stored']['messages']:,} stored vs {l['stored']['messages']:,} stored "
+               f"(payload {r['payload']} B, QoS 1)",
+           f"    {'':<48}{'small':>20}{'large':>20}{'large/small':>13}"]
+
+    def row(name, a, b, fmt=fmt_rate, rt=None, note=""):
+        out.append(f"    {name:<48}{fmt(a):>20}{fmt(b):>20}{ratio(rt) if rt is not None else '':>13}{note}")
+    row("stored before the ingest batch (messages)", s["stored"]["messages"], l["stored"]["messages"])
+    row(f"ingest {r['devices']} x {r['batch']:,}, median of {r['repeat']} (msgs/s)", s["ingest"]["msgs_per_s"],
+        l["ingest"]["msgs_per_s"], rt=r["ratio_ingest"], note="   (goal >= 0.9)")
+    row("  runs (msgs/s)", " ".join(str(x) for x in s["ingest"]["runs_msgs_per_s"]),
+        " ".join(str(x) for x in l["ingest"]["runs_msgs_per_s"]), fmt=str)
+    row("  PUBACK p99 (ms)", s["ingest"]["ack_latency_ms"]["p99"], l["ingest"]["ack_latency_ms"]["p99"],
+        fmt=lambda v: f"{v:.1f}")
+    row("  hub-store CPU-seconds per 100k messages", s["ingest"]["hub_store_cpu_s_per_100k"],
+        l["ingest"]["hub_store_cpu_s_per_100k"], fmt=lambda v: f"{v:.2f}" if v is not None else "-",
+        rt=(l["ingest"]["hub_store_cpu_s_per_100k"] / s["ingest"]["hub_store_cpu_s_per_100k"]
+            if s["ingest"]["hub_store_cpu_s_per_100k"] and l["ingest"]["hub_store_cpu_s_per_100k"] else None))
+    row("  cpu hub-store / other", f"{fmt_cpu(s['ingest']['cpu'], 'edgehub-hub-store')} / {fmt_cpu(s['ingest']['cpu'], 'other')}",
+        f"{fmt_cpu(l['ingest']['cpu'], 'edgehub-hub-store')} / {fmt_cpu(l['ingest']['cpu'], 'other')}", fmt=str)
+    row("stored when the link returns (messages)", s["drain"]["backlog"], l["drain"]["backlog"])
+    row(f"drain of the first {r['window']:,}, every link up (msgs/s)", s["drain"]["steady_msgs_per_s"],
+        l["drain"]["steady_msgs_per_s"], rt=r["ratio_drain"], note="   (goal >= 0.9)")
+    row("  every link up after (s) / messages by then",
+        f"{s['drain']['all_links_at_s']} / {s['drain']['received_before_all_links']:,}",
+        f"{l['drain']['all_links_at_s']} / {l['drain']['received_before_all_links']:,}", fmt=str)
+    row("  restore -> the window's last message (msgs/s)", s["drain"]["msgs_per_s"], l["drain"]["msgs_per_s"],
+        rt=r["ratio_drain_from_restore"])
+    row("  10% -> 90% of the window (msgs/s)", s["drain"]["msgs_per_s_10_90"], l["drain"]["msgs_per_s_10_90"],
+        rt=(l["drain"]["msgs_per_s_10_90"] / s["drain"]["msgs_per_s_10_90"]
+            if s["drain"]["msgs_per_s_10_90"] and l["drain"]["msgs_per_s_10_90"] else None))
+    row("  hub-store CPU-seconds per 100k messages", s["drain"]["hub_store_cpu_s_per_100k"],
+        l["drain"]["hub_store_cpu_s_per_100k"], fmt=lambda v: f"{v:.2f}" if v is not None else "-",
+        rt=(l["drain"]["hub_store_cpu_s_per_100k"] / s["drain"]["hub_store_cpu_s_per_100k"]
+            if s["drain"]["hub_store_cpu_s_per_100k"] and l["drain"]["hub_store_cpu_s_per_100k"] else None))
+    row("  first message after restore (s)", s["drain"]["first_message_after_restore_s"],
+        l["drain"]["first_message_after_restore_s"], fmt=lambda v: f"{v:.3f}" if v is not None else "-")
+    row("  cpu hub-store / simulator / other",
+        f"{fmt_cpu(s['drain']['cpu'], 'edgehub-hub-store')} / {fmt_cpu(s['drain']['cpu'], 'simulator')} / {fmt_cpu(s['drain']['cpu'], 'other')}",
+        f"{fmt_cpu(l['drain']['cpu'], 'edgehub-hub-store')} / {fmt_cpu(l['drain']['cpu'], 'simulator')} / {fmt_cpu(l['drain']['cpu'], 'other')}",
+        fmt=str)
+    row("store disk_bytes, backlog stored", s["stored"]["disk_bytes"], l["stored"]["disk_bytes"], fmt=mib)
+    row("du storage/messages, backlog stored", s["stored"]["du_bytes"], l["stored"]["du_bytes"], fmt=mib)
+    row("  du per stored message (B)", s["stored"]["du_bytes"] / max(1, s["stored"]["messages"]),
+        l["stored"]["du_bytes"] / max(1, l["stored"]["messages"]), fmt=lambda v: f"{v:.0f}")
+    row("hub-store VmRSS, backlog stored (KiB)", s["stored"]["hub_store_rss_kib"], l["stored"]["hub_store_rss_kib"])
+    row("hub-store VmHWM after the drain window (KiB)", s["after_drain"]["hub_store_hwm_kib"],
+        l["after_drain"]["hub_store_hwm_kib"])
+    lf = l["fill"]
+    out.append(f"    large fill: {lf['filled']:,} messages in {lf['seconds']:,.0f} s = {fmt_rate(lf['msgs_per_s'])} msgs/s "
+               f"(runs of at most {r['chunk']:,}: first {fmt_rate(lf['chunks'][0]['msgs_per_s'] if lf['chunks'] else None)}, "
+               f"last {fmt_rate(lf['chunks'][-1]['msgs_per_s'] if lf['chunks'] else None)} msgs/s, of {len(lf['chunks'])})")
+    out.append(f"    written to disk during the large fill: {sum(lf['written'].values()) / 2**20:,.0f} MiB = "
+               f"{lf['written_per_payload_byte']}x the payload bytes")
+    rest = r.get("rest")
+    if rest:
+        a = rest["after"]
+        out.append(f"    rest of the large backlog: {rest['drained']:,} drained in {rest['seconds']:,.0f} s = "
+                   f"{fmt_rate(rest['msgs_per_s'])} msgs/s; {a['messages']:,} left; after {rest['settle_seconds']} s: "
+                   f"du {mib(a['du_bytes'])}, disk_bytes {mib(a['disk_bytes'])}, hub-store VmRSS {a['hub_store_rss_kib']} KiB")
+    else:
+        a = l["after_drain"]
+        out.append(f"    not drained further: {a['messages']:,} still stored, du {mib(a['du_bytes'])}, "
+                   f"disk_bytes {mib(a['disk_bytes'])}")
+    out.append("    drain: the link is cut again once the window arrived; its rate counts from the first poll of the "
+               "simulator (every 0.1 s) that saw every link connected")
+    out.append("    to its last message (interpolated between polls); the links' start is the same at any size.")
+    out.append("")
+    print("\n".join(line.rstrip() for line in out), flush=True)
+
+
 # ---------------------------------------------------------------- (g) idle memory
 
 def stage_idle(args, work, pki, sim, edge_key, have):
@@ -875,7 +1215,27 @@ def parse_args():
     p.add_argument("--perf", metavar="DIR",
                    help="perf record -g mosquitto and hub-store during the first hub ingest runs, and hub-store "
                         "during the drain, into DIR (perf figures are slower than without)")
-    p.add_argument("--only", choices=("route", "idle", "shim"), help="run only this stage")
+    p.add_argument("--only", choices=("route", "idle", "shim", "scale"), help="run only this stage")
+    p.add_argument("--scale-small", type=int, default=10_000, help="(i) scale: the small backlog (10,000)")
+    p.add_argument("--scale-large", type=int, default=10_000_000, help="(i) scale: the large backlog (10,000,000)")
+    p.add_argument("--scale-devices", type=int, default=100,
+                   help="(i) scale: devices of the ingest batch on top of each backlog (100, as many as fill it)")
+    p.add_argument("--scale-batch", type=int, default=1000,
+                   help="(i) scale: messages per device of the ingest batch (1000: 100,000 like (a)'s 20 x 5000)")
+    p.add_argument("--scale-chunk", type=int, default=1_000_000,
+                   help="(i) scale: the fill runs the load generator for at most this many messages at a time (1,000,000)")
+    p.add_argument("--scale-max-bytes", default="8GiB", help="(i) scale: the hub's storage.max_bytes (8GiB)")
+    p.add_argument("--scale-ttl", type=int, default=30 * 86400,
+                   help="(i) scale: store_and_forward.time_to_live, seconds (30 days: nothing expires in the run)")
+    p.add_argument("--scale-connect-rate", type=int, default=1000,
+                   help="(i) scale: upstream.connect_rate of the hub (1000: every link at once, so the drain "
+                        "measures the store, not the links' ramp; the default is 20 a second)")
+    p.add_argument("--scale-drain-all", type=float, default=600,
+                   help="(i) scale: drain the rest of the large backlog when it takes at most this many seconds "
+                        "at the measured rate (600)")
+    p.add_argument("--scale-settle", type=float, default=150,
+                   help="(i) scale: after the whole drain, wait at most this long for the store's space to come back "
+                        "(150: hub-store compacts a drained store on a minute tick)")
     p.add_argument("--skip-route", action="store_true", help="no route stage (e)")
     p.add_argument("--routelat", help="edgehub-routelat binary (default BUILD/tests/bench/edgehub-routelat)")
     p.add_argument("--route-rate", type=int, default=1000, help="route latency run: msgs/s (1000)")
@@ -935,12 +1295,19 @@ def main():
             print_idle_table(result["idle"])
             print(json.dumps(result, separators=(",", ":")), flush=True)
             return
-        n_ids = max(args.devices, args.drain_devices)
+        n_ids = max(args.devices, args.drain_devices, args.scale_devices if args.only == "scale" else 0)
         ids_file = os.path.join(work, "devices.csv")
         with open(ids_file, "w") as f:
             f.write("# id,key for edgehub-loadgen\n")
             for i in range(n_ids):
                 f.write(f"bench-{i},{sim.add_child(f'bench-{i}')['primaryKey']}\n")
+        if args.only == "scale":
+            log(f"(i) scale only: {args.scale_small:,} stored vs {args.scale_large:,} stored")
+            result["scale"] = stage_scale(args, work, pki, sim, edge_key, ids_file)
+            result["wall_seconds"] = round(time.monotonic() - t_begin, 1)
+            print_scale_table(result["scale"])
+            print(json.dumps(result, separators=(",", ":")), flush=True)
+            return
         if args.only == "shim":
             log("(h) the TLS shim's cost only")
             result["shim"] = stage_shim(args, work, pki, sim, edge_key, ids_file)
