@@ -9,6 +9,7 @@
 
 #include "hub-store/manager.h"
 #include "proto/ipc/wire.h"
+#include "proto/runtime/daemon.h"
 #include "proto/runtime/log.h"
 #include "proto/store/ingest-log.h"
 #include "proto/util/cleanup.h"
@@ -230,6 +231,18 @@ static int manager_on_sync(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
+/*
+ * Table files the store may keep open: up to 1,000 (a backlog of 10,000,000
+ * is about 450), and a quarter of the open-file limit at most, which must
+ * also hold an upstream link per identity.
+ */
+static int manager_store_open_files(void) {
+        uint64_t limit = daemon_raise_fd_limit();
+        uint64_t n = limit / 4 < 1000 ? limit / 4 : 1000;
+
+        return n < 64 ? 64 : (int) n;
+}
+
 static int manager_open_store(Manager *m) {
         _cleanup_free_ char *error = NULL;
         StoreOptions o = {
@@ -241,6 +254,7 @@ static int manager_open_store(Manager *m) {
                  * the store before it deletes a segment.
                  */
                 .sync_every_write = false,
+                .max_open_files = manager_store_open_files(),
         };
         int r;
 

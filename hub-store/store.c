@@ -313,7 +313,7 @@ static int store_unlogged_reset(Store *s) {
 
 int store_open(const char *dir, const StoreOptions *o, Store **ret, char **ret_error) {
         _cleanup_(store_freep) Store *s = calloc(1, sizeof(*s));
-        KvOptions kvo = { .sync_every_write = o->sync_every_write };
+        KvOptions kvo = { .sync_every_write = o->sync_every_write, .max_open_files = o->max_open_files };
         int r;
 
         if (!s)

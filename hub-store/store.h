@@ -61,6 +61,7 @@ typedef struct StoreOptions {
         uint64_t max_bytes;
         OverflowPolicy overflow;
         bool sync_every_write;
+        int max_open_files;        /* the store's table files kept open (KvOptions) */
 } StoreOptions;
 
 typedef struct StoreStream {

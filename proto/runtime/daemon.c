@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "proto/runtime/daemon.h"
 #include "proto/runtime/log.h"
@@ -116,6 +117,19 @@ int daemon_start(int argc, char *argv[], const char *description, Config **ret_c
 
         *ret_config = TAKE_PTR(config);
         return 0;
+}
+
+uint64_t daemon_raise_fd_limit(void) {
+        struct rlimit rl;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+                return 0;
+        if (rl.rlim_cur < rl.rlim_max) {
+                struct rlimit raised = { .rlim_cur = rl.rlim_max, .rlim_max = rl.rlim_max };
+                if (setrlimit(RLIMIT_NOFILE, &raised) == 0)
+                        rl = raised;
+        }
+        return rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX : (uint64_t) rl.rlim_cur;
 }
 
 int daemon_exit_status(int r) {

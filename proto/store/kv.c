@@ -94,7 +94,12 @@ int kv_open(const char *dir, const KvOptions *o, Kv **ret, char **ret_error) {
         rocksdb_options_set_level0_slowdown_writes_trigger(kv->options, KV_L0_SLOWDOWN_FILES);
         rocksdb_options_set_level0_stop_writes_trigger(kv->options, KV_L0_STOP_FILES);
         rocksdb_options_set_max_background_jobs(kv->options, 2);
-        rocksdb_options_set_max_open_files(kv->options, 64);
+        /*
+         * A table file that is not kept open is opened again, index and all,
+         * by the next iterator that needs it: with a backlog of millions, each
+         * drain window's seek reopened dozens (hub-store keeps more open).
+         */
+        rocksdb_options_set_max_open_files(kv->options, o && o->max_open_files > 0 ? o->max_open_files : 64);
         rocksdb_options_set_keep_log_file_num(kv->options, 2);
         /*
          * Only fatal lines in RocksDB's own LOG: Debian's librocksdb 7.8 has

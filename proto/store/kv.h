@@ -27,6 +27,7 @@ typedef struct KvIter KvIter;
 typedef struct KvOptions {
         bool sync_every_write;
         size_t write_buffer_bytes; /* 0 = 4 MiB */
+        int max_open_files;        /* table files kept open; 0 = 64 */
 } KvOptions;
 
 /* Creates the folder if missing. -EUCLEAN when the store is corrupt, -EIO otherwise; *ret_error says why. */
