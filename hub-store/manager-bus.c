@@ -43,16 +43,12 @@ static void manager_on_upstream_request(Manager *m, const BusMessage *msg) {
  * our query after every (re)connect with the identities connected now: a
  * restarted hub-store knows who is there without the broker calling it.
  */
-static bool payload_is(const BusMessage *msg, const char *word) {
-        return msg->len == strlen(word) && memcmp(msg->payload, word, msg->len) == 0;
-}
-
 static void manager_on_presence(Manager *m, const BusMessage *msg) {
-        bool connected = payload_is(msg, "connected");
+        bool connected;
         Device *d;
         int r;
 
-        if (!msg->client || !iot_identity_is_valid(msg->client) || (!connected && !payload_is(msg, "disconnected"))) {
+        if (bus_presence_parse(msg, &connected) < 0 || !iot_identity_is_valid(msg->client)) {
                 log_ratelimit_warning(&bus_ratelimit, "Presence report for '%s' is malformed, dropped",
                                       msg->client ? msg->client : "n/a");
                 return;

@@ -132,10 +132,6 @@ static const ImporterOps importer_ops = {
         .durable = manager_import_durable,
 };
 
-static void manager_reply_control(Manager *m, const Frame *req, FrameBuilder *reply) {
-        (void) manager_control(m, req, reply);
-}
-
 typedef void (*RequestHandler)(Manager *m, const Frame *req, FrameBuilder *reply);
 
 static const struct {
@@ -234,7 +230,8 @@ static int manager_on_sync(sd_event_source *s, uint64_t usec, void *userdata) {
 /*
  * Table files the store may keep open: up to 1,000 (a backlog of 10,000,000
  * is about 450), and a quarter of the open-file limit at most, which must
- * also hold an upstream link per identity.
+ * also hold an upstream link per identity. Raises that limit first, once,
+ * as the store is opened once per start (a move reuses these options).
  */
 static int manager_store_open_files(void) {
         uint64_t limit = daemon_raise_fd_limit();

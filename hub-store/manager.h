@@ -171,6 +171,6 @@ int manager_route_message(Manager *m, const StoreMessage *msg, const RouteMessag
 void manager_reply_config_apply(Manager *m, const Frame *req, FrameBuilder *reply);
 
 /* manager-control.c: answers a WIRE_CONTROL_REQUEST (wire_control_serve). */
-int manager_control(Manager *m, const Frame *request, FrameBuilder *reply);
+void manager_reply_control(Manager *m, const Frame *request, FrameBuilder *reply);
 
 DEFINE_CLEANUP_FUNC(Manager, manager_free);

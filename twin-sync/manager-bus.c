@@ -17,10 +17,6 @@ static bool has_prefix(const char *s, const char *prefix, const char **ret_rest)
         return true;
 }
 
-static bool payload_is(const BusMessage *msg, const char *word) {
-        return msg->len == strlen(word) && memcmp(msg->payload, word, msg->len) == 0;
-}
-
 static void on_device(Manager *m, const BusMessage *msg, const char *rest) {
         TwinTopic tt = TWIN_TOPIC_NULL;
         int r;
@@ -72,17 +68,17 @@ static void on_cloud(Manager *m, const BusMessage *msg, const char *rest) {
 }
 
 static void on_presence(Manager *m, const BusMessage *msg) {
+        bool connected;
+
+        if (bus_presence_parse(msg, &connected) < 0)
+                return;
         Twin *t = manager_twin(m, msg->client);
         if (!t)
                 return;
         t->heard_presence = true;
-        if (payload_is(msg, "connected")) {
-                t->connected = true;
-        } else if (payload_is(msg, "disconnected")) {
-                t->connected = false;
+        t->connected = connected;
+        if (!connected)
                 t->subscribed = false;
-        } else
-                return;
         manager_edgehub_clients_changed(m);
 }
 

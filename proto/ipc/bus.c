@@ -283,6 +283,22 @@ int bus_start(Bus *b) {
         return 0;
 }
 
+static bool bus_payload_is(const BusMessage *m, const char *word) {
+        return m->len == strlen(word) && memcmp(m->payload, word, m->len) == 0;
+}
+
+int bus_presence_parse(const BusMessage *m, bool *ret_connected) {
+        if (!m->client)
+                return -EBADMSG;
+        if (bus_payload_is(m, "connected"))
+                *ret_connected = true;
+        else if (bus_payload_is(m, "disconnected"))
+                *ret_connected = false;
+        else
+                return -EBADMSG;
+        return 0;
+}
+
 bool bus_connected(const Bus *b) {
         return b->connected;
 }

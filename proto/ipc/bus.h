@@ -78,6 +78,12 @@ typedef struct BusMessage {
         const char *target; /* user property "topic", or NULL */
 } BusMessage;
 
+/*
+ * A BUS_TOPIC_PRESENCE message: 0 and *ret_connected for "connected" or
+ * "disconnected" from a named client; -EBADMSG for anything else.
+ */
+int bus_presence_parse(const BusMessage *m, bool *ret_connected);
+
 typedef struct BusHandlers {
         void (*message)(Bus *b, const BusMessage *m, void *userdata);
         /* Subscriptions are in place; publish what was waiting for the bus. */
